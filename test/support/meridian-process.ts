@@ -64,7 +64,8 @@ export async function startMeridian(options: StartOptions = {}): Promise<Meridia
       () => reject(new Error(`meridian did not start in time\n${stderr}`)),
       options.timeoutMs ?? 20_000,
     );
-    const lines = createInterface({ input: child.stdout! });
+    if (!child.stdout) throw new Error("child has no stdout");
+    const lines = createInterface({ input: child.stdout });
     lines.on("line", (line) => {
       try {
         const record = JSON.parse(line) as { msg?: string; url?: string };

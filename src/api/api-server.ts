@@ -1,0 +1,94 @@
+// The HTTP front of one replica: parses the request line, finds the handler, and writes
+// every failure as an OCI error. Each request gets an id (the client's X-Request-Id when
+// it sends a sane one) that is echoed back and carried by every log line.
+import { randomUUID } from "node:crypto";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { Logger } from "pino";
+import { OciError } from "../oci/oci-error.ts";
+import type { Registry } from "../registry/registry.ts";
+import { handlerTable } from "./handler-table.ts";
+import type { RequestContext } from "./request-context.ts";
+import { sendError } from "./responses.ts";
+import { matchRoute } from "./routes.ts";
+
+export interface ApiServerOptions {
+  registry: Registry;
+  log: Logger;
+  /** Milliseconds a client may take to send its request headers (slow-loris guard). */
+  headersTimeoutMs?: number;
+  /** Milliseconds a connection may stay idle between requests. */
+  keepAliveTimeoutMs?: number;
+}
+
+const requestIdPattern = /^[A-Za-z0-9._-]{1,128}$/;
+const maxUrlLength = 8192;
+
+export function createApiServer(options: ApiServerOptions): Server {
+  const server = createServer({ maxHeaderSize: 16 * 1024, requestTimeout: 0 }, (req, res) => {
+    void handleRequest(req, res, options);
+  });
+  server.headersTimeout = options.headersTimeoutMs ?? 30_000;
+  server.keepAliveTimeout = options.keepAliveTimeoutMs ?? 65_000;
+  return server;
+}
+
+async function handleRequest(
+  req: IncomingMessage,
+  res: ServerResponse,
+  options: ApiServerOptions,
+): Promise<void> {
+  const started = process.hrtime.bigint();
+  const incomingId = req.headers["x-request-id"];
+  const requestId =
+    typeof incomingId === "string" && requestIdPattern.test(incomingId) ? incomingId : randomUUID();
+  const log = options.log.child({ requestId });
+  res.setHeader("X-Request-Id", requestId);
+  res.setHeader("Docker-Distribution-API-Version", "registry/2.0");
+  const aborter = new AbortController();
+  res.once("close", () => {
+    if (!res.writableFinished) aborter.abort();
+  });
+  const url = req.url ?? "/";
+  const method = req.method ?? "GET";
+  try {
+    if (url.length > maxUrlLength)
+      throw new OciError("NAME_INVALID", { reason: "URL too long" }, { status: 414 });
+    const queryAt = url.indexOf("?");
+    const path = queryAt === -1 ? url : url.slice(0, queryAt);
+    const query = new URLSearchParams(queryAt === -1 ? "" : url.slice(queryAt + 1));
+    const routed = matchRoute(method, path);
+    if (routed.kind === "not-found")
+      throw new OciError("NAME_UNKNOWN", { path: path.slice(0, 256) }, { status: 404 });
+    if (routed.kind === "method-not-allowed") {
+      throw new OciError(
+        "UNSUPPORTED",
+        { method },
+        { headers: { Allow: routed.allow.join(", ") } },
+      );
+    }
+    const handler = handlerTable[routed.match.route][method];
+    if (!handler) throw new OciError("UNSUPPORTED", { method });
+    const ctx: RequestContext = {
+      req,
+      res,
+      match: routed.match,
+      query,
+      requestId,
+      log,
+      registry: options.registry,
+      signal: aborter.signal,
+    };
+    await handler(ctx);
+  } catch (error) {
+    if (aborter.signal.aborted) {
+      log.debug({ err: error }, "client went away");
+    } else {
+      sendError(res, error, requestId, log);
+    }
+  } finally {
+    if (log.isLevelEnabled("debug")) {
+      const ms = Number(process.hrtime.bigint() - started) / 1e6;
+      log.debug({ method, url, status: res.statusCode, ms }, "request");
+    }
+  }
+}

@@ -1,0 +1,58 @@
+// Blob reads (GET with Range, HEAD) and deletes.
+import { pipeline } from "node:stream/promises";
+import { parseDigest } from "../../oci/digest.ts";
+import { parseRepositoryName } from "../../oci/reference.ts";
+import type { RequestContext } from "../request-context.ts";
+import { sendEmpty } from "../responses.ts";
+
+export async function getBlob({
+  req,
+  res,
+  match,
+  registry,
+  signal,
+}: RequestContext): Promise<void> {
+  const name = parseRepositoryName(match.name);
+  const digest = parseDigest(match.tail);
+  const rangeHeader = typeof req.headers.range === "string" ? req.headers.range : undefined;
+  const read = await registry.blobs.read(name, digest, rangeHeader);
+  const headers: Record<string, string> = {
+    "Content-Type": "application/octet-stream",
+    "Docker-Content-Digest": digest,
+    ETag: `"${digest}"`,
+    "Accept-Ranges": "bytes",
+    "Cache-Control": "max-age=31536000",
+  };
+  if (read.range) {
+    const { start, end } = read.range;
+    res.writeHead(206, {
+      ...headers,
+      "Content-Length": String(end - start + 1),
+      "Content-Range": `bytes ${start}-${end}/${read.size}`,
+    });
+  } else {
+    res.writeHead(200, { ...headers, "Content-Length": String(read.size) });
+  }
+  await pipeline(read.body, res, { signal });
+}
+
+export async function headBlob({ res, match, registry }: RequestContext): Promise<void> {
+  const name = parseRepositoryName(match.name);
+  const digest = parseDigest(match.tail);
+  const { size } = await registry.blobs.stat(name, digest);
+  res.writeHead(200, {
+    "Content-Type": "application/octet-stream",
+    "Content-Length": String(size),
+    "Docker-Content-Digest": digest,
+    ETag: `"${digest}"`,
+    "Accept-Ranges": "bytes",
+  });
+  res.end();
+}
+
+export async function deleteBlob({ res, match, registry }: RequestContext): Promise<void> {
+  const name = parseRepositoryName(match.name);
+  const digest = parseDigest(match.tail);
+  await registry.blobs.delete(name, digest);
+  sendEmpty(res, 202, { "Docker-Content-Digest": digest });
+}

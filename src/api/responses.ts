@@ -1,0 +1,57 @@
+// Small response writers shared by the handlers, and the one error writer that turns
+// any thrown value into the spec's JSON error body.
+import type { ServerResponse } from "node:http";
+import type { Logger } from "pino";
+import { OciError } from "../oci/oci-error.ts";
+
+export function sendJson(
+  res: ServerResponse,
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): void {
+  const payload = Buffer.from(JSON.stringify(body));
+  res.writeHead(status, {
+    "Content-Type": "application/json",
+    "Content-Length": String(payload.length),
+    ...headers,
+  });
+  res.end(res.req.method === "HEAD" ? undefined : payload);
+}
+
+export function sendEmpty(
+  res: ServerResponse,
+  status: number,
+  headers: Record<string, string> = {},
+): void {
+  res.writeHead(status, { "Content-Length": "0", ...headers });
+  res.end();
+}
+
+/**
+ * Writes `error` as an OCI error response. Unknown errors become 500 UNKNOWN carrying the
+ * request id, and are logged once here; nothing internal reaches the client.
+ */
+export function sendError(
+  res: ServerResponse,
+  error: unknown,
+  requestId: string,
+  log: Logger,
+): void {
+  const oci = error instanceof OciError ? error : new OciError("UNKNOWN", { requestId });
+  if (oci.status >= 500) log.error({ err: error }, "request failed");
+  if (res.headersSent) {
+    // The body is already streaming: the only honest signal left is a broken response.
+    res.destroy();
+    return;
+  }
+  // Whatever the client still sends is not read; close the connection so it cannot
+  // desynchronise the next request on it.
+  const unread = !res.req.complete;
+  sendJson(
+    res,
+    oci.status,
+    oci.toBody(),
+    unread ? { ...oci.headers, Connection: "close" } : oci.headers,
+  );
+}

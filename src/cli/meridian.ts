@@ -1,0 +1,12 @@
+// The `meridian` command line.
+import { Command } from "commander";
+import { registerServeCommand } from "./serve-command.ts";
+
+const program = new Command()
+  .name("meridian")
+  .description("Meridian: a self-hosted, geo-replicated OCI container registry")
+  .version("0.1.0");
+
+registerServeCommand(program);
+
+await program.parseAsync(process.argv);

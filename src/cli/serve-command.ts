@@ -1,0 +1,68 @@
+// `meridian serve`: runs one replica until SIGTERM or SIGINT.
+import type { Command } from "commander";
+import { ConfigError, loadConfig } from "../config/load-config.ts";
+import { announce, createLogger } from "../logger.ts";
+import { startReplica } from "../replica.ts";
+
+interface ServeFlags {
+  config?: string;
+  listen?: string;
+  data?: string;
+  logLevel?: string;
+  replicaId?: string;
+}
+
+export function registerServeCommand(program: Command): void {
+  program
+    .command("serve")
+    .description("run one registry replica")
+    .option("-c, --config <file>", "YAML configuration file (env MERIDIAN_CONFIG)")
+    .option("-l, --listen <host:port>", "address to listen on (env MERIDIAN_LISTEN)", undefined)
+    .option("-d, --data <folder>", "data folder (env MERIDIAN_DATA)")
+    .option(
+      "--log-level <level>",
+      "fatal|error|warn|info|debug|trace|silent (env MERIDIAN_LOG_LEVEL)",
+    )
+    .option(
+      "--replica-id <id>",
+      "this replica's id (default: generated once, kept in the data folder)",
+    )
+    .action(async (flags: ServeFlags) => {
+      await serve(flags);
+    });
+}
+
+async function serve(flags: ServeFlags): Promise<void> {
+  let config: Awaited<ReturnType<typeof loadConfig>>;
+  try {
+    config = await loadConfig({ file: flags.config, env: process.env, flags });
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`meridian: ${error.message}\n`);
+      process.exit(2);
+    }
+    throw error;
+  }
+  const log = createLogger(config.log.level);
+  const replica = await startReplica(config, log);
+  announce(log, { url: replica.url, data: config.data }, "listening");
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    announce(log, { signal }, "stopping");
+    replica.close().then(
+      () => {
+        log.flush();
+        process.exit(0);
+      },
+      (error: unknown) => {
+        log.error({ err: error }, "shutdown failed");
+        log.flush();
+        process.exit(1);
+      },
+    );
+  };
+  process.on("SIGTERM", () => stop("SIGTERM"));
+  process.on("SIGINT", () => stop("SIGINT"));
+}

@@ -1,0 +1,115 @@
+// The metadata-store seam: repositories, blob links, manifests, tags, tombstones and the
+// change log. Each method is one atomic domain operation that also appends its
+// change-log record in the same transaction; drivers announce every commit to the
+// listeners registered with onCommit (replication feeds, webhooks and metrics listen).
+// Every driver passes the shared suite in metadata-store-suite.ts.
+import type { Digest } from "../oci/digest.ts";
+
+/** A hybrid-logical-clock stamp; comparing two stamps as strings orders them. */
+export type Stamp = string;
+
+export interface BlobLink {
+  repository: string;
+  digest: Digest;
+  size: number;
+  stamp: Stamp;
+}
+
+export interface ManifestRecord {
+  repository: string;
+  digest: Digest;
+  mediaType: string;
+  bytes: Buffer;
+  /** Blobs the manifest needs (config, layers). */
+  blobs: Digest[];
+  /** Child manifests (of an index). */
+  manifests: Digest[];
+  subject?: Digest | undefined;
+  artifactType?: string | undefined;
+  annotations?: Record<string, string> | undefined;
+  stamp: Stamp;
+}
+
+export interface StoredManifest {
+  digest: Digest;
+  mediaType: string;
+  bytes: Buffer;
+  subject?: Digest | undefined;
+}
+
+export interface Referrer {
+  mediaType: string;
+  digest: Digest;
+  size: number;
+  artifactType?: string;
+  annotations?: Record<string, string>;
+}
+
+export interface Page {
+  /** Return only entries after this one (lexically). */
+  last?: string | undefined;
+  /** At most this many entries. */
+  limit?: number | undefined;
+}
+
+export type ChangeKind =
+  | "blob-link"
+  | "blob-unlink"
+  | "manifest-put"
+  | "manifest-delete"
+  | "tag-put"
+  | "tag-delete";
+
+export interface ChangeRecord {
+  /** Local sequence number: the position in this replica's change log. */
+  seq: number;
+  stamp: Stamp;
+  kind: ChangeKind;
+  repository: string;
+  /** Digest of the blob or manifest the change is about. */
+  digest?: Digest | undefined;
+  tag?: string | undefined;
+}
+
+export type CommitListener = (changes: readonly ChangeRecord[]) => void;
+
+export interface MetadataStore {
+  /** Links a blob into a repository (idempotent: no change record when already linked). */
+  linkBlob(link: BlobLink): Promise<void>;
+  /** The link's size, or undefined when the repository does not link the blob. */
+  getBlobLink(repository: string, digest: Digest): Promise<{ size: number } | undefined>;
+  /** Removes a link; false when there was none. */
+  unlinkBlob(repository: string, digest: Digest, stamp: Stamp): Promise<boolean>;
+  /** Of `digests`, those the repository does not link. */
+  missingBlobs(repository: string, digests: readonly Digest[]): Promise<Digest[]>;
+  /** Of `digests`, the manifests the repository does not hold. */
+  missingManifests(repository: string, digests: readonly Digest[]): Promise<Digest[]>;
+
+  /**
+   * Stores a manifest and, when `tag` is given, points the tag at it, unless the tag
+   * already holds a newer stamp. One transaction.
+   */
+  putManifest(manifest: ManifestRecord, tag?: string): Promise<void>;
+  getManifest(repository: string, digest: Digest): Promise<StoredManifest | undefined>;
+  /** The manifest a tag points to, or undefined. */
+  getTaggedManifest(repository: string, tag: string): Promise<StoredManifest | undefined>;
+  /** Deletes a manifest and every tag pointing to it (tombstones); false when absent. */
+  deleteManifest(repository: string, digest: Digest, stamp: Stamp): Promise<boolean>;
+  /** Deletes one tag (tombstone); false when absent. */
+  deleteTag(repository: string, tag: string, stamp: Stamp): Promise<boolean>;
+
+  /** The repository's tags in lexical order, or undefined when the repository is unknown. */
+  listTags(repository: string, page: Page): Promise<string[] | undefined>;
+  /** Repositories in lexical order. */
+  listRepositories(page: Page): Promise<string[]>;
+  /** Manifests of the repository whose `subject` is `digest`, optionally by artifact type. */
+  listReferrers(repository: string, digest: Digest, artifactType?: string): Promise<Referrer[]>;
+
+  /** Change-log records with seq > `since`, oldest first. */
+  changesSince(since: number, limit: number): Promise<ChangeRecord[]>;
+  /** The highest stamp this store has recorded, to seed the clock after a restart. */
+  latestStamp(): Promise<Stamp | undefined>;
+  /** Registers a listener called after every commit; returns the unsubscribe function. */
+  onCommit(listener: CommitListener): () => void;
+  close(): Promise<void>;
+}

@@ -1,0 +1,331 @@
+// The SQLite metadata-store driver (better-sqlite3, WAL, synchronous=FULL so that an
+// acknowledged write survives power loss). Each domain operation runs as one synchronous
+// transaction inside an async method, so callers see the same promise-based interface a
+// PostgreSQL driver will offer.
+import Database from "better-sqlite3";
+import type { Digest } from "../oci/digest.ts";
+import type {
+  BlobLink,
+  ChangeKind,
+  ChangeRecord,
+  CommitListener,
+  ManifestRecord,
+  MetadataStore,
+  Page,
+  Referrer,
+  Stamp,
+  StoredManifest,
+} from "./metadata-store.ts";
+import { schema, schemaVersion } from "./sqlite-schema.ts";
+
+export interface SqliteMetadataStoreOptions {
+  /** Database file path; ":memory:" for a throwaway store. */
+  path: string;
+  /** synchronous=FULL (default) or NORMAL (faster, may lose the last commits on power loss). */
+  durable?: boolean;
+}
+
+type Statement = Database.Statement<unknown[], unknown>;
+
+interface ManifestRow {
+  digest: string;
+  media_type: string;
+  bytes: Buffer;
+  subject: string | null;
+}
+
+const maxPage = 10_000;
+
+export class SqliteMetadataStore implements MetadataStore {
+  private readonly db: Database.Database;
+  private readonly listeners = new Set<CommitListener>();
+  private readonly sql: ReturnType<typeof prepareStatements>;
+  private pending: ChangeRecord[] = [];
+
+  constructor(options: SqliteMetadataStoreOptions) {
+    this.db = new Database(options.path);
+    this.db.pragma("journal_mode = WAL");
+    this.db.pragma(`synchronous = ${options.durable === false ? "NORMAL" : "FULL"}`);
+    this.db.pragma("busy_timeout = 5000");
+    this.db.exec(schema);
+    this.db
+      .prepare("INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)")
+      .run(String(schemaVersion));
+    this.sql = prepareStatements(this.db);
+  }
+
+  async linkBlob(link: BlobLink): Promise<void> {
+    this.transact(() => {
+      this.sql.addRepository.run(link.repository);
+      const inserted = this.sql.linkBlob.run(link.repository, link.digest, link.size, link.stamp);
+      if (inserted.changes > 0) {
+        this.record(link.stamp, "blob-link", link.repository, link.digest);
+      }
+    });
+  }
+
+  async getBlobLink(repository: string, digest: Digest): Promise<{ size: number } | undefined> {
+    return this.sql.getBlobLink.get(repository, digest) as { size: number } | undefined;
+  }
+
+  async unlinkBlob(repository: string, digest: Digest, stamp: Stamp): Promise<boolean> {
+    return this.transact(() => {
+      const removed = this.sql.unlinkBlob.run(repository, digest).changes > 0;
+      if (removed) this.record(stamp, "blob-unlink", repository, digest);
+      return removed;
+    });
+  }
+
+  async missingBlobs(repository: string, digests: readonly Digest[]): Promise<Digest[]> {
+    return digests.filter((digest) => this.sql.getBlobLink.get(repository, digest) === undefined);
+  }
+
+  async missingManifests(repository: string, digests: readonly Digest[]): Promise<Digest[]> {
+    return digests.filter((d) => this.sql.manifestExists.get(repository, d) === undefined);
+  }
+
+  async putManifest(manifest: ManifestRecord, tag?: string): Promise<void> {
+    const { repository, digest, stamp } = manifest;
+    this.transact(() => {
+      this.sql.addRepository.run(repository);
+      const tombstone = this.sql.manifestTombstone.get(repository, digest) as
+        | { stamp: string }
+        | undefined;
+      if (tombstone && tombstone.stamp > stamp) return;
+      if (tombstone) this.sql.clearManifestTombstone.run(repository, digest);
+      const inserted = this.sql.insertManifest.run(
+        repository,
+        digest,
+        manifest.mediaType,
+        manifest.bytes,
+        JSON.stringify({ blobs: manifest.blobs, manifests: manifest.manifests }),
+        manifest.subject ?? null,
+        manifest.artifactType ?? null,
+        manifest.annotations ? JSON.stringify(manifest.annotations) : null,
+        stamp,
+      );
+      if (inserted.changes > 0) this.record(stamp, "manifest-put", repository, digest);
+      if (tag === undefined) return;
+      const current = this.sql.getTag.get(repository, tag) as
+        | { digest: string | null; stamp: string }
+        | undefined;
+      if (current && (current.stamp >= stamp || current.digest === digest)) return;
+      this.sql.putTag.run(repository, tag, digest, stamp);
+      this.record(stamp, "tag-put", repository, digest, tag);
+    });
+  }
+
+  async getManifest(repository: string, digest: Digest): Promise<StoredManifest | undefined> {
+    return toStoredManifest(
+      this.sql.getManifest.get(repository, digest) as ManifestRow | undefined,
+    );
+  }
+
+  async getTaggedManifest(repository: string, tag: string): Promise<StoredManifest | undefined> {
+    return toStoredManifest(
+      this.sql.getTaggedManifest.get(repository, tag) as ManifestRow | undefined,
+    );
+  }
+
+  async deleteManifest(repository: string, digest: Digest, stamp: Stamp): Promise<boolean> {
+    return this.transact(() => {
+      if (this.sql.deleteManifest.run(repository, digest).changes === 0) return false;
+      this.sql.putManifestTombstone.run(repository, digest, stamp);
+      this.record(stamp, "manifest-delete", repository, digest);
+      const tags = this.sql.tagsOf.all(repository, digest) as { tag: string }[];
+      for (const { tag } of tags) {
+        this.sql.putTag.run(repository, tag, null, stamp);
+        this.record(stamp, "tag-delete", repository, digest, tag);
+      }
+      return true;
+    });
+  }
+
+  async deleteTag(repository: string, tag: string, stamp: Stamp): Promise<boolean> {
+    return this.transact(() => {
+      const current = this.sql.getTag.get(repository, tag) as
+        | { digest: string | null; stamp: string }
+        | undefined;
+      if (!current || current.digest === null) return false;
+      this.sql.putTag.run(repository, tag, null, stamp);
+      this.record(stamp, "tag-delete", repository, current.digest as Digest, tag);
+      return true;
+    });
+  }
+
+  async listTags(repository: string, page: Page): Promise<string[] | undefined> {
+    if (!this.sql.repositoryExists.get(repository)) return undefined;
+    const rows = this.sql.listTags.all(repository, page.last ?? "", pageLimit(page)) as {
+      tag: string;
+    }[];
+    return rows.map((row) => row.tag);
+  }
+
+  async listRepositories(page: Page): Promise<string[]> {
+    const rows = this.sql.listRepositories.all(page.last ?? "", pageLimit(page)) as {
+      name: string;
+    }[];
+    return rows.map((row) => row.name);
+  }
+
+  async listReferrers(
+    repository: string,
+    digest: Digest,
+    artifactType?: string,
+  ): Promise<Referrer[]> {
+    const rows = this.sql.listReferrers.all(repository, digest) as {
+      digest: string;
+      media_type: string;
+      size: number;
+      artifact_type: string | null;
+      annotations: string | null;
+    }[];
+    return rows
+      .filter((row) => artifactType === undefined || row.artifact_type === artifactType)
+      .map((row) => {
+        const referrer: Referrer = {
+          mediaType: row.media_type,
+          digest: row.digest as Digest,
+          size: row.size,
+        };
+        if (row.artifact_type !== null) referrer.artifactType = row.artifact_type;
+        if (row.annotations !== null) referrer.annotations = JSON.parse(row.annotations);
+        return referrer;
+      });
+  }
+
+  async changesSince(since: number, limit: number): Promise<ChangeRecord[]> {
+    const rows = this.sql.changesSince.all(since, limit) as {
+      seq: number;
+      stamp: string;
+      kind: ChangeKind;
+      repository: string;
+      digest: string | null;
+      tag: string | null;
+    }[];
+    return rows.map((row) => ({
+      seq: row.seq,
+      stamp: row.stamp,
+      kind: row.kind,
+      repository: row.repository,
+      digest: (row.digest ?? undefined) as Digest | undefined,
+      tag: row.tag ?? undefined,
+    }));
+  }
+
+  async latestStamp(): Promise<Stamp | undefined> {
+    const row = this.sql.latestStamp.get() as { stamp: string | null };
+    return row.stamp ?? undefined;
+  }
+
+  onCommit(listener: CommitListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  async close(): Promise<void> {
+    if (this.db.open) this.db.close();
+  }
+
+  /** Runs `work` as one transaction, then announces the change records it appended. */
+  private transact<T>(work: () => T): T {
+    this.pending = [];
+    let result: T;
+    try {
+      result = this.db.transaction(work).immediate();
+    } catch (error) {
+      this.pending = [];
+      throw error;
+    }
+    const committed = this.pending;
+    this.pending = [];
+    if (committed.length > 0) {
+      for (const listener of this.listeners) listener(committed);
+    }
+    return result;
+  }
+
+  private record(
+    stamp: Stamp,
+    kind: ChangeKind,
+    repository: string,
+    digest?: Digest,
+    tag?: string,
+  ): void {
+    const info = this.sql.appendChange.run(stamp, kind, repository, digest ?? null, tag ?? null);
+    this.pending.push({ seq: Number(info.lastInsertRowid), stamp, kind, repository, digest, tag });
+  }
+}
+
+function toStoredManifest(row: ManifestRow | undefined): StoredManifest | undefined {
+  if (!row) return undefined;
+  return {
+    digest: row.digest as Digest,
+    mediaType: row.media_type,
+    bytes: row.bytes,
+    subject: (row.subject ?? undefined) as Digest | undefined,
+  };
+}
+
+function pageLimit(page: Page): number {
+  // SQLite reads LIMIT -1 as "no limit": an unpaginated listing returns everything.
+  return page.limit === undefined ? -1 : Math.min(page.limit, maxPage);
+}
+
+/** Every statement the driver runs, prepared once at open. */
+function prepareStatements(db: Database.Database) {
+  const prepare = (text: string): Statement => db.prepare(text);
+  return {
+    addRepository: prepare("INSERT OR IGNORE INTO repositories (name) VALUES (?)"),
+    repositoryExists: prepare("SELECT 1 FROM repositories WHERE name = ?"),
+    linkBlob: prepare(
+      "INSERT OR IGNORE INTO blob_links (repository, digest, size, stamp) VALUES (?, ?, ?, ?)",
+    ),
+    getBlobLink: prepare("SELECT size FROM blob_links WHERE repository = ? AND digest = ?"),
+    unlinkBlob: prepare("DELETE FROM blob_links WHERE repository = ? AND digest = ?"),
+    getManifest: prepare(
+      "SELECT digest, media_type, bytes, subject FROM manifests WHERE repository = ? AND digest = ?",
+    ),
+    getTaggedManifest: prepare(
+      `SELECT m.digest, m.media_type, m.bytes, m.subject FROM tags t
+       JOIN manifests m ON m.repository = t.repository AND m.digest = t.digest
+       WHERE t.repository = ? AND t.tag = ?`,
+    ),
+    manifestExists: prepare("SELECT 1 FROM manifests WHERE repository = ? AND digest = ?"),
+    insertManifest: prepare(
+      `INSERT OR IGNORE INTO manifests
+       (repository, digest, media_type, bytes, refs, subject, artifact_type, annotations, stamp)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    ),
+    deleteManifest: prepare("DELETE FROM manifests WHERE repository = ? AND digest = ?"),
+    manifestTombstone: prepare(
+      "SELECT stamp FROM manifest_tombstones WHERE repository = ? AND digest = ?",
+    ),
+    putManifestTombstone: prepare(
+      "INSERT OR REPLACE INTO manifest_tombstones (repository, digest, stamp) VALUES (?, ?, ?)",
+    ),
+    clearManifestTombstone: prepare(
+      "DELETE FROM manifest_tombstones WHERE repository = ? AND digest = ?",
+    ),
+    getTag: prepare("SELECT digest, stamp FROM tags WHERE repository = ? AND tag = ?"),
+    putTag: prepare(
+      "INSERT OR REPLACE INTO tags (repository, tag, digest, stamp) VALUES (?, ?, ?, ?)",
+    ),
+    tagsOf: prepare("SELECT tag FROM tags WHERE repository = ? AND digest = ?"),
+    listTags: prepare(
+      "SELECT tag FROM tags WHERE repository = ? AND digest IS NOT NULL AND tag > ? ORDER BY tag LIMIT ?",
+    ),
+    listRepositories: prepare("SELECT name FROM repositories WHERE name > ? ORDER BY name LIMIT ?"),
+    listReferrers: prepare(
+      `SELECT digest, media_type, length(bytes) AS size, artifact_type, annotations FROM manifests
+       WHERE repository = ? AND subject = ? ORDER BY digest`,
+    ),
+    appendChange: prepare(
+      "INSERT INTO changes (stamp, kind, repository, digest, tag) VALUES (?, ?, ?, ?, ?)",
+    ),
+    changesSince: prepare(
+      "SELECT seq, stamp, kind, repository, digest, tag FROM changes WHERE seq > ? ORDER BY seq LIMIT ?",
+    ),
+    latestStamp: prepare("SELECT max(stamp) AS stamp FROM changes"),
+  };
+}

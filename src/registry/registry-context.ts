@@ -1,0 +1,13 @@
+// What the repository operations share: the two stores, the clock that stamps every
+// change, and the optional source of content this replica lacks.
+import type { MetadataStore } from "../metadata/metadata-store.ts";
+import type { BlobStore } from "../storage/blob-store.ts";
+import type { ContentSource } from "./content-source.ts";
+import type { HybridClock } from "./hybrid-clock.ts";
+
+export interface RegistryContext {
+  blobs: BlobStore;
+  metadata: MetadataStore;
+  clock: HybridClock;
+  contentSource?: ContentSource | undefined;
+}

@@ -1,0 +1,39 @@
+// The registry core: one replica's repository operations, built on a blob store and a
+// metadata store. It knows nothing of regions; replication, routing and webhooks plug in
+// through the commit listeners of the metadata store and the optional content source.
+import type { MetadataStore, Page } from "../metadata/metadata-store.ts";
+import type { BlobStore } from "../storage/blob-store.ts";
+import { BlobOperations } from "./blob-operations.ts";
+import type { ContentSource } from "./content-source.ts";
+import type { HybridClock } from "./hybrid-clock.ts";
+import { ManifestOperations } from "./manifest-operations.ts";
+import { UploadOperations } from "./upload-operations.ts";
+
+export interface RegistryOptions {
+  blobs: BlobStore;
+  metadata: MetadataStore;
+  clock: HybridClock;
+  contentSource?: ContentSource | undefined;
+}
+
+export class Registry {
+  readonly blobs: BlobOperations;
+  readonly uploads: UploadOperations;
+  readonly manifests: ManifestOperations;
+  readonly metadata: MetadataStore;
+  readonly blobStore: BlobStore;
+
+  constructor(options: RegistryOptions) {
+    const ctx = { ...options };
+    this.metadata = options.metadata;
+    this.blobStore = options.blobs;
+    this.blobs = new BlobOperations(ctx);
+    this.uploads = new UploadOperations(ctx, this.blobs);
+    this.manifests = new ManifestOperations(ctx);
+  }
+
+  /** Repository names in lexical order. */
+  catalog(page: Page): Promise<string[]> {
+    return this.metadata.listRepositories(page);
+  }
+}

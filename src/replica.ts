@@ -1,0 +1,87 @@
+// The composition root of one replica: opens the stores, seeds the clock, builds the
+// registry and its HTTP server, and runs the upload sweeper. Everything geo plugs in
+// here, never inside the core.
+import { randomBytes } from "node:crypto";
+import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
+import type { AddressInfo } from "node:net";
+import { join, resolve } from "node:path";
+import type { Logger } from "pino";
+import { createApiServer } from "./api/api-server.ts";
+import type { Config } from "./config/config-schema.ts";
+import { parseListenAddress } from "./config/listen-address.ts";
+import { SqliteMetadataStore } from "./metadata/sqlite-metadata-store.ts";
+import { HybridClock } from "./registry/hybrid-clock.ts";
+import { Registry } from "./registry/registry.ts";
+import { FsBlobStore } from "./storage/fs-blob-store.ts";
+
+export interface RunningReplica {
+  url: string;
+  registry: Registry;
+  close(): Promise<void>;
+}
+
+export async function startReplica(config: Config, log: Logger): Promise<RunningReplica> {
+  const dataDir = resolve(config.data);
+  await mkdir(dataDir, { recursive: true });
+  const replicaId = config.replicaId ?? (await loadReplicaId(dataDir));
+  const durable = config.storage.durable;
+  const blobs = await FsBlobStore.open({ root: dataDir, durable });
+  const metadata = new SqliteMetadataStore({ path: join(dataDir, "metadata.db"), durable });
+  const clock = new HybridClock(replicaId);
+  const latest = await metadata.latestStamp();
+  if (latest) clock.observe(latest);
+  const registry = new Registry({ blobs, metadata, clock });
+
+  const server = createApiServer({ registry, log });
+  const { host, port } = parseListenAddress(config.listen);
+  await new Promise<void>((resolveListen, reject) => {
+    server.once("error", reject);
+    server.listen(port, host, () => {
+      server.off("error", reject);
+      resolveListen();
+    });
+  });
+  const address = server.address() as AddressInfo;
+  const urlHost = address.family === "IPv6" ? `[${address.address}]` : address.address;
+  const url = `http://${urlHost}:${address.port}`;
+
+  const ttlMs = config.uploads.ttlSeconds * 1000;
+  const sweep = async () => {
+    try {
+      const removed = await registry.uploads.expire(ttlMs);
+      if (removed > 0) log.info({ removed }, "expired abandoned uploads");
+    } catch (error) {
+      log.error({ err: error }, "upload sweep failed");
+    }
+  };
+  await sweep();
+  const sweeper = setInterval(() => void sweep(), config.uploads.sweepIntervalSeconds * 1000);
+  sweeper.unref();
+
+  return {
+    url,
+    registry,
+    async close() {
+      clearInterval(sweeper);
+      await new Promise<void>((done) => {
+        server.close(() => done());
+        server.closeIdleConnections();
+        setTimeout(() => server.closeAllConnections(), 5_000).unref();
+      });
+      await metadata.close();
+    },
+  };
+}
+
+/** A replica's id is made once and kept in its data folder. */
+async function loadReplicaId(dataDir: string): Promise<string> {
+  const path = join(dataDir, "replica-id");
+  try {
+    return (await readFile(path, "utf8")).trim();
+  } catch {
+    const id = `r${randomBytes(5).toString("hex")}`;
+    await writeFile(`${path}.tmp`, id);
+    await rename(`${path}.tmp`, path);
+    return id;
+  }
+}

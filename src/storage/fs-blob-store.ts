@@ -1,0 +1,268 @@
+// The filesystem blob-store driver. Every write lands in a temporary file that is hashed
+// while it streams, flushed to disk, verified, and only then renamed into place, so a
+// crash at any moment leaves no partial blob visible.
+//
+//   <root>/
+//     blobs/<algorithm>/<hex[0:2]>/<hex>   published blobs, immutable
+//     uploads/<id>/info.json                the upload's repository and start time
+//     uploads/<id>/data                     bytes received so far (a valid prefix)
+//     tmp/<random>                          ingests in progress; emptied at open
+import { randomUUID } from "node:crypto";
+import { createReadStream } from "node:fs";
+import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import type { Readable } from "node:stream";
+import type { ByteRange } from "../oci/content-range.ts";
+import { type Digest, type DigestAlgorithm, digestAlgorithm, digestHex } from "../oci/digest.ts";
+import {
+  type BlobInfo,
+  BlobNotFoundError,
+  type BlobStore,
+  DigestMismatchError,
+  type IngestOptions,
+  SizeMismatchError,
+  type UploadInfo,
+  UploadNotFoundError,
+  UploadOffsetError,
+  uploadIdPattern,
+} from "./blob-store.ts";
+import { HashedWriter, syncFile } from "./hashed-writer.ts";
+import { KeyedLock } from "./keyed-lock.ts";
+
+export interface FsBlobStoreOptions {
+  root: string;
+  /** fsync files and folders before a write is acknowledged (default true). */
+  durable?: boolean;
+}
+
+interface UploadHashState {
+  size: number;
+  writer: HashedWriter;
+}
+
+const readChunkBytes = 512 * 1024;
+
+export class FsBlobStore implements BlobStore {
+  private readonly root: string;
+  private readonly durable: boolean;
+  private readonly knownDirs = new Set<string>();
+  /** Running sha256 of uploads this process appended to, so commits need no re-read. */
+  private readonly uploadHashes = new Map<string, UploadHashState>();
+  private readonly uploadLocks = new KeyedLock();
+
+  private constructor(options: FsBlobStoreOptions) {
+    this.root = options.root;
+    this.durable = options.durable ?? true;
+  }
+
+  static async open(options: FsBlobStoreOptions): Promise<FsBlobStore> {
+    const store = new FsBlobStore(options);
+    await rm(join(store.root, "tmp"), { recursive: true, force: true });
+    await mkdir(join(store.root, "tmp"), { recursive: true });
+    await mkdir(join(store.root, "uploads"), { recursive: true });
+    await mkdir(join(store.root, "blobs"), { recursive: true });
+    return store;
+  }
+
+  async stat(digest: Digest): Promise<BlobInfo | undefined> {
+    try {
+      const info = await stat(this.blobPath(digest));
+      return { size: info.size };
+    } catch (error) {
+      if (isNotFound(error)) return undefined;
+      throw error;
+    }
+  }
+
+  async read(digest: Digest, range?: ByteRange): Promise<Readable> {
+    const handle = await open(this.blobPath(digest), "r").catch((error: unknown) => {
+      if (isNotFound(error)) throw new BlobNotFoundError(digest);
+      throw error;
+    });
+    return createReadStream("", {
+      fd: handle,
+      start: range?.start,
+      end: range?.end,
+      highWaterMark: readChunkBytes,
+    });
+  }
+
+  async ingest(digest: Digest, source: Readable, options: IngestOptions = {}): Promise<BlobInfo> {
+    const temp = join(this.root, "tmp", randomUUID());
+    try {
+      const writer = new HashedWriter(digestAlgorithm(digest));
+      const size = await writer.write(source, temp, "w", 0, {
+        sync: this.durable,
+        signal: options.signal,
+      });
+      if (options.expectedSize !== undefined && size !== options.expectedSize) {
+        throw new SizeMismatchError(options.expectedSize, size);
+      }
+      const actual = writer.digest();
+      if (actual !== digest) throw new DigestMismatchError(digest, actual);
+      await this.publish(temp, digest);
+      return { size };
+    } finally {
+      await rm(temp, { force: true });
+    }
+  }
+
+  async delete(digest: Digest): Promise<boolean> {
+    try {
+      await rm(this.blobPath(digest));
+      return true;
+    } catch (error) {
+      if (isNotFound(error)) return false;
+      throw error;
+    }
+  }
+
+  async createUpload(id: string, repository: string): Promise<UploadInfo> {
+    const dir = this.uploadDir(id);
+    await mkdir(dir, { recursive: true });
+    const startedAt = new Date();
+    await writeFile(join(dir, "data"), "");
+    // info.json is written last and atomically: an upload without it does not exist.
+    const temp = join(dir, "info.json.tmp");
+    await writeFile(temp, JSON.stringify({ repository, startedAt: startedAt.toISOString() }));
+    await rename(temp, join(dir, "info.json"));
+    if (this.durable) await syncFile(dir);
+    return { id, repository, size: 0, startedAt, updatedAt: startedAt };
+  }
+
+  async getUpload(id: string): Promise<UploadInfo | undefined> {
+    if (!uploadIdPattern.test(id)) return undefined;
+    const dir = this.uploadDir(id);
+    try {
+      const info = JSON.parse(await readFile(join(dir, "info.json"), "utf8")) as {
+        repository: string;
+        startedAt: string;
+      };
+      const data = await stat(join(dir, "data"));
+      return {
+        id,
+        repository: info.repository,
+        size: data.size,
+        startedAt: new Date(info.startedAt),
+        updatedAt: data.mtime,
+      };
+    } catch (error) {
+      if (isNotFound(error)) return undefined;
+      throw error;
+    }
+  }
+
+  appendUpload(
+    id: string,
+    offset: number,
+    source: Readable,
+    signal?: AbortSignal,
+  ): Promise<number> {
+    return this.uploadLocks.run(id, async () => {
+      const upload = await this.getUpload(id);
+      if (!upload) throw new UploadNotFoundError(id);
+      if (upload.size !== offset) throw new UploadOffsetError(id, offset, upload.size);
+      const path = join(this.uploadDir(id), "data");
+      const state = await this.uploadHashState(id, path, upload.size);
+      // Until the append completes the running hash may be ahead of the file.
+      this.uploadHashes.delete(id);
+      const written = await state.writer.write(source, path, "r+", offset, {
+        sync: this.durable,
+        signal,
+      });
+      const size = offset + written;
+      this.uploadHashes.set(id, { size, writer: state.writer });
+      return size;
+    });
+  }
+
+  commitUpload(id: string, digest: Digest): Promise<BlobInfo> {
+    return this.uploadLocks.run(id, async () => {
+      const upload = await this.getUpload(id);
+      if (!upload) throw new UploadNotFoundError(id);
+      const path = join(this.uploadDir(id), "data");
+      try {
+        const actual = await this.uploadDigest(id, path, upload.size, digestAlgorithm(digest));
+        if (actual !== digest) throw new DigestMismatchError(digest, actual);
+        await this.publish(path, digest);
+        return { size: upload.size };
+      } finally {
+        this.uploadHashes.delete(id);
+        await rm(this.uploadDir(id), { recursive: true, force: true });
+      }
+    });
+  }
+
+  async deleteUpload(id: string): Promise<void> {
+    if (!uploadIdPattern.test(id)) return;
+    await this.uploadLocks.run(id, async () => {
+      this.uploadHashes.delete(id);
+      await rm(this.uploadDir(id), { recursive: true, force: true });
+    });
+  }
+
+  async listUploads(): Promise<UploadInfo[]> {
+    const ids = await readdir(join(this.root, "uploads"));
+    const uploads: UploadInfo[] = [];
+    for (const id of ids) {
+      const upload = await this.getUpload(id);
+      if (upload) {
+        uploads.push(upload);
+      } else if (uploadIdPattern.test(id)) {
+        // A crash between mkdir and info.json: report it as abandoned at epoch so it expires.
+        const epoch = new Date(0);
+        uploads.push({ id, repository: "", size: 0, startedAt: epoch, updatedAt: epoch });
+      }
+    }
+    return uploads;
+  }
+
+  private async uploadHashState(id: string, path: string, size: number): Promise<UploadHashState> {
+    const cached = this.uploadHashes.get(id);
+    if (cached && cached.size === size) return cached;
+    // After a restart (or an interrupted append) the hash is rebuilt from the file itself.
+    const writer = new HashedWriter("sha256");
+    await writer.absorb(path, size);
+    return { size, writer };
+  }
+
+  private async uploadDigest(
+    id: string,
+    path: string,
+    size: number,
+    algorithm: DigestAlgorithm,
+  ): Promise<Digest> {
+    const cached = this.uploadHashes.get(id);
+    if (cached && cached.size === size && cached.writer.algorithm === algorithm) {
+      return cached.writer.digest();
+    }
+    const writer = new HashedWriter(algorithm);
+    await writer.absorb(path, size);
+    return writer.digest();
+  }
+
+  private async publish(file: string, digest: Digest): Promise<void> {
+    const target = this.blobPath(digest);
+    const dir = target.slice(0, target.lastIndexOf("/"));
+    if (!this.knownDirs.has(dir)) {
+      await mkdir(dir, { recursive: true });
+      this.knownDirs.add(dir);
+    }
+    await rename(file, target);
+    if (this.durable) await syncFile(dir);
+  }
+
+  private blobPath(digest: Digest): string {
+    const hex = digestHex(digest);
+    return join(this.root, "blobs", digestAlgorithm(digest), hex.slice(0, 2), hex);
+  }
+
+  private uploadDir(id: string): string {
+    if (!uploadIdPattern.test(id)) throw new UploadNotFoundError(id);
+    return join(this.root, "uploads", id);
+  }
+}
+
+function isNotFound(error: unknown): boolean {
+  return (error as NodeJS.ErrnoException | undefined)?.code === "ENOENT";
+}

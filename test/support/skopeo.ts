@@ -9,6 +9,13 @@ const execFileAsync = promisify(execFile);
 
 export const SKOPEO_BIN = process.env.SKOPEO_BIN ?? "/usr/bin/skopeo";
 
+/** skopeo runs with --debug; failure messages keep the end, which names the last request. */
+const STDERR_TAIL_LINES = 40;
+
+function tailLines(text: string): string {
+  return text.trimEnd().split("\n").slice(-STDERR_TAIL_LINES).join("\n");
+}
+
 export interface SkopeoResult {
   readonly stdout: string;
   readonly stderr: string;
@@ -22,7 +29,17 @@ export class SkopeoError extends Error {
     readonly stdout: string,
     readonly stderr: string,
   ) {
-    super(`skopeo ${args.join(" ")} failed (exit ${code})\n--- stderr ---\n${stderr}`);
+    super(
+      `skopeo ${args.join(" ")} failed (exit ${code})\n--- stderr (last ${STDERR_TAIL_LINES} lines) ---\n${tailLines(stderr)}`,
+    );
+  }
+
+  /** skopeo's own error lines (`level=fatal`), without the debug chatter. */
+  get fatal(): string {
+    return this.stderr
+      .split("\n")
+      .filter((line) => line.includes("level=fatal"))
+      .join("\n");
   }
 }
 
@@ -47,12 +64,21 @@ export async function createSkopeo(workDir: string, options: SkopeoOptions = {})
   for (const dir of [home, runtimeDir, tmpDir, registriesD]) {
     await mkdir(dir, { recursive: true, mode: 0o700 });
   }
+  // Signatures are looked up (and, on delete, removed) here rather than in /var/lib/containers.
+  const sigstore = join(workDir, "sigstore");
+  await mkdir(sigstore, { recursive: true });
+  await writeFile(
+    join(registriesD, "default.yaml"),
+    `default-docker:\n  lookaside: file://${sigstore}\n  lookaside-staging: file://${sigstore}\n`,
+  );
   const policy = join(workDir, "policy.json");
   await writeFile(policy, JSON.stringify({ default: [{ type: "insecureAcceptAnything" }] }));
   const registriesConf = join(workDir, "registries.conf");
   await writeFile(registriesConf, "");
 
   const globalArgs = [
+    // Every HTTP request on stderr: when a command fails or hangs, the tail says where.
+    "--debug",
     "--policy",
     policy,
     "--registries-conf",

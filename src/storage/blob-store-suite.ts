@@ -1,0 +1,193 @@
+// The behaviour every blob-store driver must have. A driver's test file calls
+// `runBlobStoreSuite` with a factory; nothing here knows which driver it tests.
+import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
+import { Readable } from "node:stream";
+import { text } from "node:stream/consumers";
+import { describe, it } from "node:test";
+import { type Digest, digestOf } from "../oci/digest.ts";
+import {
+  BlobNotFoundError,
+  type BlobStore,
+  DigestMismatchError,
+  SizeMismatchError,
+  UploadNotFoundError,
+  UploadOffsetError,
+} from "./blob-store.ts";
+
+export interface BlobStoreFixture {
+  store: BlobStore;
+  /** A new driver instance over the same storage, as after a process restart. */
+  reopen(): Promise<BlobStore>;
+  cleanup(): Promise<void>;
+}
+
+const uploadId = "0f8fad5b-d9cb-469f-a165-70867728950e";
+
+export function runBlobStoreSuite(driver: string, open: () => Promise<BlobStoreFixture>): void {
+  describe(`${driver} blob store`, () => {
+    const withStore = (body: (fixture: BlobStoreFixture) => Promise<void>) => async () => {
+      const fixture = await open();
+      try {
+        await body(fixture);
+      } finally {
+        await fixture.cleanup();
+      }
+    };
+
+    it(
+      "ingests a verified blob, then stats and reads it whole and by range",
+      withStore(async ({ store }) => {
+        const bytes = Buffer.from("hello, registry");
+        const digest = digestOf(bytes);
+        assert.equal(await store.stat(digest), undefined);
+        assert.deepEqual(await store.ingest(digest, Readable.from([bytes])), {
+          size: bytes.length,
+        });
+        assert.deepEqual(await store.stat(digest), { size: bytes.length });
+        assert.equal(await text(await store.read(digest)), "hello, registry");
+        assert.equal(await text(await store.read(digest, { start: 7, end: 14 })), "registry");
+      }),
+    );
+
+    it(
+      "stores nothing when the content does not match its digest",
+      withStore(async ({ store }) => {
+        const claimed = digestOf(Buffer.from("expected"));
+        await assert.rejects(
+          store.ingest(claimed, Readable.from([Buffer.from("other")])),
+          DigestMismatchError,
+        );
+        assert.equal(await store.stat(claimed), undefined);
+        await assert.rejects(store.read(claimed), BlobNotFoundError);
+      }),
+    );
+
+    it(
+      "stores nothing when the length differs from the expected size",
+      withStore(async ({ store }) => {
+        const bytes = Buffer.from("twelve bytes");
+        const digest = digestOf(bytes);
+        await assert.rejects(
+          store.ingest(digest, Readable.from([bytes]), { expectedSize: 99 }),
+          SizeMismatchError,
+        );
+        assert.equal(await store.stat(digest), undefined);
+      }),
+    );
+
+    it(
+      "stores nothing when the source fails midway",
+      withStore(async ({ store }) => {
+        const digest = digestOf(Buffer.from("never complete"));
+        const failing = new Readable({
+          read() {
+            this.push(Buffer.from("never "));
+            this.destroy(new Error("connection reset"));
+          },
+        });
+        await assert.rejects(store.ingest(digest, failing), /connection reset/);
+        assert.equal(await store.stat(digest), undefined);
+      }),
+    );
+
+    it(
+      "verifies sha512 digests",
+      withStore(async ({ store }) => {
+        const bytes = randomBytes(1000);
+        const digest = digestOf(bytes, "sha512");
+        await store.ingest(digest, Readable.from([bytes]));
+        assert.deepEqual(await store.stat(digest), { size: 1000 });
+      }),
+    );
+
+    it(
+      "assembles an upload from ordered chunks and publishes it on commit",
+      withStore(async ({ store }) => {
+        const bytes = randomBytes(300_000);
+        const digest = digestOf(bytes);
+        const created = await store.createUpload(uploadId, "library/app");
+        assert.equal(created.size, 0);
+        assert.equal(
+          await store.appendUpload(uploadId, 0, Readable.from([bytes.subarray(0, 100_000)])),
+          100_000,
+        );
+        await assert.rejects(
+          store.appendUpload(uploadId, 50, Readable.from([bytes.subarray(50)])),
+          (error: unknown) => error instanceof UploadOffsetError && error.actual === 100_000,
+        );
+        assert.equal(
+          await store.appendUpload(uploadId, 100_000, Readable.from([bytes.subarray(100_000)])),
+          300_000,
+        );
+        const status = await store.getUpload(uploadId);
+        assert.equal(status?.repository, "library/app");
+        assert.equal(status?.size, 300_000);
+        assert.deepEqual(await store.commitUpload(uploadId, digest), { size: 300_000 });
+        assert.equal(await store.getUpload(uploadId), undefined);
+        assert.deepEqual(await store.stat(digest), { size: 300_000 });
+      }),
+    );
+
+    it(
+      "resumes an upload after the store is reopened",
+      withStore(async ({ store, reopen }) => {
+        const bytes = randomBytes(70_000);
+        const digest = digestOf(bytes, "sha512");
+        await store.createUpload(uploadId, "r");
+        await store.appendUpload(uploadId, 0, Readable.from([bytes.subarray(0, 30_000)]));
+        const again = await reopen();
+        assert.equal((await again.getUpload(uploadId))?.size, 30_000);
+        await again.appendUpload(uploadId, 30_000, Readable.from([bytes.subarray(30_000)]));
+        await again.commitUpload(uploadId, digest);
+        assert.deepEqual(await again.stat(digest), { size: 70_000 });
+      }),
+    );
+
+    it(
+      "discards an upload whose content does not match the digest",
+      withStore(async ({ store }) => {
+        await store.createUpload(uploadId, "r");
+        await store.appendUpload(uploadId, 0, Readable.from([Buffer.from("abc")]));
+        const wrong = digestOf(Buffer.from("abd"));
+        await assert.rejects(store.commitUpload(uploadId, wrong), DigestMismatchError);
+        assert.equal(await store.stat(wrong), undefined);
+        assert.equal(await store.getUpload(uploadId), undefined);
+      }),
+    );
+
+    it(
+      "lists, deletes and rejects unknown uploads",
+      withStore(async ({ store }) => {
+        await store.createUpload(uploadId, "r");
+        assert.deepEqual(
+          (await store.listUploads()).map((u) => u.id),
+          [uploadId],
+        );
+        await store.deleteUpload(uploadId);
+        assert.deepEqual(await store.listUploads(), []);
+        assert.equal(await store.getUpload("../../etc/passwd"), undefined);
+        await assert.rejects(
+          store.appendUpload(uploadId, 0, Readable.from([Buffer.from("x")])),
+          UploadNotFoundError,
+        );
+        await assert.rejects(
+          store.commitUpload(uploadId, digestOf(Buffer.from("x"))),
+          UploadNotFoundError,
+        );
+      }),
+    );
+
+    it(
+      "deletes a blob",
+      withStore(async ({ store }) => {
+        const bytes = Buffer.from("to delete");
+        const digest: Digest = digestOf(bytes);
+        await store.ingest(digest, Readable.from([bytes]));
+        assert.equal(await store.delete(digest), true);
+        assert.equal(await store.delete(digest), false);
+        assert.equal(await store.stat(digest), undefined);
+      }),
+    );
+  });
+}

@@ -45,13 +45,26 @@ export function sendError(
     res.destroy();
     return;
   }
-  // Whatever the client still sends is not read; close the connection so it cannot
-  // desynchronise the next request on it.
-  const unread = !res.req.complete;
-  sendJson(
-    res,
-    oci.status,
-    oci.toBody(),
-    unread ? { ...oci.headers, Connection: "close" } : oci.headers,
-  );
+  drainRequest(res);
+  sendJson(res, oci.status, oci.toBody(), oci.headers);
+}
+
+/** A rejected request's body is read and dropped up to this many bytes, then the socket closes. */
+const maxDrainBytes = 64 * 1024 * 1024;
+
+/**
+ * Discards what the client still sends after an early error, so that it can read the
+ * answer instead of failing on a reset connection, and the connection stays usable. A
+ * client that keeps sending past `maxDrainBytes` is disconnected.
+ */
+function drainRequest(res: ServerResponse): void {
+  const req = res.req;
+  if (req.complete) return;
+  let drained = 0;
+  req.on("data", (chunk: Buffer) => {
+    drained += chunk.length;
+    if (drained > maxDrainBytes) req.socket.destroy();
+  });
+  req.on("error", () => undefined);
+  req.resume();
 }

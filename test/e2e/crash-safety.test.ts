@@ -67,13 +67,22 @@ describe("crash safety", () => {
       req.write(blob.bytes.subarray(0, blob.size / 2), () => resolve());
     });
     await sent;
-    await waitFor(async () => (await readdir(join(server.dataDir, "tmp"))).length > 0, "upload in progress");
+    await waitFor(
+      async () => (await readdir(join(server.dataDir, "tmp"))).length > 0,
+      "upload in progress",
+    );
     await server.kill9();
     const restarted = await startMeridian({ dataDir: server.dataDir });
     try {
-      const head = await fetch(`${restarted.url}/v2/partial/app/blobs/${blob.digest}`, { method: "HEAD" });
+      const head = await fetch(`${restarted.url}/v2/partial/app/blobs/${blob.digest}`, {
+        method: "HEAD",
+      });
       assert.equal(head.status, 404);
-      assert.deepEqual(await readdir(join(server.dataDir, "tmp")), [], "temporary files are cleared");
+      assert.deepEqual(
+        await readdir(join(server.dataDir, "tmp")),
+        [],
+        "temporary files are cleared",
+      );
     } finally {
       await restarted.stop();
     }
@@ -82,7 +91,10 @@ describe("crash safety", () => {
   it("keeps every acknowledged image whole and the database intact across kill -9 during pushes", async () => {
     const server = await startMeridian();
     cleanup.push(server.dataDir);
-    const acknowledged = new Map<string, { digest: string; blobs: { digest: string; bytes: Buffer }[] }>();
+    const acknowledged = new Map<
+      string,
+      { digest: string; blobs: { digest: string; bytes: Buffer }[] }
+    >();
     let stop = false;
     const pusher = async (worker: number) => {
       for (let i = 0; !stop; i += 1) {
@@ -93,8 +105,15 @@ describe("crash safety", () => {
           await pushBlob(server.url, "crash/app", layer);
           const manifest = imageManifest(config, [layer]);
           const tag = `w${worker}-${i}`;
-          const response = await pushManifest(server.url, "crash/app", tag, manifest, ociManifestType);
-          if (response.status === 201) acknowledged.set(tag, { digest: manifest.digest, blobs: [config, layer] });
+          const response = await pushManifest(
+            server.url,
+            "crash/app",
+            tag,
+            manifest,
+            ociManifestType,
+          );
+          if (response.status === 201)
+            acknowledged.set(tag, { digest: manifest.digest, blobs: [config, layer] });
         } catch {
           return; // The server is gone.
         }
@@ -107,19 +126,26 @@ describe("crash safety", () => {
     await Promise.all(workers);
 
     const db = new Database(join(server.dataDir, "metadata.db"));
-    assert.equal((db.pragma("integrity_check") as { integrity_check: string }[])[0]?.integrity_check, "ok");
+    assert.equal(
+      (db.pragma("integrity_check") as { integrity_check: string }[])[0]?.integrity_check,
+      "ok",
+    );
     db.close();
     const restarted = await startMeridian({ dataDir: server.dataDir });
     try {
       const listing = await fetch(`${restarted.url}/v2/crash/app/tags/list`);
       const { tags } = (await listing.json()) as { tags: string[] };
-      for (const tag of acknowledged.keys()) assert.ok(tags.includes(tag), `acknowledged tag ${tag} survived`);
+      for (const tag of acknowledged.keys())
+        assert.ok(tags.includes(tag), `acknowledged tag ${tag} survived`);
       // Every tag that exists, acknowledged or not, resolves to a whole image.
       for (const tag of tags) {
         const response = await fetch(`${restarted.url}/v2/crash/app/manifests/${tag}`);
         assert.equal(response.status, 200);
         const bytes = Buffer.from(await response.arrayBuffer());
-        const manifest = JSON.parse(bytes.toString()) as { config: { digest: string }; layers: { digest: string }[] };
+        const manifest = JSON.parse(bytes.toString()) as {
+          config: { digest: string };
+          layers: { digest: string }[];
+        };
         for (const digest of [manifest.config.digest, ...manifest.layers.map((l) => l.digest)]) {
           const blob = await fetch(`${restarted.url}/v2/crash/app/blobs/${digest}`);
           assert.equal(blob.status, 200, `${tag} references ${digest}`);
@@ -133,7 +159,10 @@ describe("crash safety", () => {
   });
 
   it("expires abandoned uploads and removes their files", async () => {
-    const config = join(await import("node:os").then((os) => os.tmpdir()), `meridian-ttl-${process.pid}.yaml`);
+    const config = join(
+      await import("node:os").then((os) => os.tmpdir()),
+      `meridian-ttl-${process.pid}.yaml`,
+    );
     await writeFile(config, "uploads:\n  ttlSeconds: 1\n  sweepIntervalSeconds: 1\n");
     const server: MeridianProcess = await startMeridian({ args: ["--config", config] });
     cleanup.push(server.dataDir, config);
@@ -142,7 +171,11 @@ describe("crash safety", () => {
       const location = start.headers.get("location") ?? "";
       await fetch(`${server.url}${location}`, { method: "PATCH", body: "partial" });
       assert.equal((await readdir(join(server.dataDir, "uploads"))).length, 1);
-      await waitFor(async () => (await fetch(`${server.url}${location}`)).status === 404, "upload expiry", 15_000);
+      await waitFor(
+        async () => (await fetch(`${server.url}${location}`)).status === 404,
+        "upload expiry",
+        15_000,
+      );
       assert.deepEqual(await readdir(join(server.dataDir, "uploads")), []);
     } finally {
       await server.stop();

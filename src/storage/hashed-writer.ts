@@ -2,13 +2,17 @@
 // place where blob bytes are written.
 
 import type { Hash } from "node:crypto";
-import { createReadStream, createWriteStream } from "node:fs";
+import { createReadStream } from "node:fs";
 import { open } from "node:fs/promises";
-import type { Readable } from "node:stream";
-import { pipeline } from "node:stream/promises";
 import { type Digest, type DigestAlgorithm, hasherDigest, newHasher } from "../oci/digest.ts";
 
 const writeChunkBytes = 1024 * 1024;
+/** Bytes gathered before one write; measured best on a 2-core machine between 2 and 8 MiB. */
+const writeBatchBytes = 4 * 1024 * 1024;
+/** Stays well under the kernel's IOV_MAX (1024) for one writev. */
+const maxBuffersPerWrite = 256;
+/** A durable write is flushed to disk every this many bytes while it streams. */
+const syncEveryBytes = 32 * 1024 * 1024;
 
 export class HashedWriter {
   private readonly hash: Hash;
@@ -19,32 +23,60 @@ export class HashedWriter {
 
   /**
    * Writes `source` into `path` from byte `start` (flags "w" to create, "r+" to extend),
-   * fsyncs it, and returns the number of bytes written.
+   * optionally fsyncs it, and returns the number of bytes written.
+   *
+   * Chunks are gathered into batches of a few MiB and written with one `writev` while the
+   * next batch fills: one write in flight at a time keeps memory bounded, and large
+   * writes keep the thread pool from becoming the bottleneck (a write per 64 KiB socket
+   * chunk halves the throughput).
    */
   async write(
-    source: Readable,
+    source: AsyncIterable<Buffer>,
     path: string,
     flags: "w" | "r+",
     start: number,
     options: { sync: boolean; signal?: AbortSignal | undefined },
   ): Promise<number> {
-    let written = 0;
-    const hash = this.hash;
-    const out = createWriteStream(path, { flags, start, highWaterMark: writeChunkBytes });
-    await pipeline(
-      source,
-      async function* (chunks: AsyncIterable<Buffer>) {
-        for await (const chunk of chunks) {
-          hash.update(chunk);
-          written += chunk.length;
-          yield chunk;
+    const handle = await open(path, flags);
+    let position = start;
+    let batch: Buffer[] = [];
+    let batchBytes = 0;
+    let inflight: Promise<unknown> = Promise.resolve();
+    let syncedTo = start;
+    const flush = () => {
+      const buffers = batch.length > maxBuffersPerWrite ? [Buffer.concat(batch)] : batch;
+      const at = position;
+      position += batchBytes;
+      batch = [];
+      batchBytes = 0;
+      return handle.writev(buffers, at);
+    };
+    try {
+      for await (const chunk of source) {
+        options.signal?.throwIfAborted();
+        this.hash.update(chunk);
+        batch.push(chunk);
+        batchBytes += chunk.length;
+        if (batchBytes >= writeBatchBytes) {
+          await inflight;
+          const unsynced = position - syncedTo;
+          inflight = flush();
+          // Flushing as the data arrives overlaps the disk with the network, so the final
+          // fsync has little left to do.
+          if (options.sync && unsynced >= syncEveryBytes) {
+            syncedTo = position;
+            inflight = inflight.then(() => handle.datasync());
+          }
         }
-      },
-      out,
-      options.signal ? { signal: options.signal } : {},
-    );
-    if (options.sync) await syncFile(path);
-    return written;
+      }
+      await inflight;
+      if (batchBytes > 0) await flush();
+      if (options.sync) await handle.sync();
+    } finally {
+      await inflight.catch(() => undefined);
+      await handle.close();
+    }
+    return position - start;
   }
 
   /** Feeds the first `size` bytes of an existing file into the hash. */

@@ -33,7 +33,8 @@ export async function getBlob({
   } else {
     res.writeHead(200, { ...headers, "Content-Length": String(read.size) });
   }
-  await pipeline(read.body, res, { signal });
+  // pipeline destroys the file stream if the client goes away mid-body.
+  await pipeline(read.body, res);
 }
 
 export async function headBlob({ res, match, registry }: RequestContext): Promise<void> {

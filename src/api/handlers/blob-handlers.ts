@@ -5,13 +5,7 @@ import { parseRepositoryName } from "../../oci/reference.ts";
 import type { RequestContext } from "../request-context.ts";
 import { sendEmpty } from "../responses.ts";
 
-export async function getBlob({
-  req,
-  res,
-  match,
-  registry,
-  signal,
-}: RequestContext): Promise<void> {
+export async function getBlob({ req, res, match, registry }: RequestContext): Promise<void> {
   const name = parseRepositoryName(match.name);
   const digest = parseDigest(match.tail);
   const rangeHeader = typeof req.headers.range === "string" ? req.headers.range : undefined;

@@ -10,6 +10,8 @@ export interface MetadataStoreFixture {
   store: MetadataStore;
   /** A new driver instance over the same database, as after a restart. */
   reopen(): Promise<MetadataStore>;
+  /** A second, empty store of the same driver (cleaned up with the fixture). */
+  another(): Promise<MetadataStore>;
   cleanup(): Promise<void>;
 }
 
@@ -126,7 +128,11 @@ export function runMetadataStoreSuite(
         await store.putManifest(m, "keep");
         await store.putManifest({ ...m, stamp: stamp(2) }, "drop");
         assert.equal(await store.deleteTag("repo", "drop", stamp(3)), true);
-        assert.equal(await store.deleteTag("repo", "drop", stamp(4)), false);
+        assert.equal(
+          await store.deleteTag("repo", "drop", stamp(3)),
+          false,
+          "not newer: no change",
+        );
         assert.deepEqual(await store.listTags("repo", {}), ["keep"]);
         assert.ok(await store.getManifest("repo", m.digest));
       }),
@@ -199,6 +205,67 @@ export function runMetadataStoreSuite(
         assert.deepEqual(seen, log.slice(0, 2));
         assert.deepEqual(await store.changesSince(log[1]?.seq ?? 0, 100), log.slice(2));
         assert.equal(await store.latestStamp(), stamp(2));
+      }),
+    );
+
+    it(
+      "resolves a delete and a concurrent re-push by stamp",
+      withStore(async ({ store }) => {
+        const m = manifest("repo", { v: 1 }, 1);
+        await store.putManifest(m, "old");
+        await store.putManifest({ ...m, stamp: stamp(21) }, "new");
+        assert.equal(
+          await store.deleteManifest("repo", m.digest, stamp(20)),
+          false,
+          "older delete loses",
+        );
+        assert.ok(await store.getManifest("repo", m.digest));
+        assert.deepEqual(
+          await store.listTags("repo", {}),
+          ["new"],
+          "the delete hides older tag writes",
+        );
+        assert.equal(
+          await store.deleteManifest("repo", m.digest, stamp(22)),
+          true,
+          "newer delete wins",
+        );
+        assert.deepEqual(await store.listTags("repo", {}), []);
+        const unknown = manifest("repo", { never: "stored" }, 1).digest;
+        assert.equal(
+          await store.setTag("repo", "x", unknown, stamp(23)),
+          false,
+          "no tag without its manifest",
+        );
+        assert.equal(
+          await store.setTag("repo", "y", m.digest, stamp(24)),
+          true,
+          "a deleted manifest is known",
+        );
+        assert.deepEqual(await store.listTags("repo", {}), [], "but its tag stays hidden");
+      }),
+    );
+
+    it(
+      "reaches the same state digest whatever order the same changes arrive in",
+      withStore(async ({ store, another }) => {
+        const a = manifest("repo", { v: "a" }, 1);
+        const b = manifest("repo", { v: "b" }, 2);
+        const changes: ((s: MetadataStore) => Promise<unknown>)[] = [
+          (s) => s.putManifest(a, "t"),
+          (s) => s.putManifest(b, "t"),
+          (s) => s.putManifest({ ...a, stamp: stamp(3) }, "u"),
+          (s) => s.deleteTag("repo", "u", stamp(4)),
+          (s) => s.deleteManifest("repo", b.digest, stamp(5)),
+        ];
+        for (const change of changes) await change(store);
+        const other = await another();
+        for (const change of [...changes].reverse()) await change(other);
+        // Replaying the same changes again changes nothing.
+        for (const change of changes) await change(other);
+        assert.equal(await other.stateDigest("repo"), await store.stateDigest("repo"));
+        assert.deepEqual(await other.listTags("repo", {}), await store.listTags("repo", {}));
+        assert.notEqual(await store.stateDigest("repo"), await store.stateDigest("empty"));
       }),
     );
 

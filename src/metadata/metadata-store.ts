@@ -78,7 +78,7 @@ export interface MetadataStore {
   linkBlob(link: BlobLink): Promise<void>;
   /** The link's size, or undefined when the repository does not link the blob. */
   getBlobLink(repository: string, digest: Digest): Promise<{ size: number } | undefined>;
-  /** Removes a link; false when there was none. */
+  /** Removes a link stamped before `stamp`; false when there was none. */
   unlinkBlob(repository: string, digest: Digest, stamp: Stamp): Promise<boolean>;
   /** Of `digests`, those the repository does not link. */
   missingBlobs(repository: string, digests: readonly Digest[]): Promise<Digest[]>;
@@ -86,17 +86,33 @@ export interface MetadataStore {
   missingManifests(repository: string, digests: readonly Digest[]): Promise<Digest[]>;
 
   /**
-   * Stores a manifest and, when `tag` is given, points the tag at it, unless the tag
-   * already holds a newer stamp. One transaction.
+   * Stores a manifest (unless a tombstone with a newer stamp holds it deleted; a stored
+   * manifest takes the newer stamp) and, when `tag` is given, points the tag at it unless
+   * the tag holds a newer stamp. One transaction. The caller has checked that everything
+   * the manifest references is present.
    */
   putManifest(manifest: ManifestRecord, tag?: string): Promise<void>;
+  /**
+   * Writes a tag (last writer wins). False when the manifest is unknown here (neither
+   * stored nor deleted): content comes before pointers, so the caller fetches it first.
+   */
+  setTag(repository: string, tag: string, digest: Digest, stamp: Stamp): Promise<boolean>;
   getManifest(repository: string, digest: Digest): Promise<StoredManifest | undefined>;
   /** The manifest a tag points to, or undefined. */
   getTaggedManifest(repository: string, tag: string): Promise<StoredManifest | undefined>;
-  /** Deletes a manifest and every tag pointing to it (tombstones); false when absent. */
+  /**
+   * Records a manifest delete: the manifest disappears unless a newer put keeps it, and
+   * every tag write to it older than `stamp` is hidden, whatever the arrival order.
+   * Returns whether a stored manifest was removed.
+   */
   deleteManifest(repository: string, digest: Digest, stamp: Stamp): Promise<boolean>;
-  /** Deletes one tag (tombstone); false when absent. */
+  /** Deletes one tag unless it holds a newer stamp (tombstone); whether anything changed. */
   deleteTag(repository: string, tag: string, stamp: Stamp): Promise<boolean>;
+  /**
+   * A digest of the repository's visible state (live tags with their manifests, stored
+   * manifests): two replicas that converged give the same value.
+   */
+  stateDigest(repository: string): Promise<string>;
 
   /** The repository's tags in lexical order, or undefined when the repository is unknown. */
   listTags(repository: string, page: Page): Promise<string[] | undefined>;

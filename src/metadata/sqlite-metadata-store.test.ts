@@ -8,11 +8,18 @@ runMetadataStoreSuite("SQLite", async () => {
   const dir = await mkdtemp(join(tmpdir(), "meridian-sqlite-"));
   const path = join(dir, "metadata.db");
   const store = new SqliteMetadataStore({ path });
+  const others: SqliteMetadataStore[] = [];
   return {
     store,
     reopen: async () => new SqliteMetadataStore({ path }),
+    another: async () => {
+      const other = new SqliteMetadataStore({ path: join(dir, `other-${others.length}.db`) });
+      others.push(other);
+      return other;
+    },
     cleanup: async () => {
       await store.close();
+      for (const other of others) await other.close();
       await rm(dir, { recursive: true, force: true });
     },
   };

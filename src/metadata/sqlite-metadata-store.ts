@@ -2,6 +2,7 @@
 // acknowledged write survives power loss). Each domain operation runs as one synchronous
 // transaction inside an async method, so callers see the same promise-based interface a
 // PostgreSQL driver will offer.
+import { createHash } from "node:crypto";
 import Database from "better-sqlite3";
 import type { Digest } from "../oci/digest.ts";
 import type {
@@ -70,6 +71,8 @@ export class SqliteMetadataStore implements MetadataStore {
 
   async unlinkBlob(repository: string, digest: Digest, stamp: Stamp): Promise<boolean> {
     return this.transact(() => {
+      const link = this.sql.blobLinkStamp.get(repository, digest) as { stamp: string } | undefined;
+      if (!link || link.stamp >= stamp) return false;
       const removed = this.sql.unlinkBlob.run(repository, digest).changes > 0;
       if (removed) this.record(stamp, "blob-unlink", repository, digest);
       return removed;
@@ -85,15 +88,40 @@ export class SqliteMetadataStore implements MetadataStore {
   }
 
   async putManifest(manifest: ManifestRecord, tag?: string): Promise<void> {
-    const { repository, digest, stamp } = manifest;
     this.transact(() => {
-      this.sql.addRepository.run(repository);
-      const tombstone = this.sql.manifestTombstone.get(repository, digest) as
-        | { stamp: string }
-        | undefined;
-      if (tombstone && tombstone.stamp > stamp) return;
-      if (tombstone) this.sql.clearManifestTombstone.run(repository, digest);
-      const inserted = this.sql.insertManifest.run(
+      this.applyManifestPut(manifest);
+      if (tag !== undefined) {
+        this.applyTagWrite(manifest.repository, tag, manifest.digest, manifest.stamp);
+      }
+    });
+  }
+
+  async setTag(repository: string, tag: string, digest: Digest, stamp: Stamp): Promise<boolean> {
+    return this.transact(() => {
+      const known =
+        this.sql.manifestExists.get(repository, digest) !== undefined ||
+        this.tombstoneStamp(repository, digest) !== undefined;
+      if (!known) return false;
+      this.applyTagWrite(repository, tag, digest, stamp);
+      return true;
+    });
+  }
+
+  /**
+   * A manifest is visible while its newest put is newer than its newest delete. A put no
+   * newer than the tombstone is dead on arrival and changes nothing.
+   */
+  private applyManifestPut(manifest: ManifestRecord): void {
+    const { repository, digest, stamp } = manifest;
+    this.sql.addRepository.run(repository);
+    const tombstone = this.tombstoneStamp(repository, digest);
+    if (tombstone !== undefined && tombstone >= stamp) return;
+    const current = this.sql.manifestStamp.get(repository, digest) as { stamp: string } | undefined;
+    if (current) {
+      if (current.stamp >= stamp) return;
+      this.sql.bumpManifestStamp.run(stamp, repository, digest);
+    } else {
+      this.sql.insertManifest.run(
         repository,
         digest,
         manifest.mediaType,
@@ -104,15 +132,37 @@ export class SqliteMetadataStore implements MetadataStore {
         manifest.annotations ? JSON.stringify(manifest.annotations) : null,
         stamp,
       );
-      if (inserted.changes > 0) this.record(stamp, "manifest-put", repository, digest);
-      if (tag === undefined) return;
-      const current = this.sql.getTag.get(repository, tag) as
-        | { digest: string | null; stamp: string }
-        | undefined;
-      if (current && (current.stamp >= stamp || current.digest === digest)) return;
-      this.sql.putTag.run(repository, tag, digest, stamp);
-      this.record(stamp, "tag-put", repository, digest, tag);
-    });
+    }
+    this.record(stamp, "manifest-put", repository, digest);
+  }
+
+  /**
+   * A tag is a last-writer-wins register of (digest or deleted, stamp). Whether it is
+   * visible also depends on its manifest: see the tag queries.
+   */
+  private applyTagWrite(
+    repository: string,
+    tag: string,
+    digest: Digest | null,
+    stamp: Stamp,
+  ): boolean {
+    const current = this.sql.getTag.get(repository, tag) as { stamp: string } | undefined;
+    if (current && current.stamp >= stamp) return false;
+    this.sql.addRepository.run(repository);
+    this.sql.putTag.run(repository, tag, digest, stamp);
+    this.record(
+      stamp,
+      digest === null ? "tag-delete" : "tag-put",
+      repository,
+      digest ?? undefined,
+      tag,
+    );
+    return true;
+  }
+
+  private tombstoneStamp(repository: string, digest: Digest): string | undefined {
+    const row = this.sql.manifestTombstone.get(repository, digest) as { stamp: string } | undefined;
+    return row?.stamp;
   }
 
   async getManifest(repository: string, digest: Digest): Promise<StoredManifest | undefined> {
@@ -129,28 +179,37 @@ export class SqliteMetadataStore implements MetadataStore {
 
   async deleteManifest(repository: string, digest: Digest, stamp: Stamp): Promise<boolean> {
     return this.transact(() => {
-      if (this.sql.deleteManifest.run(repository, digest).changes === 0) return false;
+      const tombstone = this.tombstoneStamp(repository, digest);
+      if (tombstone !== undefined && tombstone >= stamp) return false;
+      // The tombstone also hides every tag write to this manifest older than the delete,
+      // whatever order the writes arrive in.
       this.sql.putManifestTombstone.run(repository, digest, stamp);
       this.record(stamp, "manifest-delete", repository, digest);
-      const tags = this.sql.tagsOf.all(repository, digest) as { tag: string }[];
-      for (const { tag } of tags) {
-        this.sql.putTag.run(repository, tag, null, stamp);
-        this.record(stamp, "tag-delete", repository, digest, tag);
-      }
+      const current = this.sql.manifestStamp.get(repository, digest) as
+        | { stamp: string }
+        | undefined;
+      if (!current || current.stamp >= stamp) return false;
+      this.sql.deleteManifest.run(repository, digest);
       return true;
     });
   }
 
   async deleteTag(repository: string, tag: string, stamp: Stamp): Promise<boolean> {
-    return this.transact(() => {
-      const current = this.sql.getTag.get(repository, tag) as
-        | { digest: string | null; stamp: string }
-        | undefined;
-      if (!current || current.digest === null) return false;
-      this.sql.putTag.run(repository, tag, null, stamp);
-      this.record(stamp, "tag-delete", repository, current.digest as Digest, tag);
-      return true;
-    });
+    return this.transact(() => this.applyTagWrite(repository, tag, null, stamp));
+  }
+
+  async stateDigest(repository: string): Promise<string> {
+    const hash = createHash("sha256");
+    for (const row of this.sql.liveTags.iterate(repository) as Iterable<{
+      tag: string;
+      digest: string;
+    }>) {
+      hash.update(`t ${row.tag} ${row.digest}\n`);
+    }
+    for (const row of this.sql.liveManifests.iterate(repository) as Iterable<{ digest: string }>) {
+      hash.update(`m ${row.digest}\n`);
+    }
+    return `sha256:${hash.digest("hex")}`;
   }
 
   async listTags(repository: string, page: Page): Promise<string[] | undefined> {
@@ -272,6 +331,15 @@ function pageLimit(page: Page): number {
   return page.limit === undefined ? -1 : Math.min(page.limit, maxPage);
 }
 
+/**
+ * A tag is visible when its register names a stored manifest and was written after the
+ * manifest's last delete (a delete hides the tag writes it followed).
+ */
+const visibleTagJoin = `
+  JOIN manifests m ON m.repository = t.repository AND m.digest = t.digest
+  LEFT JOIN manifest_tombstones x ON x.repository = t.repository AND x.digest = t.digest`;
+const visibleTagCondition = "(x.stamp IS NULL OR t.stamp > x.stamp)";
+
 /** Every statement the driver runs, prepared once at open. */
 function prepareStatements(db: Database.Database) {
   const prepare = (text: string): Statement => db.prepare(text);
@@ -282,6 +350,16 @@ function prepareStatements(db: Database.Database) {
       "INSERT OR IGNORE INTO blob_links (repository, digest, size, stamp) VALUES (?, ?, ?, ?)",
     ),
     getBlobLink: prepare("SELECT size FROM blob_links WHERE repository = ? AND digest = ?"),
+    blobLinkStamp: prepare("SELECT stamp FROM blob_links WHERE repository = ? AND digest = ?"),
+    manifestStamp: prepare("SELECT stamp FROM manifests WHERE repository = ? AND digest = ?"),
+    bumpManifestStamp: prepare(
+      "UPDATE manifests SET stamp = ? WHERE repository = ? AND digest = ?",
+    ),
+    liveTags: prepare(
+      `SELECT t.tag, t.digest FROM tags t ${visibleTagJoin}
+         WHERE t.repository = ? AND ${visibleTagCondition} ORDER BY t.tag`,
+    ),
+    liveManifests: prepare("SELECT digest FROM manifests WHERE repository = ? ORDER BY digest"),
     unlinkBlob: prepare("DELETE FROM blob_links WHERE repository = ? AND digest = ?"),
     getManifest: prepare(
       "SELECT digest, media_type, bytes, subject FROM manifests WHERE repository = ? AND digest = ?",
@@ -311,9 +389,9 @@ function prepareStatements(db: Database.Database) {
     putTag: prepare(
       "INSERT OR REPLACE INTO tags (repository, tag, digest, stamp) VALUES (?, ?, ?, ?)",
     ),
-    tagsOf: prepare("SELECT tag FROM tags WHERE repository = ? AND digest = ?"),
     listTags: prepare(
-      "SELECT tag FROM tags WHERE repository = ? AND digest IS NOT NULL AND tag > ? ORDER BY tag LIMIT ?",
+      `SELECT t.tag FROM tags t ${visibleTagJoin}
+         WHERE t.repository = ? AND ${visibleTagCondition} AND t.tag > ? ORDER BY t.tag LIMIT ?`,
     ),
     listRepositories: prepare("SELECT name FROM repositories WHERE name > ? ORDER BY name LIMIT ?"),
     listReferrers: prepare(

@@ -80,14 +80,15 @@ export class ManifestOperations {
 
   /** Deletes a manifest by digest (and its tags) or a single tag. */
   async delete(repository: string, reference: Reference): Promise<void> {
-    const stamp = this.ctx.clock.next();
-    const removed =
-      reference.kind === "digest"
-        ? await this.ctx.metadata.deleteManifest(repository, reference.digest, stamp)
-        : await this.ctx.metadata.deleteTag(repository, reference.tag, stamp);
-    if (!removed) {
+    if (!(await this.lookup(repository, reference))) {
       const name = reference.kind === "tag" ? reference.tag : reference.digest;
       throw new OciError("MANIFEST_UNKNOWN", { reference: name });
+    }
+    const stamp = this.ctx.clock.next();
+    if (reference.kind === "digest") {
+      await this.ctx.metadata.deleteManifest(repository, reference.digest, stamp);
+    } else {
+      await this.ctx.metadata.deleteTag(repository, reference.tag, stamp);
     }
   }
 

@@ -6,17 +6,22 @@ import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
 import type { AddressInfo } from "node:net";
 import { join, resolve } from "node:path";
 import type { Logger } from "pino";
-import { createApiServer } from "./api/api-server.ts";
+import { collectDefaultMetrics, Registry as MetricsRegistry } from "prom-client";
+import { type ApiExtension, createApiServer } from "./api/api-server.ts";
+import { createMetricsEndpoint } from "./api/metrics-endpoint.ts";
 import type { Config } from "./config/config-schema.ts";
 import { parseListenAddress } from "./config/listen-address.ts";
 import { SqliteMetadataStore } from "./metadata/sqlite-metadata-store.ts";
 import { HybridClock } from "./registry/hybrid-clock.ts";
 import { Registry } from "./registry/registry.ts";
+import { Replicator } from "./replication/replicator.ts";
+import { createStatusEndpoint } from "./replication/status-endpoint.ts";
 import { FsBlobStore } from "./storage/fs-blob-store.ts";
 
 export interface RunningReplica {
   url: string;
   registry: Registry;
+  replicator: Replicator | undefined;
   close(): Promise<void>;
 }
 
@@ -32,7 +37,15 @@ export async function startReplica(config: Config, log: Logger): Promise<Running
   if (latest) clock.observe(latest);
   const registry = new Registry({ blobs, metadata, clock });
 
-  const server = createApiServer({ registry, log });
+  const metrics = new MetricsRegistry();
+  collectDefaultMetrics({ register: metrics });
+  const replicator = await startReplication(config, dataDir, registry, metrics, log);
+  const extensions: ApiExtension[] = [
+    createMetricsEndpoint(metrics),
+    createStatusEndpoint({ config, replicator }),
+  ];
+  if (replicator) extensions.push(replicator.peerApi);
+  const server = createApiServer({ registry, log, extensions });
   const { host, port } = parseListenAddress(config.listen);
   await new Promise<void>((resolveListen, reject) => {
     server.once("error", reject);
@@ -61,8 +74,10 @@ export async function startReplica(config: Config, log: Logger): Promise<Running
   return {
     url,
     registry,
+    replicator,
     async close() {
       clearInterval(sweeper);
+      await replicator?.stop();
       await new Promise<void>((done) => {
         server.close(() => done());
         server.closeIdleConnections();
@@ -71,6 +86,30 @@ export async function startReplica(config: Config, log: Logger): Promise<Running
       await metadata.close();
     },
   };
+}
+
+async function startReplication(
+  config: Config,
+  dataDir: string,
+  registry: Registry,
+  metrics: MetricsRegistry,
+  log: Logger,
+): Promise<Replicator | undefined> {
+  const secret = config.replication.secret;
+  if (config.peers.length === 0 || !secret) return undefined;
+  const replicator = await Replicator.create({
+    region: config.region ?? "local",
+    peers: config.peers,
+    secret,
+    dataDir,
+    registry,
+    metrics,
+    log,
+    antiEntropyIntervalMs: config.replication.antiEntropySeconds * 1000,
+    pollWaitMs: config.replication.pollWaitMs,
+  });
+  replicator.start();
+  return replicator;
 }
 
 /** A replica's id is made once and kept in its data folder. */

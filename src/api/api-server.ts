@@ -11,9 +11,28 @@ import type { RequestContext } from "./request-context.ts";
 import { sendError } from "./responses.ts";
 import { matchRoute } from "./routes.ts";
 
+/**
+ * Endpoints outside the Distribution API (replication feeds, admin, metrics) plug in by
+ * path prefix, so that the core never imports them. They throw OciError like handlers.
+ */
+export interface ApiExtension {
+  /** e.g. "/_meridian/replication/" */
+  prefix: string;
+  handle(req: IncomingMessage, res: ServerResponse, ctx: ExtensionContext): Promise<void>;
+}
+
+export interface ExtensionContext {
+  requestId: string;
+  log: Logger;
+  query: URLSearchParams;
+  path: string;
+  signal: AbortSignal;
+}
+
 export interface ApiServerOptions {
   registry: Registry;
   log: Logger;
+  extensions?: ApiExtension[];
   /** Milliseconds a client may take to send its request headers (slow-loris guard). */
   headersTimeoutMs?: number;
   /** Milliseconds a connection may stay idle between requests. */
@@ -56,6 +75,11 @@ async function handleRequest(
     const queryAt = url.indexOf("?");
     const path = queryAt === -1 ? url : url.slice(0, queryAt);
     const query = new URLSearchParams(queryAt === -1 ? "" : url.slice(queryAt + 1));
+    const extension = options.extensions?.find((e) => path.startsWith(e.prefix));
+    if (extension) {
+      await extension.handle(req, res, { requestId, log, query, path, signal: aborter.signal });
+      return;
+    }
     const routed = matchRoute(method, path);
     if (routed.kind === "not-found")
       throw new OciError("NAME_UNKNOWN", { path: path.slice(0, 256) }, { status: 404 });

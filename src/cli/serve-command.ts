@@ -10,6 +10,7 @@ interface ServeFlags {
   data?: string;
   logLevel?: string;
   replicaId?: string;
+  region?: string;
 }
 
 export function registerServeCommand(program: Command): void {
@@ -26,6 +27,10 @@ export function registerServeCommand(program: Command): void {
     .option(
       "--replica-id <id>",
       "this replica's id (default: generated once, kept in the data folder)",
+    )
+    .option(
+      "-r, --region <region>",
+      "with a `replicas` list in the config, which replica this is (env MERIDIAN_REGION)",
     )
     .action(async (flags: ServeFlags) => {
       await serve(flags);
@@ -45,7 +50,7 @@ async function serve(flags: ServeFlags): Promise<void> {
   }
   const log = createLogger(config.log.level);
   const replica = await startReplica(config, log);
-  announce(log, { url: replica.url, data: config.data }, "listening");
+  announce(log, { url: replica.url, data: config.data, region: config.region }, "listening");
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;

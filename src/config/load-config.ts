@@ -3,7 +3,7 @@
 import { readFile } from "node:fs/promises";
 import { parse as parseYaml } from "yaml";
 import type { ZodError } from "zod";
-import { type Config, type ConfigInput, configSchema } from "./config-schema.ts";
+import { type Config, type ConfigInput, configSchema, type ReplicaEntry } from "./config-schema.ts";
 
 export class ConfigError extends Error {
   constructor(message: string) {
@@ -15,7 +15,9 @@ export class ConfigError extends Error {
 export interface ConfigSources {
   file?: string | undefined;
   env?: NodeJS.ProcessEnv;
-  flags?: Partial<Record<"listen" | "data" | "logLevel" | "replicaId", string | undefined>>;
+  flags?: Partial<
+    Record<"listen" | "data" | "logLevel" | "replicaId" | "region", string | undefined>
+  >;
 }
 
 export async function loadConfig(sources: ConfigSources): Promise<Config> {
@@ -32,11 +34,81 @@ export async function loadConfig(sources: ConfigSources): Promise<Config> {
   overlay("listen", sources.flags?.listen);
   overlay("data", sources.flags?.data);
   overlay("replicaId", sources.flags?.replicaId);
+  overlay("region", env.MERIDIAN_REGION);
+  overlay("region", sources.flags?.region);
+  const secret = env.MERIDIAN_REPLICATION_SECRET;
+  if (secret) {
+    merged.replication = { ...(isObject(merged.replication) ? merged.replication : {}), secret };
+  }
   const level = sources.flags?.logLevel ?? env.MERIDIAN_LOG_LEVEL;
   if (level) merged.log = { ...(isObject(merged.log) ? merged.log : {}), level };
   const result = configSchema.safeParse(merged as ConfigInput);
   if (!result.success) throw new ConfigError(describe(result.error, fromFile));
-  return result.data;
+  return selectReplica(result.data, sources.flags ?? {}, env);
+}
+
+/**
+ * With a `replicas` list, this process is the replica of `region`: its listen address,
+ * data folder and peers come from its entry unless a flag or variable says otherwise.
+ * MERIDIAN_PEER_<REGION>=<url> overrides a peer's URL (the launcher routes peers through
+ * WAN links that way).
+ */
+function selectReplica(
+  config: Config,
+  flags: NonNullable<ConfigSources["flags"]>,
+  env: NodeJS.ProcessEnv,
+): Config {
+  if (!config.replicas) {
+    if (config.peers.length > 0 && !config.replication.secret) {
+      throw new ConfigError(
+        "invalid configuration:\n  replication.secret: required when peers are configured (or MERIDIAN_REPLICATION_SECRET)",
+      );
+    }
+    return config;
+  }
+  const problems = topologyProblems(config);
+  const region = config.region ?? config.replicas.find((r) => r.home)?.region;
+  const entry = config.replicas.find((r) => r.region === region);
+  if (!entry) problems.push(`region: ${region ?? "(none)"} is not one of the replicas`);
+  if (config.replicas.length > 1 && !config.replication.secret) {
+    problems.push(
+      "replication.secret: required with several replicas (or MERIDIAN_REPLICATION_SECRET)",
+    );
+  }
+  if (problems.length > 0 || !entry) {
+    throw new ConfigError(`invalid configuration:\n${problems.map((p) => `  ${p}`).join("\n")}`);
+  }
+  const peerUrl = (peer: ReplicaEntry) =>
+    env[`MERIDIAN_PEER_${peer.region.toUpperCase().replace(/-/g, "_")}`] ?? replicaEndpoint(peer);
+  return {
+    ...config,
+    region: entry.region,
+    listen: flags.listen ?? env.MERIDIAN_LISTEN ?? entry.listen,
+    data: flags.data ?? env.MERIDIAN_DATA ?? entry.data,
+    replicaId: config.replicaId ?? entry.region,
+    peers: config.replicas
+      .filter((r) => r !== entry)
+      .map((r) => ({ region: r.region, url: peerUrl(r) })),
+  };
+}
+
+/** The base URL of a replica's regional endpoint. */
+export function replicaEndpoint(entry: ReplicaEntry): string {
+  return entry.endpoint ?? `http://${entry.listen}`;
+}
+
+function topologyProblems(config: Config): string[] {
+  const problems: string[] = [];
+  const replicas = config.replicas ?? [];
+  const seen = new Set<string>();
+  for (const replica of replicas) {
+    if (seen.has(replica.region)) problems.push(`replicas: region ${replica.region} appears twice`);
+    seen.add(replica.region);
+  }
+  const homes = replicas.filter((r) => r.home).length;
+  if (replicas.length > 0 && homes !== 1)
+    problems.push(`replicas: exactly one replica must be home (found ${homes})`);
+  return problems;
 }
 
 async function readYaml(path: string): Promise<Record<string, unknown>> {

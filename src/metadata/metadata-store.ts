@@ -71,6 +71,12 @@ export interface ChangeRecord {
   tag?: string | undefined;
 }
 
+export interface RepositoryExport {
+  manifests: { digest: Digest; mediaType: string; bytes: Buffer; stamp: Stamp }[];
+  tags: { tag: string; digest: Digest | null; stamp: Stamp }[];
+  tombstones: { digest: Digest; stamp: Stamp }[];
+}
+
 export type CommitListener = (changes: readonly ChangeRecord[]) => void;
 
 export interface MetadataStore {
@@ -123,6 +129,13 @@ export interface MetadataStore {
 
   /** Change-log records with seq > `since`, oldest first. */
   changesSince(since: number, limit: number): Promise<ChangeRecord[]>;
+  /** The seq of the newest change-log record (0 when empty). */
+  headSeq(): Promise<number>;
+  /**
+   * The repository's whole mergeable state (manifests with bytes, tag registers,
+   * tombstones), for anti-entropy repairs.
+   */
+  exportRepository(repository: string): Promise<RepositoryExport>;
   /** The highest stamp this store has recorded, to seed the clock after a restart. */
   latestStamp(): Promise<Stamp | undefined>;
   /** Registers a listener called after every commit; returns the unsubscribe function. */

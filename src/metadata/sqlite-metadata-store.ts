@@ -14,6 +14,7 @@ import type {
   MetadataStore,
   Page,
   Referrer,
+  RepositoryExport,
   Stamp,
   StoredManifest,
 } from "./metadata-store.ts";
@@ -272,6 +273,30 @@ export class SqliteMetadataStore implements MetadataStore {
     }));
   }
 
+  async headSeq(): Promise<number> {
+    const row = this.sql.headSeq.get() as { seq: number | null };
+    return row.seq ?? 0;
+  }
+
+  async exportRepository(repository: string): Promise<RepositoryExport> {
+    const manifests = this.sql.exportManifests.all(repository) as {
+      digest: Digest;
+      media_type: string;
+      bytes: Buffer;
+      stamp: string;
+    }[];
+    return {
+      manifests: manifests.map((m) => ({
+        digest: m.digest,
+        mediaType: m.media_type,
+        bytes: m.bytes,
+        stamp: m.stamp,
+      })),
+      tags: this.sql.exportTags.all(repository) as RepositoryExport["tags"],
+      tombstones: this.sql.exportTombstones.all(repository) as RepositoryExport["tombstones"],
+    };
+  }
+
   async latestStamp(): Promise<Stamp | undefined> {
     const row = this.sql.latestStamp.get() as { stamp: string | null };
     return row.stamp ?? undefined;
@@ -403,6 +428,14 @@ function prepareStatements(db: Database.Database) {
     ),
     changesSince: prepare(
       "SELECT seq, stamp, kind, repository, digest, tag FROM changes WHERE seq > ? ORDER BY seq LIMIT ?",
+    ),
+    headSeq: prepare("SELECT max(seq) AS seq FROM changes"),
+    exportManifests: prepare(
+      "SELECT digest, media_type, bytes, stamp FROM manifests WHERE repository = ? ORDER BY digest",
+    ),
+    exportTags: prepare("SELECT tag, digest, stamp FROM tags WHERE repository = ? ORDER BY tag"),
+    exportTombstones: prepare(
+      "SELECT digest, stamp FROM manifest_tombstones WHERE repository = ? ORDER BY digest",
     ),
     latestStamp: prepare("SELECT max(stamp) AS stamp FROM changes"),
   };

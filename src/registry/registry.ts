@@ -7,6 +7,7 @@ import { BlobOperations } from "./blob-operations.ts";
 import type { ContentSource } from "./content-source.ts";
 import type { HybridClock } from "./hybrid-clock.ts";
 import { ManifestOperations } from "./manifest-operations.ts";
+import { RemoteApplier } from "./remote-applier.ts";
 import { UploadOperations } from "./upload-operations.ts";
 
 export interface RegistryOptions {
@@ -20,6 +21,8 @@ export class Registry {
   readonly blobs: BlobOperations;
   readonly uploads: UploadOperations;
   readonly manifests: ManifestOperations;
+  /** The one entry for changes made in other replicas. */
+  readonly remote: RemoteApplier;
   readonly metadata: MetadataStore;
   readonly blobStore: BlobStore;
 
@@ -30,6 +33,7 @@ export class Registry {
     this.blobs = new BlobOperations(ctx);
     this.uploads = new UploadOperations(ctx, this.blobs);
     this.manifests = new ManifestOperations(ctx);
+    this.remote = new RemoteApplier(ctx);
   }
 
   /** Repository names in lexical order. */

@@ -1,0 +1,117 @@
+// The one path by which changes made in other replicas enter this one. It enforces
+// content before pointers: a manifest is stored only once every blob and child manifest
+// it references is present, and a tag only once its manifest is; the metadata store's
+// merge rules then make the arrival order irrelevant. Applying a change twice changes
+// nothing.
+import type { ManifestRecord } from "../metadata/metadata-store.ts";
+import { type Digest, digestAlgorithm, digestOf } from "../oci/digest.ts";
+import { parseManifest } from "../oci/manifest.ts";
+import type { RegistryContext } from "./registry-context.ts";
+import {
+  type ContentFetcher,
+  ContentUnavailableError,
+  type ReplicatedChange,
+} from "./replicated-change.ts";
+
+/** How deep an index of indexes may nest before it is refused (cycles cannot exist). */
+const maxIndexDepth = 8;
+
+export class RemoteApplier {
+  constructor(private readonly ctx: RegistryContext) {}
+
+  async apply(change: ReplicatedChange, fetcher: ContentFetcher): Promise<void> {
+    this.ctx.clock.observe(change.stamp);
+    const { metadata } = this.ctx;
+    switch (change.kind) {
+      case "blob-link":
+        await this.linkBlob(change.repository, change.digest, change.stamp, fetcher);
+        return;
+      case "blob-unlink":
+        await metadata.unlinkBlob(change.repository, change.digest, change.stamp);
+        return;
+      case "manifest-put":
+        await this.putManifest(change, fetcher, 0);
+        return;
+      case "manifest-delete":
+        await metadata.deleteManifest(change.repository, change.digest, change.stamp);
+        return;
+      case "tag-put":
+        await this.putTag(change.repository, change.tag, change.digest, change.stamp, fetcher);
+        return;
+      case "tag-delete":
+        await metadata.deleteTag(change.repository, change.tag, change.stamp);
+        return;
+    }
+  }
+
+  private async linkBlob(
+    repository: string,
+    digest: Digest,
+    stamp: string,
+    fetcher: ContentFetcher,
+  ) {
+    let info = await this.ctx.blobs.stat(digest);
+    if (!info) {
+      await fetcher.ensureBlob(digest);
+      info = await this.ctx.blobs.stat(digest);
+      if (!info) throw new ContentUnavailableError(`blob ${digest}`);
+    }
+    await this.ctx.metadata.linkBlob({ repository, digest, size: info.size, stamp });
+  }
+
+  private async putManifest(
+    change: { repository: string; digest: Digest; stamp: string; mediaType: string; bytes: Buffer },
+    fetcher: ContentFetcher,
+    depth: number,
+  ): Promise<void> {
+    const { repository, digest, stamp, bytes } = change;
+    if (digestOf(bytes, digestAlgorithm(digest)) !== digest) {
+      throw new ContentUnavailableError(`manifest ${digest}: bytes do not match the digest`);
+    }
+    const parsed = parseManifest(bytes, change.mediaType);
+    // Blobs first, in parallel; each crosses once however many manifests name it.
+    await Promise.all(
+      parsed.blobs.map(async (blob) => {
+        if (await this.ctx.metadata.getBlobLink(repository, blob)) return;
+        await this.linkBlob(repository, blob, stamp, fetcher);
+      }),
+    );
+    for (const child of await this.ctx.metadata.missingManifests(repository, parsed.manifests)) {
+      if (depth >= maxIndexDepth)
+        throw new ContentUnavailableError(`index ${digest} nests too deep`);
+      const fetched = await fetcher.fetchManifest(repository, child);
+      if (!fetched) throw new ContentUnavailableError(`manifest ${repository}@${child}`);
+      await this.putManifest({ repository, digest: child, stamp, ...fetched }, fetcher, depth + 1);
+    }
+    const record: ManifestRecord = {
+      repository,
+      digest,
+      mediaType: parsed.mediaType,
+      bytes,
+      blobs: parsed.blobs,
+      manifests: parsed.manifests,
+      subject: parsed.subject?.digest,
+      artifactType: parsed.artifactType,
+      annotations: parsed.annotations,
+      stamp,
+    };
+    await this.ctx.metadata.putManifest(record);
+  }
+
+  private async putTag(
+    repository: string,
+    tag: string,
+    digest: Digest,
+    stamp: string,
+    fetcher: ContentFetcher,
+  ): Promise<void> {
+    if (await this.ctx.metadata.setTag(repository, tag, digest, stamp)) return;
+    const fetched = await fetcher.fetchManifest(repository, digest);
+    if (!fetched)
+      throw new ContentUnavailableError(`manifest ${repository}@${digest} for tag ${tag}`);
+    await this.putManifest({ repository, digest, stamp, ...fetched }, fetcher, 0);
+    if (!(await this.ctx.metadata.setTag(repository, tag, digest, stamp))) {
+      throw new ContentUnavailableError(`manifest ${repository}@${digest} for tag ${tag}`);
+    }
+  }
+}

@@ -1,0 +1,44 @@
+// A change as it travels between replicas: what a change-log record says, with the
+// manifest bytes inlined for manifest puts. Replication carries these; the registry
+// applies them through RemoteApplier.
+import type { Stamp } from "../metadata/metadata-store.ts";
+import type { Digest } from "../oci/digest.ts";
+
+export type ReplicatedChange =
+  | { kind: "blob-link"; repository: string; digest: Digest; stamp: Stamp }
+  | { kind: "blob-unlink"; repository: string; digest: Digest; stamp: Stamp }
+  | {
+      kind: "manifest-put";
+      repository: string;
+      digest: Digest;
+      stamp: Stamp;
+      mediaType: string;
+      bytes: Buffer;
+    }
+  | { kind: "manifest-delete"; repository: string; digest: Digest; stamp: Stamp }
+  | { kind: "tag-put"; repository: string; tag: string; digest: Digest; stamp: Stamp }
+  | { kind: "tag-delete"; repository: string; tag: string; stamp: Stamp };
+
+/** Where a replica gets the content a remote change needs (the peers, in practice). */
+export interface ContentFetcher {
+  /**
+   * Makes the blob present in the local blob store, verified against its digest. Throws
+   * ContentUnavailableError when no source has it.
+   */
+  ensureBlob(digest: Digest): Promise<void>;
+  /** A manifest's bytes and media type from a source, or undefined when none has it. */
+  fetchManifest(
+    repository: string,
+    digest: Digest,
+  ): Promise<{ mediaType: string; bytes: Buffer } | undefined>;
+}
+
+export class ContentUnavailableError extends Error {
+  constructor(
+    readonly what: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`content unavailable: ${what}`, options);
+    this.name = "ContentUnavailableError";
+  }
+}

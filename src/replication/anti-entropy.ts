@@ -1,0 +1,106 @@
+// Anti-entropy: from time to time, compares each repository's state digest with every
+// peer's and, where they differ, merges the peer's whole repository state into this one
+// through the remote-apply path. The peer does the same in the other direction, so a
+// divergence (a change lost to an applied-and-skipped record, a bug, a restored backup)
+// heals on its own.
+import type { Logger } from "pino";
+import type { Registry } from "../registry/registry.ts";
+import type { ContentFetcher, ReplicatedChange } from "../registry/replicated-change.ts";
+import type { BlobFetcher } from "./blob-fetcher.ts";
+import type { PeerClient } from "./peer-client.ts";
+import type { ReplicationMetrics } from "./replication-metrics.ts";
+
+export interface AntiEntropyOptions {
+  registry: Registry;
+  peers: readonly PeerClient[];
+  fetcher: BlobFetcher;
+  metrics: ReplicationMetrics;
+  log: Logger;
+  intervalMs: number;
+}
+
+export class AntiEntropy {
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<unknown> | undefined;
+
+  constructor(private readonly options: AntiEntropyOptions) {}
+
+  start(): void {
+    this.timer = setInterval(() => {
+      if (!this.running) this.running = this.runOnce().finally(() => (this.running = undefined));
+    }, this.options.intervalMs);
+    this.timer.unref();
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    await this.running;
+  }
+
+  /** Compares every repository with every peer once; returns how many were repaired. */
+  async runOnce(): Promise<number> {
+    let repaired = 0;
+    for (const peer of this.options.peers) {
+      try {
+        repaired += await this.reconcileWith(peer);
+      } catch (error) {
+        this.options.log.warn({ peer: peer.region, err: error }, "anti-entropy round failed");
+      }
+    }
+    return repaired;
+  }
+
+  private async reconcileWith(peer: PeerClient): Promise<number> {
+    const { registry } = this.options;
+    const local = await registry.metadata.listRepositories({});
+    const remote = await peer.repositories();
+    let repaired = 0;
+    for (const repository of [...new Set([...local, ...remote])].sort()) {
+      const [mine, theirs] = await Promise.all([
+        registry.metadata.stateDigest(repository),
+        peer.stateDigest(repository),
+      ]);
+      if (mine === theirs) continue;
+      await this.merge(peer, repository);
+      repaired += 1;
+      this.options.metrics.antiEntropyRepairs.inc({ peer: peer.region });
+      this.options.log.info(
+        { peer: peer.region, repository },
+        "anti-entropy merged a diverged repository",
+      );
+    }
+    return repaired;
+  }
+
+  private async merge(peer: PeerClient, repository: string): Promise<void> {
+    const exported = await peer.exportRepository(repository);
+    const content: ContentFetcher = {
+      ensureBlob: (digest) => this.options.fetcher.ensureBlob(digest, peer),
+      fetchManifest: (repo, digest) => peer.manifest(repo, digest),
+    };
+    const changes: ReplicatedChange[] = [
+      ...exported.manifests.map(
+        (m): ReplicatedChange => ({ kind: "manifest-put", repository, ...m }),
+      ),
+      ...exported.tombstones.map(
+        (t): ReplicatedChange => ({ kind: "manifest-delete", repository, ...t }),
+      ),
+      ...exported.tags.map(
+        (t): ReplicatedChange =>
+          t.digest === null
+            ? { kind: "tag-delete", repository, tag: t.tag, stamp: t.stamp }
+            : { kind: "tag-put", repository, tag: t.tag, digest: t.digest, stamp: t.stamp },
+      ),
+    ];
+    for (const change of changes) {
+      try {
+        await this.options.registry.remote.apply(change, content);
+      } catch (error) {
+        this.options.log.warn(
+          { peer: peer.region, repository, err: error },
+          "anti-entropy could not apply a change",
+        );
+      }
+    }
+  }
+}

@@ -1,0 +1,160 @@
+// The peer API a replica serves to the other replicas, all behind the replication
+// credential:
+//
+//   GET /_meridian/replication/feed?since=<seq>&limit=<n>&wait=<ms>   change feed (long-poll)
+//   GET /_meridian/replication/blobs/<digest>                          blob bytes (Range)
+//   GET /_meridian/replication/manifest?repository=&digest=            manifest bytes
+//   GET /_meridian/replication/state?repository=                       state digest
+//   GET /_meridian/replication/export?repository=                      mergeable state
+//   GET /_meridian/replication/repositories                            every repository
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { pipeline } from "node:stream/promises";
+import type { ApiExtension, ExtensionContext } from "../api/api-server.ts";
+import { sendJson } from "../api/responses.ts";
+import type { MetadataStore } from "../metadata/metadata-store.ts";
+import { resolveReadRange } from "../oci/content-range.ts";
+import { parseDigest } from "../oci/digest.ts";
+import { OciError } from "../oci/oci-error.ts";
+import { parseRepositoryName } from "../oci/reference.ts";
+import type { BlobStore } from "../storage/blob-store.ts";
+import { BlobNotFoundError } from "../storage/blob-store.ts";
+import type { ChangeWaiter } from "./change-waiter.ts";
+import { requirePeer } from "./peer-credential.ts";
+import { toWire } from "./wire-format.ts";
+
+export interface PeerApiOptions {
+  secret: string;
+  metadata: MetadataStore;
+  blobs: BlobStore;
+  waiter: ChangeWaiter;
+}
+
+export const peerApiPrefix = "/_meridian/replication/";
+const maxFeedPage = 500;
+const maxWaitMs = 30_000;
+
+export function createPeerApi(options: PeerApiOptions): ApiExtension {
+  return {
+    prefix: peerApiPrefix,
+    async handle(req, res, ctx) {
+      requirePeer(req, options.secret);
+      if (req.method !== "GET" && req.method !== "HEAD")
+        throw new OciError("UNSUPPORTED", { method: req.method });
+      const route = ctx.path.slice(peerApiPrefix.length);
+      if (route === "feed") return feed(res, ctx, options);
+      if (route.startsWith("blobs/")) return blob(req, res, route.slice("blobs/".length), options);
+      if (route === "manifest") return manifest(res, ctx, options);
+      if (route === "state") return state(res, ctx, options);
+      if (route === "export") return exportRepository(res, ctx, options);
+      if (route === "repositories") {
+        sendJson(res, 200, { repositories: await options.metadata.listRepositories({}) });
+        return;
+      }
+      throw new OciError("NAME_UNKNOWN", { path: ctx.path.slice(0, 200) }, { status: 404 });
+    },
+  };
+}
+
+async function feed(
+  res: ServerResponse,
+  ctx: ExtensionContext,
+  options: PeerApiOptions,
+): Promise<void> {
+  const since = integerParam(ctx.query, "since", 0);
+  const limit = Math.min(integerParam(ctx.query, "limit", maxFeedPage), maxFeedPage);
+  const wait = Math.min(integerParam(ctx.query, "wait", 0), maxWaitMs);
+  let records = await options.metadata.changesSince(since, limit);
+  if (records.length === 0 && wait > 0) {
+    await options.waiter.waitBeyond(since, wait, ctx.signal);
+    records = await options.metadata.changesSince(since, limit);
+  }
+  const wire = [];
+  for (const record of records) {
+    if (record.kind === "manifest-put" && record.digest) {
+      const stored = await options.metadata.getManifest(record.repository, record.digest);
+      wire.push(toWire(record, stored));
+    } else {
+      wire.push(toWire(record));
+    }
+  }
+  sendJson(res, 200, { records: wire, head: await options.metadata.headSeq() });
+}
+
+async function blob(
+  req: IncomingMessage,
+  res: ServerResponse,
+  digestText: string,
+  options: PeerApiOptions,
+): Promise<void> {
+  const digest = parseDigest(decodeURIComponent(digestText));
+  const info = await options.blobs.stat(digest);
+  if (!info) throw new OciError("BLOB_UNKNOWN", { digest });
+  const rangeHeader = typeof req.headers.range === "string" ? req.headers.range : undefined;
+  const range = resolveReadRange(rangeHeader, info.size);
+  let body: Awaited<ReturnType<BlobStore["read"]>>;
+  try {
+    body = await options.blobs.read(digest, range);
+  } catch (error) {
+    if (error instanceof BlobNotFoundError)
+      throw new OciError("BLOB_UNKNOWN", { digest }, { cause: error });
+    throw error;
+  }
+  const headers: Record<string, string> = {
+    "Content-Type": "application/octet-stream",
+    "Docker-Content-Digest": digest,
+  };
+  if (range) {
+    headers["Content-Range"] = `bytes ${range.start}-${range.end}/${info.size}`;
+    headers["Content-Length"] = String(range.end - range.start + 1);
+  } else {
+    headers["Content-Length"] = String(info.size);
+  }
+  res.writeHead(range ? 206 : 200, headers);
+  if (req.method === "HEAD") {
+    body.destroy();
+    res.end();
+    return;
+  }
+  await pipeline(body, res);
+}
+
+async function manifest(res: ServerResponse, ctx: ExtensionContext, options: PeerApiOptions) {
+  const repository = parseRepositoryName(ctx.query.get("repository") ?? "");
+  const digest = parseDigest(ctx.query.get("digest") ?? "");
+  const stored = await options.metadata.getManifest(repository, digest);
+  if (!stored) throw new OciError("MANIFEST_UNKNOWN", { repository, digest });
+  res.writeHead(200, {
+    "Content-Type": stored.mediaType,
+    "Content-Length": String(stored.bytes.length),
+    "Docker-Content-Digest": stored.digest,
+  });
+  res.end(stored.bytes);
+}
+
+async function state(res: ServerResponse, ctx: ExtensionContext, options: PeerApiOptions) {
+  const repository = parseRepositoryName(ctx.query.get("repository") ?? "");
+  sendJson(res, 200, { repository, digest: await options.metadata.stateDigest(repository) });
+}
+
+async function exportRepository(
+  res: ServerResponse,
+  ctx: ExtensionContext,
+  options: PeerApiOptions,
+) {
+  const repository = parseRepositoryName(ctx.query.get("repository") ?? "");
+  const exported = await options.metadata.exportRepository(repository);
+  sendJson(res, 200, {
+    repository,
+    manifests: exported.manifests.map((m) => ({ ...m, bytes: m.bytes.toString("base64") })),
+    tags: exported.tags,
+    tombstones: exported.tombstones,
+  });
+}
+
+function integerParam(query: URLSearchParams, name: string, fallback: number): number {
+  const value = query.get(name);
+  if (value === null || value === "") return fallback;
+  if (!/^\d{1,15}$/.test(value))
+    throw new OciError("PAGINATION_NUMBER_INVALID", { [name]: value.slice(0, 20) });
+  return Number(value);
+}

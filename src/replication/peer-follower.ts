@@ -1,0 +1,185 @@
+// Follows one peer's change feed: long-polls it from the durable checkpoint, applies each
+// record through the registry's remote-apply path, and saves the checkpoint after it.
+// Blobs named by a page are fetched ahead, in parallel, while records apply in order.
+import { setTimeout as delay } from "node:timers/promises";
+import type { Logger } from "pino";
+import type { Digest } from "../oci/digest.ts";
+import { parseStamp } from "../registry/hybrid-clock.ts";
+import type { Registry } from "../registry/registry.ts";
+import type { ContentFetcher } from "../registry/replicated-change.ts";
+import type { BlobFetcher } from "./blob-fetcher.ts";
+import type { CheckpointStore } from "./checkpoint-store.ts";
+import type { PeerClient } from "./peer-client.ts";
+import type { ReplicationMetrics } from "./replication-metrics.ts";
+import { toChange, type WireRecord } from "./wire-format.ts";
+
+export interface PeerFollowerOptions {
+  peer: PeerClient;
+  peers: readonly PeerClient[];
+  registry: Registry;
+  checkpoints: CheckpointStore;
+  fetcher: BlobFetcher;
+  metrics: ReplicationMetrics;
+  log: Logger;
+  /** How long one feed request may wait for new records. */
+  pollWaitMs?: number;
+  /** Blobs fetched ahead at once per peer. */
+  prefetch?: number;
+}
+
+export interface PeerSyncState {
+  region: string;
+  /** Last seq of the peer applied here. */
+  checkpoint: number;
+  /** The peer's newest seq at the last answer. */
+  head: number;
+  /** Whether the last feed request succeeded. */
+  connected: boolean;
+  /** When the last feed request succeeded (ms since epoch), or 0. */
+  lastContact: number;
+  /** Age in seconds of the oldest change not yet applied (0 when caught up). */
+  lagSeconds: number;
+  lastError?: string | undefined;
+}
+
+const maxBackoffMs = 5_000;
+/** A record whose content no peer has is retried this many times, then left to anti-entropy. */
+const maxApplyAttempts = 8;
+
+export class PeerFollower {
+  private running = false;
+  private loop: Promise<void> | undefined;
+  private readonly abort = new AbortController();
+  private readonly state: PeerSyncState;
+  private readonly content: ContentFetcher;
+
+  constructor(private readonly options: PeerFollowerOptions) {
+    const { peer } = options;
+    this.state = {
+      region: peer.region,
+      checkpoint: options.checkpoints.get(peer.region),
+      head: 0,
+      connected: false,
+      lastContact: 0,
+      lagSeconds: 0,
+    };
+    this.content = {
+      ensureBlob: (digest) => options.fetcher.ensureBlob(digest, peer),
+      fetchManifest: async (repository, digest) => {
+        for (const source of [peer, ...options.peers.filter((p) => p !== peer)]) {
+          const found = await source.manifest(repository, digest).catch(() => undefined);
+          if (found) return found;
+        }
+        return undefined;
+      },
+    };
+  }
+
+  get syncState(): PeerSyncState {
+    return { ...this.state };
+  }
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.loop = this.run();
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    this.abort.abort();
+    await this.loop;
+  }
+
+  private async run(): Promise<void> {
+    const { peer, metrics, log } = this.options;
+    let backoff = 100;
+    while (this.running) {
+      try {
+        const wait =
+          this.state.checkpoint >= this.state.head ? (this.options.pollWaitMs ?? 25_000) : 0;
+        const page = await peer.feed(this.state.checkpoint, wait, this.abort.signal);
+        this.state.connected = true;
+        this.state.lastContact = Date.now();
+        this.state.head = page.head;
+        this.state.lastError = undefined;
+        this.updateLag(page.records[0]);
+        this.prefetch(page.records);
+        for (const record of page.records) {
+          if (!this.running) return;
+          await this.applyWithRetry(record);
+          this.state.checkpoint = record.seq;
+          this.options.checkpoints.set(peer.region, record.seq);
+          metrics.recordsApplied.inc({ peer: peer.region });
+        }
+        if (page.records.length === 0) this.state.checkpoint = Math.max(this.state.checkpoint, 0);
+        this.updateLag(undefined);
+        backoff = 100;
+      } catch (error) {
+        if (!this.running) return;
+        this.state.connected = false;
+        this.state.lastError = (error as Error).message;
+        metrics.feedErrors.inc({ peer: peer.region });
+        log.warn({ peer: peer.region, err: error }, "replication feed failed; retrying");
+        await delay(backoff, undefined, { signal: this.abort.signal }).catch(() => undefined);
+        backoff = Math.min(backoff * 2, maxBackoffMs);
+      }
+    }
+  }
+
+  private async applyWithRetry(record: WireRecord): Promise<void> {
+    const change = toChange(record);
+    if (!change) return;
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        await this.options.registry.remote.apply(change, this.content);
+        return;
+      } catch (error) {
+        if (!this.running) throw error;
+        this.options.metrics.feedErrors.inc({ peer: this.options.peer.region });
+        if (attempt >= maxApplyAttempts) {
+          this.options.log.error(
+            { peer: this.options.peer.region, seq: record.seq, err: error },
+            "giving up on a change; anti-entropy will repair it",
+          );
+          return;
+        }
+        this.state.lastError = (error as Error).message;
+        await delay(Math.min(100 * 2 ** attempt, maxBackoffMs), undefined, {
+          signal: this.abort.signal,
+        });
+      }
+    }
+  }
+
+  /** Starts fetching the blobs the page links, a few at a time, ahead of the applies. */
+  private prefetch(records: readonly WireRecord[]): void {
+    const digests = [
+      ...new Set(
+        records.filter((r) => r.kind === "blob-link" && r.digest).map((r) => r.digest as Digest),
+      ),
+    ];
+    const limit = this.options.prefetch ?? 4;
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (next < digests.length && this.running) {
+        const digest = digests[next] as Digest;
+        next += 1;
+        await this.options.fetcher.ensureBlob(digest, this.options.peer).catch(() => undefined);
+      }
+    };
+    for (let i = 0; i < Math.min(limit, digests.length); i += 1) void worker();
+  }
+
+  private updateLag(oldestPending: WireRecord | undefined): void {
+    const caughtUp = this.state.checkpoint >= this.state.head;
+    const stamp = oldestPending ? parseStamp(oldestPending.stamp) : undefined;
+    if (caughtUp) this.state.lagSeconds = 0;
+    else if (stamp) this.state.lagSeconds = Math.max(0, (Date.now() - stamp.physical) / 1000);
+    this.options.metrics.lagSeconds.set({ peer: this.state.region }, this.state.lagSeconds);
+    this.options.metrics.pendingRecords.set(
+      { peer: this.state.region },
+      Math.max(0, this.state.head - this.state.checkpoint),
+    );
+  }
+}

@@ -1,0 +1,144 @@
+// The change-feed record on the wire, and the checks a follower runs on what a peer sends
+// (input is checked where it enters: a peer is trusted with credentials, not with shapes).
+//
+//   {"seq":12,"stamp":"1732550000000.000000.westus","kind":"tag-put",
+//    "repository":"library/app","digest":"sha256:...","tag":"v1"}
+//   manifest-put records also carry "mediaType" and "bytes" (base64); a manifest deleted
+//   since carries neither and is skipped (its delete follows in the feed).
+import type { ChangeKind, ChangeRecord } from "../metadata/metadata-store.ts";
+import { type Digest, parseDigest } from "../oci/digest.ts";
+import { isTag, parseRepositoryName } from "../oci/reference.ts";
+import { parseStamp } from "../registry/hybrid-clock.ts";
+import type { ReplicatedChange } from "../registry/replicated-change.ts";
+
+export interface WireRecord {
+  seq: number;
+  stamp: string;
+  kind: ChangeKind;
+  repository: string;
+  digest?: string | undefined;
+  tag?: string | undefined;
+  mediaType?: string | undefined;
+  bytes?: string | undefined;
+}
+
+export interface FeedPage {
+  records: WireRecord[];
+  /** The peer's newest seq when it answered. */
+  head: number;
+}
+
+export function toWire(
+  record: ChangeRecord,
+  manifest?: { mediaType: string; bytes: Buffer },
+): WireRecord {
+  const wire: WireRecord = {
+    seq: record.seq,
+    stamp: record.stamp,
+    kind: record.kind,
+    repository: record.repository,
+  };
+  if (record.digest !== undefined) wire.digest = record.digest;
+  if (record.tag !== undefined) wire.tag = record.tag;
+  if (manifest) {
+    wire.mediaType = manifest.mediaType;
+    wire.bytes = manifest.bytes.toString("base64");
+  }
+  return wire;
+}
+
+export class PeerProtocolError extends Error {
+  constructor(message: string) {
+    super(`peer sent an invalid reply: ${message}`);
+    this.name = "PeerProtocolError";
+  }
+}
+
+/** Validates a feed page from a peer. */
+export function parseFeedPage(body: unknown): FeedPage {
+  if (!isObject(body) || !Array.isArray(body.records) || !isSeq(body.head)) {
+    throw new PeerProtocolError("feed page must be {records: [...], head}");
+  }
+  return { records: body.records.map(parseWireRecord), head: body.head };
+}
+
+function parseWireRecord(value: unknown): WireRecord {
+  if (!isObject(value) || !isSeq(value.seq) || typeof value.stamp !== "string") {
+    throw new PeerProtocolError("record needs seq and stamp");
+  }
+  if (!parseStamp(value.stamp))
+    throw new PeerProtocolError(`bad stamp ${String(value.stamp).slice(0, 80)}`);
+  const optionalString = (field: string): string | undefined => {
+    const v = value[field];
+    if (v === undefined || v === null) return undefined;
+    if (typeof v !== "string") throw new PeerProtocolError(`${field} must be a string`);
+    return v;
+  };
+  return {
+    seq: value.seq,
+    stamp: value.stamp,
+    kind: value.kind as ChangeKind,
+    repository: String(value.repository),
+    digest: optionalString("digest"),
+    tag: optionalString("tag"),
+    mediaType: optionalString("mediaType"),
+    bytes: optionalString("bytes"),
+  };
+}
+
+/**
+ * Turns a wire record into a change to apply, or undefined when there is nothing to
+ * apply (a manifest put whose manifest the peer no longer holds). Throws
+ * PeerProtocolError for malformed records.
+ */
+export function toChange(record: WireRecord): ReplicatedChange | undefined {
+  const repository = guard(() => parseRepositoryName(record.repository), "repository");
+  const { stamp } = record;
+  const digest = (): Digest => {
+    if (record.digest === undefined) throw new PeerProtocolError(`${record.kind} needs a digest`);
+    return guard(() => parseDigest(record.digest ?? ""), "digest");
+  };
+  const tag = (): string => {
+    if (record.tag === undefined || !isTag(record.tag))
+      throw new PeerProtocolError(`${record.kind} needs a tag`);
+    return record.tag;
+  };
+  switch (record.kind) {
+    case "blob-link":
+    case "blob-unlink":
+    case "manifest-delete":
+      return { kind: record.kind, repository, digest: digest(), stamp };
+    case "manifest-put":
+      if (record.bytes === undefined || record.mediaType === undefined) return undefined;
+      return {
+        kind: "manifest-put",
+        repository,
+        digest: digest(),
+        stamp,
+        mediaType: record.mediaType,
+        bytes: Buffer.from(record.bytes, "base64"),
+      };
+    case "tag-put":
+      return { kind: "tag-put", repository, tag: tag(), digest: digest(), stamp };
+    case "tag-delete":
+      return { kind: "tag-delete", repository, tag: tag(), stamp };
+    default:
+      throw new PeerProtocolError(`unknown record kind ${String(record.kind).slice(0, 40)}`);
+  }
+}
+
+function guard<T>(parse: () => T, field: string): T {
+  try {
+    return parse();
+  } catch {
+    throw new PeerProtocolError(`bad ${field}`);
+  }
+}
+
+function isSeq(value: unknown): value is number {
+  return typeof value === "number" && Number.isSafeInteger(value) && value >= 0;
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}

@@ -1,0 +1,97 @@
+// Linux /proc readings of a server process and its descendants: CPU time (to tell whether
+// the server or the client was saturated) and resident memory (VmRSS samples, VmHWM peak).
+import { readFileSync, writeFileSync } from "node:fs";
+
+const clockTicksPerSecond = 100;
+
+function readOrEmpty(path: string): string {
+  try {
+    return readFileSync(path, "utf8");
+  } catch {
+    return "";
+  }
+}
+
+/** The pid followed by all its descendants (via /proc/<pid>/task/<tid>/children). */
+export function processTree(pid: number): number[] {
+  const result: number[] = [];
+  const queue = [pid];
+  while (queue.length > 0) {
+    const current = queue.shift() as number;
+    result.push(current);
+    const tasks = readOrEmpty(`/proc/${current}/task/${current}/children`).trim();
+    for (const child of tasks.split(/\s+/)) {
+      if (child !== "") queue.push(Number(child));
+    }
+  }
+  return result;
+}
+
+/** User + system CPU seconds consumed so far by the process tree. */
+export function cpuSeconds(pid: number): number {
+  let ticks = 0;
+  for (const member of processTree(pid)) {
+    const stat = readOrEmpty(`/proc/${member}/stat`);
+    // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    ticks += Number(fields[11] ?? 0) + Number(fields[12] ?? 0);
+  }
+  return ticks / clockTicksPerSecond;
+}
+
+function statusKiB(pid: number, key: "VmRSS" | "VmHWM"): number {
+  const match = new RegExp(`^${key}:\\s+(\\d+) kB`, "m").exec(readOrEmpty(`/proc/${pid}/status`));
+  return match?.[1] ? Number(match[1]) : 0;
+}
+
+/** Current resident set of the process tree, MiB. */
+export function rssMiB(pid: number): number {
+  let kib = 0;
+  for (const member of processTree(pid)) kib += statusKiB(member, "VmRSS");
+  return kib / 1024;
+}
+
+/** Peak resident set (VmHWM) of the process itself, MiB. */
+export function peakRssMiB(pid: number): number {
+  return statusKiB(pid, "VmHWM") / 1024;
+}
+
+/** Resets VmHWM to the current RSS (`echo 5 > clear_refs`); false if not permitted. */
+export function resetPeakRss(pid: number): boolean {
+  try {
+    writeFileSync(`/proc/${pid}/clear_refs`, "5");
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Samples the tree's RSS every `intervalMs` until stopped; returns the maximum seen. */
+export function sampleRss(pid: number, intervalMs = 20): { stop(): number } {
+  let max = rssMiB(pid);
+  const timer = setInterval(() => {
+    max = Math.max(max, rssMiB(pid));
+  }, intervalMs);
+  return {
+    stop() {
+      clearInterval(timer);
+      return Math.max(max, rssMiB(pid));
+    },
+  };
+}
+
+/** CPU used while `work` runs, as % of one core: by the server's process tree and by this process. */
+export async function withServerCpu<T>(
+  pid: number,
+  work: () => Promise<T>,
+): Promise<{ result: T; serverCpuPercent: number; clientCpuPercent: number }> {
+  const cpuBefore = cpuSeconds(pid);
+  const clientBefore = process.cpuUsage();
+  const started = process.hrtime.bigint();
+  const result = await work();
+  const wallSeconds = Number(process.hrtime.bigint() - started) / 1e9;
+  const client = process.cpuUsage(clientBefore);
+  const serverCpuPercent = ((cpuSeconds(pid) - cpuBefore) / wallSeconds) * 100;
+  const clientCpuPercent = ((client.user + client.system) / 1e6 / wallSeconds) * 100;
+  return { result, serverCpuPercent, clientCpuPercent };
+}

@@ -1,0 +1,176 @@
+// Entry point of `npm run bench`: generates the test data once, then starts each registry in
+// turn (Distribution, then Meridian), runs every scenario against it with the same client code,
+// stops it, and finally prints the side-by-side table and writes .bench/results.json.
+// Environment: see bench/config.ts (BENCH_BLOB_MIB, BENCH_ONLY, BENCH_SCENARIOS, ...).
+import { cpus, loadavg } from "node:os";
+import { isAbsolute, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { LargeBlobs, makeSmallImage } from "./blob-data.ts";
+import { type BenchConfig, loadConfig, type RegistryKind } from "./config.ts";
+import type { BenchData, FigureResult, FigureSpec, Scenario, ScenarioContext } from "./figures.ts";
+import { type RegistryRun, renderDetails, renderTable, writeResults } from "./report.ts";
+import { scenarios } from "./scenarios.ts";
+import { type RunningServer, startServer } from "./servers.ts";
+
+const repoRoot = fileURLToPath(new URL("../", import.meta.url));
+let activeServer: RunningServer | undefined;
+
+function log(message: string): void {
+  process.stderr.write(`${message}\n`);
+}
+
+function errorText(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+function generateData(config: BenchConfig): BenchData {
+  const started = Date.now();
+  const blobs = new LargeBlobs(config.blobMiB * 1024 * 1024);
+  const rssBlobs =
+    config.rssBlobMiB === config.blobMiB ? blobs : new LargeBlobs(config.rssBlobMiB * 1024 * 1024);
+  const smallImages = Array.from({ length: config.smallImages }, () => makeSmallImage());
+  log(`test data generated in ${Date.now() - started} ms`);
+  return { blobs, rssBlobs, smallImages, fixture: makeSmallImage() };
+}
+
+async function runScenario(
+  scenario: Scenario,
+  server: RunningServer,
+  kind: RegistryKind,
+  config: BenchConfig,
+  data: BenchData,
+  figures: Record<string, FigureResult>,
+): Promise<void> {
+  const specs = scenario.figures(config);
+  const context: ScenarioContext = {
+    target: { kind, url: server.url, pid: server.pid },
+    config,
+    data,
+    report(figureId, value, details = {}) {
+      figures[figureId] = {
+        value,
+        notes: [...(details.notes ?? [])],
+        warnings: [...(details.warnings ?? [])],
+        ...(details.samples ? { samples: [...details.samples] } : {}),
+        ...(details.incomparable ? { incomparable: details.incomparable } : {}),
+      };
+    },
+    async measure(figureId, work) {
+      try {
+        await work();
+      } catch (error) {
+        figures[figureId] = { error: errorText(error), notes: [], warnings: [] };
+        log(`[${kind}] ${figureId} FAILED: ${errorText(error)}`);
+      }
+    },
+    log: (message) => log(`[${kind}] ${message}`),
+  };
+  const exitBefore = server.exitReason();
+  if (exitBefore !== undefined) {
+    for (const spec of specs) figures[spec.id] = { error: exitBefore, notes: [], warnings: [] };
+    return;
+  }
+  log(`[${kind}] ${scenario.id}...`);
+  try {
+    await scenario.run(context);
+  } catch (error) {
+    const reason = server.exitReason() ?? errorText(error);
+    log(`[${kind}] ${scenario.id} FAILED: ${reason}`);
+    for (const spec of specs) {
+      if (!figures[spec.id]) figures[spec.id] = { error: reason, notes: [], warnings: [] };
+    }
+  }
+}
+
+async function benchRegistry(
+  kind: RegistryKind,
+  config: BenchConfig,
+  selected: readonly Scenario[],
+  data: BenchData,
+): Promise<RegistryRun> {
+  log(`[${kind}] starting`);
+  let server: RunningServer;
+  try {
+    server = await startServer(kind);
+  } catch (error) {
+    const run: RegistryRun = { kind, version: "unknown", figures: {} };
+    run.startError = errorText(error);
+    for (const spec of selected.flatMap((scenario) => scenario.figures(config))) {
+      run.figures[spec.id] = {
+        error: `could not start: ${run.startError}`,
+        notes: [],
+        warnings: [],
+      };
+    }
+    log(`[${kind}] could not start: ${run.startError}`);
+    return run;
+  }
+  activeServer = server;
+  log(`[${kind}] ${server.version} listening on ${server.url} (pid ${server.pid})`);
+  const run: RegistryRun = { kind, version: server.version, figures: {} };
+  try {
+    for (const scenario of selected) {
+      await runScenario(scenario, server, kind, config, data, run.figures);
+    }
+  } finally {
+    activeServer = undefined;
+    await server.dispose();
+  }
+  return run;
+}
+
+async function main(): Promise<void> {
+  const startedAt = new Date();
+  const loadAtStart = loadavg()[0] ?? 0;
+  const config = loadConfig();
+  const selected = scenarios.filter(
+    (scenario) => config.scenarios.length === 0 || config.scenarios.includes(scenario.id),
+  );
+  if (selected.length === 0) {
+    throw new Error(`BENCH_SCENARIOS matches none of: ${scenarios.map((s) => s.id).join(", ")}`);
+  }
+  const specs: FigureSpec[] = selected.flatMap((scenario) => [...scenario.figures(config)]);
+  const data = generateData(config);
+  const runs: RegistryRun[] = [];
+  for (const kind of config.registries) {
+    runs.push(await benchRegistry(kind, config, selected, data));
+  }
+  const outFile = isAbsolute(config.outFile) ? config.outFile : join(repoRoot, config.outFile);
+  await writeResults(outFile, config, specs, runs, startedAt, loadAtStart);
+  const versions = runs.map((run) => `${run.kind}: ${run.version}`).join("; ");
+  const busy =
+    loadAtStart > 0.5
+      ? ` Other processes were busy (load average ${loadAtStart.toFixed(2)} at start): expect noise.`
+      : ` Load average at start ${loadAtStart.toFixed(2)}.`;
+  process.stdout.write(
+    [
+      "",
+      `Meridian benchmark, ${startedAt.toISOString()}, node ${process.version}, ${versions}`,
+      `Blob ${config.blobMiB} MiB (median of ${config.repeat}), MB = 10^6 bytes; rates over ${config.rpsSeconds} s after ${config.warmupSeconds} s warm-up; ${cpus().length} CPUs.${busy}`,
+      "",
+      renderTable(specs, runs),
+      "",
+      renderDetails(specs, runs),
+      "",
+      `Results written to ${outFile}`,
+      "",
+    ].join("\n"),
+  );
+}
+
+// Last resort (uncaught error, process.exit): never leave a registry running behind us.
+process.on("exit", () => activeServer?.killNow());
+
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  process.once(signal, () => {
+    log(`${signal}: stopping the registry under test`);
+    const server = activeServer;
+    void (server ? server.dispose() : Promise.resolve()).finally(() => process.exit(130));
+  });
+}
+
+main().catch(async (error: unknown) => {
+  log(`bench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+  await activeServer?.dispose();
+  process.exitCode = 1;
+});

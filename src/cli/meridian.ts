@@ -1,6 +1,8 @@
 // The `meridian` command line.
 import { Command } from "commander";
+import { registerReplicationCommand } from "./replication-command.ts";
 import { registerServeCommand } from "./serve-command.ts";
+import { registerUpCommand } from "./up-command.ts";
 
 const program = new Command()
   .name("meridian")
@@ -8,5 +10,7 @@ const program = new Command()
   .version("0.1.0");
 
 registerServeCommand(program);
+registerUpCommand(program);
+registerReplicationCommand(program);
 
 await program.parseAsync(process.argv);

@@ -18,6 +18,9 @@ const replicaEntry = z
     endpoint: z.string().url().optional(),
     /** Whether the global endpoint may route requests here. */
     globalEndpointRouting: z.boolean().default(true),
+    /** Coordinates for a region the catalogue does not know. */
+    latitude: z.number().min(-90).max(90).optional(),
+    longitude: z.number().min(-180).max(180).optional(),
   })
   .strict();
 

@@ -3,6 +3,7 @@
 import { readFile } from "node:fs/promises";
 import { parse as parseYaml } from "yaml";
 import type { ZodError } from "zod";
+import { findRegion } from "../geo/regions.ts";
 import { type Config, type ConfigInput, configSchema, type ReplicaEntry } from "./config-schema.ts";
 
 export class ConfigError extends Error {
@@ -20,7 +21,15 @@ export interface ConfigSources {
   >;
 }
 
-export async function loadConfig(sources: ConfigSources): Promise<Config> {
+/**
+ * Loads and checks the configuration. For `serve` (the default) it becomes the
+ * configuration of one replica; with `topologyOnly` (launcher, CLI) the replica list is
+ * checked but no replica is selected.
+ */
+export async function loadConfig(
+  sources: ConfigSources,
+  options: { topologyOnly?: boolean } = {},
+): Promise<Config> {
   const env = sources.env ?? {};
   const fromFile = sources.file ?? env.MERIDIAN_CONFIG;
   const base = fromFile ? await readYaml(fromFile) : {};
@@ -44,6 +53,13 @@ export async function loadConfig(sources: ConfigSources): Promise<Config> {
   if (level) merged.log = { ...(isObject(merged.log) ? merged.log : {}), level };
   const result = configSchema.safeParse(merged as ConfigInput);
   if (!result.success) throw new ConfigError(describe(result.error, fromFile));
+  if (options.topologyOnly) {
+    const problems = topologyProblems(result.data);
+    if (problems.length > 0) {
+      throw new ConfigError(`invalid configuration:\n${problems.map((p) => `  ${p}`).join("\n")}`);
+    }
+    return result.data;
+  }
   return selectReplica(result.data, sources.flags ?? {}, env);
 }
 
@@ -103,6 +119,12 @@ function topologyProblems(config: Config): string[] {
   const seen = new Set<string>();
   for (const replica of replicas) {
     if (seen.has(replica.region)) problems.push(`replicas: region ${replica.region} appears twice`);
+    const custom = replica.latitude !== undefined && replica.longitude !== undefined;
+    if (!custom && !findRegion(replica.region)) {
+      problems.push(
+        `replicas: region ${replica.region} is not in the catalogue; give its latitude and longitude`,
+      );
+    }
     seen.add(replica.region);
   }
   const homes = replicas.filter((r) => r.home).length;

@@ -10,6 +10,9 @@ import { type BlobStore, DigestMismatchError } from "../storage/blob-store.ts";
 import type { PeerClient } from "./peer-client.ts";
 import type { ReplicationMetrics } from "./replication-metrics.ts";
 
+/** A blob transfer that receives nothing for this long is abandoned (and later resumed). */
+const stallMs = 20_000;
+
 /** Upload sessions of replication belong to this pseudo-repository. */
 const replicationRepository = "_replication";
 
@@ -78,8 +81,14 @@ export class BlobFetcher {
     const remaining = opened.total - offset;
     this.addOutstanding(remaining);
     let counted = 0;
+    // A body that stops flowing (a cut link) fails the fetch; the next attempt resumes.
+    const stalled = () =>
+      opened.body.destroy(new Error(`no bytes from ${peer.region} for ${stallMs} ms`));
+    let stallTimer = setTimeout(stalled, stallMs);
     const counter = new Transform({
       transform: (chunk: Buffer, _encoding, done) => {
+        clearTimeout(stallTimer);
+        stallTimer = setTimeout(stalled, stallMs);
         counted += chunk.length;
         this.metrics.bytesReceived.inc({ source_region: peer.region }, chunk.length);
         this.addOutstanding(-chunk.length);
@@ -89,6 +98,7 @@ export class BlobFetcher {
     try {
       await this.blobs.appendUpload(id, offset, opened.body.pipe(counter));
     } finally {
+      clearTimeout(stallTimer);
       this.addOutstanding(-(remaining - counted));
     }
     return this.commit(id, digest, peer);

@@ -1,6 +1,7 @@
 // The HTTP client for one peer's API, with the replication credential. Every reply is
 // checked before it is used.
-import { Readable } from "node:stream";
+import { Agent, get as httpGet, type IncomingMessage } from "node:http";
+import type { Readable } from "node:stream";
 import type { RepositoryExport } from "../metadata/metadata-store.ts";
 import type { Digest } from "../oci/digest.ts";
 import { parseDigest } from "../oci/digest.ts";
@@ -14,6 +15,11 @@ export interface PeerEndpoint {
   /** Base URL of the peer's regional endpoint (possibly through a WAN link). */
   url: string;
 }
+
+/** How long a peer may take to start answering a request (beyond a long-poll's wait). */
+const requestTimeoutMs = 15_000;
+/** Feed pages and exports are JSON; anything larger than this is refused. */
+const maxReplyBytes = 512 * 1024 * 1024;
 
 export class PeerRequestError extends Error {
   constructor(
@@ -30,6 +36,7 @@ export class PeerClient {
   readonly region: string;
   private readonly base: string;
   private readonly authorization: string;
+  private readonly agent = new Agent({ keepAlive: true, maxSockets: 16 });
 
   constructor(endpoint: PeerEndpoint, secret: string) {
     this.region = endpoint.region;
@@ -39,7 +46,13 @@ export class PeerClient {
 
   /** One feed page after `since`, waiting up to `waitMs` for new records. */
   async feed(since: number, waitMs: number, signal?: AbortSignal): Promise<FeedPage> {
-    const response = await this.get(`feed?since=${since}&wait=${waitMs}`, {}, signal);
+    const response = await this.get(
+      `feed?since=${since}&wait=${waitMs}`,
+      {},
+      signal,
+      [200],
+      waitMs + requestTimeoutMs,
+    );
     return parseFeedPage(await this.json(response));
   }
 
@@ -54,25 +67,22 @@ export class PeerClient {
   ): Promise<{ body: Readable; total: number } | undefined> {
     const headers: Record<string, string> = offset > 0 ? { Range: `bytes=${offset}-` } : {};
     const response = await this.get(`blobs/${digest}`, headers, signal, [200, 206, 404, 416]);
-    if (response.status === 404 || response.status === 416 || !response.body) {
-      await response.body?.cancel();
+    if (response.status === 404 || response.status === 416) {
+      response.discard();
       return undefined;
     }
-    let total = Number(response.headers.get("content-length"));
+    let total = Number(response.header("content-length"));
     if (response.status === 206) {
-      const match = /\/(\d+)$/.exec(response.headers.get("content-range") ?? "");
+      const match = /\/(\d+)$/.exec(response.header("content-range") ?? "");
       if (!match) throw new PeerProtocolError("206 without Content-Range");
       total = Number(match[1]);
     } else if (offset > 0) {
       // The peer ignored the range: start over.
-      await response.body.cancel();
+      response.message.destroy();
       return this.openBlob(digest, 0, signal);
     }
     if (!Number.isSafeInteger(total)) throw new PeerProtocolError("blob without a length");
-    return {
-      body: Readable.fromWeb(response.body as import("node:stream/web").ReadableStream),
-      total,
-    };
+    return { body: response.message, total };
   }
 
   async manifest(
@@ -82,11 +92,11 @@ export class PeerClient {
     const query = `repository=${encodeURIComponent(repository)}&digest=${encodeURIComponent(digest)}`;
     const response = await this.get(`manifest?${query}`, {}, undefined, [200, 404]);
     if (response.status === 404) {
-      await response.body?.cancel();
+      response.discard();
       return undefined;
     }
-    const mediaType = response.headers.get("content-type") ?? "";
-    return { mediaType, bytes: Buffer.from(await response.arrayBuffer()) };
+    const mediaType = response.header("content-type") ?? "";
+    return { mediaType, bytes: await response.buffer() };
   }
 
   async stateDigest(repository: string): Promise<string> {
@@ -145,32 +155,97 @@ export class PeerClient {
     };
   }
 
-  private async get(
+  private get(
     path: string,
     headers: Record<string, string> = {},
     signal?: AbortSignal,
     accept: number[] = [200],
-  ): Promise<Response> {
-    const response = await fetch(`${this.base}/_meridian/replication/${path}`, {
-      headers: { Authorization: this.authorization, ...headers },
-      signal: signal ?? null,
-    });
-    if (!accept.includes(response.status)) {
-      const text = (await response.text()).slice(0, 300);
-      throw new PeerRequestError(
-        this.region,
-        response.status,
-        `GET ${path.split("?")[0]} -> ${response.status} ${text}`,
+    timeoutMs = requestTimeoutMs,
+  ): Promise<PeerResponse> {
+    // A peer that stops answering (a cut link, a hung process) must not hold a follower:
+    // a request gives up when its answer has not started within the deadline. Bodies
+    // (blobs) are watched for stalls by their reader instead. node:http rather than
+    // fetch: Node 20's fetch never settles when a proxy resets a fresh connection.
+    return new Promise((resolve, reject) => {
+      const request = httpGet(
+        `${this.base}/_meridian/replication/${path}`,
+        { headers: { Authorization: this.authorization, ...headers }, agent: this.agent, signal },
+        (response) => {
+          clearTimeout(timer);
+          const status = response.statusCode ?? 0;
+          if (accept.includes(status)) {
+            resolve(new PeerResponse(response));
+            return;
+          }
+          new PeerResponse(response)
+            .text()
+            .then(
+              (text) =>
+                reject(
+                  new PeerRequestError(
+                    this.region,
+                    status,
+                    `GET ${path.split("?")[0]} -> ${status} ${text.slice(0, 300)}`,
+                  ),
+                ),
+              reject,
+            );
+        },
       );
-    }
-    return response;
+      const timer = setTimeout(
+        () => request.destroy(new Error(`peer ${this.region}: no answer in ${timeoutMs} ms`)),
+        timeoutMs,
+      );
+      request.on("error", (error) => {
+        clearTimeout(timer);
+        reject(error);
+      });
+    });
   }
 
-  private async json(response: Response): Promise<unknown> {
+  private async json(response: PeerResponse): Promise<unknown> {
     try {
-      return await response.json();
+      return JSON.parse(await response.text());
     } catch {
       throw new PeerProtocolError("reply is not JSON");
     }
+  }
+
+  /** Closes idle keep-alive connections. */
+  close(): void {
+    this.agent.destroy();
+  }
+}
+
+/** A peer's answer: status, headers, and the body as a stream or read whole. */
+class PeerResponse {
+  constructor(readonly message: IncomingMessage) {}
+
+  get status(): number {
+    return this.message.statusCode ?? 0;
+  }
+
+  header(name: string): string | undefined {
+    const value = this.message.headers[name];
+    return Array.isArray(value) ? value[0] : value;
+  }
+
+  async text(): Promise<string> {
+    return (await this.buffer()).toString("utf8");
+  }
+
+  async buffer(): Promise<Buffer> {
+    const chunks: Buffer[] = [];
+    let total = 0;
+    for await (const chunk of this.message) {
+      total += (chunk as Buffer).length;
+      if (total > maxReplyBytes) throw new PeerProtocolError("reply too large");
+      chunks.push(chunk as Buffer);
+    }
+    return Buffer.concat(chunks);
+  }
+
+  discard(): void {
+    this.message.resume();
   }
 }

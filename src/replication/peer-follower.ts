@@ -58,7 +58,8 @@ export class PeerFollower {
     this.state = {
       region: peer.region,
       checkpoint: options.checkpoints.get(peer.region),
-      head: 0,
+      // Unknown until the peer first answers: the first request does not wait.
+      head: -1,
       connected: false,
       lastContact: 0,
       lagSeconds: 0,

@@ -1,13 +1,10 @@
 // Starts a real Meridian replica as a child process on loopback for end-to-end tests and
-// benchmarks, and waits (with a deadline) until it says where it listens.
-import { type ChildProcess, spawn } from "node:child_process";
+// benchmarks, with its own temp data folder.
+import type { ChildProcess } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createInterface } from "node:readline";
-import { fileURLToPath } from "node:url";
-
-const cliPath = fileURLToPath(new URL("../../src/cli/meridian.ts", import.meta.url));
+import { startReplicaProcess } from "../../src/cluster/replica-process.ts";
 
 export interface MeridianProcess {
   /** Base URL, e.g. `http://127.0.0.1:41234`. */
@@ -16,6 +13,8 @@ export interface MeridianProcess {
   readonly host: string;
   readonly dataDir: string;
   readonly child: ChildProcess;
+  /** The process's last output lines, for failure messages. */
+  recentOutput(): string;
   /** Graceful stop (SIGTERM), waits for the exit. */
   stop(): Promise<void>;
   /** SIGKILL, waits for the exit: simulates a crash. */
@@ -36,65 +35,21 @@ export interface StartOptions {
 
 export async function startMeridian(options: StartOptions = {}): Promise<MeridianProcess> {
   const dataDir = options.dataDir ?? (await mkdtemp(join(tmpdir(), "meridian-test-")));
-  const child = spawn(
-    process.execPath,
-    [
-      "--import",
-      "tsx",
-      cliPath,
-      "serve",
-      "--listen",
-      "127.0.0.1:0",
-      "--data",
-      dataDir,
-      ...(options.args ?? []),
-    ],
-    {
-      stdio: ["ignore", "pipe", "pipe"],
-      env: { ...process.env, MERIDIAN_LOG_LEVEL: "warn", ...options.env },
-    },
-  );
-  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-  let stderr = "";
-  child.stderr?.on("data", (chunk: Buffer) => {
-    stderr += chunk.toString();
+  const replica = await startReplicaProcess({
+    args: ["--listen", "127.0.0.1:0", "--data", dataDir, ...(options.args ?? [])],
+    env: { MERIDIAN_LOG_LEVEL: "warn", ...options.env },
+    timeoutMs: options.timeoutMs ?? 20_000,
   });
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(
-      () => reject(new Error(`meridian did not start in time\n${stderr}`)),
-      options.timeoutMs ?? 20_000,
-    );
-    if (!child.stdout) throw new Error("child has no stdout");
-    const lines = createInterface({ input: child.stdout });
-    lines.on("line", (line) => {
-      try {
-        const record = JSON.parse(line) as { msg?: string; url?: string };
-        if (record.msg === "listening" && record.url) {
-          clearTimeout(timer);
-          resolve(record.url);
-        }
-      } catch {
-        // Not a JSON log line: ignore.
-      }
-    });
-    child.once("exit", (code) => {
-      clearTimeout(timer);
-      reject(new Error(`meridian exited with ${code} before listening\n${stderr}`));
-    });
-  });
-  const signal = async (name: NodeJS.Signals): Promise<void> => {
-    if (child.exitCode === null && child.signalCode === null) child.kill(name);
-    await exited;
-  };
   return {
-    url,
-    host: new URL(url).host,
+    url: replica.url,
+    host: new URL(replica.url).host,
     dataDir,
-    child,
-    stop: () => signal("SIGTERM"),
-    kill9: () => signal("SIGKILL"),
+    child: replica.child,
+    recentOutput: replica.recentOutput,
+    stop: replica.stop,
+    kill9: replica.kill9,
     dispose: async () => {
-      await signal("SIGTERM");
+      await replica.stop();
       await rm(dataDir, { recursive: true, force: true });
     },
   };

@@ -1,0 +1,76 @@
+// `meridian replication list`: every replica of the topology with its regional endpoint
+// and status, read from each replica's /_meridian/status. A replica that does not answer
+// is listed as Failed with the reason.
+import type { Command } from "commander";
+import { loadConfig, replicaEndpoint } from "../config/load-config.ts";
+import type { ReplicaStatusReport } from "../replication/status-endpoint.ts";
+
+export interface ReplicationListing {
+  name: string;
+  region: string;
+  endpoint: string;
+  home: boolean;
+  globalEndpointRouting: boolean;
+  status: string;
+  reason?: string;
+  pending?: ReplicaStatusReport["pending"];
+  peers?: ReplicaStatusReport["peers"];
+}
+
+export function registerReplicationCommand(program: Command): void {
+  const replication = program
+    .command("replication")
+    .description("manage the replicas of the registry");
+  replication
+    .command("list")
+    .description("list the replicas with their endpoints and status")
+    .option("-c, --config <file>", "topology file", "meridian.yaml")
+    .option("-o, --output <format>", "table or json", "table")
+    .action(async (flags: { config: string; output: string }) => {
+      const listing = await listReplications(flags.config);
+      if (flags.output === "json") {
+        process.stdout.write(`${JSON.stringify(listing, null, 2)}\n`);
+        return;
+      }
+      const header = `${"NAME".padEnd(16)} ${"ENDPOINT".padEnd(26)} ${"HOME".padEnd(5)} ${"STATUS".padEnd(9)} PENDING`;
+      const lines = listing.map((r) => {
+        const pending = r.pending
+          ? `${r.pending.records} records, ${r.pending.blobs} blobs`
+          : (r.reason ?? "");
+        return `${r.name.padEnd(16)} ${r.endpoint.padEnd(26)} ${(r.home ? "yes" : "").padEnd(5)} ${r.status.padEnd(9)} ${pending}`;
+      });
+      process.stdout.write(`${[header, ...lines].join("\n")}\n`);
+    });
+}
+
+export async function listReplications(configFile: string): Promise<ReplicationListing[]> {
+  const config = await loadConfig({ file: configFile, env: {} }, { topologyOnly: true });
+  const replicas = config.replicas ?? [];
+  return Promise.all(
+    replicas.map(async (entry): Promise<ReplicationListing> => {
+      const endpoint = replicaEndpoint(entry);
+      const base = {
+        name: entry.region,
+        region: entry.region,
+        endpoint,
+        home: entry.home,
+        globalEndpointRouting: entry.globalEndpointRouting,
+      };
+      try {
+        const response = await fetch(`${endpoint}/_meridian/status`, {
+          signal: AbortSignal.timeout(3_000),
+        });
+        if (!response.ok)
+          return {
+            ...base,
+            status: "Failed",
+            reason: `status endpoint answered ${response.status}`,
+          };
+        const report = (await response.json()) as ReplicaStatusReport;
+        return { ...base, status: report.status, pending: report.pending, peers: report.peers };
+      } catch (error) {
+        return { ...base, status: "Failed", reason: `unreachable: ${(error as Error).message}` };
+      }
+    }),
+  );
+}

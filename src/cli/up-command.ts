@@ -1,0 +1,78 @@
+// `meridian up`: runs the whole registry of a topology file on this machine, each
+// replica its own process, until SIGTERM or SIGINT. `npm start` runs it with the
+// repository's meridian.yaml.
+import { randomBytes } from "node:crypto";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { dirname, join, resolve } from "node:path";
+import type { Command } from "commander";
+import { LocalCluster } from "../cluster/local-cluster.ts";
+import type { Config } from "../config/config-schema.ts";
+import { ConfigError, loadConfig } from "../config/load-config.ts";
+
+export function registerUpCommand(program: Command): void {
+  program
+    .command("up")
+    .description("run every replica of a topology file locally, each as its own process")
+    .option("-c, --config <file>", "topology file", "meridian.yaml")
+    .option("--quiet", "do not forward the replicas' logs")
+    .action(async (flags: { config: string; quiet?: boolean }) => {
+      await up(flags.config, flags.quiet ?? false);
+    });
+}
+
+async function up(configFile: string, quiet: boolean): Promise<void> {
+  let config: Config;
+  try {
+    config = await loadConfig({ file: configFile, env: process.env }, { topologyOnly: true });
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`meridian: ${error.message}\n`);
+      process.exit(2);
+    }
+    throw error;
+  }
+  if (!config.replicas || config.replicas.length === 0) {
+    process.stderr.write(`meridian: ${configFile} has no replicas to start\n`);
+    process.exit(2);
+  }
+  const secret = config.replication.secret ?? (await localSecret(configFile));
+  const cluster = await LocalCluster.start({
+    configFile,
+    config: { ...config, replication: { ...config.replication, secret } },
+    onLine: quiet ? undefined : (_region, line) => process.stdout.write(`${line}\n`),
+  });
+  const rows = [...cluster.replicas.values()].map(
+    (r) => `  ${r.entry.region.padEnd(16)} ${r.url.padEnd(26)} ${r.entry.home ? "home" : ""}`,
+  );
+  process.stderr.write(
+    `Meridian ${config.registry.name}: ${rows.length} replicas running` +
+      `${config.wan ? ` (WAN emulation: ${config.wan.rttMs} ms round trip)` : ""}\n${rows.join("\n")}\n`,
+  );
+  let stopping = false;
+  const stop = () => {
+    if (stopping) return;
+    stopping = true;
+    cluster.stop().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
+  process.on("SIGTERM", stop);
+  process.on("SIGINT", stop);
+}
+
+/**
+ * Without a configured secret, the local registry makes one once and keeps it beside the
+ * data, so that a replica restarted on its own still authenticates to its peers.
+ */
+async function localSecret(configFile: string): Promise<string> {
+  const path = join(resolve(dirname(configFile)), "data", "replication-secret");
+  try {
+    return (await readFile(path, "utf8")).trim();
+  } catch {
+    const secret = randomBytes(24).toString("hex");
+    await mkdir(dirname(path), { recursive: true });
+    await writeFile(path, secret, { mode: 0o600 });
+    return secret;
+  }
+}

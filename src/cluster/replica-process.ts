@@ -1,0 +1,84 @@
+// Starts one replica as a child process (`meridian serve`) and waits, with a deadline,
+// until it logs where it listens. Used by `meridian up` and by the end-to-end tests.
+import { type ChildProcess, spawn } from "node:child_process";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
+
+const cliPath = fileURLToPath(new URL("../cli/meridian.ts", import.meta.url));
+const tsxLoader = import.meta.resolve("tsx");
+
+export interface ReplicaProcess {
+  readonly url: string;
+  readonly child: ChildProcess;
+  /** The last lines the process wrote (stdout and stderr), for failure messages. */
+  recentOutput(): string;
+  /** SIGTERM, then waits for the exit. */
+  stop(): Promise<void>;
+  /** SIGKILL (a crash), then waits for the exit. */
+  kill9(): Promise<void>;
+}
+
+export interface ReplicaProcessOptions {
+  /** Arguments after `serve`. */
+  args: string[];
+  env?: NodeJS.ProcessEnv;
+  timeoutMs?: number;
+  /** Called with every output line (after the process started), e.g. to forward logs. */
+  onLine?: (line: string) => void;
+}
+
+const keptLines = 60;
+
+export async function startReplicaProcess(options: ReplicaProcessOptions): Promise<ReplicaProcess> {
+  const child = spawn(
+    process.execPath,
+    ["--import", tsxLoader, cliPath, "serve", ...options.args],
+    {
+      stdio: ["ignore", "pipe", "pipe"],
+      env: { ...process.env, ...options.env },
+    },
+  );
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  const recent: string[] = [];
+  const keep = (line: string) => {
+    recent.push(line);
+    if (recent.length > keptLines) recent.shift();
+    options.onLine?.(line);
+  };
+  if (child.stderr) createInterface({ input: child.stderr }).on("line", keep);
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(
+      () => reject(new Error(`replica did not start in time\n${recent.join("\n")}`)),
+      options.timeoutMs ?? 30_000,
+    );
+    if (!child.stdout) throw new Error("child has no stdout");
+    createInterface({ input: child.stdout }).on("line", (line) => {
+      keep(line);
+      if (!line.includes('"listening"')) return;
+      try {
+        const record = JSON.parse(line) as { msg?: string; url?: string };
+        if (record.msg === "listening" && record.url) {
+          clearTimeout(timer);
+          resolve(record.url);
+        }
+      } catch {
+        // Not a JSON log line.
+      }
+    });
+    child.once("exit", (code) => {
+      clearTimeout(timer);
+      reject(new Error(`replica exited with ${code} before listening\n${recent.join("\n")}`));
+    });
+  });
+  const signal = async (name: NodeJS.Signals) => {
+    if (child.exitCode === null && child.signalCode === null) child.kill(name);
+    await exited;
+  };
+  return {
+    url,
+    child,
+    recentOutput: () => recent.join("\n"),
+    stop: () => signal("SIGTERM"),
+    kill9: () => signal("SIGKILL"),
+  };
+}

@@ -1,7 +1,7 @@
 // Blob operations of a repository: stat, read, delete and cross-repository mount. A blob
 // is visible in a repository only through a link, and links are written only after the
 // blob's bytes were verified and published.
-import type { Readable } from "node:stream";
+import type { Writable } from "node:stream";
 import type { ByteRange } from "../oci/content-range.ts";
 import { resolveReadRange } from "../oci/content-range.ts";
 import type { Digest } from "../oci/digest.ts";
@@ -13,7 +13,8 @@ export interface BlobRead {
   size: number;
   /** Present when a satisfiable `Range` was asked for. */
   range?: ByteRange | undefined;
-  body: Readable;
+  /** Writes the bytes (the range, or the whole blob) into `sink` without ending it. */
+  sendTo(sink: Writable): Promise<void>;
 }
 
 export class BlobOperations {
@@ -33,18 +34,29 @@ export class BlobOperations {
   async read(repository: string, digest: Digest, rangeHeader?: string): Promise<BlobRead> {
     const { size } = await this.stat(repository, digest);
     const range = resolveReadRange(rangeHeader, size);
-    try {
-      return { size, range, body: await this.ctx.blobs.read(digest, range) };
-    } catch (error) {
-      if (error instanceof BlobNotFoundError) {
-        throw new OciError(
-          "BLOB_UNKNOWN",
-          { digest, reason: "linked but not stored" },
-          { cause: error },
-        );
-      }
-      throw error;
+    if (!(await this.ctx.blobs.stat(digest))) {
+      throw new OciError("BLOB_UNKNOWN", { digest, reason: "linked but not stored" });
     }
+    const span = range ?? { start: 0, end: size - 1 };
+    return {
+      size,
+      range,
+      sendTo: async (sink) => {
+        if (span.end < span.start) return;
+        try {
+          await this.ctx.blobs.sendTo(digest, span, sink);
+        } catch (error) {
+          if (error instanceof BlobNotFoundError) {
+            throw new OciError(
+              "BLOB_UNKNOWN",
+              { digest, reason: "linked but not stored" },
+              { cause: error },
+            );
+          }
+          throw error;
+        }
+      },
+    };
   }
 
   /** Unlinks the blob from the repository; the bytes stay for other repositories. */

@@ -93,7 +93,7 @@ async function blob(
   const range = resolveReadRange(rangeHeader, info.size);
   let body: Awaited<ReturnType<BlobStore["read"]>>;
   try {
-    body = await options.blobs.read(digest, range);
+    body = await options.blobs.read(digest, range ?? { start: 0, end: Math.max(info.size - 1, 0) });
   } catch (error) {
     if (error instanceof BlobNotFoundError)
       throw new OciError("BLOB_UNKNOWN", { digest }, { cause: error });

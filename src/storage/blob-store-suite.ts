@@ -2,7 +2,7 @@
 // `runBlobStoreSuite` with a factory; nothing here knows which driver it tests.
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import { Readable } from "node:stream";
+import { Readable, Writable } from "node:stream";
 import { text } from "node:stream/consumers";
 import { describe, it } from "node:test";
 import { type Digest, digestOf } from "../oci/digest.ts";
@@ -47,6 +47,53 @@ export function runBlobStoreSuite(driver: string, open: () => Promise<BlobStoreF
         assert.deepEqual(await store.stat(digest), { size: bytes.length });
         assert.equal(await text(await store.read(digest)), "hello, registry");
         assert.equal(await text(await store.read(digest, { start: 7, end: 14 })), "registry");
+      }),
+    );
+
+    it(
+      "sends a blob or a range of it into a writable, across several buffers",
+      withStore(async ({ store }) => {
+        const bytes = randomBytes(5 * 1024 * 1024 + 17);
+        const digest = digestOf(bytes);
+        await store.ingest(digest, Readable.from([bytes]));
+        const collect = async (start: number, end: number) => {
+          const chunks: Buffer[] = [];
+          const sink = new Writable({
+            write(chunk: Buffer, _encoding, done) {
+              chunks.push(Buffer.from(chunk));
+              setImmediate(done);
+            },
+          });
+          await store.sendTo(digest, { start, end }, sink);
+          return Buffer.concat(chunks);
+        };
+        assert.deepEqual(await collect(0, bytes.length - 1), bytes);
+        assert.deepEqual(await collect(1000, 3_000_000), bytes.subarray(1000, 3_000_001));
+        const missing = digestOf(Buffer.from("absent"));
+        await assert.rejects(
+          store.sendTo(missing, { start: 0, end: 1 }, new Writable()),
+          BlobNotFoundError,
+        );
+      }),
+    );
+
+    it(
+      "stops sending when the writable is destroyed",
+      withStore(async ({ store }) => {
+        const bytes = randomBytes(8 * 1024 * 1024);
+        const digest = digestOf(bytes);
+        await store.ingest(digest, Readable.from([bytes]));
+        let received = 0;
+        const sink = new Writable({
+          write(chunk: Buffer, _encoding, done) {
+            received += chunk.length;
+            if (received > 1024 * 1024) sink.destroy(new Error("client reset"));
+            else done();
+          },
+        });
+        sink.on("error", () => undefined);
+        await assert.rejects(store.sendTo(digest, { start: 0, end: bytes.length - 1 }, sink));
+        assert.ok(received < bytes.length);
       }),
     );
 

@@ -2,7 +2,7 @@
 // driver (filesystem now; object storage later) implements this interface and passes the
 // shared suite in blob-store-suite.ts. Drivers throw the small error types below; the
 // registry layer turns them into OCI errors.
-import type { Readable } from "node:stream";
+import type { Readable, Writable } from "node:stream";
 import type { ByteRange } from "../oci/content-range.ts";
 import type { Digest } from "../oci/digest.ts";
 
@@ -31,6 +31,12 @@ export interface BlobStore {
   stat(digest: Digest): Promise<BlobInfo | undefined>;
   /** The blob's bytes, or the inclusive `range` of them. Throws BlobNotFoundError. */
   read(digest: Digest, range?: ByteRange): Promise<Readable>;
+  /**
+   * Writes the blob's bytes (or the inclusive `range` of them) into `sink` without ending
+   * it, respecting its backpressure; resolves once the sink has taken every byte.
+   * Throws BlobNotFoundError, or the sink's error when it fails or closes early.
+   */
+  sendTo(digest: Digest, range: ByteRange, sink: Writable): Promise<void>;
   /**
    * Streams `source` into a temporary place while hashing it, verifies it against
    * `digest`, then publishes it atomically. Nothing is visible unless it verified.

@@ -1,5 +1,4 @@
 // Blob reads (GET with Range, HEAD) and deletes.
-import { pipeline } from "node:stream/promises";
 import { parseDigest } from "../../oci/digest.ts";
 import { parseRepositoryName } from "../../oci/reference.ts";
 import type { RequestContext } from "../request-context.ts";
@@ -27,8 +26,8 @@ export async function getBlob({ req, res, match, registry }: RequestContext): Pr
   } else {
     res.writeHead(200, { ...headers, "Content-Length": String(read.size) });
   }
-  // pipeline destroys the file stream if the client goes away mid-body.
-  await pipeline(read.body, res);
+  await read.sendTo(res);
+  res.end();
 }
 
 export async function headBlob({ res, match, registry }: RequestContext): Promise<void> {

@@ -43,6 +43,12 @@ export class SqliteMetadataStore implements MetadataStore {
   private readonly listeners = new Set<CommitListener>();
   private readonly sql: ReturnType<typeof prepareStatements>;
   private pending: ChangeRecord[] = [];
+  private queue: {
+    work: () => unknown;
+    resolve: (value: unknown) => void;
+    reject: (error: unknown) => void;
+  }[] = [];
+  private flushScheduled = false;
 
   constructor(options: SqliteMetadataStoreOptions) {
     this.db = new Database(options.path);
@@ -57,7 +63,7 @@ export class SqliteMetadataStore implements MetadataStore {
   }
 
   async linkBlob(link: BlobLink): Promise<void> {
-    this.transact(() => {
+    await this.transact(() => {
       this.sql.addRepository.run(link.repository);
       const inserted = this.sql.linkBlob.run(link.repository, link.digest, link.size, link.stamp);
       if (inserted.changes > 0) {
@@ -89,7 +95,7 @@ export class SqliteMetadataStore implements MetadataStore {
   }
 
   async putManifest(manifest: ManifestRecord, tag?: string): Promise<void> {
-    this.transact(() => {
+    await this.transact(() => {
       this.applyManifestPut(manifest);
       if (tag !== undefined) {
         this.applyTagWrite(manifest.repository, tag, manifest.digest, manifest.stamp);
@@ -311,22 +317,59 @@ export class SqliteMetadataStore implements MetadataStore {
     if (this.db.open) this.db.close();
   }
 
-  /** Runs `work` as one transaction, then announces the change records it appended. */
-  private transact<T>(work: () => T): T {
-    this.pending = [];
-    let result: T;
+  /**
+   * Runs `work` as one atomic operation. Operations that arrive together are committed
+   * together (group commit): each runs in its own savepoint inside one transaction, so
+   * one that throws is rolled back alone, and the batch costs one fsync instead of one
+   * per operation. With better-sqlite3 a commit's fsync blocks the event loop, so this
+   * is what lets durable writes keep up with concurrent pushes. The promise settles
+   * after the commit; then the change records are announced.
+   */
+  private transact<T>(work: () => T): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.queue.push({ work, resolve: resolve as (value: unknown) => void, reject });
+      if (!this.flushScheduled) {
+        this.flushScheduled = true;
+        setImmediate(() => this.flush());
+      }
+    });
+  }
+
+  private flush(): void {
+    this.flushScheduled = false;
+    const batch = this.queue;
+    this.queue = [];
+    const outcomes: { ok: boolean; value?: unknown; error?: unknown; records: ChangeRecord[] }[] =
+      [];
     try {
-      result = this.db.transaction(work).immediate();
+      this.db
+        .transaction(() => {
+          for (const item of batch) {
+            this.pending = [];
+            try {
+              const value = this.db.transaction(item.work)();
+              outcomes.push({ ok: true, value, records: this.pending });
+            } catch (error) {
+              outcomes.push({ ok: false, error, records: [] });
+            }
+          }
+        })
+        .immediate();
     } catch (error) {
+      for (const item of batch) item.reject(error);
+      return;
+    } finally {
       this.pending = [];
-      throw error;
     }
-    const committed = this.pending;
-    this.pending = [];
+    const committed = outcomes.flatMap((outcome) => outcome.records);
+    batch.forEach((item, index) => {
+      const outcome = outcomes[index];
+      if (outcome?.ok) item.resolve(outcome.value);
+      else item.reject(outcome?.error);
+    });
     if (committed.length > 0) {
       for (const listener of this.listeners) listener(committed);
     }
-    return result;
   }
 
   private record(

@@ -226,10 +226,10 @@ export class FsBlobStore implements BlobStore {
       const state = await this.uploadHashState(id, path, upload.size);
       // Until the append completes the running hash may be ahead of the file.
       this.uploadHashes.delete(id);
-      const written = await state.writer.write(source, path, "r+", offset, {
-        sync: this.durable,
-        signal,
-      });
+      // Chunks are not flushed one by one: a crashed process loses nothing the kernel
+      // holds, a power loss at worst shortens the upload (its Range says so and the
+      // client resends), and the commit flushes the whole blob before publishing it.
+      const written = await state.writer.write(source, path, "r+", offset, { sync: false, signal });
       const size = offset + written;
       this.uploadHashes.set(id, { size, writer: state.writer });
       return size;
@@ -244,6 +244,7 @@ export class FsBlobStore implements BlobStore {
       try {
         const actual = await this.uploadDigest(id, path, upload.size, digestAlgorithm(digest));
         if (actual !== digest) throw new DigestMismatchError(digest, actual);
+        if (this.durable) await syncFile(path);
         await this.publish(path, digest);
         return { size: upload.size };
       } finally {

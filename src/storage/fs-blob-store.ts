@@ -153,6 +153,7 @@ export class FsBlobStore implements BlobStore {
       const writer = new HashedWriter(digestAlgorithm(digest));
       const size = await writer.write(source, temp, "w", 0, {
         sync: this.durable,
+        flushAhead: this.durable,
         signal: options.signal,
       });
       if (options.expectedSize !== undefined && size !== options.expectedSize) {
@@ -229,7 +230,11 @@ export class FsBlobStore implements BlobStore {
       // Chunks are not flushed one by one: a crashed process loses nothing the kernel
       // holds, a power loss at worst shortens the upload (its Range says so and the
       // client resends), and the commit flushes the whole blob before publishing it.
-      const written = await state.writer.write(source, path, "r+", offset, { sync: false, signal });
+      const written = await state.writer.write(source, path, "r+", offset, {
+        sync: false,
+        flushAhead: this.durable,
+        signal,
+      });
       const size = offset + written;
       this.uploadHashes.set(id, { size, writer: state.writer });
       return size;

@@ -12,7 +12,7 @@ const writeBatchBytes = 4 * 1024 * 1024;
 /** Stays well under the kernel's IOV_MAX (1024) for one writev. */
 const maxBuffersPerWrite = 256;
 /** A durable write is flushed to disk every this many bytes while it streams. */
-const syncEveryBytes = 32 * 1024 * 1024;
+const syncEveryBytes = 8 * 1024 * 1024;
 
 export class HashedWriter {
   private readonly hash: Hash;
@@ -35,7 +35,13 @@ export class HashedWriter {
     path: string,
     flags: "w" | "r+",
     start: number,
-    options: { sync: boolean; signal?: AbortSignal | undefined },
+    options: {
+      /** fsync before returning. */
+      sync: boolean;
+      /** Start writeback every few MiB while streaming (for durable stores). */
+      flushAhead: boolean;
+      signal?: AbortSignal | undefined;
+    },
   ): Promise<number> {
     const handle = await open(path, flags);
     let position = start;
@@ -43,6 +49,7 @@ export class HashedWriter {
     let batchBytes = 0;
     let inflight: Promise<unknown> = Promise.resolve();
     let syncedTo = start;
+    const flushes: Promise<unknown>[] = [];
     const flush = () => {
       const buffers = batch.length > maxBuffersPerWrite ? [Buffer.concat(batch)] : batch;
       const at = position;
@@ -61,19 +68,22 @@ export class HashedWriter {
           await inflight;
           const unsynced = position - syncedTo;
           inflight = flush();
-          // Flushing as the data arrives overlaps the disk with the network, so the final
-          // fsync has little left to do.
-          if (options.sync && unsynced >= syncEveryBytes) {
+          // Flushing to disk in the background as the data arrives overlaps the disk with
+          // the network, so the final fsync (here or at commit) has little left to do.
+          if (options.flushAhead && unsynced >= syncEveryBytes) {
             syncedTo = position;
-            inflight = inflight.then(() => handle.datasync());
+            const written = inflight;
+            flushes.push(written.then(() => handle.datasync()));
           }
         }
       }
       await inflight;
       if (batchBytes > 0) await flush();
+      await Promise.all(flushes);
       if (options.sync) await handle.sync();
     } finally {
       await inflight.catch(() => undefined);
+      await Promise.allSettled(flushes);
       await handle.close();
     }
     return position - start;

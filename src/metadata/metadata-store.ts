@@ -35,6 +35,10 @@ export interface StoredManifest {
   mediaType: string;
   bytes: Buffer;
   subject?: Digest | undefined;
+  /** Stamp of the manifest's newest put. */
+  stamp: Stamp;
+  /** When looked up by tag: the stamp of the tag's write. */
+  tagStamp?: Stamp;
 }
 
 export interface Referrer {

@@ -33,6 +33,8 @@ interface ManifestRow {
   digest: string;
   media_type: string;
   bytes: Buffer;
+  stamp: string;
+  tag_stamp?: string;
   subject: string | null;
 }
 
@@ -386,12 +388,15 @@ export class SqliteMetadataStore implements MetadataStore {
 
 function toStoredManifest(row: ManifestRow | undefined): StoredManifest | undefined {
   if (!row) return undefined;
-  return {
+  const manifest: StoredManifest = {
     digest: row.digest as Digest,
     mediaType: row.media_type,
     bytes: row.bytes,
     subject: (row.subject ?? undefined) as Digest | undefined,
+    stamp: row.stamp,
   };
+  if (row.tag_stamp !== undefined) manifest.tagStamp = row.tag_stamp;
+  return manifest;
 }
 
 function pageLimit(page: Page): number {
@@ -430,12 +435,12 @@ function prepareStatements(db: Database.Database) {
     liveManifests: prepare("SELECT digest FROM manifests WHERE repository = ? ORDER BY digest"),
     unlinkBlob: prepare("DELETE FROM blob_links WHERE repository = ? AND digest = ?"),
     getManifest: prepare(
-      "SELECT digest, media_type, bytes, subject FROM manifests WHERE repository = ? AND digest = ?",
+      "SELECT digest, media_type, bytes, subject, stamp FROM manifests WHERE repository = ? AND digest = ?",
     ),
     getTaggedManifest: prepare(
-      `SELECT m.digest, m.media_type, m.bytes, m.subject FROM tags t
-       JOIN manifests m ON m.repository = t.repository AND m.digest = t.digest
-       WHERE t.repository = ? AND t.tag = ?`,
+      `SELECT m.digest, m.media_type, m.bytes, m.subject, m.stamp, t.stamp AS tag_stamp
+       FROM tags t ${visibleTagJoin}
+       WHERE t.repository = ? AND t.tag = ? AND ${visibleTagCondition}`,
     ),
     manifestExists: prepare("SELECT 1 FROM manifests WHERE repository = ? AND digest = ?"),
     insertManifest: prepare(

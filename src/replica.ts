@@ -15,6 +15,7 @@ import { SqliteMetadataStore } from "./metadata/sqlite-metadata-store.ts";
 import { HybridClock } from "./registry/hybrid-clock.ts";
 import { Registry } from "./registry/registry.ts";
 import { Replicator } from "./replication/replicator.ts";
+import { RoutingSwitch } from "./replication/routing-switch.ts";
 import { createStatusEndpoint } from "./replication/status-endpoint.ts";
 import { FsBlobStore } from "./storage/fs-blob-store.ts";
 
@@ -40,9 +41,11 @@ export async function startReplica(config: Config, log: Logger): Promise<Running
   const metrics = new MetricsRegistry();
   collectDefaultMetrics({ register: metrics });
   const replicator = await startReplication(config, dataDir, registry, metrics, log);
+  const entry = config.replicas?.find((r) => r.region === config.region);
+  const routing = await RoutingSwitch.open(dataDir, entry?.globalEndpointRouting ?? true);
   const extensions: ApiExtension[] = [
     createMetricsEndpoint(metrics),
-    createStatusEndpoint({ config, replicator }),
+    createStatusEndpoint({ config, replicator, routing }),
   ];
   if (replicator) extensions.push(replicator.peerApi);
   const server = createApiServer({ registry, log, extensions });

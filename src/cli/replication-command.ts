@@ -41,6 +41,28 @@ export function registerReplicationCommand(program: Command): void {
       });
       process.stdout.write(`${[header, ...lines].join("\n")}\n`);
     });
+  registerUpdate(replication);
+}
+
+function registerUpdate(replication: Command): void {
+  replication
+    .command("update <region>")
+    .description(
+      "change a replica; --global-endpoint-routing false takes it out of routing (it keeps replicating)",
+    )
+    .option("-c, --config <file>", "topology file", "meridian.yaml")
+    .requiredOption("--global-endpoint-routing <bool>", "true or false")
+    .action(async (region: string, flags: { config: string; globalEndpointRouting: string }) => {
+      const value = flags.globalEndpointRouting.toLowerCase();
+      if (value !== "true" && value !== "false") {
+        process.stderr.write("meridian: --global-endpoint-routing takes true or false\n");
+        process.exit(2);
+      }
+      await updateReplication(flags.config, region, value === "true");
+      process.stdout.write(
+        `${region}: global endpoint routing ${value === "true" ? "enabled" : "disabled"}\n`,
+      );
+    });
 }
 
 export async function listReplications(configFile: string): Promise<ReplicationListing[]> {
@@ -73,4 +95,23 @@ export async function listReplications(configFile: string): Promise<ReplicationL
       }
     }),
   );
+}
+
+/** Switches the global endpoint's routing to one replica on or off. */
+export async function updateReplication(
+  configFile: string,
+  region: string,
+  routing: boolean,
+): Promise<void> {
+  const config = await loadConfig({ file: configFile, env: {} }, { topologyOnly: true });
+  const entry = config.replicas?.find((r) => r.region === region);
+  if (!entry) throw new Error(`no replica in region ${region} in ${configFile}`);
+  const response = await fetch(`${replicaEndpoint(entry)}/_meridian/status`, {
+    method: "PUT",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ globalEndpointRouting: routing }),
+    signal: AbortSignal.timeout(5_000),
+  });
+  if (!response.ok)
+    throw new Error(`${region} answered ${response.status}: ${await response.text()}`);
 }

@@ -8,6 +8,8 @@ import type { Command } from "commander";
 import { LocalCluster } from "../cluster/local-cluster.ts";
 import type { Config } from "../config/config-schema.ts";
 import { ConfigError, loadConfig } from "../config/load-config.ts";
+import { createLogger } from "../logger.ts";
+import { startGlobalEndpoint } from "../routing/start-global-endpoint.ts";
 
 export function registerUpCommand(program: Command): void {
   program
@@ -41,18 +43,24 @@ async function up(configFile: string, quiet: boolean): Promise<void> {
     config: { ...config, replication: { ...config.replication, secret } },
     onLine: quiet ? undefined : (_region, line) => process.stdout.write(`${line}\n`),
   });
+  const global = config.globalEndpoint
+    ? await startGlobalEndpoint(config, createLogger(config.log.level))
+    : undefined;
   const rows = [...cluster.replicas.values()].map(
     (r) => `  ${r.entry.region.padEnd(16)} ${r.url.padEnd(26)} ${r.entry.home ? "home" : ""}`,
   );
   process.stderr.write(
     `Meridian ${config.registry.name}: ${rows.length} replicas running` +
-      `${config.wan ? ` (WAN emulation: ${config.wan.rttMs} ms round trip)` : ""}\n${rows.join("\n")}\n`,
+      `${config.wan ? ` (WAN emulation: ${config.wan.rttMs} ms round trip)` : ""}\n${rows.join("\n")}\n` +
+      (global
+        ? `  global endpoint  ${global.endpoint.url} (${config.globalEndpoint?.mode} mode)\n`
+        : ""),
   );
   let stopping = false;
   const stop = () => {
     if (stopping) return;
     stopping = true;
-    cluster.stop().then(
+    Promise.all([global?.close(), cluster.stop()]).then(
       () => process.exit(0),
       () => process.exit(1),
     );

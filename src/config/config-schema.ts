@@ -74,6 +74,26 @@ export const configSchema = z
       })
       .strict()
       .default({}),
+    /** The global endpoint: one registry name in front of every replica. */
+    globalEndpoint: z
+      .object({
+        listen: z.string().regex(listenPattern, "expected host:port").default("127.0.0.1:5000"),
+        /** proxy: bytes stream through; redirect: blob reads get 307 to the regional endpoint. */
+        mode: z.enum(["proxy", "redirect"]).default("proxy"),
+        /** distance: great-circle from the client; latency: measured round trip. */
+        ranking: z.enum(["distance", "latency"]).default("distance"),
+        /** Front proxies whose location header is believed (CIDRs). */
+        trustedProxies: z.array(z.string()).default([]),
+        locationHeader: z.string().default("X-Meridian-Client-Location"),
+        /** CIDR -> region of the clients in it. */
+        cidrRegions: z.record(z.string(), regionName).default({}),
+        /** Where clients are when nothing else says (default: the home replica's region). */
+        defaultRegion: regionName.optional(),
+        probeIntervalMs: z.number().int().positive().default(1000),
+        failureThreshold: z.number().int().positive().default(2),
+      })
+      .strict()
+      .optional(),
     /** WAN emulation between the replicas that `meridian up` starts. */
     wan: z
       .object({

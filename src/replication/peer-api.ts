@@ -32,6 +32,7 @@ export interface PeerApiOptions {
 export const peerApiPrefix = "/_meridian/replication/";
 const maxFeedPage = 500;
 const maxWaitMs = 30_000;
+const maxPageBytes = 8 * 1024 * 1024;
 
 export function createPeerApi(options: PeerApiOptions): ApiExtension {
   return {
@@ -69,9 +70,13 @@ async function feed(
     records = await options.metadata.changesSince(since, limit);
   }
   const wire = [];
+  let bytes = 0;
   for (const record of records) {
+    // A page stops early once its manifests reach a few MiB; the follower asks again.
+    if (bytes >= maxPageBytes) break;
     if (record.kind === "manifest-put" && record.digest) {
       const stored = await options.metadata.getManifest(record.repository, record.digest);
+      bytes += stored?.bytes.length ?? 0;
       wire.push(toWire(record, stored));
     } else {
       wire.push(toWire(record));

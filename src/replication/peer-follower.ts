@@ -97,8 +97,9 @@ export class PeerFollower {
     let backoff = 100;
     while (this.running) {
       try {
-        const wait =
-          this.state.checkpoint >= this.state.head ? (this.options.pollWaitMs ?? 25_000) : 0;
+        // Until the peer first answers its head is unknown (-1): that request does not wait.
+        const caughtUp = this.state.head >= 0 && this.state.checkpoint >= this.state.head;
+        const wait = caughtUp ? (this.options.pollWaitMs ?? 25_000) : 0;
         const page = await peer.feed(this.state.checkpoint, wait, this.abort.signal);
         this.state.connected = true;
         this.state.lastContact = Date.now();

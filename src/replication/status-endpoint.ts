@@ -1,9 +1,12 @@
 // GET /_meridian/status: this replica's region, role and replication status, computed
 // from real data. The CLI and the home replica read it to list the replications.
 import type { ApiExtension } from "../api/api-server.ts";
+import { readBody } from "../api/request-body.ts";
 import { sendJson } from "../api/responses.ts";
 import type { Config } from "../config/config-schema.ts";
+import { OciError } from "../oci/oci-error.ts";
 import type { Replicator } from "./replicator.ts";
+import type { RoutingSwitch } from "./routing-switch.ts";
 
 export interface ReplicaStatusReport {
   region: string;
@@ -24,17 +27,35 @@ export interface ReplicaStatusReport {
 export function createStatusEndpoint(options: {
   config: Config;
   replicator: Replicator | undefined;
+  routing: RoutingSwitch;
 }): ApiExtension {
   const { config } = options;
   const entry = config.replicas?.find((r) => r.region === config.region);
   return {
     prefix: "/_meridian/status",
-    async handle(_req, res) {
+    async handle(req, res) {
+      if (req.method === "PUT") {
+        // PUT {"globalEndpointRouting": false} takes the replica out of routing.
+        const invalid = new OciError(
+          "UNSUPPORTED",
+          { reason: 'expected {"globalEndpointRouting": true|false}' },
+          { status: 400 },
+        );
+        let body: { globalEndpointRouting?: unknown };
+        try {
+          body = JSON.parse((await readBody(req, 4096)).toString("utf8"));
+        } catch (error) {
+          if (error instanceof OciError) throw error;
+          throw invalid;
+        }
+        if (typeof body?.globalEndpointRouting !== "boolean") throw invalid;
+        await options.routing.set(body.globalEndpointRouting);
+      }
       const replication = options.replicator?.status();
       const report: ReplicaStatusReport = {
         region: config.region ?? "local",
         home: entry?.home ?? true,
-        globalEndpointRouting: entry?.globalEndpointRouting ?? true,
+        globalEndpointRouting: options.routing.globalEndpointRouting,
         status: replication?.status ?? "Ready",
         pending: replication?.pending ?? { records: 0, blobs: 0, bytes: 0 },
         peers: replication?.peers ?? [],

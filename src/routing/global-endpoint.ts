@@ -1,0 +1,240 @@
+// The global endpoint: one registry name in front of every replica. Each request goes to
+// the nearest healthy replica whose routing is enabled; idempotent reads fail over to the
+// next replica within the same request; upload sessions stay with the replica that owns
+// them. Proxy mode streams bytes through (nothing is buffered); redirect mode answers blob
+// reads with 307 to the chosen regional endpoint.
+import {
+  Agent,
+  createServer,
+  type IncomingMessage,
+  request,
+  type Server,
+  type ServerResponse,
+} from "node:http";
+import type { AddressInfo } from "node:net";
+import type { Logger } from "pino";
+import { Counter, type Registry } from "prom-client";
+import type { ClientLocator } from "./client-location.ts";
+import type { HealthMonitor } from "./health-monitor.ts";
+import { type RankingMode, type RoutableReplica, rankReplicas } from "./replica-ranking.ts";
+import { pinLocation, readPin } from "./sticky-upload.ts";
+
+export type RoutingMode = "proxy" | "redirect";
+
+/** Reorders the candidates of a request (tests use it to send each request elsewhere). */
+export type RoutingPolicy = (
+  candidates: RoutableReplica[],
+  req: IncomingMessage,
+) => RoutableReplica[];
+
+export interface GlobalEndpointOptions {
+  host: string;
+  port: number;
+  monitor: HealthMonitor;
+  locator: ClientLocator;
+  mode: RoutingMode;
+  ranking: RankingMode;
+  metrics: Registry;
+  log: Logger;
+  policy?: RoutingPolicy | undefined;
+}
+
+const servedHeader = "X-Meridian-Replica";
+const blobRead = /^\/v2\/.+\/blobs\/(?!uploads\/)[^/]+$/;
+const hopByHop = new Set([
+  "connection",
+  "keep-alive",
+  "proxy-connection",
+  "transfer-encoding",
+  "upgrade",
+  "te",
+  "trailer",
+]);
+
+export class GlobalEndpoint {
+  private readonly agents = new Map<string, Agent>();
+  private readonly requests: Counter<"client_region" | "replica">;
+
+  private constructor(
+    private readonly options: GlobalEndpointOptions,
+    private readonly server: Server,
+    readonly url: string,
+  ) {
+    this.requests = new Counter({
+      name: "meridian_global_requests_total",
+      help: "Requests through the global endpoint, by client region and serving replica",
+      labelNames: ["client_region", "replica"],
+      registers: [options.metrics],
+    });
+  }
+
+  static async start(options: GlobalEndpointOptions): Promise<GlobalEndpoint> {
+    const server = createServer({ keepAliveTimeout: 65_000 });
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(options.port, options.host, () => resolve());
+    });
+    const address = server.address() as AddressInfo;
+    const endpoint = new GlobalEndpoint(options, server, `http://${options.host}:${address.port}`);
+    server.on("request", (req, res) => void endpoint.handle(req, res));
+    return endpoint;
+  }
+
+  async close(): Promise<void> {
+    await new Promise<void>((resolve) => {
+      this.server.close(() => resolve());
+      this.server.closeAllConnections();
+    });
+    for (const agent of this.agents.values()) agent.destroy();
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = req.url ?? "/";
+    if (url === "/metrics") {
+      const body = await this.options.metrics.metrics();
+      res.writeHead(200, { "Content-Type": this.options.metrics.contentType });
+      res.end(body);
+      return;
+    }
+    const location = this.options.locator.locate(req.socket.remoteAddress, req.headers);
+    const pin = readPin(url);
+    const replicas = this.options.monitor.replicas();
+    let candidates: RoutableReplica[];
+    if (pin.region !== undefined) {
+      const owner = replicas.find((r) => r.region === pin.region);
+      candidates = owner ? [owner] : [];
+    } else {
+      candidates = rankReplicas(replicas, location.coordinates, this.options.ranking);
+      if (this.options.policy) candidates = this.options.policy(candidates, req);
+    }
+    if (candidates.length === 0) {
+      sendError(res, 503, "UNAVAILABLE", "no healthy replica can serve this request");
+      return;
+    }
+    const method = req.method ?? "GET";
+    const first = candidates[0] as RoutableReplica;
+    if (
+      this.options.mode === "redirect" &&
+      (method === "GET" || method === "HEAD") &&
+      blobRead.test(pin.url.split("?")[0] ?? "")
+    ) {
+      this.count(location.region, first.region);
+      res.writeHead(307, {
+        Location: `${first.url}${pin.url}`,
+        [servedHeader]: first.region,
+        "Content-Length": "0",
+      });
+      res.end();
+      return;
+    }
+    // Reads are retried on the next replica; writes only when nothing of them was sent.
+    const retryable = method === "GET" || method === "HEAD" || !hasBody(req);
+    const attempts = retryable ? candidates : [first];
+    for (const [index, replica] of attempts.entries()) {
+      const last = index === attempts.length - 1;
+      const outcome = await this.forward(req, res, replica, pin.url, last || !retryable);
+      if (outcome === "done") {
+        this.options.monitor.reportSuccess(replica.region);
+        this.count(location.region, replica.region);
+        return;
+      }
+      this.options.monitor.reportFailure(replica.region);
+    }
+    if (!res.headersSent) sendError(res, 502, "UNAVAILABLE", "no replica answered");
+  }
+
+  /**
+   * Forwards one request. "retry" when the replica could not be reached or answered 5xx
+   * and the caller may try the next one (nothing was sent to the client then).
+   */
+  private forward(
+    req: IncomingMessage,
+    res: ServerResponse,
+    replica: RoutableReplica,
+    path: string,
+    final: boolean,
+  ): Promise<"done" | "retry"> {
+    return new Promise((resolve) => {
+      const headers: Record<string, string | string[]> = {};
+      for (const [name, value] of Object.entries(req.headers)) {
+        if (value !== undefined && !hopByHop.has(name)) headers[name] = value;
+      }
+      const forwardedFor = req.socket.remoteAddress ?? "";
+      headers["x-forwarded-for"] = headers["x-forwarded-for"]
+        ? `${headers["x-forwarded-for"]}, ${forwardedFor}`
+        : forwardedFor;
+      const upstream = request(`${replica.url}${path}`, {
+        method: req.method,
+        headers,
+        agent: this.agent(replica.url),
+      });
+      upstream.on("response", (answer) => {
+        const status = answer.statusCode ?? 502;
+        if (status >= 500 && !final) {
+          answer.resume();
+          resolve("retry");
+          return;
+        }
+        const outHeaders: Record<string, string | string[]> = {};
+        for (const [name, value] of Object.entries(answer.headers)) {
+          if (value !== undefined && !hopByHop.has(name)) outHeaders[name] = value;
+        }
+        const location = answer.headers.location;
+        if (typeof location === "string")
+          outHeaders.location = pinLocation(location, replica.region);
+        outHeaders[servedHeader.toLowerCase()] = replica.region;
+        res.writeHead(status, outHeaders);
+        answer.pipe(res);
+        answer.on("end", () => resolve("done"));
+        answer.on("error", () => {
+          res.destroy();
+          resolve("done");
+        });
+      });
+      upstream.on("error", (error) => {
+        if (!final && !res.headersSent) {
+          resolve("retry");
+          return;
+        }
+        this.options.log.warn({ replica: replica.region, err: error }, "forwarding failed");
+        if (!res.headersSent)
+          sendError(res, 502, "UNAVAILABLE", `replica ${replica.region} failed`);
+        else res.destroy();
+        resolve("done");
+      });
+      res.on("close", () => {
+        if (!res.writableFinished) upstream.destroy();
+      });
+      if (req.readableEnded || req.method === "GET" || req.method === "HEAD") upstream.end();
+      else req.pipe(upstream);
+    });
+  }
+
+  private agent(url: string): Agent {
+    let agent = this.agents.get(url);
+    if (!agent) {
+      agent = new Agent({ keepAlive: true, maxSockets: 256 });
+      this.agents.set(url, agent);
+    }
+    return agent;
+  }
+
+  private count(clientRegion: string | undefined, replica: string): void {
+    this.requests.inc({ client_region: clientRegion ?? "unknown", replica });
+  }
+}
+
+function hasBody(req: IncomingMessage): boolean {
+  const length = req.headers["content-length"];
+  if (length !== undefined) return length !== "0";
+  return req.headers["transfer-encoding"] !== undefined;
+}
+
+function sendError(res: ServerResponse, status: number, code: string, message: string): void {
+  const body = JSON.stringify({ errors: [{ code, message, detail: {} }] });
+  res.writeHead(status, {
+    "Content-Type": "application/json",
+    "Content-Length": String(Buffer.byteLength(body)),
+  });
+  res.end(body);
+}

@@ -1,0 +1,97 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { findRegion } from "../geo/regions.ts";
+import { ClientLocator } from "./client-location.ts";
+import { type RoutableReplica, rankReplicas } from "./replica-ranking.ts";
+import { pinLocation, readPin } from "./sticky-upload.ts";
+
+const at = (region: string) => {
+  const found = findRegion(region);
+  if (!found) throw new Error(region);
+  return found;
+};
+
+const replica = (region: string, extra: Partial<RoutableReplica> = {}): RoutableReplica => ({
+  region,
+  url: `http://${region}`,
+  coordinates: at(region),
+  healthy: true,
+  routingEnabled: true,
+  ...extra,
+});
+
+describe("client location", () => {
+  const locator = new ClientLocator({
+    trustedProxies: ["127.0.0.1/32"],
+    header: "X-Client-Region",
+    cidrRegions: { "127.0.0.2/32": "eastus", "10.1.0.0/16": "westeurope" },
+    defaultRegion: "westus",
+  });
+
+  it("believes the location header only from a trusted proxy", () => {
+    assert.equal(
+      locator.locate("127.0.0.1", { "x-client-region": "westeurope" }).region,
+      "westeurope",
+    );
+    assert.equal(
+      locator.locate("::ffff:127.0.0.1", { "x-client-region": "eastus" }).source,
+      "header",
+    );
+    const spoofed = locator.locate("127.0.0.2", { "x-client-region": "westeurope" });
+    assert.deepEqual([spoofed.region, spoofed.source], ["eastus", "cidr"]);
+  });
+
+  it("accepts coordinates in the header and falls back to the CIDR map, then the default", () => {
+    const coords = locator.locate("127.0.0.1", { "x-client-region": "48.85, 2.35" });
+    assert.deepEqual(coords.coordinates, { latitude: 48.85, longitude: 2.35 });
+    assert.equal(locator.locate("10.1.2.3", {}).region, "westeurope");
+    assert.deepEqual(
+      [locator.locate("127.0.0.9", {}).region, locator.locate("127.0.0.9", {}).source],
+      ["westus", "default"],
+    );
+    assert.equal(locator.locate("127.0.0.1", { "x-client-region": "999,999" }).source, "default");
+  });
+});
+
+describe("replica ranking", () => {
+  const all = [replica("westus"), replica("eastus"), replica("westeurope")];
+
+  it("puts the nearest replica first", () => {
+    assert.deepEqual(
+      rankReplicas(all, at("westus2"), "distance").map((r) => r.region),
+      ["westus", "eastus", "westeurope"],
+    );
+    assert.equal(rankReplicas(all, at("northeurope"), "distance")[0]?.region, "westeurope");
+    assert.equal(rankReplicas(all, at("canadacentral"), "distance")[0]?.region, "eastus");
+  });
+
+  it("skips unhealthy and disabled replicas", () => {
+    const mixed = [
+      replica("westus", { healthy: false }),
+      replica("eastus", { routingEnabled: false }),
+      replica("westeurope"),
+    ];
+    assert.deepEqual(
+      rankReplicas(mixed, at("westus"), "distance").map((r) => r.region),
+      ["westeurope"],
+    );
+  });
+
+  it("orders by measured round trip in latency mode", () => {
+    const measured = [replica("westus", { rttMs: 80 }), replica("westeurope", { rttMs: 5 })];
+    assert.equal(rankReplicas(measured, at("westus"), "latency")[0]?.region, "westeurope");
+  });
+});
+
+describe("sticky uploads", () => {
+  it("pins an upload Location to its replica and reads the pin back", () => {
+    const pinned = pinLocation("/v2/a/blobs/uploads/123", "eastus");
+    assert.equal(pinned, "/v2/a/blobs/uploads/123?_meridian_replica=eastus");
+    assert.deepEqual(readPin(`${pinned}&digest=sha256:x`), {
+      region: "eastus",
+      url: "/v2/a/blobs/uploads/123?digest=sha256%3Ax",
+    });
+    assert.equal(pinLocation("/v2/a/blobs/sha256:abc", "eastus"), "/v2/a/blobs/sha256:abc");
+    assert.deepEqual(readPin("/v2/a/manifests/t"), { url: "/v2/a/manifests/t" });
+  });
+});

@@ -1,0 +1,77 @@
+// Builds the global endpoint of a topology: health monitor, client locator and proxy.
+import type { Logger } from "pino";
+import { collectDefaultMetrics, Registry } from "prom-client";
+import type { Config } from "../config/config-schema.ts";
+import { parseListenAddress } from "../config/listen-address.ts";
+import { replicaEndpoint } from "../config/load-config.ts";
+import { findRegion } from "../geo/regions.ts";
+import { ClientLocator } from "./client-location.ts";
+import { GlobalEndpoint, type RoutingPolicy } from "./global-endpoint.ts";
+import { HealthMonitor } from "./health-monitor.ts";
+
+export interface StartedGlobalEndpoint {
+  endpoint: GlobalEndpoint;
+  monitor: HealthMonitor;
+  close(): Promise<void>;
+}
+
+export async function startGlobalEndpoint(
+  config: Config,
+  log: Logger,
+  options: { policy?: RoutingPolicy; listen?: string } = {},
+): Promise<StartedGlobalEndpoint> {
+  const settings = config.globalEndpoint ?? {
+    listen: "127.0.0.1:5000",
+    mode: "proxy" as const,
+    ranking: "distance" as const,
+    trustedProxies: [],
+    locationHeader: "X-Meridian-Client-Location",
+    cidrRegions: {},
+    probeIntervalMs: 1000,
+    failureThreshold: 2,
+  };
+  const replicas = (config.replicas ?? []).map((entry) => {
+    const known = findRegion(entry.region);
+    const coordinates =
+      entry.latitude !== undefined && entry.longitude !== undefined
+        ? { latitude: entry.latitude, longitude: entry.longitude }
+        : (known ?? { latitude: 0, longitude: 0 });
+    return { region: entry.region, url: replicaEndpoint(entry), coordinates };
+  });
+  const home = config.replicas?.find((r) => r.home)?.region ?? replicas[0]?.region ?? "westus";
+  const monitor = new HealthMonitor({
+    replicas,
+    probeIntervalMs: settings.probeIntervalMs,
+    probeTimeoutMs: Math.max(500, settings.probeIntervalMs),
+    failureThreshold: settings.failureThreshold,
+  });
+  await monitor.start();
+  const locator = new ClientLocator({
+    trustedProxies: settings.trustedProxies,
+    header: settings.locationHeader,
+    cidrRegions: settings.cidrRegions,
+    defaultRegion: settings.defaultRegion ?? home,
+  });
+  const metrics = new Registry();
+  collectDefaultMetrics({ register: metrics });
+  const { host, port } = parseListenAddress(options.listen ?? settings.listen);
+  const endpoint = await GlobalEndpoint.start({
+    host,
+    port,
+    monitor,
+    locator,
+    mode: settings.mode,
+    ranking: settings.ranking,
+    metrics,
+    log,
+    policy: options.policy,
+  });
+  return {
+    endpoint,
+    monitor,
+    async close() {
+      monitor.stop();
+      await endpoint.close();
+    },
+  };
+}

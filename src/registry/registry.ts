@@ -7,6 +7,7 @@ import { BlobOperations } from "./blob-operations.ts";
 import type { ContentSource } from "./content-source.ts";
 import type { HybridClock } from "./hybrid-clock.ts";
 import { ManifestOperations } from "./manifest-operations.ts";
+import type { RegistryContext } from "./registry-context.ts";
 import { RemoteApplier } from "./remote-applier.ts";
 import { UploadOperations } from "./upload-operations.ts";
 
@@ -26,14 +27,27 @@ export class Registry {
   readonly metadata: MetadataStore;
   readonly blobStore: BlobStore;
 
+  readonly clock: HybridClock;
+  private readonly ctx: RegistryContext;
+
   constructor(options: RegistryOptions) {
-    const ctx = { ...options };
+    const ctx: RegistryContext = { ...options };
+    this.ctx = ctx;
+    this.clock = options.clock;
     this.metadata = options.metadata;
     this.blobStore = options.blobs;
     this.blobs = new BlobOperations(ctx);
     this.uploads = new UploadOperations(ctx, this.blobs);
     this.manifests = new ManifestOperations(ctx);
     this.remote = new RemoteApplier(ctx);
+  }
+
+  /**
+   * Installs the source asked for content this replica lacks (split pushes,
+   * read-through); the composition root calls it once replication exists.
+   */
+  useContentSource(source: ContentSource): void {
+    this.ctx.contentSource = source;
   }
 
   /** Repository names in lexical order. */

@@ -3,7 +3,8 @@
 //
 //   GET /_meridian/replication/feed?since=<seq>&limit=<n>&wait=<ms>   change feed (long-poll)
 //   GET /_meridian/replication/blobs/<digest>                          blob bytes (Range)
-//   GET /_meridian/replication/manifest?repository=&digest=            manifest bytes
+//   GET /_meridian/replication/manifest?repository=&reference=         manifest bytes, stamps
+//   GET /_meridian/replication/link?repository=&digest=                whether a blob is linked
 //   GET /_meridian/replication/state?repository=                       state digest
 //   GET /_meridian/replication/export?repository=                      mergeable state
 //   GET /_meridian/replication/repositories                            every repository
@@ -15,7 +16,7 @@ import type { MetadataStore } from "../metadata/metadata-store.ts";
 import { resolveReadRange } from "../oci/content-range.ts";
 import { parseDigest } from "../oci/digest.ts";
 import { OciError } from "../oci/oci-error.ts";
-import { parseRepositoryName } from "../oci/reference.ts";
+import { parseReference, parseRepositoryName } from "../oci/reference.ts";
 import type { BlobStore } from "../storage/blob-store.ts";
 import { BlobNotFoundError } from "../storage/blob-store.ts";
 import type { ChangeWaiter } from "./change-waiter.ts";
@@ -45,6 +46,7 @@ export function createPeerApi(options: PeerApiOptions): ApiExtension {
       if (route === "feed") return feed(res, ctx, options);
       if (route.startsWith("blobs/")) return blob(req, res, route.slice("blobs/".length), options);
       if (route === "manifest") return manifest(res, ctx, options);
+      if (route === "link") return link(res, ctx, options);
       if (route === "state") return state(res, ctx, options);
       if (route === "export") return exportRepository(res, ctx, options);
       if (route === "repositories") {
@@ -123,17 +125,33 @@ async function blob(
   await pipeline(body, res);
 }
 
+/** A manifest by digest (`digest=`) or by tag or digest (`reference=`), with its stamps. */
 async function manifest(res: ServerResponse, ctx: ExtensionContext, options: PeerApiOptions) {
   const repository = parseRepositoryName(ctx.query.get("repository") ?? "");
-  const digest = parseDigest(ctx.query.get("digest") ?? "");
-  const stored = await options.metadata.getManifest(repository, digest);
-  if (!stored) throw new OciError("MANIFEST_UNKNOWN", { repository, digest });
-  res.writeHead(200, {
+  const reference = parseReference(ctx.query.get("reference") ?? ctx.query.get("digest") ?? "");
+  const stored =
+    reference.kind === "digest"
+      ? await options.metadata.getManifest(repository, reference.digest)
+      : await options.metadata.getTaggedManifest(repository, reference.tag);
+  if (!stored) throw new OciError("MANIFEST_UNKNOWN", { repository });
+  const headers: Record<string, string> = {
     "Content-Type": stored.mediaType,
     "Content-Length": String(stored.bytes.length),
     "Docker-Content-Digest": stored.digest,
-  });
+    "X-Meridian-Stamp": stored.stamp,
+  };
+  if (stored.tagStamp) headers["X-Meridian-Tag-Stamp"] = stored.tagStamp;
+  res.writeHead(200, headers);
   res.end(stored.bytes);
+}
+
+/** Whether the repository links a blob here (split pushes ask before fetching it). */
+async function link(res: ServerResponse, ctx: ExtensionContext, options: PeerApiOptions) {
+  const repository = parseRepositoryName(ctx.query.get("repository") ?? "");
+  const digest = parseDigest(ctx.query.get("digest") ?? "");
+  const found = await options.metadata.getBlobLink(repository, digest);
+  if (!found || !(await options.blobs.stat(digest))) throw new OciError("BLOB_UNKNOWN", { digest });
+  sendJson(res, 200, { size: found.size });
 }
 
 async function state(res: ServerResponse, ctx: ExtensionContext, options: PeerApiOptions) {

@@ -3,7 +3,7 @@
 // bytes live in an upload session named after the digest), deduplicated so that each
 // blob crosses to this replica once however many repositories and tags use it.
 import { createHash } from "node:crypto";
-import { Transform } from "node:stream";
+import { Readable } from "node:stream";
 import type { Digest } from "../oci/digest.ts";
 import { ContentUnavailableError } from "../registry/replicated-change.ts";
 import { type BlobStore, DigestMismatchError } from "../storage/blob-store.ts";
@@ -19,6 +19,8 @@ const replicationRepository = "_replication";
 export class BlobFetcher {
   private readonly inflight = new Map<Digest, Promise<void>>();
   private outstandingBytes = 0;
+  /** Aborted by close(): every transfer in progress stops (its partial bytes stay). */
+  private readonly closing = new AbortController();
 
   constructor(
     private readonly blobs: BlobStore,
@@ -34,6 +36,15 @@ export class BlobFetcher {
   /** Bytes of the blobs being fetched that have not arrived yet. */
   get pendingBytes(): number {
     return this.outstandingBytes;
+  }
+
+  /**
+   * Abandons every transfer in progress and refuses new ones, so that a replica that shuts
+   * down does not wait for (or hang on) a large or stalled blob. The partial bytes stay in
+   * their upload session and the next start resumes them.
+   */
+  close(): void {
+    this.closing.abort(new Error("replication is stopping"));
   }
 
   /** Makes `digest` present locally, asking `preferred` first, then every other peer. */
@@ -56,6 +67,7 @@ export class BlobFetcher {
       : [...this.peers];
     const failures: string[] = [];
     for (const peer of order) {
+      this.closing.signal.throwIfAborted();
       try {
         if (await this.fetchFrom(peer, digest)) return;
         failures.push(`${peer.region}: not there`);
@@ -68,37 +80,55 @@ export class BlobFetcher {
 
   /** True when the blob is now present; false when this peer does not have it. */
   private async fetchFrom(peer: PeerClient, digest: Digest): Promise<boolean> {
+    const signal = this.closing.signal;
     const id = uploadIdFor(digest);
-    const upload =
+    let upload =
       (await this.blobs.getUpload(id)) ??
       (await this.blobs.createUpload(id, replicationRepository));
-    const offset = upload.size;
-    const opened = await peer.openBlob(digest, offset);
+    const opened = await peer.openBlob(digest, upload.size, signal);
     if (!opened) {
-      if (offset > 0) return this.commit(id, digest, peer);
+      if (upload.size > 0) return this.commit(id, digest, peer);
       return false;
     }
+    if (opened.start !== upload.size) {
+      // The peer ignored the range and sends the whole blob: the partial bytes go.
+      await this.blobs.deleteUpload(id);
+      upload = await this.blobs.createUpload(id, replicationRepository);
+    }
+    const offset = upload.size;
+    const { body } = opened;
     const remaining = opened.total - offset;
     this.addOutstanding(remaining);
     let counted = 0;
     // A body that stops flowing (a cut link) fails the fetch; the next attempt resumes.
-    const stalled = () =>
-      opened.body.destroy(new Error(`no bytes from ${peer.region} for ${stallMs} ms`));
-    let stallTimer = setTimeout(stalled, stallMs);
-    const counter = new Transform({
-      transform: (chunk: Buffer, _encoding, done) => {
-        clearTimeout(stallTimer);
-        stallTimer = setTimeout(stalled, stallMs);
+    let stallTimer: NodeJS.Timeout | undefined;
+    const watchStall = () => {
+      clearTimeout(stallTimer);
+      stallTimer = setTimeout(
+        () => body.destroy(new Error(`no bytes from ${peer.region} for ${stallMs} ms`)),
+        stallMs,
+      );
+    };
+    // Iterating the body (rather than piping it) passes its failures on: a reset, a stall
+    // or an abort rejects the append instead of leaving it waiting for an end that never
+    // comes.
+    const { metrics } = this;
+    const addOutstanding = (bytes: number) => this.addOutstanding(bytes);
+    async function* countedBody(): AsyncGenerator<Buffer> {
+      watchStall();
+      for await (const chunk of body as AsyncIterable<Buffer>) {
+        watchStall();
         counted += chunk.length;
-        this.metrics.bytesReceived.inc({ source_region: peer.region }, chunk.length);
-        this.addOutstanding(-chunk.length);
-        done(null, chunk);
-      },
-    });
+        metrics.bytesReceived.inc({ source_region: peer.region }, chunk.length);
+        addOutstanding(-chunk.length);
+        yield chunk;
+      }
+    }
     try {
-      await this.blobs.appendUpload(id, offset, opened.body.pipe(counter));
+      await this.blobs.appendUpload(id, offset, Readable.from(countedBody()), signal);
     } finally {
       clearTimeout(stallTimer);
+      if (!body.readableEnded) body.destroy();
       this.addOutstanding(-(remaining - counted));
     }
     return this.commit(id, digest, peer);

@@ -17,7 +17,7 @@ export interface PeerEndpoint {
 }
 
 /** How long a peer may take to start answering a request (beyond a long-poll's wait). */
-const requestTimeoutMs = 15_000;
+const requestTimeoutMs = 10_000;
 /** Feed pages and exports are JSON; anything larger than this is refused. */
 const maxReplyBytes = 512 * 1024 * 1024;
 
@@ -58,13 +58,14 @@ export class PeerClient {
 
   /**
    * Opens the blob's bytes from `offset` on. Undefined when the peer does not have it.
-   * `total` is the blob's full size.
+   * `total` is the blob's full size; `start` is where the body starts: `offset`, or 0 when
+   * the peer ignored the range.
    */
   async openBlob(
     digest: Digest,
     offset: number,
     signal?: AbortSignal,
-  ): Promise<{ body: Readable; total: number } | undefined> {
+  ): Promise<{ body: Readable; total: number; start: number } | undefined> {
     const headers: Record<string, string> = offset > 0 ? { Range: `bytes=${offset}-` } : {};
     const response = await this.get(`blobs/${digest}`, headers, signal, [200, 206, 404, 416]);
     if (response.status === 404 || response.status === 416) {
@@ -82,7 +83,7 @@ export class PeerClient {
       return this.openBlob(digest, 0, signal);
     }
     if (!Number.isSafeInteger(total)) throw new PeerProtocolError("blob without a length");
-    return { body: response.message, total };
+    return { body: response.message, total, start: offset };
   }
 
   async manifest(
@@ -97,6 +98,48 @@ export class PeerClient {
     }
     const mediaType = response.header("content-type") ?? "";
     return { mediaType, bytes: await response.buffer() };
+  }
+
+  /** Whether the peer links `digest` into `repository` (and holds its bytes). */
+  async hasBlobLink(repository: string, digest: Digest): Promise<boolean> {
+    const query = `repository=${encodeURIComponent(repository)}&digest=${encodeURIComponent(digest)}`;
+    const response = await this.get(`link?${query}`, {}, undefined, [200, 404]);
+    response.discard();
+    return response.status === 200;
+  }
+
+  /** A manifest by tag or digest, with the stamps the peer holds for it. */
+  async manifestByReference(
+    repository: string,
+    reference: string,
+  ): Promise<
+    | { digest: Digest; mediaType: string; bytes: Buffer; stamp: string; tagStamp?: string | undefined }
+    | undefined
+  > {
+    const query = `repository=${encodeURIComponent(repository)}&reference=${encodeURIComponent(reference)}`;
+    const response = await this.get(`manifest?${query}`, {}, undefined, [200, 404]);
+    if (response.status === 404) {
+      response.discard();
+      return undefined;
+    }
+    const stamp = response.header("x-meridian-stamp");
+    const tagStamp = response.header("x-meridian-tag-stamp");
+    if (!stamp || !parseStamp(stamp) || (tagStamp !== undefined && !parseStamp(tagStamp))) {
+      throw new PeerProtocolError("manifest without a valid stamp");
+    }
+    let digest: Digest;
+    try {
+      digest = parseDigest(response.header("docker-content-digest") ?? "");
+    } catch {
+      throw new PeerProtocolError("manifest without a valid digest");
+    }
+    return {
+      digest,
+      mediaType: response.header("content-type") ?? "",
+      bytes: await response.buffer(),
+      stamp,
+      tagStamp,
+    };
   }
 
   async stateDigest(repository: string): Promise<string> {

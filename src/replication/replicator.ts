@@ -13,6 +13,7 @@ import { ChangeWaiter } from "./change-waiter.ts";
 import { CheckpointStore } from "./checkpoint-store.ts";
 import { createPeerApi } from "./peer-api.ts";
 import { PeerClient, type PeerEndpoint } from "./peer-client.ts";
+import { PeerContentSource } from "./peer-content-source.ts";
 import { PeerFollower } from "./peer-follower.ts";
 import { ReplicationMetrics } from "./replication-metrics.ts";
 import { computeStatus, type ReplicationStatus } from "./replication-status.ts";
@@ -63,6 +64,9 @@ export class Replicator {
       log: options.log,
       intervalMs: options.antiEntropyIntervalMs,
     });
+    options.registry.useContentSource(
+      new PeerContentSource(peers, this.fetcher, options.registry, options.registry.clock, options.log),
+    );
     this.peerApi = createPeerApi({
       secret: options.secret,
       metadata: options.registry.metadata,
@@ -100,6 +104,9 @@ export class Replicator {
   }
 
   async stop(): Promise<void> {
+    // Transfers in progress are abandoned first: a follower waiting for a large or stalled
+    // blob would otherwise hold the shutdown.
+    this.fetcher.close();
     await Promise.all(this.followers.map((f) => f.stop()));
     await this.antiEntropy.stop();
     this.checkpoints.close();

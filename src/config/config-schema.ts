@@ -91,6 +91,8 @@ export const configSchema = z
         defaultRegion: regionName.optional(),
         probeIntervalMs: z.number().int().positive().default(1000),
         failureThreshold: z.number().int().positive().default(2),
+        /** Locate clients by address with the bundled offline GeoIP data. */
+        geoip: z.boolean().default(true),
       })
       .strict()
       .optional(),

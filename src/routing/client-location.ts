@@ -1,6 +1,6 @@
 // Where a client is, in order of trust: a location header set by a trusted front proxy
 // (only when the request comes from one of the configured trusted addresses), then the
-// configured CIDR -> region map, then nothing (the caller falls back to a default). The
+// configured CIDR -> region map, then an offline GeoIP lookup, then a default region. The
 // location is a region name or coordinates.
 import { BlockList, isIPv4 } from "node:net";
 import { findRegion } from "../geo/regions.ts";
@@ -15,7 +15,7 @@ export interface ClientLocation {
   region?: string | undefined;
   coordinates: Coordinates;
   /** How the location was found. */
-  source: "header" | "cidr" | "default";
+  source: "header" | "cidr" | "geoip" | "default";
 }
 
 export interface ClientLocatorOptions {
@@ -27,6 +27,8 @@ export interface ClientLocatorOptions {
   cidrRegions: Record<string, string>;
   /** Where clients are when nothing else says: a region name. */
   defaultRegion: string;
+  /** An offline GeoIP lookup (coordinates of an address), consulted after the CIDR map. */
+  geoLookup?: ((address: string) => Coordinates | undefined) | undefined;
 }
 
 export class ClientLocator {
@@ -34,6 +36,7 @@ export class ClientLocator {
   private readonly cidrs: { list: BlockList; region: string }[] = [];
   private readonly header: string;
   private readonly fallback: ClientLocation;
+  private readonly geoLookup: ClientLocatorOptions["geoLookup"];
 
   constructor(options: ClientLocatorOptions) {
     for (const cidr of options.trustedProxies) addCidr(this.trusted, cidr);
@@ -43,6 +46,7 @@ export class ClientLocator {
       this.cidrs.push({ list, region });
     }
     this.header = options.header.toLowerCase();
+    this.geoLookup = options.geoLookup;
     const home = findRegion(options.defaultRegion);
     this.fallback = {
       region: options.defaultRegion,
@@ -68,6 +72,8 @@ export class ClientLocator {
         if (known) return { region, coordinates: known, source: "cidr" };
       }
     }
+    const located = address ? this.geoLookup?.(address) : undefined;
+    if (located) return { coordinates: located, source: "geoip" };
     return this.fallback;
   }
 }

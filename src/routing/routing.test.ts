@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { findRegion } from "../geo/regions.ts";
 import { ClientLocator } from "./client-location.ts";
+import { loadGeoLookup } from "./geoip-lookup.ts";
 import { type RoutableReplica, rankReplicas } from "./replica-ranking.ts";
 import { pinLocation, readPin } from "./sticky-upload.ts";
 
@@ -50,6 +51,31 @@ describe("client location", () => {
       ["westus", "default"],
     );
     assert.equal(locator.locate("127.0.0.1", { "x-client-region": "999,999" }).source, "default");
+  });
+});
+
+describe("GeoIP", () => {
+  it("locates public addresses offline, so that they rank their continent's replica first", async () => {
+    const lookup = await loadGeoLookup();
+    const locator = new ClientLocator({
+      trustedProxies: [],
+      header: "x-client-region",
+      cidrRegions: {},
+      defaultRegion: "westus",
+      geoLookup: lookup,
+    });
+    // Addresses the GeoLite data places in Britain and in the United States; nothing is sent to them.
+    const british = locator.locate("81.2.69.142", {});
+    assert.equal(british.source, "geoip");
+    const replicas = [replica("westus"), replica("eastus"), replica("westeurope")];
+    assert.equal(rankReplicas(replicas, british.coordinates, "distance")[0]?.region, "westeurope");
+    const american = locator.locate("8.8.8.8", {});
+    assert.equal(american.source, "geoip");
+    assert.notEqual(
+      rankReplicas(replicas, american.coordinates, "distance")[0]?.region,
+      "westeurope",
+    );
+    assert.equal(locator.locate("127.0.0.1", {}).source, "default");
   });
 });
 

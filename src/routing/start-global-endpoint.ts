@@ -6,6 +6,7 @@ import { parseListenAddress } from "../config/listen-address.ts";
 import { replicaEndpoint } from "../config/load-config.ts";
 import { findRegion } from "../geo/regions.ts";
 import { ClientLocator } from "./client-location.ts";
+import { loadGeoLookup } from "./geoip-lookup.ts";
 import { GlobalEndpoint, type RoutingPolicy } from "./global-endpoint.ts";
 import { HealthMonitor } from "./health-monitor.ts";
 
@@ -29,6 +30,7 @@ export async function startGlobalEndpoint(
     cidrRegions: {},
     probeIntervalMs: 1000,
     failureThreshold: 2,
+    geoip: true,
   };
   const replicas = (config.replicas ?? []).map((entry) => {
     const known = findRegion(entry.region);
@@ -51,6 +53,7 @@ export async function startGlobalEndpoint(
     header: settings.locationHeader,
     cidrRegions: settings.cidrRegions,
     defaultRegion: settings.defaultRegion ?? home,
+    geoLookup: settings.geoip ? await loadGeoLookup() : undefined,
   });
   const metrics = new Registry();
   collectDefaultMetrics({ register: metrics });

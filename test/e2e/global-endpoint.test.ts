@@ -75,6 +75,8 @@ async function startGlobal(
         defaultRegion: "westus",
         probeIntervalMs: 200,
         failureThreshold: 1,
+        // Loopback addresses have no GeoIP location; src/routing tests cover the lookup.
+        geoip: false,
       },
     },
     pino({ level: "silent" }),

@@ -8,7 +8,21 @@ import { type Digest, type DigestAlgorithm, hasherDigest, newHasher } from "../o
 
 const writeChunkBytes = 1024 * 1024;
 /** Bytes gathered before one write; measured best on a 2-core machine between 2 and 8 MiB. */
-const writeBatchBytes = 4 * 1024 * 1024;
+const maxBatchBytes = 4 * 1024 * 1024;
+const minBatchBytes = 256 * 1024;
+/**
+ * What all concurrent writers together may hold in batches: with many uploads at once
+ * each batch shrinks, so memory stays bounded by this budget, not by the upload count.
+ */
+const batchBudgetBytes = 16 * 1024 * 1024;
+let activeWriters = 0;
+
+function batchLimit(): number {
+  return Math.max(
+    minBatchBytes,
+    Math.min(maxBatchBytes, Math.floor(batchBudgetBytes / Math.max(1, activeWriters))),
+  );
+}
 /** Stays well under the kernel's IOV_MAX (1024) for one writev. */
 const maxBuffersPerWrite = 256;
 /** A durable write is flushed to disk every this many bytes while it streams. */
@@ -44,6 +58,7 @@ export class HashedWriter {
     },
   ): Promise<number> {
     const handle = await open(path, flags);
+    activeWriters += 1;
     let position = start;
     let batch: Buffer[] = [];
     let batchBytes = 0;
@@ -64,7 +79,7 @@ export class HashedWriter {
         this.hash.update(chunk);
         batch.push(chunk);
         batchBytes += chunk.length;
-        if (batchBytes >= writeBatchBytes) {
+        if (batchBytes >= batchLimit()) {
           await inflight;
           const unsynced = position - syncedTo;
           inflight = flush();
@@ -84,6 +99,7 @@ export class HashedWriter {
     } finally {
       await inflight.catch(() => undefined);
       await Promise.allSettled(flushes);
+      activeWriters -= 1;
       await handle.close();
     }
     return position - start;

@@ -9,6 +9,7 @@ import type { Logger } from "pino";
 import { collectDefaultMetrics, Registry as MetricsRegistry } from "prom-client";
 import { type ApiExtension, createApiServer } from "./api/api-server.ts";
 import { createMetricsEndpoint } from "./api/metrics-endpoint.ts";
+import { buildAuth } from "./auth/build-auth.ts";
 import type { Config } from "./config/config-schema.ts";
 import { parseListenAddress } from "./config/listen-address.ts";
 import { SqliteMetadataStore } from "./metadata/sqlite-metadata-store.ts";
@@ -43,13 +44,15 @@ export async function startReplica(config: Config, log: Logger): Promise<Running
   const replicator = await startReplication(config, dataDir, registry, metrics, log);
   const entry = config.replicas?.find((r) => r.region === config.region);
   const routing = await RoutingSwitch.open(dataDir, entry?.globalEndpointRouting ?? true);
+  const { host, port } = parseListenAddress(config.listen);
+  const auth = buildAuth(config, host);
   const extensions: ApiExtension[] = [
+    ...auth.extensions,
     createMetricsEndpoint(metrics),
-    createStatusEndpoint({ config, replicator, routing }),
+    createStatusEndpoint({ config, replicator, routing, authorizer: auth.authorizer }),
   ];
   if (replicator) extensions.push(replicator.peerApi);
-  const server = createApiServer({ registry, log, extensions });
-  const { host, port } = parseListenAddress(config.listen);
+  const server = createApiServer({ registry, log, extensions, authorizer: auth.authorizer });
   await new Promise<void>((resolveListen, reject) => {
     server.once("error", reject);
     server.listen(port, host, () => {

@@ -7,9 +7,11 @@ import type { Logger } from "pino";
 import { OciError } from "../oci/oci-error.ts";
 import type { Registry } from "../registry/registry.ts";
 import { handlerTable } from "./handler-table.ts";
-import type { RequestContext } from "./request-context.ts";
+import type { AccessCheck, RequestContext } from "./request-context.ts";
 import { sendError } from "./responses.ts";
-import { matchRoute } from "./routes.ts";
+import { matchRoute, type RouteMatch } from "./routes.ts";
+
+const allowAll: AccessCheck = () => true;
 
 /**
  * Endpoints outside the Distribution API (replication feeds, admin, metrics) plug in by
@@ -29,9 +31,17 @@ export interface ExtensionContext {
   signal: AbortSignal;
 }
 
+/** Checks a request against the caller's permissions (authentication lives outside the core). */
+export interface RequestAuthorizer {
+  /** Throws an OciError (401/403) unless allowed; returns what else the caller may do. */
+  authorize(req: IncomingMessage, route: RouteMatch): Promise<AccessCheck>;
+}
+
 export interface ApiServerOptions {
   registry: Registry;
   log: Logger;
+  /** Absent: every request is allowed (a loopback registry without users). */
+  authorizer?: RequestAuthorizer | undefined;
   extensions?: ApiExtension[];
   /** Milliseconds a client may take to send its request headers (slow-loris guard). */
   headersTimeoutMs?: number;
@@ -92,6 +102,9 @@ async function handleRequest(
     }
     const handler = handlerTable[routed.match.route][method];
     if (!handler) throw new OciError("UNSUPPORTED", { method });
+    const access = options.authorizer
+      ? await options.authorizer.authorize(req, routed.match)
+      : allowAll;
     const ctx: RequestContext = {
       req,
       res,
@@ -101,6 +114,7 @@ async function handleRequest(
       log,
       registry: options.registry,
       signal: aborter.signal,
+      access,
     };
     await handler(ctx);
   } catch (error) {

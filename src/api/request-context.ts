@@ -15,6 +15,10 @@ export interface RequestContext {
   registry: Registry;
   /** Aborted when the client goes away, so streams stop promptly. */
   signal: AbortSignal;
+  /** Whether the caller may do an action on another repository (cross-repository mounts). */
+  access: AccessCheck;
 }
+
+export type AccessCheck = (repository: string, action: "pull" | "push" | "delete") => boolean;
 
 export type Handler = (ctx: RequestContext) => Promise<void>;

@@ -3,6 +3,7 @@ import { Command } from "commander";
 import { registerReplicationCommand } from "./replication-command.ts";
 import { registerServeCommand } from "./serve-command.ts";
 import { registerUpCommand } from "./up-command.ts";
+import { registerUserCommands } from "./user-command.ts";
 
 const program = new Command()
   .name("meridian")
@@ -12,5 +13,6 @@ const program = new Command()
 registerServeCommand(program);
 registerUpCommand(program);
 registerReplicationCommand(program);
+registerUserCommands(program);
 
 await program.parseAsync(process.argv);

@@ -11,6 +11,7 @@ interface ServeFlags {
   logLevel?: string;
   replicaId?: string;
   region?: string;
+  insecureNoAuth?: boolean;
 }
 
 export function registerServeCommand(program: Command): void {
@@ -28,6 +29,7 @@ export function registerServeCommand(program: Command): void {
       "--replica-id <id>",
       "this replica's id (default: generated once, kept in the data folder)",
     )
+    .option("--insecure-no-auth", "serve without authentication on a non-loopback address")
     .option(
       "-r, --region <region>",
       "with a `replicas` list in the config, which replica this is (env MERIDIAN_REGION)",
@@ -49,7 +51,17 @@ async function serve(flags: ServeFlags): Promise<void> {
     throw error;
   }
   const log = createLogger(config.log.level);
-  const replica = await startReplica(config, log);
+  let replica: Awaited<ReturnType<typeof startReplica>>;
+  try {
+    replica = await startReplica(config, log);
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`meridian: ${error.message}\n`);
+      log.flush();
+      process.exit(2);
+    }
+    throw error;
+  }
   announce(log, { url: replica.url, data: config.data, region: config.region }, "listening");
   let stopping = false;
   const stop = (signal: string) => {

@@ -37,10 +37,15 @@ async function up(configFile: string, quiet: boolean): Promise<void> {
     process.stderr.write(`meridian: ${configFile} has no replicas to start\n`);
     process.exit(2);
   }
-  const secret = config.replication.secret ?? (await localSecret(configFile));
+  const secret = config.replication.secret ?? (await localSecret(configFile, "replication-secret"));
+  const signingKey = config.auth.signingKey ?? (await localSecret(configFile, "token-signing-key"));
   const cluster = await LocalCluster.start({
     configFile,
-    config: { ...config, replication: { ...config.replication, secret } },
+    config: {
+      ...config,
+      replication: { ...config.replication, secret },
+      auth: { ...config.auth, signingKey },
+    },
     onLine: quiet ? undefined : (_region, line) => process.stdout.write(`${line}\n`),
   });
   const global = config.globalEndpoint
@@ -70,11 +75,12 @@ async function up(configFile: string, quiet: boolean): Promise<void> {
 }
 
 /**
- * Without a configured secret, the local registry makes one once and keeps it beside the
- * data, so that a replica restarted on its own still authenticates to its peers.
+ * Without a configured secret (replication credential, token signing key), the local
+ * registry makes one once and keeps it beside the data, so that a replica restarted on
+ * its own still authenticates to its peers and honours the tokens already issued.
  */
-async function localSecret(configFile: string): Promise<string> {
-  const path = join(resolve(dirname(configFile)), "data", "replication-secret");
+async function localSecret(configFile: string, name: string): Promise<string> {
+  const path = join(resolve(dirname(configFile)), "data", name);
   try {
     return (await readFile(path, "utf8")).trim();
   } catch {

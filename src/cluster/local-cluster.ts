@@ -33,13 +33,16 @@ export class LocalCluster {
     readonly links: Map<string, WanLink>,
     private readonly options: LocalClusterOptions,
     private readonly secret: string,
+    /** Shared by every replica, so that a token issued in one region works in all. */
+    private readonly signingKey: string,
   ) {}
 
   static async start(options: LocalClusterOptions): Promise<LocalCluster> {
     const entries = options.config.replicas ?? [];
     const secret = options.config.replication.secret ?? randomBytes(24).toString("hex");
+    const signingKey = options.config.auth.signingKey ?? randomBytes(32).toString("hex");
     const links = new Map<string, WanLink>();
-    const cluster = new LocalCluster(new Map(), links, options, secret);
+    const cluster = new LocalCluster(new Map(), links, options, secret, signingKey);
     try {
       if (options.config.wan) {
         for (const from of entries) {
@@ -56,7 +59,13 @@ export class LocalCluster {
           }
         }
       }
-      await Promise.all(entries.map((entry) => cluster.startReplica(entry.region)));
+      // Every start is waited for, failed or not: a replica still starting when another
+      // fails would otherwise join the cluster after stop() ran and outlive it.
+      const started = await Promise.allSettled(
+        entries.map((entry) => cluster.startReplica(entry.region)),
+      );
+      const failed = started.find((r): r is PromiseRejectedResult => r.status === "rejected");
+      if (failed) throw failed.reason;
       return cluster;
     } catch (error) {
       await cluster.stop();
@@ -111,7 +120,12 @@ export class LocalCluster {
   }
 
   async stop(): Promise<void> {
-    await Promise.all([...this.replicas.values()].map((r) => r.process.stop()));
+    // Links first: a link that outlives the replicas forwards each stopping replica's
+    // half-close and then resets the socket while that shutdown is still pending, which
+    // Node 20 refuses (EINVAL) and answers by never closing the socket, so that the
+    // process that runs the links cannot exit. Closing them while every replica still
+    // runs resets connections that have no shutdown in flight.
     await Promise.all([...this.links.values()].map((l) => l.close()));
+    await Promise.all([...this.replicas.values()].map((r) => r.process.stop()));
   }
 }

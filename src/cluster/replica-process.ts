@@ -47,10 +47,11 @@ export async function startReplicaProcess(options: ReplicaProcessOptions): Promi
   };
   if (child.stderr) createInterface({ input: child.stderr }).on("line", keep);
   const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(
-      () => reject(new Error(`replica did not start in time\n${recent.join("\n")}`)),
-      options.timeoutMs ?? 30_000,
-    );
+    const timer = setTimeout(() => {
+      // A replica that never announced itself must not keep running unowned.
+      child.kill("SIGKILL");
+      reject(new Error(`replica did not start in time\n${recent.join("\n")}`));
+    }, options.timeoutMs ?? 30_000);
     if (!child.stdout) throw new Error("child has no stdout");
     createInterface({ input: child.stdout }).on("line", (line) => {
       keep(line);

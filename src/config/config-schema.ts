@@ -24,6 +24,37 @@ const replicaEntry = z
   })
   .strict();
 
+const grant = z
+  .object({
+    repositories: z.string().min(1),
+    actions: z.array(z.enum(["pull", "push", "delete"])).min(1),
+  })
+  .strict();
+
+const secretHash = z
+  .string()
+  .regex(/^scrypt\$/, "must be a hash made by `meridian user|token add`");
+const principalName = z.string().regex(/^[A-Za-z0-9._@-]{1,64}$/, "letters, digits and ._@- only");
+
+/** A user: made by `meridian user add`. */
+const userEntry = z
+  .object({
+    name: principalName,
+    passwordHash: secretHash,
+    admin: z.boolean().default(false),
+    permissions: z.array(grant).default([]),
+  })
+  .strict();
+
+/** A repository-scoped token, like ACR's tokens with scope maps: made by `meridian token add`. */
+const tokenEntry = z
+  .object({
+    name: principalName,
+    secretHash,
+    permissions: z.array(grant).min(1),
+  })
+  .strict();
+
 export const configSchema = z
   .object({
     listen: z
@@ -74,6 +105,30 @@ export const configSchema = z
       })
       .strict()
       .default({}),
+    /** Users, repository-scoped tokens and the token service. */
+    auth: z
+      .object({
+        /** Signs the bearer tokens; shared by every replica so a token works in any region. */
+        signingKey: z.string().min(32, "at least 32 characters").optional(),
+        /** The token service's name (the `service` of challenges and tokens). */
+        service: z.string().min(1).default("meridian"),
+        /** Absolute URL of the token endpoint; default: <scheme>://<request Host>/token. */
+        realm: z.string().url().optional(),
+        tokenTtlSeconds: z.number().int().positive().max(86_400).default(300),
+        refreshTtlSeconds: z.number().int().positive().default(86_400),
+        anonymousPull: z.boolean().default(false),
+        /** Serve without authentication on a non-loopback address (not recommended). */
+        insecureNoAuth: z.boolean().default(false),
+        users: z.array(userEntry).default([]),
+        tokens: z.array(tokenEntry).default([]),
+      })
+      .strict()
+      .default({}),
+    /** Certificate and key files: every listener of this process serves HTTPS. */
+    tls: z
+      .object({ cert: z.string().min(1), key: z.string().min(1) })
+      .strict()
+      .optional(),
     /** The global endpoint: one registry name in front of every replica. */
     globalEndpoint: z
       .object({

@@ -5,6 +5,7 @@ import { parse as parseYaml } from "yaml";
 import type { ZodError } from "zod";
 import { findRegion } from "../geo/regions.ts";
 import { type Config, type ConfigInput, configSchema, type ReplicaEntry } from "./config-schema.ts";
+import { parseListenAddress } from "./listen-address.ts";
 
 export class ConfigError extends Error {
   constructor(message: string) {
@@ -18,7 +19,7 @@ export interface ConfigSources {
   env?: NodeJS.ProcessEnv;
   flags?: Partial<
     Record<"listen" | "data" | "logLevel" | "replicaId" | "region", string | undefined>
-  >;
+  > & { insecureNoAuth?: boolean | undefined };
 }
 
 /**
@@ -45,6 +46,11 @@ export async function loadConfig(
   overlay("replicaId", sources.flags?.replicaId);
   overlay("region", env.MERIDIAN_REGION);
   overlay("region", sources.flags?.region);
+  const signingKey = env.MERIDIAN_TOKEN_SIGNING_KEY;
+  if (signingKey) merged.auth = { ...(isObject(merged.auth) ? merged.auth : {}), signingKey };
+  if (sources.flags?.insecureNoAuth) {
+    merged.auth = { ...(isObject(merged.auth) ? merged.auth : {}), insecureNoAuth: true };
+  }
   const secret = env.MERIDIAN_REPLICATION_SECRET;
   if (secret) {
     merged.replication = { ...(isObject(merged.replication) ? merged.replication : {}), secret };
@@ -108,9 +114,16 @@ function selectReplica(
   };
 }
 
-/** The base URL of a replica's regional endpoint. */
+/**
+ * The base URL of a replica's regional endpoint: `endpoint`, or else derived from where it
+ * listens. A replica listening on every interface (`:5001`, `0.0.0.0:5001`, `[::]:5001`)
+ * is reached on this machine through loopback; other machines need `endpoint`.
+ */
 export function replicaEndpoint(entry: ReplicaEntry): string {
-  return entry.endpoint ?? `http://${entry.listen}`;
+  if (entry.endpoint) return entry.endpoint;
+  const { host, port } = parseListenAddress(entry.listen);
+  const reachable = host === "0.0.0.0" ? "127.0.0.1" : host === "::" ? "::1" : host;
+  return `http://${reachable.includes(":") ? `[${reachable}]` : reachable}:${port}`;
 }
 
 function topologyProblems(config: Config): string[] {
@@ -126,6 +139,13 @@ function topologyProblems(config: Config): string[] {
       );
     }
     seen.add(replica.region);
+    const port = parseListenAddress(replica.listen).port;
+    if (port > 65535) problems.push(`replicas: ${replica.region}: listen port must be 0-65535`);
+    if (port === 0 && !replica.endpoint) {
+      problems.push(
+        `replicas: ${replica.region}: listen needs a fixed port (peers and clients reach the replica there) or an endpoint`,
+      );
+    }
   }
   const homes = replicas.filter((r) => r.home).length;
   if (replicas.length > 0 && homes !== 1)

@@ -113,7 +113,13 @@ export class PeerClient {
     repository: string,
     reference: string,
   ): Promise<
-    | { digest: Digest; mediaType: string; bytes: Buffer; stamp: string; tagStamp?: string | undefined }
+    | {
+        digest: Digest;
+        mediaType: string;
+        bytes: Buffer;
+        stamp: string;
+        tagStamp?: string | undefined;
+      }
     | undefined
   > {
     const query = `repository=${encodeURIComponent(repository)}&reference=${encodeURIComponent(reference)}`;

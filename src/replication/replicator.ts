@@ -65,7 +65,13 @@ export class Replicator {
       intervalMs: options.antiEntropyIntervalMs,
     });
     options.registry.useContentSource(
-      new PeerContentSource(peers, this.fetcher, options.registry, options.registry.clock, options.log),
+      new PeerContentSource(
+        peers,
+        this.fetcher,
+        options.registry,
+        options.registry.clock,
+        options.log,
+      ),
     );
     this.peerApi = createPeerApi({
       secret: options.secret,

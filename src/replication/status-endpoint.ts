@@ -3,6 +3,7 @@
 import type { ApiExtension } from "../api/api-server.ts";
 import { readBody } from "../api/request-body.ts";
 import { sendJson } from "../api/responses.ts";
+import type { Authorizer } from "../auth/authorizer.ts";
 import type { Config } from "../config/config-schema.ts";
 import { OciError } from "../oci/oci-error.ts";
 import type { Replicator } from "./replicator.ts";
@@ -28,6 +29,8 @@ export function createStatusEndpoint(options: {
   config: Config;
   replicator: Replicator | undefined;
   routing: RoutingSwitch;
+  /** When authentication is on, changing a replica needs the admin role. */
+  authorizer?: Authorizer | undefined;
 }): ApiExtension {
   const { config } = options;
   const entry = config.replicas?.find((r) => r.region === config.region);
@@ -35,6 +38,7 @@ export function createStatusEndpoint(options: {
     prefix: "/_meridian/status",
     async handle(req, res) {
       if (req.method === "PUT") {
+        await options.authorizer?.requireAdmin(req);
         // PUT {"globalEndpointRouting": false} takes the replica out of routing.
         const invalid = new OciError(
           "UNSUPPORTED",

@@ -18,7 +18,8 @@ export async function startUpload(ctx: RequestContext): Promise<void> {
   if (mount !== null && from !== null) {
     const digest = parseDigest(mount);
     const fromName = parseRepositoryName(from);
-    if (await registry.blobs.mount(name, digest, fromName)) {
+    // A caller who may not pull from the source repository gets a normal upload instead.
+    if (ctx.access(fromName, "pull") && (await registry.blobs.mount(name, digest, fromName))) {
       sendBlobCreated(ctx, name, digest);
       return;
     }

@@ -1,0 +1,154 @@
+// Decides, per request, whether the caller may do what the route does: from a bearer
+// token (Docker token authentication), Basic credentials, or nobody (anonymous pull when
+// enabled). A refusal is the spec's 401 with a `WWW-Authenticate: Bearer` challenge naming
+// the realm, service and scope the client should ask the token endpoint for; a valid
+// Basic user lacking the permission gets 403 DENIED.
+import type { IncomingMessage } from "node:http";
+import type { AccessCheck } from "../api/request-context.ts";
+import type { RouteMatch } from "../api/routes.ts";
+import { OciError } from "../oci/oci-error.ts";
+import { type Credentials, parseBasic } from "./credentials.ts";
+import { type Action, allowedActions, type Principal } from "./permissions.ts";
+import type { AccessEntry, TokenService } from "./token-service.ts";
+
+export interface AuthorizerOptions {
+  credentials: Credentials;
+  tokens: TokenService;
+  anonymousPull: boolean;
+  /** Absolute token endpoint URL; default from the request's Host header. */
+  realm?: string | undefined;
+  tls: boolean;
+}
+
+interface Caller {
+  kind: "bearer" | "basic" | "anonymous";
+  can: AccessCheck;
+  admin: boolean;
+  catalog: boolean;
+}
+
+const anonymousPrincipal: Principal = {
+  name: "anonymous",
+  admin: false,
+  grants: [{ repositories: "**", actions: ["pull"] }],
+};
+
+export class Authorizer {
+  constructor(private readonly options: AuthorizerOptions) {}
+
+  /** Throws UNAUTHORIZED or DENIED unless the route may be served; returns the caller's access. */
+  async authorize(req: IncomingMessage, route: RouteMatch): Promise<AccessCheck> {
+    const caller = await this.identify(req);
+    const needed = requirement(req.method ?? "GET", route);
+    if (needed.kind === "authenticated") {
+      if (caller) return caller.can;
+      throw this.challenge(req, undefined, false);
+    }
+    if (needed.kind === "catalog") {
+      if (caller?.catalog) return caller.can;
+      throw this.refuse(req, caller, "registry:catalog:*");
+    }
+    if (caller?.can(route.name, needed.action)) return caller.can;
+    throw this.refuse(req, caller, `repository:${route.name}:${needed.scopeActions}`);
+  }
+
+  /** Throws unless the caller is an admin (admin API). */
+  async requireAdmin(req: IncomingMessage): Promise<void> {
+    const caller = await this.identify(req);
+    if (caller?.admin) return;
+    if (caller && caller.kind !== "anonymous")
+      throw new OciError("DENIED", { reason: "admin role required" });
+    throw this.challenge(req, undefined, false);
+  }
+
+  private async identify(req: IncomingMessage): Promise<Caller | undefined> {
+    const header = req.headers.authorization;
+    if (header?.startsWith("Bearer ")) {
+      const token = await this.options.tokens.verify(header.slice(7).trim());
+      if (!token) throw this.challenge(req, undefined, false, "invalid_token");
+      return bearerCaller(token.access);
+    }
+    const basic = parseBasic(header);
+    if (basic) {
+      const principal = await this.options.credentials.verify(basic.name, basic.secret);
+      if (!principal) throw this.challenge(req, undefined, false);
+      return {
+        kind: "basic",
+        admin: principal.admin,
+        catalog: principal.admin,
+        can: (repository, action) => allowedActions(principal, repository, [action]).length > 0,
+      };
+    }
+    if (header) throw this.challenge(req, undefined, false);
+    if (!this.options.anonymousPull) return undefined;
+    return {
+      kind: "anonymous",
+      admin: false,
+      catalog: false,
+      can: (repository, action) =>
+        allowedActions(anonymousPrincipal, repository, [action]).length > 0,
+    };
+  }
+
+  private refuse(req: IncomingMessage, caller: Caller | undefined, scope: string): OciError {
+    if (caller?.kind === "basic") return new OciError("DENIED", { scope });
+    return this.challenge(req, scope, caller?.kind === "bearer");
+  }
+
+  private challenge(
+    req: IncomingMessage,
+    scope: string | undefined,
+    insufficient: boolean,
+    error?: string,
+  ): OciError {
+    const realm =
+      this.options.realm ??
+      `${this.options.tls ? "https" : "http"}://${req.headers.host ?? "localhost"}/token`;
+    const parts = [`realm="${realm}"`, `service="${this.options.tokens.service}"`];
+    if (scope) parts.push(`scope="${scope}"`);
+    if (insufficient) parts.push('error="insufficient_scope"');
+    else if (error) parts.push(`error="${error}"`);
+    return new OciError("UNAUTHORIZED", scope ? { scope } : {}, {
+      headers: { "WWW-Authenticate": `Bearer ${parts.join(",")}` },
+    });
+  }
+}
+
+function bearerCaller(access: AccessEntry[]): Caller {
+  return {
+    kind: "bearer",
+    admin: false,
+    catalog: access.some((entry) => entry.type === "registry" && entry.name === "catalog"),
+    can: (repository, action) =>
+      access.some(
+        (entry) =>
+          entry.type === "repository" &&
+          entry.name === repository &&
+          entry.actions.includes(action),
+      ),
+  };
+}
+
+type Requirement =
+  | { kind: "authenticated" }
+  | { kind: "catalog" }
+  | { kind: "repository"; action: Action; scopeActions: string };
+
+/** What a route and method need. Uploads ask for pull,push as Docker clients do. */
+function requirement(method: string, route: RouteMatch): Requirement {
+  switch (route.route) {
+    case "base":
+      return { kind: "authenticated" };
+    case "catalog":
+      return { kind: "catalog" };
+    case "uploadStart":
+    case "upload":
+      return { kind: "repository", action: "push", scopeActions: "pull,push" };
+    default:
+      if (method === "DELETE")
+        return { kind: "repository", action: "delete", scopeActions: "delete" };
+      if (method === "PUT")
+        return { kind: "repository", action: "push", scopeActions: "pull,push" };
+      return { kind: "repository", action: "pull", scopeActions: "pull" };
+  }
+}

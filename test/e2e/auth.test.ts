@@ -1,0 +1,383 @@
+// End-to-end: authentication and authorization on every endpoint: Docker token auth
+// (401 + Bearer challenge, token endpoint, refresh tokens), Basic auth, repository-scoped
+// tokens, the admin role, the loopback default, and secrets kept out of logs. Real
+// processes, real skopeo.
+import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { promisify } from "node:util";
+import { stringify } from "yaml";
+import { hashSecret } from "../../src/auth/password-hash.ts";
+import { type MeridianProcess, startMeridian } from "../support/meridian-process.ts";
+import { imageManifest, ociManifestType, randomBlob } from "../support/oci-fixtures.ts";
+import { OciLayoutBuilder, readLayoutRef } from "../support/oci-layout.ts";
+import { createSkopeo, type Skopeo } from "../support/skopeo.ts";
+
+const passwords = {
+  admin: "admin-password-1",
+  alice: "alice-password-1",
+  bob: "bob-password-1",
+  ci: "ci-token-secret-1",
+};
+const basic = (name: keyof typeof passwords, password = passwords[name]) =>
+  `Basic ${Buffer.from(`${name}:${password}`).toString("base64")}`;
+
+async function token(base: string, who: keyof typeof passwords, scope: string): Promise<string> {
+  const response = await fetch(
+    `${base}/token?service=meridian&scope=${encodeURIComponent(scope)}`,
+    {
+      headers: { Authorization: basic(who) },
+    },
+  );
+  assert.equal(response.status, 200, await response.clone().text());
+  return ((await response.json()) as { token: string }).token;
+}
+
+describe("authentication and authorization", () => {
+  let dir: string;
+  let configFile: string;
+  let server: MeridianProcess;
+  let other: MeridianProcess;
+  let base: string;
+  let skopeo: Skopeo;
+  const image = { config: randomBlob(100), layer: randomBlob(2048) };
+  const manifest = imageManifest(image.config, [image.layer]);
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), "meridian-auth-"));
+    configFile = join(dir, "meridian.yaml");
+    await writeFile(
+      configFile,
+      stringify({
+        auth: {
+          signingKey: "test-signing-key-0123456789abcdef0123",
+          users: [
+            { name: "admin", passwordHash: await hashSecret(passwords.admin), admin: true },
+            {
+              name: "alice",
+              passwordHash: await hashSecret(passwords.alice),
+              permissions: [{ repositories: "team/**", actions: ["pull", "push", "delete"] }],
+            },
+            {
+              name: "bob",
+              passwordHash: await hashSecret(passwords.bob),
+              permissions: [{ repositories: "team/**", actions: ["pull"] }],
+            },
+          ],
+          tokens: [
+            {
+              name: "ci",
+              secretHash: await hashSecret(passwords.ci),
+              permissions: [{ repositories: "team/app", actions: ["pull"] }],
+            },
+          ],
+        },
+      }),
+    );
+    // Debug logging: every request is logged, so that a leaked secret would show.
+    server = await startMeridian({
+      args: ["--config", configFile],
+      env: { MERIDIAN_LOG_LEVEL: "debug" },
+    });
+    other = await startMeridian({ args: ["--config", configFile] });
+    base = server.url;
+    skopeo = await createSkopeo(join(dir, "skopeo"));
+    // Seed team/app with an image, as alice.
+    for (const blob of [image.config, image.layer]) {
+      const put = await fetch(`${base}/v2/team/app/blobs/uploads/?digest=${blob.digest}`, {
+        method: "POST",
+        headers: { Authorization: basic("alice") },
+        body: blob.bytes,
+      });
+      assert.equal(put.status, 201);
+    }
+    const put = await fetch(`${base}/v2/team/app/manifests/v1`, {
+      method: "PUT",
+      headers: { Authorization: basic("alice"), "Content-Type": ociManifestType },
+      body: manifest.json,
+    });
+    assert.equal(put.status, 201);
+  });
+
+  after(async () => {
+    await server?.dispose();
+    await other?.dispose();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  /** Every endpoint of team/app with the action it needs. */
+  const endpoints = (
+    uuid: string,
+  ): { method: string; path: string; action: "pull" | "push" | "delete"; body?: string }[] => [
+    { method: "GET", path: "/v2/team/app/tags/list", action: "pull" },
+    { method: "GET", path: "/v2/team/app/manifests/v1", action: "pull" },
+    { method: "HEAD", path: "/v2/team/app/manifests/v1", action: "pull" },
+    { method: "GET", path: `/v2/team/app/blobs/${image.layer.digest}`, action: "pull" },
+    { method: "HEAD", path: `/v2/team/app/blobs/${image.layer.digest}`, action: "pull" },
+    { method: "GET", path: `/v2/team/app/referrers/${manifest.digest}`, action: "pull" },
+    { method: "PUT", path: "/v2/team/app/manifests/v2", action: "push", body: manifest.json },
+    { method: "POST", path: "/v2/team/app/blobs/uploads/", action: "push" },
+    { method: "PATCH", path: `/v2/team/app/blobs/uploads/${uuid}`, action: "push", body: "x" },
+    { method: "GET", path: `/v2/team/app/blobs/uploads/${uuid}`, action: "push" },
+    { method: "DELETE", path: `/v2/team/app/blobs/uploads/${uuid}`, action: "push" },
+    { method: "DELETE", path: "/v2/team/app/manifests/does-not-exist", action: "delete" },
+    { method: "DELETE", path: `/v2/team/app/blobs/${randomBlob(1).digest}`, action: "delete" },
+  ];
+
+  const call = (method: string, path: string, authorization?: string, body?: string) =>
+    fetch(`${base}${path}`, {
+      method,
+      headers: {
+        ...(authorization ? { Authorization: authorization } : {}),
+        ...(method === "PUT" ? { "Content-Type": ociManifestType } : {}),
+      },
+      body,
+    });
+
+  const expectUnauthorized = async (response: Response, what: string) => {
+    assert.equal(response.status, 401, what);
+    const challenge = response.headers.get("www-authenticate") ?? "";
+    assert.match(
+      challenge,
+      /^Bearer realm="http:\/\/127\.0\.0\.1:\d+\/token",service="meridian"/,
+      what,
+    );
+    // HEAD answers carry no body; every other 401 carries the spec's error body.
+    const text = await response.text();
+    if (text)
+      assert.equal(
+        (JSON.parse(text) as { errors: { code: string }[] }).errors[0]?.code,
+        "UNAUTHORIZED",
+        what,
+      );
+  };
+
+  it("refuses every endpoint without credentials, with wrong credentials, and with another repository's token", async () => {
+    const otherRepo = await token(base, "alice", "repository:team/other:pull,push,delete");
+    for (const endpoint of endpoints("0f8fad5b-d9cb-469f-a165-70867728950e")) {
+      const what = `${endpoint.method} ${endpoint.path}`;
+      await expectUnauthorized(
+        await call(endpoint.method, endpoint.path, undefined, endpoint.body),
+        `${what} anonymous`,
+      );
+      await expectUnauthorized(
+        await call(endpoint.method, endpoint.path, basic("alice", "wrong"), endpoint.body),
+        `${what} wrong password`,
+      );
+      await expectUnauthorized(
+        await call(endpoint.method, endpoint.path, "Bearer not-a-token", endpoint.body),
+        `${what} bad token`,
+      );
+      const response = await call(
+        endpoint.method,
+        endpoint.path,
+        `Bearer ${otherRepo}`,
+        endpoint.body,
+      );
+      await expectUnauthorized(response, `${what} token for another repository`);
+      assert.match(
+        response.headers.get("www-authenticate") ?? "",
+        /scope="repository:team\/app:[a-z,]+",error="insufficient_scope"/,
+      );
+    }
+    await expectUnauthorized(await call("GET", "/v2/"), "base anonymous");
+    await expectUnauthorized(
+      await call("GET", "/v2/_catalog", `Bearer ${otherRepo}`),
+      "catalog without the catalog scope",
+    );
+  });
+
+  it("refuses a token or user lacking the action, and allows it with the right token", async () => {
+    const session = await fetch(`${base}/v2/team/app/blobs/uploads/`, {
+      method: "POST",
+      headers: { Authorization: basic("alice") },
+    });
+    const uuid = (session.headers.get("location") ?? "").split("/").pop() ?? "";
+    const pullOnly = await token(base, "bob", "repository:team/app:pull,push,delete");
+    const full = await token(base, "alice", "repository:team/app:pull,push,delete");
+    for (const endpoint of endpoints(uuid)) {
+      const what = `${endpoint.method} ${endpoint.path}`;
+      const limited = await call(
+        endpoint.method,
+        endpoint.path,
+        `Bearer ${pullOnly}`,
+        endpoint.body,
+      );
+      if (endpoint.action === "pull") assert.notEqual(limited.status, 401, `${what} pull token`);
+      else await expectUnauthorized(limited, `${what} pull-only token`);
+      const basicBob = await call(endpoint.method, endpoint.path, basic("bob"), endpoint.body);
+      if (endpoint.action !== "pull")
+        assert.equal(basicBob.status, 403, `${what} Basic bob is denied`);
+      const allowed = await call(endpoint.method, endpoint.path, `Bearer ${full}`, endpoint.body);
+      assert.ok(![401, 403].includes(allowed.status), `${what} allowed, got ${allowed.status}`);
+      assert.ok(allowed.status < 500, `${what} no 5xx`);
+    }
+    const manifestRead = await call("GET", "/v2/team/app/manifests/v1", `Bearer ${full}`);
+    assert.equal(await manifestRead.text(), manifest.json);
+  });
+
+  it("issues tokens with POST (password and refresh grants) and honours repository-scoped tokens", async () => {
+    const password = await fetch(`${base}/token`, {
+      method: "POST",
+      headers: { "Content-Type": "application/x-www-form-urlencoded" },
+      body: new URLSearchParams({
+        grant_type: "password",
+        username: "alice",
+        password: passwords.alice,
+        service: "meridian",
+        scope: "repository:team/app:pull",
+      }),
+    });
+    assert.equal(password.status, 200);
+    const { refresh_token: refresh } = (await password.json()) as { refresh_token: string };
+    const refreshed = await fetch(`${base}/token`, {
+      method: "POST",
+      body: new URLSearchParams({
+        grant_type: "refresh_token",
+        refresh_token: refresh,
+        service: "meridian",
+        scope: "repository:team/app:pull",
+      }),
+    });
+    assert.equal(refreshed.status, 200);
+    const { access_token: access } = (await refreshed.json()) as { access_token: string };
+    assert.equal((await call("GET", "/v2/team/app/manifests/v1", `Bearer ${access}`)).status, 200);
+    const bad = await fetch(`${base}/token`, {
+      method: "POST",
+      body: new URLSearchParams({ grant_type: "password", username: "alice", password: "nope" }),
+    });
+    assert.equal(bad.status, 401);
+    const ciToken = await token(base, "ci", "repository:team/app:pull,push");
+    assert.equal((await call("GET", "/v2/team/app/manifests/v1", `Bearer ${ciToken}`)).status, 200);
+    await expectUnauthorized(
+      await call("POST", "/v2/team/app/blobs/uploads/", `Bearer ${ciToken}`),
+      "ci token cannot push",
+    );
+  });
+
+  it("accepts a token issued by one replica in another", async () => {
+    const pull = await token(base, "bob", "repository:team/app:pull");
+    const elsewhere = await fetch(`${other.url}/v2/team/app/tags/list`, {
+      headers: { Authorization: `Bearer ${pull}` },
+    });
+    assert.notEqual(elsewhere.status, 401);
+  });
+
+  it("keeps the admin API for admins", async () => {
+    const body = JSON.stringify({ globalEndpointRouting: true });
+    assert.equal((await fetch(`${base}/_meridian/status`, { method: "PUT", body })).status, 401);
+    assert.equal(
+      (
+        await fetch(`${base}/_meridian/status`, {
+          method: "PUT",
+          body,
+          headers: { Authorization: basic("alice") },
+        })
+      ).status,
+      403,
+    );
+    assert.equal(
+      (
+        await fetch(`${base}/_meridian/status`, {
+          method: "PUT",
+          body,
+          headers: { Authorization: basic("admin") },
+        })
+      ).status,
+      200,
+    );
+    assert.equal((await call("GET", "/v2/_catalog", basic("admin"))).status, 200);
+  });
+
+  it("works with skopeo: --creds, login, and --registry-token", async () => {
+    const layoutDir = join(dir, "layout");
+    const layout = await OciLayoutBuilder.create(layoutDir);
+    const built = await layout.addImage({ architecture: "amd64", os: "linux", layerSizes: [1024] });
+    layout.tag(built.manifest, "v1");
+    await layout.finish();
+    const host = server.host;
+    await skopeo.run([
+      "copy",
+      "--dest-tls-verify=false",
+      "--dest-creds",
+      `alice:${passwords.alice}`,
+      `oci:${layoutDir}:v1`,
+      `docker://${host}/team/skopeo:v1`,
+    ]);
+    const denied = await skopeo.runExpectingFailure([
+      "copy",
+      "--dest-tls-verify=false",
+      "--dest-creds",
+      `bob:${passwords.bob}`,
+      `oci:${layoutDir}:v1`,
+      `docker://${host}/team/skopeo:v2`,
+    ]);
+    assert.match(denied.stderr, /denied|unauthorized|authentication required/i);
+    await skopeo.run([
+      "login",
+      "--tls-verify=false",
+      "--username",
+      "bob",
+      "--password",
+      passwords.bob,
+      host,
+    ]);
+    const outDir = join(dir, "out");
+    await skopeo.run([
+      "copy",
+      "--src-tls-verify=false",
+      `docker://${host}/team/skopeo:v1`,
+      `oci:${outDir}:v1`,
+    ]);
+    assert.equal((await readLayoutRef(outDir, "v1")).digest, built.manifest.digest);
+    await skopeo.run(["logout", host]);
+    const bearer = await token(base, "bob", "repository:team/skopeo:pull");
+    const { stdout } = await skopeo.run([
+      "inspect",
+      "--tls-verify=false",
+      "--registry-token",
+      bearer,
+      "--raw",
+      `docker://${host}/team/skopeo:v1`,
+    ]);
+    assert.equal(stdout, built.manifestBytes.toString());
+  });
+
+  it("never writes passwords or tokens to the logs", async () => {
+    const bearer = await token(base, "alice", "repository:team/app:pull");
+    await call("GET", "/v2/team/app/tags/list", `Bearer ${bearer}`);
+    const logs = server.recentOutput();
+    assert.ok(logs.includes('"request"'), "debug request lines are there");
+    for (const secret of [...Object.values(passwords), bearer])
+      assert.ok(!logs.includes(secret), "a secret reached the logs");
+  });
+
+  it("refuses to serve a non-loopback address without users, unless told to", async () => {
+    const plain = await mkdtemp(join(tmpdir(), "meridian-noauth-"));
+    try {
+      const cli = join(process.cwd(), "src/cli/meridian.ts");
+      const refused = await promisify(execFile)(
+        process.execPath,
+        ["--import", "tsx", cli, "serve", "--listen", "0.0.0.0:0", "--data", plain],
+        {
+          timeout: 20_000,
+        },
+      ).then(
+        () => undefined,
+        (error: { code?: number; stderr?: string }) => error,
+      );
+      assert.equal(refused?.code, 2);
+      assert.match(refused?.stderr ?? "", /without authentication/);
+      const allowed = await startMeridian({
+        dataDir: plain,
+        args: ["--listen", "0.0.0.0:0", "--insecure-no-auth"],
+      });
+      await allowed.stop();
+    } finally {
+      await rm(plain, { recursive: true, force: true });
+    }
+  });
+});

@@ -9,9 +9,10 @@ import type { Logger } from "pino";
 import { collectDefaultMetrics, Registry as MetricsRegistry } from "prom-client";
 import { type ApiExtension, createApiServer } from "./api/api-server.ts";
 import { createMetricsEndpoint } from "./api/metrics-endpoint.ts";
-import { buildAuth } from "./auth/build-auth.ts";
+import { buildAuth, isLoopback } from "./auth/build-auth.ts";
 import type { Config } from "./config/config-schema.ts";
 import { parseListenAddress } from "./config/listen-address.ts";
+import { ConfigError } from "./config/load-config.ts";
 import { SqliteMetadataStore } from "./metadata/sqlite-metadata-store.ts";
 import { HybridClock } from "./registry/hybrid-clock.ts";
 import { Registry } from "./registry/registry.ts";
@@ -52,7 +53,13 @@ export async function startReplica(config: Config, log: Logger): Promise<Running
     createStatusEndpoint({ config, replicator, routing, authorizer: auth.authorizer }),
   ];
   if (replicator) extensions.push(replicator.peerApi);
-  const server = createApiServer({ registry, log, extensions, authorizer: auth.authorizer });
+  const tls = config.tls ? await readTls(config.tls) : undefined;
+  if (!tls && !isLoopback(host) && !config.allowHttp) {
+    throw new ConfigError(
+      `refusing plain HTTP on ${config.listen}: give tls.cert and tls.key, or set allowHttp: true`,
+    );
+  }
+  const server = createApiServer({ registry, log, extensions, authorizer: auth.authorizer, tls });
   await new Promise<void>((resolveListen, reject) => {
     server.once("error", reject);
     server.listen(port, host, () => {
@@ -62,7 +69,7 @@ export async function startReplica(config: Config, log: Logger): Promise<Running
   });
   const address = server.address() as AddressInfo;
   const urlHost = address.family === "IPv6" ? `[${address.address}]` : address.address;
-  const url = `http://${urlHost}:${address.port}`;
+  const url = `${tls ? "https" : "http"}://${urlHost}:${address.port}`;
 
   const ttlMs = config.uploads.ttlSeconds * 1000;
   const sweep = async () => {
@@ -116,6 +123,17 @@ async function startReplication(
   });
   replicator.start();
   return replicator;
+}
+
+async function readTls(files: {
+  cert: string;
+  key: string;
+}): Promise<{ cert: Buffer; key: Buffer }> {
+  try {
+    return { cert: await readFile(files.cert), key: await readFile(files.key) };
+  } catch (error) {
+    throw new ConfigError(`cannot read tls.cert or tls.key: ${(error as Error).message}`);
+  }
 }
 
 /** A replica's id is made once and kept in its data folder. */

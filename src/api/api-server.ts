@@ -3,6 +3,7 @@
 // it sends a sane one) that is echoed back and carried by every log line.
 import { randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { createServer as createHttpsServer } from "node:https";
 import type { Logger } from "pino";
 import { OciError } from "../oci/oci-error.ts";
 import type { Registry } from "../registry/registry.ts";
@@ -43,6 +44,8 @@ export interface ApiServerOptions {
   /** Absent: every request is allowed (a loopback registry without users). */
   authorizer?: RequestAuthorizer | undefined;
   extensions?: ApiExtension[];
+  /** Certificate and key (PEM): the server speaks HTTPS. */
+  tls?: { cert: Buffer; key: Buffer } | undefined;
   /** Milliseconds a client may take to send its request headers (slow-loris guard). */
   headersTimeoutMs?: number;
   /** Milliseconds a connection may stay idle between requests. */
@@ -53,9 +56,13 @@ const requestIdPattern = /^[A-Za-z0-9._-]{1,128}$/;
 const maxUrlLength = 8192;
 
 export function createApiServer(options: ApiServerOptions): Server {
-  const server = createServer({ maxHeaderSize: 16 * 1024, requestTimeout: 0 }, (req, res) => {
+  const settings = { maxHeaderSize: 16 * 1024, requestTimeout: 0 };
+  const onRequest = (req: IncomingMessage, res: ServerResponse) => {
     void handleRequest(req, res, options);
-  });
+  };
+  const server = options.tls
+    ? createHttpsServer({ ...settings, cert: options.tls.cert, key: options.tls.key }, onRequest)
+    : createServer(settings, onRequest);
   server.headersTimeout = options.headersTimeoutMs ?? 30_000;
   server.keepAliveTimeout = options.keepAliveTimeoutMs ?? 65_000;
   return server;

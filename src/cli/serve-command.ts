@@ -12,6 +12,7 @@ interface ServeFlags {
   replicaId?: string;
   region?: string;
   insecureNoAuth?: boolean;
+  allowHttp?: boolean;
 }
 
 export function registerServeCommand(program: Command): void {
@@ -30,6 +31,7 @@ export function registerServeCommand(program: Command): void {
       "this replica's id (default: generated once, kept in the data folder)",
     )
     .option("--insecure-no-auth", "serve without authentication on a non-loopback address")
+    .option("--allow-http", "serve plain HTTP on a non-loopback address (behind a TLS proxy)")
     .option(
       "-r, --region <region>",
       "with a `replicas` list in the config, which replica this is (env MERIDIAN_REGION)",

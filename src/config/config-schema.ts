@@ -124,6 +124,8 @@ export const configSchema = z
       })
       .strict()
       .default({}),
+    /** Plain HTTP on a non-loopback address (behind a TLS-terminating proxy, say). */
+    allowHttp: z.boolean().default(false),
     /** Certificate and key files: every listener of this process serves HTTPS. */
     tls: z
       .object({ cert: z.string().min(1), key: z.string().min(1) })

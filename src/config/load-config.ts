@@ -19,7 +19,7 @@ export interface ConfigSources {
   env?: NodeJS.ProcessEnv;
   flags?: Partial<
     Record<"listen" | "data" | "logLevel" | "replicaId" | "region", string | undefined>
-  > & { insecureNoAuth?: boolean | undefined };
+  > & { insecureNoAuth?: boolean | undefined; allowHttp?: boolean | undefined };
 }
 
 /**
@@ -48,6 +48,7 @@ export async function loadConfig(
   overlay("region", sources.flags?.region);
   const signingKey = env.MERIDIAN_TOKEN_SIGNING_KEY;
   if (signingKey) merged.auth = { ...(isObject(merged.auth) ? merged.auth : {}), signingKey };
+  if (sources.flags?.allowHttp) merged.allowHttp = true;
   if (sources.flags?.insecureNoAuth) {
     merged.auth = { ...(isObject(merged.auth) ? merged.auth : {}), insecureNoAuth: true };
   }

@@ -4,7 +4,8 @@
 // processes, real skopeo.
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { get as httpsGet } from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -355,6 +356,49 @@ describe("authentication and authorization", () => {
       assert.ok(!logs.includes(secret), "a secret reached the logs");
   });
 
+  it("serves HTTPS from certificate files", async () => {
+    const certDir = await mkdtemp(join(tmpdir(), "meridian-tls-"));
+    try {
+      const cert = join(certDir, "cert.pem");
+      const key = join(certDir, "key.pem");
+      await promisify(execFile)("openssl", [
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "1",
+        "-subj",
+        "/CN=127.0.0.1",
+        "-addext",
+        "subjectAltName=IP:127.0.0.1",
+        "-keyout",
+        key,
+        "-out",
+        cert,
+      ]);
+      const tlsConfig = join(certDir, "tls.yaml");
+      await writeFile(tlsConfig, stringify({ tls: { cert, key } }));
+      const secure = await startMeridian({ args: ["--config", tlsConfig] });
+      try {
+        assert.match(secure.url, /^https:\/\//);
+        const ca = await readFile(cert);
+        const status = await new Promise<number>((resolve, reject) => {
+          httpsGet(`${secure.url}/v2/`, { ca }, (res) => {
+            res.resume();
+            resolve(res.statusCode ?? 0);
+          }).on("error", reject);
+        });
+        assert.equal(status, 200);
+      } finally {
+        await secure.dispose();
+      }
+    } finally {
+      await rm(certDir, { recursive: true, force: true });
+    }
+  });
+
   it("refuses to serve a non-loopback address without users, unless told to", async () => {
     const plain = await mkdtemp(join(tmpdir(), "meridian-noauth-"));
     try {
@@ -373,7 +417,7 @@ describe("authentication and authorization", () => {
       assert.match(refused?.stderr ?? "", /without authentication/);
       const allowed = await startMeridian({
         dataDir: plain,
-        args: ["--listen", "0.0.0.0:0", "--insecure-no-auth"],
+        args: ["--listen", "0.0.0.0:0", "--insecure-no-auth", "--allow-http"],
       });
       await allowed.stop();
     } finally {

@@ -1,6 +1,7 @@
 // The HTTP client for one peer's API, with the replication credential. Every reply is
 // checked before it is used.
 import { Agent, get as httpGet, type IncomingMessage } from "node:http";
+import { Agent as HttpsAgent, get as httpsGet } from "node:https";
 import type { Readable } from "node:stream";
 import type { RepositoryExport } from "../metadata/metadata-store.ts";
 import type { Digest } from "../oci/digest.ts";
@@ -36,11 +37,17 @@ export class PeerClient {
   readonly region: string;
   private readonly base: string;
   private readonly authorization: string;
-  private readonly agent = new Agent({ keepAlive: true, maxSockets: 16 });
+  // A peer behind TLS is reached over HTTPS (trusting the system CAs and NODE_EXTRA_CA_CERTS).
+  private readonly secure: boolean;
+  private readonly agent: Agent;
 
   constructor(endpoint: PeerEndpoint, secret: string) {
     this.region = endpoint.region;
     this.base = endpoint.url.replace(/\/+$/, "");
+    this.secure = this.base.startsWith("https:");
+    this.agent = this.secure
+      ? new HttpsAgent({ keepAlive: true, maxSockets: 16 })
+      : new Agent({ keepAlive: true, maxSockets: 16 });
     this.authorization = peerAuthorization(secret);
   }
 
@@ -216,7 +223,7 @@ export class PeerClient {
     // (blobs) are watched for stalls by their reader instead. node:http rather than
     // fetch: Node 20's fetch never settles when a proxy resets a fresh connection.
     return new Promise((resolve, reject) => {
-      const request = httpGet(
+      const request = (this.secure ? httpsGet : httpGet)(
         `${this.base}/_meridian/replication/${path}`,
         { headers: { Authorization: this.authorization, ...headers }, agent: this.agent, signal },
         (response) => {

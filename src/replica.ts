@@ -59,7 +59,17 @@ export async function startReplica(config: Config, log: Logger): Promise<Running
       `refusing plain HTTP on ${config.listen}: give tls.cert and tls.key, or set allowHttp: true`,
     );
   }
-  const server = createApiServer({ registry, log, extensions, authorizer: auth.authorizer, tls });
+  const server = createApiServer({
+    registry,
+    log,
+    extensions,
+    authorizer: auth.authorizer,
+    tls,
+    headersTimeoutMs: config.limits.headersTimeoutSeconds * 1000,
+    idleTimeoutMs: config.limits.idleTimeoutSeconds * 1000,
+    requestTimeoutMs: config.limits.requestTimeoutSeconds * 1000,
+    uploadsPerClient: config.limits.uploadsPerClient,
+  });
   await new Promise<void>((resolveListen, reject) => {
     server.once("error", reject);
     server.listen(port, host, () => {

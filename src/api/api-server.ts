@@ -50,21 +50,36 @@ export interface ApiServerOptions {
   headersTimeoutMs?: number;
   /** Milliseconds a connection may stay idle between requests. */
   keepAliveTimeoutMs?: number;
+  /** Milliseconds a socket may go without any byte in either direction (a stalled body). */
+  idleTimeoutMs?: number;
+  /** Milliseconds a whole request may take to arrive (0: no limit). */
+  requestTimeoutMs?: number;
+  /** Requests streaming an upload body at once from one client address. */
+  uploadsPerClient?: number;
 }
 
 const requestIdPattern = /^[A-Za-z0-9._-]{1,128}$/;
 const maxUrlLength = 8192;
 
 export function createApiServer(options: ApiServerOptions): Server {
-  const settings = { maxHeaderSize: 16 * 1024, requestTimeout: 0 };
+  const headersTimeout = options.headersTimeoutMs ?? 30_000;
+  const settings = {
+    maxHeaderSize: 16 * 1024,
+    requestTimeout: options.requestTimeoutMs ?? 0,
+    headersTimeout,
+    // Node checks these timeouts on this interval (30 s by default): check often enough
+    // that a slow-loris client is cut off close to the configured time.
+    connectionsCheckingInterval: Math.min(1000, headersTimeout),
+  };
   const onRequest = (req: IncomingMessage, res: ServerResponse) => {
     void handleRequest(req, res, options);
   };
   const server = options.tls
     ? createHttpsServer({ ...settings, cert: options.tls.cert, key: options.tls.key }, onRequest)
     : createServer(settings, onRequest);
-  server.headersTimeout = options.headersTimeoutMs ?? 30_000;
   server.keepAliveTimeout = options.keepAliveTimeoutMs ?? 65_000;
+  // A client that stops sending mid-body (or a slow-loris trickle) loses its socket.
+  server.setTimeout(options.idleTimeoutMs ?? 120_000, (socket) => socket.destroy());
   return server;
 }
 
@@ -112,6 +127,7 @@ async function handleRequest(
     const access = options.authorizer
       ? await options.authorizer.authorize(req, routed.match)
       : allowAll;
+    const release = admitUpload(req, routed.match.route, options.uploadsPerClient ?? 64);
     const ctx: RequestContext = {
       req,
       res,
@@ -123,7 +139,11 @@ async function handleRequest(
       signal: aborter.signal,
       access,
     };
-    await handler(ctx);
+    try {
+      await handler(ctx);
+    } finally {
+      release();
+    }
   } catch (error) {
     if (aborter.signal.aborted) {
       log.debug({ err: error }, "client went away");
@@ -136,4 +156,40 @@ async function handleRequest(
       log.debug({ method, url, status: res.statusCode, ms }, "request");
     }
   }
+}
+
+/** Upload bodies being received, per client address. */
+const uploadsInFlight = new Map<string, number>();
+
+/**
+ * Counts a request that streams an upload body against its client's limit; throws
+ * TOOMANYREQUESTS past it. Returns the function that releases the slot.
+ */
+function admitUpload(req: IncomingMessage, route: string, limit: number): () => void {
+  const length = req.headers["content-length"];
+  const hasBody =
+    length !== undefined ? length !== "0" : req.headers["transfer-encoding"] !== undefined;
+  const streams =
+    hasBody && (req.method === "PATCH" || req.method === "PUT" || req.method === "POST");
+  if (!streams || (route !== "upload" && route !== "uploadStart")) return () => undefined;
+  const client = req.socket.remoteAddress ?? "unknown";
+  const current = uploadsInFlight.get(client) ?? 0;
+  if (current >= limit) {
+    throw new OciError(
+      "TOOMANYREQUESTS",
+      { reason: "too many concurrent uploads from this client", limit },
+      {
+        headers: { "Retry-After": "1" },
+      },
+    );
+  }
+  uploadsInFlight.set(client, current + 1);
+  let released = false;
+  return () => {
+    if (released) return;
+    released = true;
+    const left = (uploadsInFlight.get(client) ?? 1) - 1;
+    if (left <= 0) uploadsInFlight.delete(client);
+    else uploadsInFlight.set(client, left);
+  };
 }

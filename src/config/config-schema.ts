@@ -124,6 +124,17 @@ export const configSchema = z
       })
       .strict()
       .default({}),
+    /** Limits that keep slow or greedy clients from holding the server. */
+    limits: z
+      .object({
+        headersTimeoutSeconds: z.number().positive().default(30),
+        idleTimeoutSeconds: z.number().positive().default(120),
+        /** 0: a request may take as long as it keeps sending (large uploads). */
+        requestTimeoutSeconds: z.number().min(0).default(0),
+        uploadsPerClient: z.number().int().positive().default(64),
+      })
+      .strict()
+      .default({}),
     /** Plain HTTP on a non-loopback address (behind a TLS-terminating proxy, say). */
     allowHttp: z.boolean().default(false),
     /** Certificate and key files: every listener of this process serves HTTPS. */

@@ -6,7 +6,7 @@ import type { Logger } from "pino";
 import type { Digest } from "../oci/digest.ts";
 import { parseStamp } from "../registry/hybrid-clock.ts";
 import type { Registry } from "../registry/registry.ts";
-import type { ContentFetcher } from "../registry/replicated-change.ts";
+import { type ContentFetcher, ContentUnavailableError } from "../registry/replicated-change.ts";
 import type { BlobFetcher } from "./blob-fetcher.ts";
 import type { CheckpointStore } from "./checkpoint-store.ts";
 import type { PeerClient } from "./peer-client.ts";
@@ -138,6 +138,14 @@ export class PeerFollower {
         return;
       } catch (error) {
         if (!this.running) throw error;
+        if (
+          attempt === 1 &&
+          change.kind === "tag-put" &&
+          error instanceof ContentUnavailableError &&
+          (await this.learnDelete(change.repository, change.digest))
+        ) {
+          continue;
+        }
         this.options.metrics.feedErrors.inc({ peer: this.options.peer.region });
         if (attempt >= maxApplyAttempts) {
           this.options.log.error(
@@ -151,6 +159,29 @@ export class PeerFollower {
           signal: this.abort.signal,
         });
       }
+    }
+  }
+
+  /**
+   * A tag write names a manifest that no peer holds any more: the peer deleted it after
+   * the write (its manifest-put then travels without bytes and its delete comes later in
+   * the feed). Retrying cannot bring the manifest back, and would hold up every later
+   * record of this peer for the whole retry budget. The peer's tombstone is applied now
+   * instead (arrival order does not matter to the merge rules); the tag write is then
+   * known, and stays hidden behind the delete. False when the peer has no such tombstone.
+   */
+  private async learnDelete(repository: string, digest: Digest): Promise<boolean> {
+    try {
+      const exported = await this.options.peer.exportRepository(repository);
+      const tombstone = exported.tombstones.find((t) => t.digest === digest);
+      if (!tombstone) return false;
+      await this.options.registry.remote.apply(
+        { kind: "manifest-delete", repository, digest, stamp: tombstone.stamp },
+        this.content,
+      );
+      return true;
+    } catch {
+      return false;
     }
   }
 

@@ -21,8 +21,11 @@ export interface WanConnectionOptions {
 /** Tears a socket down like a broken network would: with a reset where there is a connection. */
 export function resetSocket(socket: Socket): void {
   if (socket.destroyed) return;
-  // resetAndDestroy() on a socket still connecting waits for the connection just to reset it.
-  if (socket.connecting) socket.destroy();
+  // resetAndDestroy() on a socket still connecting waits for the connection just to reset it,
+  // and on a socket whose end() is still being sent libuv refuses the reset (EINVAL) while
+  // Node marks the socket closing anyway: it then never closes and the process spins at
+  // exit. A plain destroy() is the honest teardown in both cases.
+  if (socket.connecting || socket.writableEnded) socket.destroy();
   else socket.resetAndDestroy();
 }
 

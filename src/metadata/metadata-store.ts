@@ -133,6 +133,11 @@ export interface MetadataStore {
 
   /** Change-log records with seq > `since`, oldest first. */
   changesSince(since: number, limit: number): Promise<ChangeRecord[]>;
+  /**
+   * The identity of this change log, made once with the store: a follower whose
+   * checkpoint belongs to another log (the peer's data was replaced) starts over.
+   */
+  logId(): Promise<string>;
   /** The seq of the newest change-log record (0 when empty). */
   headSeq(): Promise<number>;
   /**

@@ -2,7 +2,7 @@
 // acknowledged write survives power loss). Each domain operation runs as one synchronous
 // transaction inside an async method, so callers see the same promise-based interface a
 // PostgreSQL driver will offer.
-import { createHash } from "node:crypto";
+import { createHash, randomUUID } from "node:crypto";
 import Database from "better-sqlite3";
 import type { Digest } from "../oci/digest.ts";
 import type {
@@ -58,6 +58,9 @@ export class SqliteMetadataStore implements MetadataStore {
     this.db.pragma(`synchronous = ${options.durable === false ? "NORMAL" : "FULL"}`);
     this.db.pragma("busy_timeout = 5000");
     this.db.exec(schema);
+    this.db
+      .prepare("INSERT OR IGNORE INTO meta (key, value) VALUES ('log_id', ?)")
+      .run(randomUUID());
     this.db
       .prepare("INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)")
       .run(String(schemaVersion));
@@ -279,6 +282,13 @@ export class SqliteMetadataStore implements MetadataStore {
       digest: (row.digest ?? undefined) as Digest | undefined,
       tag: row.tag ?? undefined,
     }));
+  }
+
+  async logId(): Promise<string> {
+    const row = this.db.prepare("SELECT value FROM meta WHERE key = 'log_id'").get() as {
+      value: string;
+    };
+    return row.value;
   }
 
   async headSeq(): Promise<number> {

@@ -84,7 +84,11 @@ async function feed(
       wire.push(toWire(record));
     }
   }
-  sendJson(res, 200, { records: wire, head: await options.metadata.headSeq() });
+  sendJson(res, 200, {
+    records: wire,
+    head: await options.metadata.headSeq(),
+    log: await options.metadata.logId(),
+  });
 }
 
 async function blob(

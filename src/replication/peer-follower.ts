@@ -52,18 +52,21 @@ export class PeerFollower {
   private readonly abort = new AbortController();
   private readonly state: PeerSyncState;
   private readonly content: ContentFetcher;
+  /** Identity of the peer's change log the checkpoint counts in. */
+  private log: string | undefined;
 
   constructor(private readonly options: PeerFollowerOptions) {
     const { peer } = options;
     this.state = {
       region: peer.region,
-      checkpoint: options.checkpoints.get(peer.region),
+      checkpoint: options.checkpoints.get(peer.region).seq,
       // Unknown until the peer first answers: the first request does not wait.
       head: -1,
       connected: false,
       lastContact: 0,
       lagSeconds: 0,
     };
+    this.log = options.checkpoints.get(peer.region).log;
     this.content = {
       ensureBlob: (digest) => options.fetcher.ensureBlob(digest, peer),
       fetchManifest: async (repository, digest) => {
@@ -103,6 +106,22 @@ export class PeerFollower {
         const page = await peer.feed(this.state.checkpoint, wait, this.abort.signal);
         this.state.connected = true;
         this.state.lastContact = Date.now();
+        if (page.log !== undefined && page.log !== this.log) {
+          const known = this.log !== undefined;
+          this.log = page.log;
+          if (known || this.state.checkpoint > page.head) {
+            // The peer's change log is not the one the checkpoint counts in (its data was
+            // replaced): follow the new log from its start.
+            log.warn(
+              { peer: peer.region },
+              "peer's change log changed; following it from the start",
+            );
+            this.state.checkpoint = 0;
+            this.state.head = -1;
+            this.options.checkpoints.set(peer.region, 0, page.log);
+            continue;
+          }
+        }
         this.state.head = page.head;
         this.state.lastError = undefined;
         this.updateLag(page.records[0]);
@@ -111,7 +130,7 @@ export class PeerFollower {
           if (!this.running) return;
           await this.applyWithRetry(record);
           this.state.checkpoint = record.seq;
-          this.options.checkpoints.set(peer.region, record.seq);
+          this.options.checkpoints.set(peer.region, record.seq, this.log);
           metrics.recordsApplied.inc({ peer: peer.region });
         }
         if (page.records.length === 0) this.state.checkpoint = Math.max(this.state.checkpoint, 0);

@@ -26,6 +26,8 @@ export interface FeedPage {
   records: WireRecord[];
   /** The peer's newest seq when it answered. */
   head: number;
+  /** The identity of the peer's change log (a new one when its data was replaced). */
+  log?: string | undefined;
 }
 
 export function toWire(
@@ -59,7 +61,9 @@ export function parseFeedPage(body: unknown): FeedPage {
   if (!isObject(body) || !Array.isArray(body.records) || !isSeq(body.head)) {
     throw new PeerProtocolError("feed page must be {records: [...], head}");
   }
-  return { records: body.records.map(parseWireRecord), head: body.head };
+  if (body.log !== undefined && typeof body.log !== "string")
+    throw new PeerProtocolError("log must be a string");
+  return { records: body.records.map(parseWireRecord), head: body.head, log: body.log };
 }
 
 function parseWireRecord(value: unknown): WireRecord {

@@ -9,6 +9,7 @@ import { maxManifestBytes, parseManifest } from "../oci/manifest.ts";
 import { mediaTypes } from "../oci/media-types.ts";
 import { OciError } from "../oci/oci-error.ts";
 import type { Reference } from "../oci/reference.ts";
+import { manifestRecord } from "./manifest-record.ts";
 import type { RegistryContext } from "./registry-context.ts";
 
 export interface PutManifestResult {
@@ -49,18 +50,7 @@ export class ManifestOperations {
     await this.requireBlobs(repository, parsed.blobs);
     await this.requireManifests(repository, parsed.manifests);
     await this.ctx.metadata.putManifest(
-      {
-        repository,
-        digest,
-        mediaType: parsed.mediaType,
-        bytes,
-        blobs: parsed.blobs,
-        manifests: parsed.manifests,
-        subject: parsed.subject?.digest,
-        artifactType: parsed.artifactType,
-        annotations: parsed.annotations,
-        stamp: this.ctx.clock.next(),
-      },
+      manifestRecord(repository, digest, bytes, parsed, this.ctx.clock.next()),
       reference.kind === "tag" ? reference.tag : undefined,
     );
     return { digest, subject: parsed.subject?.digest };

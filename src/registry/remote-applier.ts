@@ -3,9 +3,9 @@
 // it references is present, and a tag only once its manifest is; the metadata store's
 // merge rules then make the arrival order irrelevant. Applying a change twice changes
 // nothing.
-import type { ManifestRecord } from "../metadata/metadata-store.ts";
 import { type Digest, digestAlgorithm, digestOf } from "../oci/digest.ts";
 import { parseManifest } from "../oci/manifest.ts";
+import { manifestRecord } from "./manifest-record.ts";
 import type { RegistryContext } from "./registry-context.ts";
 import {
   type ContentFetcher,
@@ -83,19 +83,7 @@ export class RemoteApplier {
       if (!fetched) throw new ContentUnavailableError(`manifest ${repository}@${child}`);
       await this.putManifest({ repository, digest: child, stamp, ...fetched }, fetcher, depth + 1);
     }
-    const record: ManifestRecord = {
-      repository,
-      digest,
-      mediaType: parsed.mediaType,
-      bytes,
-      blobs: parsed.blobs,
-      manifests: parsed.manifests,
-      subject: parsed.subject?.digest,
-      artifactType: parsed.artifactType,
-      annotations: parsed.annotations,
-      stamp,
-    };
-    await this.ctx.metadata.putManifest(record);
+    await this.ctx.metadata.putManifest(manifestRecord(repository, digest, bytes, parsed, stamp));
   }
 
   private async putTag(

@@ -84,6 +84,46 @@ async function startGlobal(
   );
 }
 
+/** Builds an image layout, pushes it through `host` with skopeo and pulls it back out; returns both digests. */
+async function skopeoRoundTrip(
+  skopeo: Skopeo,
+  workDir: string,
+  name: string,
+  host: string,
+  repository: string,
+  layerSizes: number[],
+): Promise<{
+  pushed: string;
+  pulled: string;
+  outDir: string;
+  layers: readonly { digest: string; size: number; mediaType: string }[];
+}> {
+  const layoutDir = join(workDir, `${name}-layout`);
+  const layout = await OciLayoutBuilder.create(layoutDir);
+  const image = await layout.addImage({ architecture: "amd64", os: "linux", layerSizes });
+  layout.tag(image.manifest, "v1");
+  await layout.finish();
+  await skopeo.run([
+    "copy",
+    "--dest-tls-verify=false",
+    `oci:${layoutDir}:v1`,
+    `docker://${host}/${repository}:v1`,
+  ]);
+  const outDir = join(workDir, `${name}-out`);
+  await skopeo.run([
+    "copy",
+    "--src-tls-verify=false",
+    `docker://${host}/${repository}:v1`,
+    `oci:${outDir}:v1`,
+  ]);
+  return {
+    pushed: image.manifest.digest,
+    pulled: (await readLayoutRef(outDir, "v1")).digest,
+    outDir,
+    layers: image.layers,
+  };
+}
+
 /** Sends each request to the next replica in turn (uploads stay pinned regardless). */
 function rotating(): (candidates: RoutableReplica[]) => RoutableReplica[] {
   let turn = 0;
@@ -141,31 +181,13 @@ describe("global endpoint", () => {
     const global = await startGlobal(tc, { policy: rotating() });
     try {
       const host = new URL(global.endpoint.url).host;
-      const layoutDir = join(workDir, "layout");
-      const layout = await OciLayoutBuilder.create(layoutDir);
-      const image = await layout.addImage({
-        architecture: "amd64",
-        os: "linux",
-        layerSizes: [2048, 200 * 1024, 1024 * 1024],
-      });
-      layout.tag(image.manifest, "v1");
-      await layout.finish();
-      await skopeo.run([
-        "copy",
-        "--dest-tls-verify=false",
-        `oci:${layoutDir}:v1`,
-        `docker://${host}/scatter/app:v1`,
+      const trip = await skopeoRoundTrip(skopeo, workDir, "scatter", host, "scatter/app", [
+        2048,
+        200 * 1024,
+        1024 * 1024,
       ]);
-      const outDir = join(workDir, "out");
-      await skopeo.run([
-        "copy",
-        "--src-tls-verify=false",
-        `docker://${host}/scatter/app:v1`,
-        `oci:${outDir}:v1`,
-      ]);
-      const pulled = await readLayoutRef(outDir, "v1");
-      assert.equal(pulled.digest, image.manifest.digest);
-      for (const layer of image.layers) await readVerifiedBlob(outDir, layer);
+      assert.equal(trip.pulled, trip.pushed);
+      for (const layer of trip.layers) await readVerifiedBlob(trip.outDir, layer);
 
       const blob = randomBlob(300_000);
       const start = await fetch(`${global.endpoint.url}/v2/scatter/chunked/blobs/uploads/`, {
@@ -277,29 +299,8 @@ describe("global endpoint", () => {
       const followed = await fetch(`${global.endpoint.url}/v2/redirect/app/blobs/${blob.digest}`);
       assert.deepEqual(Buffer.from(await followed.arrayBuffer()), blob.bytes);
       const host = new URL(global.endpoint.url).host;
-      const layoutDir = join(workDir, "redirect-layout");
-      const layout = await OciLayoutBuilder.create(layoutDir);
-      const image = await layout.addImage({
-        architecture: "amd64",
-        os: "linux",
-        layerSizes: [4096],
-      });
-      layout.tag(image.manifest, "v1");
-      await layout.finish();
-      await skopeo.run([
-        "copy",
-        "--dest-tls-verify=false",
-        `oci:${layoutDir}:v1`,
-        `docker://${host}/redirect/img:v1`,
-      ]);
-      const outDir = join(workDir, "redirect-out");
-      await skopeo.run([
-        "copy",
-        "--src-tls-verify=false",
-        `docker://${host}/redirect/img:v1`,
-        `oci:${outDir}:v1`,
-      ]);
-      assert.equal((await readLayoutRef(outDir, "v1")).digest, image.manifest.digest);
+      const trip = await skopeoRoundTrip(skopeo, workDir, "redirect", host, "redirect/img", [4096]);
+      assert.equal(trip.pulled, trip.pushed);
     } finally {
       await global.close();
     }

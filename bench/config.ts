@@ -24,6 +24,14 @@ export interface BenchConfig {
   readonly mountConcurrency: number;
   readonly rssUploads: number;
   readonly rssBlobMiB: number;
+  /** Size of the image of the replication throughput figure, in MiB (4 layers). */
+  readonly replImageMiB: number;
+  /** Emulated link rate of the replication throughput figure, MB/s (10^6 bytes). */
+  readonly replLinkMBps: number;
+  /** Small images pushed (one after another) for each replication lag figure. */
+  readonly replLagImages: number;
+  /** How long the idle replica is watched. */
+  readonly replIdleSeconds: number;
   /** Registries to measure, in order. */
   readonly registries: readonly RegistryKind[];
   /** Scenario ids to run; empty means all. */
@@ -79,6 +87,10 @@ export function loadConfig(): BenchConfig {
     mountConcurrency: intFromEnv("BENCH_MOUNT_CONCURRENCY", 8),
     rssUploads: intFromEnv("BENCH_RSS_UPLOADS", 16),
     rssBlobMiB: intFromEnv("BENCH_RSS_BLOB_MIB", blobMiB),
+    replImageMiB: intFromEnv("BENCH_REPL_IMAGE_MIB", 1024),
+    replLinkMBps: intFromEnv("BENCH_REPL_LINK_MBPS", 100),
+    replLagImages: intFromEnv("BENCH_REPL_LAG_IMAGES", 100),
+    replIdleSeconds: intFromEnv("BENCH_REPL_IDLE_SECONDS", 10),
     registries: registriesFromEnv(),
     scenarios: listFromEnv("BENCH_SCENARIOS"),
     outFile: process.env.BENCH_OUT ?? ".bench/results.json",

@@ -14,6 +14,15 @@ export interface RegistryRun {
   readonly figures: Record<string, FigureResult>;
 }
 
+/** A figure only Meridian has (replication): Distribution's cell reads "n/a", no ratio. */
+export interface MeridianOnlySpec extends FigureSpec {
+  readonly meridianOnly: true;
+}
+
+export function isMeridianOnly(spec: FigureSpec): spec is MeridianOnlySpec {
+  return (spec as Partial<MeridianOnlySpec>).meridianOnly === true;
+}
+
 const names: Record<RegistryKind, string> = {
   distribution: "Distribution",
   meridian: "Meridian",
@@ -40,7 +49,7 @@ export function incomparability(
 
 /** >1 means Meridian is better, whichever direction the figure goes. */
 export function ratio(spec: FigureSpec, runs: readonly RegistryRun[]): number | undefined {
-  if (incomparability(spec, runs) !== undefined) return undefined;
+  if (isMeridianOnly(spec) || incomparability(spec, runs) !== undefined) return undefined;
   const meridian = runs.find((run) => run.kind === "meridian")?.figures[spec.id]?.value;
   const distribution = runs.find((run) => run.kind === "distribution")?.figures[spec.id]?.value;
   if (meridian === undefined || distribution === undefined) return undefined;
@@ -49,6 +58,7 @@ export function ratio(spec: FigureSpec, runs: readonly RegistryRun[]): number | 
 }
 
 function cell(run: RegistryRun, spec: FigureSpec): string {
+  if (run.kind !== "meridian" && isMeridianOnly(spec)) return "n/a";
   const figure = run.figures[spec.id];
   if (!figure) return "-";
   if (figure.value === undefined) return "FAILED";
@@ -68,11 +78,13 @@ export function renderTable(specs: readonly FigureSpec[], runs: readonly Registr
     if (showRatio) {
       const value = ratio(spec, runs);
       row.push(
-        incomparability(spec, runs) !== undefined
-          ? "n/a *"
-          : value === undefined
-            ? "-"
-            : `${value.toFixed(2)}x`,
+        isMeridianOnly(spec)
+          ? ""
+          : incomparability(spec, runs) !== undefined
+            ? "n/a *"
+            : value === undefined
+              ? "-"
+              : `${value.toFixed(2)}x`,
       );
     }
     return row;
@@ -94,6 +106,9 @@ export function renderTable(specs: readonly FigureSpec[], runs: readonly Registr
       "Meridian vs Distribution: >1.00x means Meridian is better. Higher-is-better figures show",
       "Meridian/Distribution; lower-is-better figures (ms, MiB) show Distribution/Meridian.",
     );
+  }
+  if (showRatio && specs.some(isMeridianOnly)) {
+    out.push("n/a: Distribution has no replication; those figures are Meridian's alone.");
   }
   out.push('"!" = the figure was measured but problems were seen (listed below).');
   for (const spec of specs) {

@@ -1,6 +1,7 @@
 // Entry point of `npm run bench`: generates the test data once, then starts each registry in
 // turn (Distribution, then Meridian), runs every scenario against it with the same client code,
-// stops it, and finally prints the side-by-side table and writes .bench/results.json.
+// stops it; then runs the replication scenarios (Meridian only, each on its own multi-region
+// cluster), and finally prints the side-by-side table and writes .bench/results.json.
 // Environment: see bench/config.ts (BENCH_BLOB_MIB, BENCH_ONLY, BENCH_SCENARIOS, ...).
 import { cpus, loadavg } from "node:os";
 import { isAbsolute, join } from "node:path";
@@ -8,8 +9,10 @@ import { fileURLToPath } from "node:url";
 import { LargeBlobs, makeSmallImage } from "./blob-data.ts";
 import { type BenchConfig, loadConfig, type RegistryKind } from "./config.ts";
 import type { BenchData, FigureResult, FigureSpec, Scenario, ScenarioContext } from "./figures.ts";
+import { killAllClustersNow, meridianVersion, stopAllClusters } from "./meridian-cluster.ts";
 import { type RegistryRun, renderDetails, renderTable, writeResults } from "./report.ts";
-import { scenarios } from "./scenarios.ts";
+import { replicationScenarios, scenarios } from "./scenarios.ts";
+import type { ReplicationContext, ReplicationScenario } from "./scenarios-replication.ts";
 import { type RunningServer, startServer } from "./servers.ts";
 
 const repoRoot = fileURLToPath(new URL("../", import.meta.url));
@@ -82,6 +85,47 @@ async function runScenario(
   }
 }
 
+/** Runs one replication scenario (it starts and stops its own cluster) into Meridian's figures. */
+async function runReplicationScenario(
+  scenario: ReplicationScenario,
+  config: BenchConfig,
+  figures: Record<string, FigureResult>,
+): Promise<void> {
+  const specs = scenario.figures(config);
+  const context: ReplicationContext = {
+    config,
+    report(figureId, value, details = {}) {
+      figures[figureId] = {
+        value,
+        notes: [...(details.notes ?? [])],
+        warnings: [...(details.warnings ?? [])],
+        ...(details.samples ? { samples: [...details.samples] } : {}),
+      };
+    },
+    async measure(figureId, work) {
+      try {
+        await work();
+      } catch (error) {
+        figures[figureId] = { error: errorText(error), notes: [], warnings: [] };
+        log(`[meridian] ${figureId} FAILED: ${errorText(error)}`);
+      }
+    },
+    log: (message) => log(`[meridian] ${message}`),
+  };
+  log(`[meridian] ${scenario.id}...`);
+  const started = Date.now();
+  try {
+    await scenario.run(context);
+  } catch (error) {
+    log(`[meridian] ${scenario.id} FAILED: ${errorText(error)}`);
+    for (const spec of specs) {
+      if (!figures[spec.id])
+        figures[spec.id] = { error: errorText(error), notes: [], warnings: [] };
+    }
+  }
+  log(`[meridian] ${scenario.id} done in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+}
+
 async function benchRegistry(
   kind: RegistryKind,
   config: BenchConfig,
@@ -123,17 +167,37 @@ async function main(): Promise<void> {
   const startedAt = new Date();
   const loadAtStart = loadavg()[0] ?? 0;
   const config = loadConfig();
-  const selected = scenarios.filter(
-    (scenario) => config.scenarios.length === 0 || config.scenarios.includes(scenario.id),
-  );
-  if (selected.length === 0) {
-    throw new Error(`BENCH_SCENARIOS matches none of: ${scenarios.map((s) => s.id).join(", ")}`);
+  const wanted = (id: string): boolean =>
+    config.scenarios.length === 0 || config.scenarios.includes(id);
+  const selected = scenarios.filter((scenario) => wanted(scenario.id));
+  const selectedReplication = replicationScenarios.filter((scenario) => wanted(scenario.id));
+  if (selected.length === 0 && selectedReplication.length === 0) {
+    const ids = [...scenarios, ...replicationScenarios].map((s) => s.id);
+    throw new Error(`BENCH_SCENARIOS matches none of: ${ids.join(", ")}`);
   }
-  const specs: FigureSpec[] = selected.flatMap((scenario) => [...scenario.figures(config)]);
-  const data = generateData(config);
+  const specs: FigureSpec[] = [
+    ...selected.flatMap((scenario) => [...scenario.figures(config)]),
+    ...selectedReplication.flatMap((scenario) => [...scenario.figures(config)]),
+  ];
+  const data = selected.length > 0 ? generateData(config) : undefined;
   const runs: RegistryRun[] = [];
   for (const kind of config.registries) {
-    runs.push(await benchRegistry(kind, config, selected, data));
+    if (data) {
+      runs.push(await benchRegistry(kind, config, selected, data));
+    } else {
+      // Replication figures only: no single registry to start.
+      const version = kind === "meridian" ? meridianVersion() : "not started (no figure needs it)";
+      runs.push({ kind, version, figures: {} });
+    }
+  }
+  const meridianRun = runs.find((run) => run.kind === "meridian");
+  if (selectedReplication.length > 0 && !meridianRun) {
+    log("replication figures skipped: they are Meridian's and BENCH_ONLY leaves Meridian out");
+  }
+  if (meridianRun) {
+    for (const scenario of selectedReplication) {
+      await runReplicationScenario(scenario, config, meridianRun.figures);
+    }
   }
   const outFile = isAbsolute(config.outFile) ? config.outFile : join(repoRoot, config.outFile);
   await writeResults(outFile, config, specs, runs, startedAt, loadAtStart);
@@ -147,6 +211,11 @@ async function main(): Promise<void> {
       "",
       `Meridian benchmark, ${startedAt.toISOString()}, node ${process.version}, ${versions}`,
       `Blob ${config.blobMiB} MiB (median of ${config.repeat}), MB = 10^6 bytes; rates over ${config.rpsSeconds} s after ${config.warmupSeconds} s warm-up; ${cpus().length} CPUs.${busy}`,
+      ...(selectedReplication.length > 0 && meridianRun
+        ? [
+            "Replication: Meridian replicas as separate processes on loopback, A = westus, B = eastus (C = westeurope), WAN emulator links in the bench process.",
+          ]
+        : []),
       "",
       renderTable(specs, runs),
       "",
@@ -159,18 +228,25 @@ async function main(): Promise<void> {
 }
 
 // Last resort (uncaught error, process.exit): never leave a registry running behind us.
-process.on("exit", () => activeServer?.killNow());
+process.on("exit", () => {
+  activeServer?.killNow();
+  killAllClustersNow();
+});
 
 for (const signal of ["SIGINT", "SIGTERM"] as const) {
   process.once(signal, () => {
     log(`${signal}: stopping the registry under test`);
     const server = activeServer;
-    void (server ? server.dispose() : Promise.resolve()).finally(() => process.exit(130));
+    void Promise.allSettled([
+      server ? server.dispose() : Promise.resolve(),
+      stopAllClusters(),
+    ]).finally(() => process.exit(130));
   });
 }
 
 main().catch(async (error: unknown) => {
   log(`bench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
   await activeServer?.dispose();
+  await stopAllClusters();
   process.exitCode = 1;
 });

@@ -1,5 +1,6 @@
 // The benchmark's scenarios in the order they run against each registry (the memory-heavy
-// concurrent-upload scenario last).
+// concurrent-upload scenario last), then the replication scenarios (Meridian only, each on
+// its own multi-region cluster).
 import type { Scenario } from "./figures.ts";
 import {
   blobHead,
@@ -9,6 +10,13 @@ import {
   tagListing,
 } from "./scenarios-api.ts";
 import { pull, pushChunked, pushMonolithic, uploadMemory } from "./scenarios-blobs.ts";
+import {
+  type ReplicationScenario,
+  replicationBytes,
+  replicationIdle,
+  replicationLag,
+  replicationThroughput,
+} from "./scenarios-replication.ts";
 
 export const scenarios: readonly Scenario[] = [
   pushMonolithic,
@@ -20,4 +28,11 @@ export const scenarios: readonly Scenario[] = [
   tagListing,
   crossRepoMount,
   uploadMemory,
+];
+
+export const replicationScenarios: readonly ReplicationScenario[] = [
+  replicationLag,
+  replicationThroughput,
+  replicationBytes,
+  replicationIdle,
 ];

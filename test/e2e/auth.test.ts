@@ -356,6 +356,69 @@ describe("authentication and authorization", () => {
       assert.ok(!logs.includes(secret), "a secret reached the logs");
   });
 
+  it("manages users and tokens with the CLI, storing only hashes", async () => {
+    const cliDir = await mkdtemp(join(tmpdir(), "meridian-cli-auth-"));
+    try {
+      const file = join(cliDir, "m.yaml");
+      await writeFile(file, "auth:\n  signingKey: cli-signing-key-0123456789abcdef01\n");
+      const cli = join(process.cwd(), "src/cli/meridian.ts");
+      const run = (args: string[], input?: string) =>
+        new Promise<string>((resolve, reject) => {
+          const child = execFile(
+            process.execPath,
+            ["--import", "tsx", cli, ...args],
+            { timeout: 30_000 },
+            (error, stdout) => (error ? reject(error) : resolve(stdout)),
+          );
+          child.stdin?.end(input ?? "");
+        });
+      await run(
+        ["user", "add", "carol", "--config", file, "--grant", "cli/**=pull,push"],
+        "carol-password-1\n",
+      );
+      const tokenOut = await run([
+        "token",
+        "add",
+        "deploy",
+        "--config",
+        file,
+        "--grant",
+        "cli/app=pull",
+      ]);
+      const secret = tokenOut.trim().split("\n").pop() ?? "";
+      const text = await readFile(file, "utf8");
+      assert.ok(
+        !text.includes("carol-password-1") && !text.includes(secret),
+        "only hashes are stored",
+      );
+      assert.match(text, /passwordHash: scrypt\$/);
+      const cliServer = await startMeridian({ args: ["--config", file] });
+      try {
+        const asCarol = await fetch(`${cliServer.url}/v2/`, {
+          headers: {
+            Authorization: `Basic ${Buffer.from("carol:carol-password-1").toString("base64")}`,
+          },
+        });
+        assert.equal(asCarol.status, 200);
+        const asDeploy = await fetch(`${cliServer.url}/v2/cli/app/tags/list`, {
+          headers: { Authorization: `Basic ${Buffer.from(`deploy:${secret}`).toString("base64")}` },
+        });
+        assert.equal(asDeploy.status, 404, "authorized, the repository just does not exist");
+        const pushAttempt = await fetch(`${cliServer.url}/v2/cli/app/blobs/uploads/`, {
+          method: "POST",
+          headers: { Authorization: `Basic ${Buffer.from(`deploy:${secret}`).toString("base64")}` },
+        });
+        assert.equal(pushAttempt.status, 403);
+      } finally {
+        await cliServer.dispose();
+      }
+      await run(["user", "remove", "carol", "--config", file]);
+      assert.ok(!(await readFile(file, "utf8")).includes("carol"));
+    } finally {
+      await rm(cliDir, { recursive: true, force: true });
+    }
+  });
+
   it("serves HTTPS from certificate files", async () => {
     const certDir = await mkdtemp(join(tmpdir(), "meridian-tls-"));
     try {

@@ -11,6 +11,11 @@ import {
   type Server,
   type ServerResponse,
 } from "node:http";
+import {
+  createServer as createHttpsServer,
+  Agent as HttpsAgent,
+  request as httpsRequest,
+} from "node:https";
 import type { AddressInfo } from "node:net";
 import type { Logger } from "pino";
 import { Counter, type Registry } from "prom-client";
@@ -37,6 +42,8 @@ export interface GlobalEndpointOptions {
   metrics: Registry;
   log: Logger;
   policy?: RoutingPolicy | undefined;
+  /** Certificate and key (PEM): the endpoint speaks HTTPS. */
+  tls?: { cert: Buffer; key: Buffer } | undefined;
 }
 
 const servedHeader = "X-Meridian-Replica";
@@ -69,13 +76,24 @@ export class GlobalEndpoint {
   }
 
   static async start(options: GlobalEndpointOptions): Promise<GlobalEndpoint> {
-    const server = createServer({ keepAliveTimeout: 65_000 });
+    const server = options.tls
+      ? createHttpsServer({
+          keepAliveTimeout: 65_000,
+          cert: options.tls.cert,
+          key: options.tls.key,
+        })
+      : createServer({ keepAliveTimeout: 65_000 });
     await new Promise<void>((resolve, reject) => {
       server.once("error", reject);
       server.listen(options.port, options.host, () => resolve());
     });
     const address = server.address() as AddressInfo;
-    const endpoint = new GlobalEndpoint(options, server, `http://${options.host}:${address.port}`);
+    const scheme = options.tls ? "https" : "http";
+    const endpoint = new GlobalEndpoint(
+      options,
+      server,
+      `${scheme}://${options.host}:${address.port}`,
+    );
     server.on("request", (req, res) => void endpoint.handle(req, res));
     return endpoint;
   }
@@ -163,11 +181,14 @@ export class GlobalEndpoint {
       headers["x-forwarded-for"] = headers["x-forwarded-for"]
         ? `${headers["x-forwarded-for"]}, ${forwardedFor}`
         : forwardedFor;
-      const upstream = request(`${replica.url}${path}`, {
-        method: req.method,
-        headers,
-        agent: this.agent(replica.url),
-      });
+      const upstream = (replica.url.startsWith("https:") ? httpsRequest : request)(
+        `${replica.url}${path}`,
+        {
+          method: req.method,
+          headers,
+          agent: this.agent(replica.url),
+        },
+      );
       upstream.on("response", (answer) => {
         const status = answer.statusCode ?? 502;
         if (status >= 500 && !final) {
@@ -213,7 +234,9 @@ export class GlobalEndpoint {
   private agent(url: string): Agent {
     let agent = this.agents.get(url);
     if (!agent) {
-      agent = new Agent({ keepAlive: true, maxSockets: 256 });
+      agent = url.startsWith("https:")
+        ? new HttpsAgent({ keepAlive: true, maxSockets: 256 })
+        : new Agent({ keepAlive: true, maxSockets: 256 });
       this.agents.set(url, agent);
     }
     return agent;

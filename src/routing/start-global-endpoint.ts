@@ -1,9 +1,11 @@
 // Builds the global endpoint of a topology: health monitor, client locator and proxy.
+import { readFile } from "node:fs/promises";
 import type { Logger } from "pino";
 import { collectDefaultMetrics, Registry } from "prom-client";
+import { isLoopback } from "../auth/build-auth.ts";
 import type { Config } from "../config/config-schema.ts";
 import { parseListenAddress } from "../config/listen-address.ts";
-import { replicaEndpoint } from "../config/load-config.ts";
+import { ConfigError, replicaEndpoint } from "../config/load-config.ts";
 import { findRegion } from "../geo/regions.ts";
 import { ClientLocator } from "./client-location.ts";
 import { loadGeoLookup } from "./geoip-lookup.ts";
@@ -58,6 +60,14 @@ export async function startGlobalEndpoint(
   const metrics = new Registry();
   collectDefaultMetrics({ register: metrics });
   const { host, port } = parseListenAddress(options.listen ?? settings.listen);
+  const tls = config.tls
+    ? { cert: await readFile(config.tls.cert), key: await readFile(config.tls.key) }
+    : undefined;
+  if (!tls && !isLoopback(host) && !config.allowHttp) {
+    throw new ConfigError(
+      `refusing plain HTTP for the global endpoint on ${host}: give tls.cert and tls.key, or set allowHttp: true`,
+    );
+  }
   const endpoint = await GlobalEndpoint.start({
     host,
     port,
@@ -68,6 +78,7 @@ export async function startGlobalEndpoint(
     metrics,
     log,
     policy: options.policy,
+    tls,
   });
   return {
     endpoint,

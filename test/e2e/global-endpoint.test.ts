@@ -3,12 +3,15 @@
 // a test-only policy sends every request to a different replica in turn to prove that
 // uploads stay sticky, split pushes succeed and reads find content wherever it is.
 import assert from "node:assert/strict";
-import { mkdtemp, rm } from "node:fs/promises";
+import { execFile } from "node:child_process";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
 import type { IncomingMessage } from "node:http";
 import { request } from "node:http";
+import { get as httpsGet } from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
+import { promisify } from "node:util";
 import pino from "pino";
 import type { RoutableReplica } from "../../src/routing/replica-ranking.ts";
 import {
@@ -54,6 +57,23 @@ function getFrom(
   });
 }
 
+/** The global endpoint's settings for these tests: clients placed by their source address. */
+function globalSettings(mode: "proxy" | "redirect") {
+  return {
+    listen: "127.0.0.1:0",
+    mode,
+    ranking: "distance" as const,
+    trustedProxies: [],
+    locationHeader: "X-Meridian-Client-Location",
+    cidrRegions: Object.fromEntries(regions.map((r) => [`${clientAddress[r]}/32`, r])),
+    defaultRegion: "westus",
+    probeIntervalMs: 200,
+    failureThreshold: 1,
+    // Loopback addresses have no GeoIP location; src/routing tests cover the lookup.
+    geoip: false,
+  };
+}
+
 async function startGlobal(
   tc: TestCluster,
   options: {
@@ -61,24 +81,8 @@ async function startGlobal(
     policy?: (c: RoutableReplica[], r: IncomingMessage) => RoutableReplica[];
   } = {},
 ): Promise<StartedGlobalEndpoint> {
-  const cidrRegions = Object.fromEntries(regions.map((r) => [`${clientAddress[r]}/32`, r]));
   return startGlobalEndpoint(
-    {
-      ...tc.config,
-      globalEndpoint: {
-        listen: "127.0.0.1:0",
-        mode: options.mode ?? "proxy",
-        ranking: "distance",
-        trustedProxies: [],
-        locationHeader: "X-Meridian-Client-Location",
-        cidrRegions,
-        defaultRegion: "westus",
-        probeIntervalMs: 200,
-        failureThreshold: 1,
-        // Loopback addresses have no GeoIP location; src/routing tests cover the lookup.
-        geoip: false,
-      },
-    },
+    { ...tc.config, globalEndpoint: globalSettings(options.mode ?? "proxy") },
     pino({ level: "silent" }),
     { policy: options.policy },
   );
@@ -280,6 +284,53 @@ describe("global endpoint", () => {
       });
     } finally {
       await global.close();
+    }
+  });
+
+  it("serves HTTPS from certificate files", async () => {
+    const cert = join(workDir, "cert.pem");
+    const key = join(workDir, "key.pem");
+    await promisify(execFile)("openssl", [
+      "req",
+      "-x509",
+      "-newkey",
+      "rsa:2048",
+      "-nodes",
+      "-days",
+      "1",
+      "-subj",
+      "/CN=127.0.0.1",
+      "-addext",
+      "subjectAltName=IP:127.0.0.1",
+      "-keyout",
+      key,
+      "-out",
+      cert,
+    ]);
+    const secure = await startGlobalEndpoint(
+      {
+        ...tc.config,
+        tls: { cert, key },
+        globalEndpoint: { ...globalSettings("proxy"), geoip: false },
+      },
+      pino({ level: "silent" }),
+    );
+    try {
+      assert.match(secure.endpoint.url, /^https:\/\//);
+      const ca = await readFile(cert);
+      const answer = await new Promise<{ status: number; replica: string }>((resolve, reject) => {
+        httpsGet(`${secure.endpoint.url}/v2/`, { ca }, (res) => {
+          res.resume();
+          resolve({
+            status: res.statusCode ?? 0,
+            replica: String(res.headers["x-meridian-replica"]),
+          });
+        }).on("error", reject);
+      });
+      assert.equal(answer.status, 200);
+      assert.ok(regions.includes(answer.replica));
+    } finally {
+      await secure.close();
     }
   });
 

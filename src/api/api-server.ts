@@ -6,6 +6,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { createServer as createHttpsServer } from "node:https";
 import type { Logger } from "pino";
 import { OciError } from "../oci/oci-error.ts";
+import { parseRepositoryName } from "../oci/reference.ts";
 import type { Registry } from "../registry/registry.ts";
 import { handlerTable } from "./handler-table.ts";
 import type { AccessCheck, RequestContext } from "./request-context.ts";
@@ -65,6 +66,8 @@ export function createApiServer(options: ApiServerOptions): Server {
   const headersTimeout = options.headersTimeoutMs ?? 30_000;
   const settings = {
     maxHeaderSize: 16 * 1024,
+    // Checked in handleRequest instead, so that the answer carries the spec's error body.
+    requireHostHeader: false,
     requestTimeout: options.requestTimeoutMs ?? 0,
     headersTimeout,
     // Node checks these timeouts on this interval (30 s by default): check often enough
@@ -78,6 +81,49 @@ export function createApiServer(options: ApiServerOptions): Server {
     ? createHttpsServer({ ...settings, cert: options.tls.cert, key: options.tls.key }, onRequest)
     : createServer(settings, onRequest);
   server.keepAliveTimeout = options.keepAliveTimeoutMs ?? 65_000;
+  // An Expect other than 100-continue, and CONNECT (this is no proxy), get OCI errors too.
+  server.on("checkExpectation", (_req: IncomingMessage, res: ServerResponse) => {
+    const body = JSON.stringify({
+      errors: [{ code: "UNSUPPORTED", message: "expectation failed", detail: {} }],
+    });
+    res.writeHead(417, {
+      "Content-Type": "application/json",
+      "Content-Length": String(Buffer.byteLength(body)),
+      Connection: "close",
+    });
+    res.end(body);
+  });
+  server.on("connect", (_req: IncomingMessage, socket: import("node:stream").Duplex) => {
+    const body = JSON.stringify({
+      errors: [{ code: "UNSUPPORTED", message: "CONNECT is not supported", detail: {} }],
+    });
+    socket.end(
+      `HTTP/1.1 405 Method Not Allowed\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    );
+  });
+  // Requests Node's parser rejects (bad characters, oversized headers) still get the spec's
+  // error body rather than a bare status line.
+  server.on("clientError", (error: NodeJS.ErrnoException, socket) => {
+    if (!socket.writable) {
+      socket.destroy();
+      return;
+    }
+    const tooLarge = error.code === "HPE_HEADER_OVERFLOW";
+    const status = tooLarge ? 431 : 400;
+    const body = JSON.stringify({
+      errors: [
+        {
+          code: "UNSUPPORTED",
+          message: tooLarge ? "request headers too large" : "malformed request",
+          detail: {},
+        },
+      ],
+    });
+    socket.end(
+      `HTTP/1.1 ${status} ${tooLarge ? "Request Header Fields Too Large" : "Bad Request"}\r\n` +
+        `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    );
+  });
   // A client that stops sending mid-body (or a slow-loris trickle) loses its socket.
   server.setTimeout(options.idleTimeoutMs ?? 120_000, (socket) => socket.destroy());
   return server;
@@ -102,6 +148,17 @@ async function handleRequest(
   const url = req.url ?? "/";
   const method = req.method ?? "GET";
   try {
+    if (
+      req.httpVersionMajor === 1 &&
+      req.httpVersionMinor === 1 &&
+      req.headers.host === undefined
+    ) {
+      throw new OciError(
+        "UNSUPPORTED",
+        { reason: "HTTP/1.1 requires a Host header" },
+        { status: 400 },
+      );
+    }
     if (url.length > maxUrlLength)
       throw new OciError("NAME_INVALID", { reason: "URL too long" }, { status: 414 });
     const queryAt = url.indexOf("?");
@@ -124,6 +181,10 @@ async function handleRequest(
     }
     const handler = handlerTable[routed.match.route][method];
     if (!handler) throw new OciError("UNSUPPORTED", { method });
+    // Names are checked before anything quotes them (an authorization challenge does).
+    if (routed.match.route !== "base" && routed.match.route !== "catalog") {
+      parseRepositoryName(routed.match.name);
+    }
     const access = options.authorizer
       ? await options.authorizer.authorize(req, routed.match)
       : allowAll;

@@ -101,9 +101,12 @@ export class Authorizer {
     insufficient: boolean,
     error?: string,
   ): OciError {
+    // A Host header is client input: only a plain host[:port] may shape the realm.
+    const given = req.headers.host ?? "";
+    const plainHost = /^[A-Za-z0-9.-]+(?::\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](?::\d{1,5})?$/.test(given);
     const realm =
       this.options.realm ??
-      `${this.options.tls ? "https" : "http"}://${req.headers.host ?? "localhost"}/token`;
+      `${this.options.tls ? "https" : "http"}://${plainHost ? given : "localhost"}/token`;
     const parts = [`realm="${realm}"`, `service="${this.options.tokens.service}"`];
     if (scope) parts.push(`scope="${scope}"`);
     if (insufficient) parts.push('error="insufficient_scope"');

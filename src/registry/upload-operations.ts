@@ -11,6 +11,7 @@ import {
   type UploadInfo,
   UploadNotFoundError,
   UploadOffsetError,
+  UploadSupersededError,
 } from "../storage/blob-store.ts";
 import type { BlobOperations } from "./blob-operations.ts";
 import type { RegistryContext } from "./registry-context.ts";
@@ -133,6 +134,14 @@ async function translate<T>(work: () => Promise<T>, upload?: UploadInfo): Promis
     }
     if (error instanceof UploadNotFoundError) {
       throw new OciError("BLOB_UPLOAD_UNKNOWN", { uuid: error.id }, { cause: error });
+    }
+    if (error instanceof UploadSupersededError) {
+      // Whoever sent this append has been cut off; a newer request carries the upload on.
+      throw new OciError(
+        "BLOB_UPLOAD_INVALID",
+        { reason: "a newer request on this upload took over", uuid: error.id },
+        { cause: error },
+      );
     }
     if (error instanceof UploadOffsetError) {
       throw new OciError(

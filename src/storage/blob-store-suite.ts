@@ -2,7 +2,7 @@
 // `runBlobStoreSuite` with a factory; nothing here knows which driver it tests.
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import { Readable, Writable } from "node:stream";
+import { PassThrough, Readable, Writable } from "node:stream";
 import { text } from "node:stream/consumers";
 import { describe, it } from "node:test";
 import { type Digest, digestOf } from "../oci/digest.ts";
@@ -222,6 +222,70 @@ export function runBlobStoreSuite(driver: string, open: () => Promise<BlobStoreF
           store.commitUpload(uploadId, digestOf(Buffer.from("x"))),
           UploadNotFoundError,
         );
+      }),
+    );
+
+    /** An append whose client sent `bytes` and then went silent without closing. */
+    const stalledAppend = (store: BlobStore, bytes: Buffer) => {
+      const source = new PassThrough();
+      source.write(bytes);
+      const append = store.appendUpload(uploadId, 0, source);
+      const outcome = append.then(
+        () => "finished",
+        (error: unknown) => error,
+      );
+      return { source, outcome };
+    };
+    const within = async <T>(work: Promise<T>, ms: number, what: string): Promise<T> => {
+      let timer: NodeJS.Timeout | undefined;
+      const deadline = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`${what} still waiting after ${ms} ms`)), ms);
+      });
+      try {
+        return await Promise.race([work, deadline]);
+      } finally {
+        clearTimeout(timer);
+      }
+    };
+
+    it(
+      "cancels an upload at once while an append to it is stalled",
+      withStore(async ({ store }) => {
+        await store.createUpload(uploadId, "r");
+        const stalled = stalledAppend(store, Buffer.from("partial"));
+        await within(store.deleteUpload(uploadId), 2000, "deleteUpload behind a stalled append");
+        assert.equal(await store.getUpload(uploadId), undefined);
+        assert.ok((await within(stalled.outcome, 2000, "the stalled append")) instanceof Error);
+        assert.ok(stalled.source.destroyed, "the stalled source is abandoned");
+      }),
+    );
+
+    it(
+      "lets a newer append or commit take over an upload from a stalled append",
+      withStore(async ({ store }) => {
+        await store.createUpload(uploadId, "r");
+        const first = stalledAppend(store, Buffer.from("stale"));
+        const bytes = Buffer.from("the retried chunk");
+        const size = await within(
+          store.appendUpload(uploadId, 0, Readable.from([bytes])),
+          2000,
+          "an append behind a stalled append",
+        );
+        assert.equal(size, bytes.length);
+        assert.ok((await within(first.outcome, 2000, "the stalled append")) instanceof Error);
+        const second = new PassThrough();
+        second.write(Buffer.from("more"));
+        const secondOutcome = store.appendUpload(uploadId, bytes.length, second).catch((e) => e);
+        const committed = await within(
+          store.commitUpload(uploadId, digestOf(bytes)),
+          2000,
+          "a commit behind a stalled append",
+        );
+        assert.deepEqual(committed, { size: bytes.length });
+        assert.ok(
+          (await within(secondOutcome, 2000, "the second stalled append")) instanceof Error,
+        );
+        assert.deepEqual(await store.stat(digestOf(bytes)), { size: bytes.length });
       }),
     );
 

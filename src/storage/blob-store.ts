@@ -53,6 +53,12 @@ export interface BlobStore {
   /**
    * Appends `source` at `offset`, which must equal the bytes received so far, durably.
    * Returns the new size. Throws UploadNotFoundError, UploadOffsetError.
+   *
+   * The newest request on an upload wins: an append, commit or delete of the upload
+   * abandons the appends to it still in flight or waiting (their sources are destroyed,
+   * and they reject with UploadSupersededError, or UploadNotFoundError after a delete),
+   * so that a client that stalls mid-body cannot hold the upload, its retry or its
+   * expiry forever. What an abandoned append had written stays, a valid prefix.
    */
   appendUpload(id: string, offset: number, source: Readable, signal?: AbortSignal): Promise<number>;
   /**
@@ -61,7 +67,7 @@ export interface BlobStore {
    * DigestMismatchError.
    */
   commitUpload(id: string, digest: Digest): Promise<BlobInfo>;
-  /** Discards an upload; no error when absent. */
+  /** Discards an upload (abandoning an append in flight); no error when absent. */
   deleteUpload(id: string): Promise<void>;
   /** Every upload in progress, for expiry. */
   listUploads(): Promise<UploadInfo[]>;
@@ -101,6 +107,14 @@ export class UploadNotFoundError extends Error {
   constructor(readonly id: string) {
     super(`upload ${id} not found`);
     this.name = "UploadNotFoundError";
+  }
+}
+
+/** An append abandoned because a newer request on the same upload took over. */
+export class UploadSupersededError extends Error {
+  constructor(readonly id: string) {
+    super(`upload ${id}: a newer request took over from this append`);
+    this.name = "UploadSupersededError";
   }
 }
 

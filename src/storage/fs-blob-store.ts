@@ -24,6 +24,7 @@ import {
   type UploadInfo,
   UploadNotFoundError,
   UploadOffsetError,
+  UploadSupersededError,
   uploadIdPattern,
 } from "./blob-store.ts";
 import { BufferPool } from "./buffer-pool.ts";
@@ -57,6 +58,12 @@ export class FsBlobStore implements BlobStore {
   /** Running sha256 of uploads this process appended to, so commits need no re-read. */
   private readonly uploadHashes = new Map<string, UploadHashState>();
   private readonly uploadLocks = new KeyedLock();
+  /**
+   * The sources of the appends in flight or waiting for each upload's lock. A newer
+   * request on the upload destroys them, so that one stalled client cannot hold the lock
+   * (and everything queued behind it: its own retry, a cancel, the expiry sweep) forever.
+   */
+  private readonly appendSources = new Map<string, Set<Readable>>();
 
   private constructor(options: FsBlobStoreOptions) {
     this.root = options.root;
@@ -219,29 +226,50 @@ export class FsBlobStore implements BlobStore {
     source: Readable,
     signal?: AbortSignal,
   ): Promise<number> {
-    return this.uploadLocks.run(id, async () => {
-      const upload = await this.getUpload(id);
-      if (!upload) throw new UploadNotFoundError(id);
-      if (upload.size !== offset) throw new UploadOffsetError(id, offset, upload.size);
-      const path = join(this.uploadDir(id), "data");
-      const state = await this.uploadHashState(id, path, upload.size);
-      // Until the append completes the running hash may be ahead of the file.
-      this.uploadHashes.delete(id);
-      // Chunks are not flushed one by one: a crashed process loses nothing the kernel
-      // holds, a power loss at worst shortens the upload (its Range says so and the
-      // client resends), and the commit flushes the whole blob before publishing it.
-      const written = await state.writer.write(source, path, "r+", offset, {
-        sync: false,
-        flushAhead: this.durable,
-        signal,
-      });
-      const size = offset + written;
-      this.uploadHashes.set(id, { size, writer: state.writer });
-      return size;
+    this.abandonAppends(id, new UploadSupersededError(id));
+    const sources = this.appendSources.get(id) ?? new Set<Readable>();
+    sources.add(source);
+    this.appendSources.set(id, sources);
+    const release = () => {
+      const current = this.appendSources.get(id);
+      current?.delete(source);
+      if (current?.size === 0) this.appendSources.delete(id);
+    };
+    return this.uploadLocks
+      .run(id, () => this.appendLocked(id, offset, source, signal))
+      .finally(release);
+  }
+
+  private async appendLocked(
+    id: string,
+    offset: number,
+    source: Readable,
+    signal: AbortSignal | undefined,
+  ): Promise<number> {
+    // Abandoned while it waited for the lock: a newer request has the upload now.
+    if (source.destroyed) throw source.errored ?? new UploadSupersededError(id);
+    const upload = await this.getUpload(id);
+    if (!upload) throw new UploadNotFoundError(id);
+    if (upload.size !== offset) throw new UploadOffsetError(id, offset, upload.size);
+    const path = join(this.uploadDir(id), "data");
+    const state = await this.uploadHashState(id, path, upload.size);
+    // Until the append completes the running hash may be ahead of the file.
+    this.uploadHashes.delete(id);
+    // Chunks are not flushed one by one: a crashed process loses nothing the kernel
+    // holds, a power loss at worst shortens the upload (its Range says so and the
+    // client resends), and the commit flushes the whole blob before publishing it.
+    const written = await state.writer.write(source, path, "r+", offset, {
+      sync: false,
+      flushAhead: this.durable,
+      signal,
     });
+    const size = offset + written;
+    this.uploadHashes.set(id, { size, writer: state.writer });
+    return size;
   }
 
   commitUpload(id: string, digest: Digest): Promise<BlobInfo> {
+    this.abandonAppends(id, new UploadSupersededError(id));
     return this.uploadLocks.run(id, async () => {
       const upload = await this.getUpload(id);
       if (!upload) throw new UploadNotFoundError(id);
@@ -261,6 +289,7 @@ export class FsBlobStore implements BlobStore {
 
   async deleteUpload(id: string): Promise<void> {
     if (!uploadIdPattern.test(id)) return;
+    this.abandonAppends(id, new UploadNotFoundError(id));
     await this.uploadLocks.run(id, async () => {
       this.uploadHashes.delete(id);
       await rm(this.uploadDir(id), { recursive: true, force: true });
@@ -275,12 +304,31 @@ export class FsBlobStore implements BlobStore {
       if (upload) {
         uploads.push(upload);
       } else if (uploadIdPattern.test(id)) {
-        // A crash between mkdir and info.json: report it as abandoned at epoch so it expires.
-        const epoch = new Date(0);
-        uploads.push({ id, repository: "", size: 0, startedAt: epoch, updatedAt: epoch });
+        // No info.json: an upload being created right now (mkdir comes first), or a crash
+        // in between. Idle since its folder last changed, so that it expires after the ttl
+        // like any other, and a sweep never takes one still being created for abandoned.
+        const since = await stat(this.uploadDir(id)).then(
+          (info) => info.mtime,
+          () => undefined,
+        );
+        if (since)
+          uploads.push({ id, repository: "", size: 0, startedAt: since, updatedAt: since });
       }
     }
     return uploads;
+  }
+
+  /** Destroys the sources of the appends to `id` in flight or waiting, with `reason`. */
+  private abandonAppends(id: string, reason: Error): void {
+    const sources = this.appendSources.get(id);
+    if (!sources) return;
+    this.appendSources.delete(id);
+    for (const source of sources) {
+      // An append still waiting for the lock has nobody listening for the error yet; the
+      // append finds it on the destroyed source when its turn comes.
+      source.on("error", () => undefined);
+      source.destroy(reason);
+    }
   }
 
   private async uploadHashState(id: string, path: string, size: number): Promise<UploadHashState> {

@@ -14,7 +14,7 @@ export interface RegistryRun {
   readonly figures: Record<string, FigureResult>;
 }
 
-/** A figure only Meridian has (replication): Distribution's cell reads "n/a", no ratio. */
+/** A figure only Meridian has (replication, global endpoint): Distribution's cell reads "n/a", no ratio. */
 export interface MeridianOnlySpec extends FigureSpec {
   readonly meridianOnly: true;
 }
@@ -108,7 +108,9 @@ export function renderTable(specs: readonly FigureSpec[], runs: readonly Registr
     );
   }
   if (showRatio && specs.some(isMeridianOnly)) {
-    out.push("n/a: Distribution has no replication; those figures are Meridian's alone.");
+    out.push(
+      "n/a: Distribution has no replication or global endpoint; those figures are Meridian's alone.",
+    );
   }
   out.push('"!" = the figure was measured but problems were seen (listed below).');
   for (const spec of specs) {

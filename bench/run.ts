@@ -1,7 +1,7 @@
 // Entry point of `npm run bench`: generates the test data once, then starts each registry in
 // turn (Distribution, then Meridian), runs every scenario against it with the same client code,
-// stops it; then runs the replication scenarios (Meridian only, each on its own multi-region
-// cluster), and finally prints the side-by-side table and writes .bench/results.json.
+// stops it; then runs the replication and global endpoint scenarios (Meridian only, each on
+// its own cluster), and finally prints the side-by-side table and writes .bench/results.json.
 // Environment: see bench/config.ts (BENCH_BLOB_MIB, BENCH_ONLY, BENCH_SCENARIOS, ...).
 import { cpus, loadavg } from "node:os";
 import { isAbsolute, join } from "node:path";
@@ -211,9 +211,14 @@ async function main(): Promise<void> {
       "",
       `Meridian benchmark, ${startedAt.toISOString()}, node ${process.version}, ${versions}`,
       `Blob ${config.blobMiB} MiB (median of ${config.repeat}), MB = 10^6 bytes; rates over ${config.rpsSeconds} s after ${config.warmupSeconds} s warm-up; ${cpus().length} CPUs.${busy}`,
-      ...(selectedReplication.length > 0 && meridianRun
+      ...(selectedReplication.some((scenario) => scenario.id !== "global") && meridianRun
         ? [
             "Replication: Meridian replicas as separate processes on loopback, A = westus, B = eastus (C = westeurope), WAN emulator links in the bench process.",
+          ]
+        : []),
+      ...(selectedReplication.some((scenario) => scenario.id === "global") && meridianRun
+        ? [
+            "Global endpoint: one replica (westus) as a separate process, the global endpoint in the bench process's main thread, clients in worker threads; ratios endpoint/direct.",
           ]
         : []),
       "",

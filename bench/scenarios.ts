@@ -1,6 +1,6 @@
 // The benchmark's scenarios in the order they run against each registry (the memory-heavy
-// concurrent-upload scenario last), then the replication scenarios (Meridian only, each on
-// its own multi-region cluster).
+// concurrent-upload scenario last), then the replication scenarios and the global endpoint
+// scenario (Meridian only, each on its own cluster).
 import type { Scenario } from "./figures.ts";
 import {
   blobHead,
@@ -10,6 +10,7 @@ import {
   tagListing,
 } from "./scenarios-api.ts";
 import { pull, pushChunked, pushMonolithic, uploadMemory } from "./scenarios-blobs.ts";
+import { globalEndpointScenario } from "./scenarios-global.ts";
 import {
   type ReplicationScenario,
   replicationBytes,
@@ -35,4 +36,5 @@ export const replicationScenarios: readonly ReplicationScenario[] = [
   replicationThroughput,
   replicationBytes,
   replicationIdle,
+  globalEndpointScenario,
 ];

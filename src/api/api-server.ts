@@ -108,20 +108,18 @@ export function createApiServer(options: ApiServerOptions): Server {
       socket.destroy();
       return;
     }
-    const tooLarge = error.code === "HPE_HEADER_OVERFLOW";
-    const status = tooLarge ? 431 : 400;
-    const body = JSON.stringify({
-      errors: [
-        {
-          code: "UNSUPPORTED",
-          message: tooLarge ? "request headers too large" : "malformed request",
-          detail: {},
-        },
-      ],
-    });
-    socket.end(
-      `HTTP/1.1 ${status} ${tooLarge ? "Request Header Fields Too Large" : "Bad Request"}\r\n` +
-        `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    const [status, reason, message] =
+      error.code === "HPE_HEADER_OVERFLOW"
+        ? [431, "Request Header Fields Too Large", "request headers too large"]
+        : error.code === "ERR_HTTP_REQUEST_TIMEOUT"
+          ? [408, "Request Timeout", "the request took too long to arrive"]
+          : [400, "Bad Request", "malformed request"];
+    const body = JSON.stringify({ errors: [{ code: "UNSUPPORTED", message, detail: {} }] });
+    // The answer, then the socket goes: a client still trickling bytes must not keep it.
+    socket.write(
+      `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\n` +
+        `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+      () => socket.destroy(),
     );
   });
   // A client that stops sending mid-body (or a slow-loris trickle) loses its socket.

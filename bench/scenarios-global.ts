@@ -1,0 +1,558 @@
+// Global endpoint figures, Meridian only: the cost of going through the global endpoint
+// (src/routing/) instead of straight to the regional endpoint. A one-replica cluster
+// (bench/meridian-cluster.ts) and, in the bench process's main thread, two global endpoints
+// in front of it (proxy mode and redirect mode, started with startGlobalEndpoint). Measured
+// against both the endpoint and the replica with the same clients, each in a worker thread
+// so that no client shares the endpoint's event loop: manifest GET requests/s at
+// BENCH_RPS_CONCURRENCY, and BENCH_BLOB_MIB blob pull throughput at concurrency 1 (proxy
+// mode streams the bytes through; redirect mode answers 307 and the client GETs the
+// Location from the replica). Each figure is the ratio endpoint/direct.
+import { readdirSync, readFileSync } from "node:fs";
+import { cpus, loadavg } from "node:os";
+import { join } from "node:path";
+import { type EventLoopUtilization, performance } from "node:perf_hooks";
+import pino from "pino";
+import type { Config } from "../src/config/config-schema.ts";
+import { loadConfig } from "../src/config/load-config.ts";
+import {
+  type StartedGlobalEndpoint,
+  startGlobalEndpoint,
+} from "../src/routing/start-global-endpoint.ts";
+import { LargeBlobs, makeSmallImage, ociManifestType } from "./blob-data.ts";
+import type { BenchConfig } from "./config.ts";
+import { checkErrors, median, megabytesPerSecond, percent } from "./figures.ts";
+import { type LoadResult, runLoadInWorker } from "./http-load.ts";
+import { BenchCluster, metricSum } from "./meridian-cluster.ts";
+import { RegistryClient } from "./registry-client.ts";
+import type { ReplicationContext, ReplicationScenario } from "./scenarios-replication.ts";
+import { type PullJob, type PullOutcome, PullWorker } from "./timed-pull.ts";
+
+const region = "westus";
+const repo = "bench/global";
+const tag = "latest";
+const servedHeader = "x-meridian-replica";
+const rateGoal = 0.8;
+const throughputGoal = 0.9;
+/** A load generator busier than this may be what limits the measured rate. */
+const clientBoundUtilization = 0.9;
+/** Rounds of timed pulls at least (BENCH_REPEAT if more): single pulls are noisy here. */
+const minPullRounds = 5;
+
+const figureIds = {
+  manifest: "global-manifest-get",
+  proxy: "global-pull-proxy",
+  redirect: "global-pull-redirect",
+} as const;
+
+function errorText(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+function loadNote(): string {
+  const load = loadavg()[0] ?? 0;
+  return `load average ${load.toFixed(2)} on ${cpus().length} CPUs when the measurement started${load > 1 ? " (other processes compete with the replica, the endpoint and the clients: expect noise)" : ""}`;
+}
+
+function goalNote(ratio: number, goal: number): string {
+  return ratio >= goal ? `goal >= ${goal} met` : `below the goal of ${goal}`;
+}
+
+function fmt(value: number, digits = 0): string {
+  return value.toLocaleString("en-US", {
+    minimumFractionDigits: digits,
+    maximumFractionDigits: digits,
+  });
+}
+
+function mean(values: readonly number[]): number {
+  return values.reduce((sum, value) => sum + value, 0) / values.length;
+}
+
+// ---------------------------------------------------------------------------------------------
+// CPU of the replica and of the endpoint (the bench process's main thread, where it runs)
+
+/**
+ * CPU time and run-queue wait of one thread from /proc/<pid>/task/<tid>/schedstat (ns
+ * precision, unlike the 10 ms ticks of /proc/<pid>/stat), in seconds.
+ */
+function threadSchedstat(pid: number, tid: number): { cpu: number; wait: number } {
+  try {
+    const [cpu, wait] = readFileSync(`/proc/${pid}/task/${tid}/schedstat`, "utf8").split(" ");
+    return { cpu: Number(cpu) / 1e9, wait: Number(wait) / 1e9 };
+  } catch {
+    return { cpu: Number.NaN, wait: Number.NaN };
+  }
+}
+
+/** The same summed over every thread of a process (threads that ended meanwhile are lost). */
+function processSchedstat(pid: number): { cpu: number; wait: number } {
+  let cpu = 0;
+  let wait = 0;
+  let tids: string[] = [];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return { cpu: Number.NaN, wait: Number.NaN };
+  }
+  for (const tid of tids) {
+    const thread = threadSchedstat(pid, Number(tid));
+    if (Number.isFinite(thread.cpu)) {
+      cpu += thread.cpu;
+      wait += thread.wait;
+    }
+  }
+  return { cpu, wait };
+}
+
+interface CpuMark {
+  readonly replica: { cpu: number; wait: number };
+  readonly endpoint: { cpu: number; wait: number };
+  readonly elu: EventLoopUtilization;
+}
+
+interface CpuSpent {
+  /** CPU seconds of the replica's threads. */
+  readonly replica: number;
+  /** CPU seconds of the bench main thread (the global endpoint; idle when direct). */
+  readonly endpoint: number;
+  /** Seconds the main thread was runnable but waiting for a CPU. */
+  readonly endpointWait: number;
+  /** Milliseconds the main thread's event loop was busy. */
+  readonly endpointActiveMs: number;
+}
+
+function cpuMark(replicaPid: number): CpuMark {
+  return {
+    replica: processSchedstat(replicaPid),
+    endpoint: threadSchedstat(process.pid, process.pid),
+    elu: performance.eventLoopUtilization(),
+  };
+}
+
+function cpuSince(mark: CpuMark, replicaPid: number): CpuSpent {
+  const endpoint = threadSchedstat(process.pid, process.pid);
+  return {
+    replica: processSchedstat(replicaPid).cpu - mark.replica.cpu,
+    endpoint: endpoint.cpu - mark.endpoint.cpu,
+    endpointWait: endpoint.wait - mark.endpoint.wait,
+    endpointActiveMs: performance.eventLoopUtilization(mark.elu).active,
+  };
+}
+
+function addSpent(a: CpuSpent, b: CpuSpent): CpuSpent {
+  return {
+    replica: a.replica + b.replica,
+    endpoint: a.endpoint + b.endpoint,
+    endpointWait: a.endpointWait + b.endpointWait,
+    endpointActiveMs: a.endpointActiveMs + b.endpointActiveMs,
+  };
+}
+
+const noCpu: CpuSpent = { replica: 0, endpoint: 0, endpointWait: 0, endpointActiveMs: 0 };
+
+// ---------------------------------------------------------------------------------------------
+// The cluster and its endpoints
+
+interface GlobalSetup {
+  readonly cluster: BenchCluster;
+  readonly replicaPid: number;
+  readonly direct: string;
+  readonly proxy: StartedGlobalEndpoint;
+  readonly redirect: StartedGlobalEndpoint;
+}
+
+function endpointConfig(config: Config, mode: "proxy" | "redirect"): Config {
+  return {
+    ...config,
+    globalEndpoint: {
+      listen: "127.0.0.1:0",
+      mode,
+      ranking: "distance",
+      trustedProxies: [],
+      locationHeader: "X-Meridian-Client-Location",
+      cidrRegions: {},
+      probeIntervalMs: 1000,
+      failureThreshold: 2,
+      geoip: false,
+    },
+  };
+}
+
+/** Starts the one-replica cluster and both endpoints, runs `work`, always stops everything. */
+async function withGlobalSetup(
+  context: ReplicationContext,
+  work: (setup: GlobalSetup) => Promise<void>,
+): Promise<void> {
+  const started = performance.now();
+  const cluster = await BenchCluster.start({ regions: [region] });
+  const endpoints: StartedGlobalEndpoint[] = [];
+  try {
+    const dropped = await cluster.waitConnected();
+    const config = await loadConfig(
+      { file: join(cluster.dir, "meridian.yaml"), env: {} },
+      { topologyOnly: true },
+    );
+    const logger = pino({ level: "silent" });
+    const proxy = await startGlobalEndpoint(endpointConfig(config, "proxy"), logger, {
+      listen: "127.0.0.1:0",
+    });
+    endpoints.push(proxy);
+    const redirect = await startGlobalEndpoint(endpointConfig(config, "redirect"), logger, {
+      listen: "127.0.0.1:0",
+    });
+    endpoints.push(redirect);
+    context.log(
+      `global: replica ${region} on ${cluster.url(region)}, endpoints proxy ${proxy.endpoint.url} and redirect ${redirect.endpoint.url}, up in ${Math.round(performance.now() - started)} ms${dropped > 0 ? ` (${dropped} warning(s) logged at start, ignored)` : ""}`,
+    );
+    await work({
+      cluster,
+      replicaPid: cluster.pid(region),
+      direct: cluster.url(region),
+      proxy,
+      redirect,
+    });
+  } catch (error) {
+    const exit = cluster.exitReason();
+    throw new Error(exit ? `${errorText(error)}; ${exit}` : errorText(error));
+  } finally {
+    await Promise.allSettled(endpoints.map((endpoint) => endpoint.close()));
+    await cluster.stop();
+  }
+}
+
+/** Runs `work`; if it throws, every figure of `ids` fails with the error and the replica's logged problems. */
+async function measureGroup(
+  context: ReplicationContext,
+  cluster: BenchCluster,
+  ids: readonly string[],
+  work: () => Promise<void>,
+): Promise<void> {
+  try {
+    await work();
+  } catch (error) {
+    const logged = cluster.problemSummary();
+    const failure = new Error(
+      logged.length > 0 ? `${errorText(error)}; ${logged.join("; ")}` : errorText(error),
+    );
+    for (const id of ids) await context.measure(id, () => Promise.reject(failure));
+  }
+}
+
+/** Warning/error lines the replica logs from now on, as figure warnings. */
+function problemsFromNow(cluster: BenchCluster): () => string[] {
+  const before = cluster.problemLines.get(region)?.length ?? 0;
+  return () => {
+    const lines = (cluster.problemLines.get(region) ?? []).slice(before);
+    return lines.length > 0
+      ? [`${region} logged ${lines.length} warning/error line(s); first: ${lines[0]}`]
+      : [];
+  };
+}
+
+/** Requests the endpoint's meridian_global_requests_total counted so far. */
+async function endpointRequests(endpointUrl: string): Promise<number> {
+  const client = new RegistryClient(endpointUrl, 1);
+  try {
+    const reply = await client.expect("GET", "/metrics", [200], { keepBodyBytes: 1024 * 1024 });
+    return metricSum(reply.body.toString("utf8"), "meridian_global_requests_total");
+  } finally {
+    client.close();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 1. Manifest GET by tag, through the endpoint (proxy mode) and direct
+
+interface RateRun {
+  readonly via: "endpoint" | "direct";
+  readonly result: LoadResult;
+  readonly cpu: CpuSpent;
+  /** Warm-up + measurement, seconds (the CPU above was spent over about that). */
+  readonly busySeconds: number;
+}
+
+async function manifestRates(context: ReplicationContext, setup: GlobalSetup): Promise<void> {
+  const { config } = context;
+  const image = makeSmallImage();
+  const path = `/v2/${repo}/manifests/${tag}`;
+  const warnings: string[] = [];
+  const problems = problemsFromNow(setup.cluster);
+  const pushTo = setup.cluster.client(region, 2);
+  for (const blob of [image.config, ...image.layers]) await pushTo.pushSmallBlob(repo, blob);
+  await pushTo.putManifest(repo, tag, image.manifest.data, ociManifestType);
+  // One checked GET through the endpoint: same bytes, digest, type, and the replica named.
+  const viaEndpoint = new RegistryClient(setup.proxy.endpoint.url, 1);
+  try {
+    const reply = await viaEndpoint.expect("GET", path, [200], {
+      headers: { accept: ociManifestType },
+    });
+    const request = `GET ${setup.proxy.endpoint.url}${path}`;
+    if (!reply.body.equals(image.manifest.data))
+      warnings.push(`${request} -> body differs from the manifest pushed`);
+    if (reply.headers["docker-content-digest"] !== image.manifest.digest) {
+      warnings.push(
+        `${request} -> Docker-Content-Digest ${reply.headers["docker-content-digest"]}, expected ${image.manifest.digest}`,
+      );
+    }
+    if (reply.headers["content-type"] !== ociManifestType)
+      warnings.push(`${request} -> Content-Type ${reply.headers["content-type"]}`);
+    if (reply.headers[servedHeader] !== region)
+      warnings.push(`${request} -> X-Meridian-Replica ${reply.headers[servedHeader]}`);
+  } finally {
+    viaEndpoint.close();
+  }
+  const load = loadNote();
+  const countedBefore = await endpointRequests(setup.proxy.endpoint.url);
+  // direct, endpoint, endpoint, direct: a drift of the machine's load hits both alike.
+  const order = ["direct", "endpoint", "endpoint", "direct"] as const;
+  const runs: RateRun[] = [];
+  for (const via of order) {
+    const origin = via === "endpoint" ? setup.proxy.endpoint.url : setup.direct;
+    const mark = cpuMark(setup.replicaPid);
+    const result = await runLoadInWorker({
+      origin,
+      method: "GET",
+      path,
+      headers: { accept: ociManifestType },
+      expectStatus: [200],
+      concurrency: config.rpsConcurrency,
+      durationMs: config.rpsSeconds * 1000,
+      maxRequests: 10_000_000,
+      warmupMs: config.warmupSeconds * 1000,
+    });
+    const cpu = cpuSince(mark, setup.replicaPid);
+    warnings.push(
+      ...checkErrors(`manifest GETs (${via})`, result.ok, result.errors, result.firstError),
+    );
+    if (result.clientUtilization > clientBoundUtilization) {
+      warnings.push(
+        `load generator busy ${percent(result.clientUtilization * 100)} (${via}): the rate may be client-bound`,
+      );
+    }
+    runs.push({
+      via,
+      result,
+      cpu,
+      busySeconds: config.warmupSeconds + result.elapsedMs / 1000,
+    });
+    context.log(`global manifest GET ${via}: ${result.perSecond.toFixed(0)}/s`);
+  }
+  const counted = (await endpointRequests(setup.proxy.endpoint.url)) - countedBefore;
+  const of = (via: RateRun["via"]) => runs.filter((run) => run.via === via);
+  const endpointRuns = of("endpoint");
+  const directRuns = of("direct");
+  const endpointRate = mean(endpointRuns.map((run) => run.result.perSecond));
+  const directRate = mean(directRuns.map((run) => run.result.perSecond));
+  const ratio = endpointRate / directRate;
+  const measuredOk = endpointRuns.reduce((sum, run) => sum + run.result.ok, 0);
+  if (counted < measuredOk) {
+    warnings.push(
+      `the endpoint's meridian_global_requests_total grew by ${counted}, fewer than the ${measuredOk} requests answered through it`,
+    );
+  }
+  const describe = (list: readonly RateRun[]): string =>
+    `${fmt(mean(list.map((run) => run.result.perSecond)))} req/s (runs ${list.map((run) => fmt(run.result.perSecond)).join(", ")}; p50 ${list.map((run) => run.result.p50Ms.toFixed(2)).join("/")} ms, p99 ${list.map((run) => run.result.p99Ms.toFixed(2)).join("/")} ms)`;
+  const cpuOf = (list: readonly RateRun[]) => {
+    const spent = list.reduce((sum, run) => addSpent(sum, run.cpu), noCpu);
+    const seconds = list.reduce((sum, run) => sum + run.busySeconds, 0);
+    // Requests answered over warm-up + measurement, estimated at the measured rate.
+    const requests = list.reduce((sum, run) => sum + run.result.perSecond * run.busySeconds, 0);
+    return {
+      replicaPercent: (spent.replica / seconds) * 100,
+      endpointPercent: (spent.endpoint / seconds) * 100,
+      endpointBusyPercent: (spent.endpointActiveMs / 1000 / seconds) * 100,
+      endpointWaitPercent: (spent.endpointWait / seconds) * 100,
+      endpointMicros: (spent.endpoint / requests) * 1e6,
+      replicaMicros: (spent.replica / requests) * 1e6,
+      client: mean(list.map((run) => run.result.clientUtilization)) * 100,
+    };
+  };
+  const viaCpu = cpuOf(endpointRuns);
+  const directCpu = cpuOf(directRuns);
+  warnings.push(...problems());
+  context.log(`global manifest GET: endpoint/direct ${ratio.toFixed(2)}`);
+  context.report(figureIds.manifest, ratio, {
+    warnings,
+    samples: endpointRuns.map((run, index) => {
+      // Pairs of adjacent runs: (direct, endpoint), (endpoint, direct).
+      const direct = directRuns[index];
+      return direct ? run.result.perSecond / direct.result.perSecond : Number.NaN;
+    }),
+    notes: [
+      `through the global endpoint (proxy mode): ${describe(endpointRuns)}; direct to ${region}: ${describe(directRuns)}; ${goalNote(ratio, rateGoal)}`,
+      `runs in the order ${order.join(", ")}, each ${config.warmupSeconds} s warm-up + ${config.rpsSeconds} s, ${config.rpsConcurrency} keep-alive connections from a worker thread; the endpoint counted ${counted} requests`,
+      `CPU (% of one core, over warm-up + measurement) through the endpoint: endpoint (bench main thread) ${percent(viaCpu.endpointPercent)} = ${viaCpu.endpointMicros.toFixed(0)} us per request (event loop busy ${percent(viaCpu.endpointBusyPercent)}, waiting for a CPU ${percent(viaCpu.endpointWaitPercent)}), replica ${percent(viaCpu.replicaPercent)} = ${viaCpu.replicaMicros.toFixed(0)} us per request, load thread busy ${percent(viaCpu.client)}; direct: replica ${percent(directCpu.replicaPercent)} = ${directCpu.replicaMicros.toFixed(0)} us per request, load thread busy ${percent(directCpu.client)}`,
+      `the endpoint adds a third busy thread (after the replica and the load generator) on ${cpus().length} cores`,
+      load,
+    ],
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// 2-3. Large blob pull: direct, through the proxy endpoint, through the redirect endpoint
+
+type PullVia = "direct" | "proxy" | "redirect";
+
+interface PullSample {
+  readonly via: PullVia;
+  readonly mbps: number;
+  readonly outcome: PullOutcome;
+  readonly cpu: CpuSpent;
+}
+
+async function pullThroughputs(context: ReplicationContext, setup: GlobalSetup): Promise<void> {
+  const { config } = context;
+  const problems = problemsFromNow(setup.cluster);
+  const generated = performance.now();
+  const blob = new LargeBlobs(config.blobMiB * 1024 * 1024).variant(0);
+  context.log(
+    `global: ${config.blobMiB} MiB blob generated in ${Math.round(performance.now() - generated)} ms`,
+  );
+  const pushTo = setup.cluster.client(region, 2);
+  await pushTo.pushMonolithic(repo, blob);
+  const path = `/v2/${repo}/blobs/${blob.digest}`;
+  const warnings: Record<PullVia, string[]> = { direct: [], proxy: [], redirect: [] };
+  // One untimed pull through the proxy endpoint with the digest checked.
+  const viaProxy = new RegistryClient(setup.proxy.endpoint.url, 1);
+  try {
+    const check = await viaProxy.pullBlob(repo, blob.digest, true);
+    if (check.bodyBytes !== blob.size || check.bodyDigest !== blob.digest) {
+      throw new Error(
+        `GET ${setup.proxy.endpoint.url}${path} -> ${check.bodyBytes} bytes hashing to ${check.bodyDigest}, expected ${blob.size} bytes`,
+      );
+    }
+    if (check.headers[servedHeader] !== region) {
+      warnings.proxy.push(
+        `GET ${setup.proxy.endpoint.url}${path} -> X-Meridian-Replica ${check.headers[servedHeader]}`,
+      );
+    }
+  } finally {
+    viaProxy.close();
+  }
+  const jobs: Record<PullVia, PullJob> = {
+    direct: { url: `${setup.direct}${path}`, expectBytes: blob.size, followRedirect: false },
+    proxy: {
+      url: `${setup.proxy.endpoint.url}${path}`,
+      expectBytes: blob.size,
+      followRedirect: false,
+    },
+    redirect: {
+      url: `${setup.redirect.endpoint.url}${path}`,
+      expectBytes: blob.size,
+      followRedirect: true,
+    },
+  };
+  const vias: readonly PullVia[] = ["direct", "proxy", "redirect"];
+  const rounds = Math.max(config.repeat, minPullRounds);
+  const worker = await PullWorker.start();
+  const samples: PullSample[] = [];
+  const load = loadNote();
+  try {
+    // Warm-up: one pull of each kind (JIT, page cache, the endpoint's upstream connection).
+    for (const via of vias) {
+      const outcome = await worker.pull(jobs[via]);
+      if (via === "redirect" && outcome.location !== jobs.direct.url) {
+        warnings.redirect.push(
+          `GET ${jobs.redirect.url} -> 307 to ${outcome.location}, expected ${jobs.direct.url}`,
+        );
+      }
+    }
+    // Each round pulls once each way, starting with a different one each round.
+    for (let round = 0; round < rounds; round++) {
+      for (let step = 0; step < vias.length; step++) {
+        const via = vias[(round + step) % vias.length] as PullVia;
+        const mark = cpuMark(setup.replicaPid);
+        const outcome = await worker.pull(jobs[via]);
+        const cpu = cpuSince(mark, setup.replicaPid);
+        const mbps = megabytesPerSecond(blob.size, outcome.ms);
+        samples.push({ via, mbps, outcome, cpu });
+        context.log(`global pull ${via}: ${mbps.toFixed(0)} MB/s`);
+      }
+    }
+  } finally {
+    await worker.close();
+  }
+  const of = (via: PullVia) => samples.filter((sample) => sample.via === via);
+  const rate = (via: PullVia) => median(of(via).map((sample) => sample.mbps));
+  const directRate = rate("direct");
+  const logged = problems();
+  const describe = (via: PullVia): string =>
+    `${fmt(rate(via))} MB/s (median of ${of(via)
+      .map((sample) => fmt(sample.mbps))
+      .join(", ")})`;
+  const cpuNote = (via: PullVia): string => {
+    const list = of(via);
+    const spent = list.reduce((sum, sample) => addSpent(sum, sample.cpu), noCpu);
+    const seconds = list.reduce((sum, sample) => sum + sample.outcome.ms / 1000, 0);
+    const gb = (blob.size * list.length) / 1e9;
+    const client = mean(list.map((sample) => sample.outcome.clientUtilization)) * 100;
+    const endpoint =
+      via === "direct"
+        ? ""
+        : `endpoint (bench main thread) ${percent((spent.endpoint / seconds) * 100)} = ${fmt((spent.endpoint / gb) * 1000)} ms per GB (event loop busy ${percent((spent.endpointActiveMs / 1000 / seconds) * 100)}, waiting for a CPU ${percent((spent.endpointWait / seconds) * 100)}), `;
+    return `${via}: ${endpoint}replica ${percent((spent.replica / seconds) * 100)}, client thread busy ${percent(client)}`;
+  };
+  const common = `${config.blobMiB} MiB blob, 1 GET at a time from a worker thread (raw socket, new connection per request), ${rounds} rounds of direct/proxy/redirect in rotating order after one warm-up pull of each`;
+  for (const via of ["proxy", "redirect"] as const) {
+    const ratio = rate(via) / directRate;
+    const perRound = of(via).map((sample, index) => {
+      const direct = of("direct")[index];
+      return direct ? sample.mbps / direct.mbps : Number.NaN;
+    });
+    const redirectNote =
+      via === "redirect"
+        ? [
+            `the 307 from the endpoint took ${median(of(via).map((sample) => sample.outcome.redirectMs ?? Number.NaN)).toFixed(2)} ms (median; new connection), then GET of its Location ${of(via)[0]?.outcome.location ?? "?"}`,
+          ]
+        : [];
+    context.log(`global pull ${via}: endpoint/direct ${ratio.toFixed(2)}`);
+    context.report(figureIds[via], ratio, {
+      warnings: [...warnings[via], ...logged],
+      samples: perRound,
+      notes: [
+        `${via === "proxy" ? "through the global endpoint in proxy mode" : "through the global endpoint in redirect mode (both requests timed)"}: ${describe(via)}; direct to ${region}: ${describe("direct")}; ${goalNote(ratio, throughputGoal)}`,
+        ...redirectNote,
+        common,
+        `CPU (% of one core, over the pulls) ${cpuNote(via)}; ${cpuNote("direct")}`,
+        load,
+      ],
+    });
+  }
+}
+
+export const globalEndpointScenario: ReplicationScenario = {
+  id: "global",
+  figures: (config: BenchConfig) => [
+    {
+      id: figureIds.manifest,
+      label: `Global endpoint (proxy) / direct: manifest GET by tag, c=${config.rpsConcurrency} (goal >= ${rateGoal})`,
+      unit: "x endpoint/direct",
+      better: "higher",
+      meridianOnly: true,
+    },
+    {
+      id: figureIds.proxy,
+      label: `Global endpoint (proxy) / direct: ${config.blobMiB} MiB blob pull, 1 GET (goal >= ${throughputGoal})`,
+      unit: "x endpoint/direct",
+      better: "higher",
+      meridianOnly: true,
+    },
+    {
+      id: figureIds.redirect,
+      label: `  same, redirect mode: 307, then GET of the Location (goal >= ${throughputGoal})`,
+      unit: "x endpoint/direct",
+      better: "higher",
+      meridianOnly: true,
+    },
+  ],
+  async run(context) {
+    await withGlobalSetup(context, async (setup) => {
+      await measureGroup(context, setup.cluster, [figureIds.manifest], () =>
+        manifestRates(context, setup),
+      );
+      await measureGroup(context, setup.cluster, [figureIds.proxy, figureIds.redirect], () =>
+        pullThroughputs(context, setup),
+      );
+    });
+  },
+};

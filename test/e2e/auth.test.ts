@@ -23,6 +23,7 @@ const passwords = {
   bob: "bob-password-1",
   ci: "ci-token-secret-1",
 };
+const replicationSecret = "replication-secret-0123456789";
 const basic = (name: keyof typeof passwords, password = passwords[name]) =>
   `Basic ${Buffer.from(`${name}:${password}`).toString("base64")}`;
 
@@ -53,6 +54,10 @@ describe("authentication and authorization", () => {
     await writeFile(
       configFile,
       stringify({
+        // A peer that is never there: enough to mount the peer API behind its credential.
+        region: "westus",
+        peers: [{ region: "eastus", url: "http://127.0.0.1:1" }],
+        replication: { secret: replicationSecret },
         auth: {
           signingKey: "test-signing-key-0123456789abcdef0123",
           users: [
@@ -265,6 +270,84 @@ describe("authentication and authorization", () => {
       headers: { Authorization: `Bearer ${pull}` },
     });
     assert.notEqual(elsewhere.status, 401);
+  });
+
+  it("keeps user credentials off the change feed, and the peer credential off the admin API", async () => {
+    const feed = `${base}/_meridian/replication/feed?since=0`;
+    const adminToken = await token(base, "admin", "repository:team/app:pull,push,delete");
+    for (const authorization of [basic("admin"), `Bearer ${adminToken}`, undefined]) {
+      const response = await fetch(
+        feed,
+        authorization ? { headers: { Authorization: authorization } } : {},
+      );
+      assert.equal(response.status, 401, `feed with ${authorization?.split(" ")[0] ?? "nothing"}`);
+    }
+    const asPeer = await fetch(feed, { headers: { Authorization: `Bearer ${replicationSecret}` } });
+    assert.equal(asPeer.status, 200);
+    const body = JSON.stringify({ globalEndpointRouting: true });
+    for (const authorization of [
+      `Bearer ${replicationSecret}`,
+      `Basic ${Buffer.from(`peer:${replicationSecret}`).toString("base64")}`,
+    ]) {
+      const response = await fetch(`${base}/_meridian/status`, {
+        method: "PUT",
+        body,
+        headers: { Authorization: authorization },
+      });
+      assert.equal(response.status, 401, "the replication credential is not an admin");
+    }
+    assert.equal(
+      (await call("GET", "/v2/team/app/tags/list", `Bearer ${replicationSecret}`)).status,
+      401,
+    );
+  });
+
+  it("allows anonymous pulls, and only pulls, when anonymousPull is on", async () => {
+    const anonymousConfig = join(dir, "anonymous.yaml");
+    await writeFile(
+      anonymousConfig,
+      stringify({
+        auth: {
+          signingKey: "test-signing-key-0123456789abcdef0123",
+          anonymousPull: true,
+          users: [
+            {
+              name: "alice",
+              passwordHash: await hashSecret(passwords.alice),
+              permissions: [{ repositories: "**", actions: ["pull", "push"] }],
+            },
+          ],
+        },
+      }),
+    );
+    const open = await startMeridian({ args: ["--config", anonymousConfig] });
+    try {
+      const blob = randomBlob(64);
+      const pushed = await fetch(`${open.url}/v2/public/app/blobs/uploads/?digest=${blob.digest}`, {
+        method: "POST",
+        headers: { Authorization: basic("alice") },
+        body: blob.bytes,
+      });
+      assert.equal(pushed.status, 201);
+      const pulled = await fetch(`${open.url}/v2/public/app/blobs/${blob.digest}`);
+      assert.deepEqual(Buffer.from(await pulled.arrayBuffer()), blob.bytes);
+      const anonymousPush = await fetch(`${open.url}/v2/public/app/blobs/uploads/`, {
+        method: "POST",
+      });
+      assert.equal(anonymousPush.status, 401);
+      const anonymousToken = await fetch(
+        `${open.url}/token?service=meridian&scope=repository:public/app:pull,push`,
+      );
+      const { token: granted } = (await anonymousToken.json()) as { token: string };
+      const payload = JSON.parse(
+        Buffer.from(granted.split(".")[1] ?? "", "base64url").toString(),
+      ) as {
+        access: { actions: string[] }[];
+      };
+      assert.deepEqual(payload.access[0]?.actions, ["pull"]);
+    } finally {
+      await open.dispose();
+    }
   });
 
   it("keeps the admin API for admins", async () => {

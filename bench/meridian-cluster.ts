@@ -4,10 +4,8 @@
 // stop that never hangs (SIGKILL after a grace period) and removes the folder.
 import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { once } from "node:events";
 import { rmSync } from "node:fs";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
-import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
@@ -17,6 +15,7 @@ import { stringify as toYaml } from "yaml";
 import { LocalCluster } from "../src/cluster/local-cluster.ts";
 import { loadConfig } from "../src/config/load-config.ts";
 import type { WanLink } from "../src/wan/wan-link.ts";
+import { freePorts } from "../test/support/cluster.ts";
 import { RegistryClient } from "./registry-client.ts";
 
 export interface BenchClusterOptions {
@@ -32,27 +31,6 @@ const repoRoot = fileURLToPath(new URL("../", import.meta.url));
 
 /** Clusters running now, so that an exit path can kill them. */
 const live = new Set<BenchCluster>();
-
-async function freePorts(count: number): Promise<number[]> {
-  const servers: Server[] = [];
-  try {
-    const ports: number[] = [];
-    for (let i = 0; i < count; i++) {
-      const server = createServer();
-      servers.push(server);
-      server.listen(0, "127.0.0.1");
-      await once(server, "listening");
-      const address = server.address();
-      if (address === null || typeof address === "string") throw new Error("no TCP port");
-      ports.push(address.port);
-    }
-    return ports;
-  } finally {
-    await Promise.all(
-      servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))),
-    );
-  }
-}
 
 /** "meridian <commit>[ + uncommitted src changes]", as the single-replica run prints it. */
 export function meridianVersion(): string {

@@ -5,7 +5,6 @@
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import { get as httpsGet } from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -16,6 +15,7 @@ import { type MeridianProcess, startMeridian } from "../support/meridian-process
 import { imageManifest, ociManifestType, randomBlob } from "../support/oci-fixtures.ts";
 import { OciLayoutBuilder, readLayoutRef } from "../support/oci-layout.ts";
 import { createSkopeo, type Skopeo } from "../support/skopeo.ts";
+import { httpsGetTrusting, selfSignedCertificate } from "../support/tls.ts";
 
 const passwords = {
   admin: "admin-password-1",
@@ -505,37 +505,13 @@ describe("authentication and authorization", () => {
   it("serves HTTPS from certificate files", async () => {
     const certDir = await mkdtemp(join(tmpdir(), "meridian-tls-"));
     try {
-      const cert = join(certDir, "cert.pem");
-      const key = join(certDir, "key.pem");
-      await promisify(execFile)("openssl", [
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-days",
-        "1",
-        "-subj",
-        "/CN=127.0.0.1",
-        "-addext",
-        "subjectAltName=IP:127.0.0.1",
-        "-keyout",
-        key,
-        "-out",
-        cert,
-      ]);
+      const { cert, key } = await selfSignedCertificate(certDir);
       const tlsConfig = join(certDir, "tls.yaml");
       await writeFile(tlsConfig, stringify({ tls: { cert, key } }));
       const secure = await startMeridian({ args: ["--config", tlsConfig] });
       try {
         assert.match(secure.url, /^https:\/\//);
-        const ca = await readFile(cert);
-        const status = await new Promise<number>((resolve, reject) => {
-          httpsGet(`${secure.url}/v2/`, { ca }, (res) => {
-            res.resume();
-            resolve(res.statusCode ?? 0);
-          }).on("error", reject);
-        });
+        const { status } = await httpsGetTrusting(`${secure.url}/v2/`, cert);
         assert.equal(status, 200);
       } finally {
         await secure.dispose();

@@ -3,15 +3,12 @@
 // a test-only policy sends every request to a different replica in turn to prove that
 // uploads stay sticky, split pushes succeed and reads find content wherever it is.
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import type { IncomingMessage } from "node:http";
 import { request } from "node:http";
-import { get as httpsGet } from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { promisify } from "node:util";
 import pino from "pino";
 import type { RoutableReplica } from "../../src/routing/replica-ranking.ts";
 import {
@@ -23,6 +20,7 @@ import { imageManifest, ociManifestType, randomBlob } from "../support/oci-fixtu
 import { OciLayoutBuilder, readLayoutRef, readVerifiedBlob } from "../support/oci-layout.ts";
 import { pushBlob, pushManifest } from "../support/registry-http.ts";
 import { createSkopeo, type Skopeo } from "../support/skopeo.ts";
+import { httpsGetTrusting, selfSignedCertificate } from "../support/tls.ts";
 import { waitFor } from "../support/wait-for.ts";
 
 const regions = ["westus", "eastus", "westeurope"];
@@ -288,25 +286,7 @@ describe("global endpoint", () => {
   });
 
   it("serves HTTPS from certificate files", async () => {
-    const cert = join(workDir, "cert.pem");
-    const key = join(workDir, "key.pem");
-    await promisify(execFile)("openssl", [
-      "req",
-      "-x509",
-      "-newkey",
-      "rsa:2048",
-      "-nodes",
-      "-days",
-      "1",
-      "-subj",
-      "/CN=127.0.0.1",
-      "-addext",
-      "subjectAltName=IP:127.0.0.1",
-      "-keyout",
-      key,
-      "-out",
-      cert,
-    ]);
+    const { cert, key } = await selfSignedCertificate(workDir);
     const secure = await startGlobalEndpoint(
       {
         ...tc.config,
@@ -317,16 +297,8 @@ describe("global endpoint", () => {
     );
     try {
       assert.match(secure.endpoint.url, /^https:\/\//);
-      const ca = await readFile(cert);
-      const answer = await new Promise<{ status: number; replica: string }>((resolve, reject) => {
-        httpsGet(`${secure.endpoint.url}/v2/`, { ca }, (res) => {
-          res.resume();
-          resolve({
-            status: res.statusCode ?? 0,
-            replica: String(res.headers["x-meridian-replica"]),
-          });
-        }).on("error", reject);
-      });
+      const reply = await httpsGetTrusting(`${secure.endpoint.url}/v2/`, cert);
+      const answer = { status: reply.status, replica: String(reply.headers["x-meridian-replica"]) };
       assert.equal(answer.status, 200);
       assert.ok(regions.includes(answer.replica));
     } finally {

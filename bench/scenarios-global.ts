@@ -24,7 +24,11 @@ import { checkErrors, median, megabytesPerSecond, percent } from "./figures.ts";
 import { type LoadResult, runLoadInWorker } from "./http-load.ts";
 import { BenchCluster, metricSum } from "./meridian-cluster.ts";
 import { RegistryClient } from "./registry-client.ts";
-import type { ReplicationContext, ReplicationScenario } from "./scenarios-replication.ts";
+import {
+  measureGroup,
+  type ReplicationContext,
+  type ReplicationScenario,
+} from "./scenarios-replication.ts";
 import { type PullJob, type PullOutcome, PullWorker } from "./timed-pull.ts";
 
 const region = "westus";
@@ -217,24 +221,6 @@ async function withGlobalSetup(
   } finally {
     await Promise.allSettled(endpoints.map((endpoint) => endpoint.close()));
     await cluster.stop();
-  }
-}
-
-/** Runs `work`; if it throws, every figure of `ids` fails with the error and the replica's logged problems. */
-async function measureGroup(
-  context: ReplicationContext,
-  cluster: BenchCluster,
-  ids: readonly string[],
-  work: () => Promise<void>,
-): Promise<void> {
-  try {
-    await work();
-  } catch (error) {
-    const logged = cluster.problemSummary();
-    const failure = new Error(
-      logged.length > 0 ? `${errorText(error)}; ${logged.join("; ")}` : errorText(error),
-    );
-    for (const id of ids) await context.measure(id, () => Promise.reject(failure));
   }
 }
 

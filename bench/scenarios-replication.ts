@@ -72,7 +72,7 @@ async function withCluster(
  * Runs `work`; if it throws, every figure of `ids` is failed with that error and the
  * warnings and errors the replicas logged (a 500 is logged with its cause).
  */
-async function measureGroup(
+export async function measureGroup(
   context: ReplicationContext,
   cluster: BenchCluster,
   ids: readonly string[],

@@ -4,6 +4,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { type Digest, digestOf } from "../oci/digest.ts";
 import { mediaTypes } from "../oci/media-types.ts";
+import { withFixture } from "../testing/with-fixture.ts";
 import type { ChangeRecord, ManifestRecord, MetadataStore } from "./metadata-store.ts";
 
 export interface MetadataStoreFixture {
@@ -42,14 +43,8 @@ export function runMetadataStoreSuite(
   open: () => Promise<MetadataStoreFixture>,
 ): void {
   describe(`${driver} metadata store`, () => {
-    const withStore = (body: (fixture: MetadataStoreFixture) => Promise<void>) => async () => {
-      const fixture = await open();
-      try {
-        await body(fixture);
-      } finally {
-        await fixture.cleanup();
-      }
-    };
+    const withStore = (body: (fixture: MetadataStoreFixture) => Promise<void>) =>
+      withFixture(open, body);
 
     it(
       "links blobs idempotently and unlinks them",

@@ -6,6 +6,7 @@ import { PassThrough, Readable, Writable } from "node:stream";
 import { text } from "node:stream/consumers";
 import { describe, it } from "node:test";
 import { type Digest, digestOf } from "../oci/digest.ts";
+import { withFixture } from "../testing/with-fixture.ts";
 import {
   BlobNotFoundError,
   type BlobStore,
@@ -26,14 +27,8 @@ const uploadId = "0f8fad5b-d9cb-469f-a165-70867728950e";
 
 export function runBlobStoreSuite(driver: string, open: () => Promise<BlobStoreFixture>): void {
   describe(`${driver} blob store`, () => {
-    const withStore = (body: (fixture: BlobStoreFixture) => Promise<void>) => async () => {
-      const fixture = await open();
-      try {
-        await body(fixture);
-      } finally {
-        await fixture.cleanup();
-      }
-    };
+    const withStore = (body: (fixture: BlobStoreFixture) => Promise<void>) =>
+      withFixture(open, body);
 
     it(
       "ingests a verified blob, then stats and reads it whole and by range",

@@ -23,6 +23,8 @@ export interface BenchClusterOptions {
   readonly regions: readonly string[];
   /** WAN emulation (a proxy per ordered pair); omitted means direct links. */
   readonly wan?: { readonly rttMs: number; readonly bytesPerSecond?: number };
+  /** The topology's `globalEndpoint` section (an endpoint hosted by a replica). */
+  readonly globalEndpoint?: Record<string, unknown>;
 }
 
 const keptLines = 40;
@@ -90,6 +92,7 @@ export class BenchCluster {
         replicas,
         log: { level: "warn" },
       };
+      if (options.globalEndpoint) topology.globalEndpoint = options.globalEndpoint;
       if (options.wan) {
         topology.wan = {
           rttMs: options.wan.rttMs,

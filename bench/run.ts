@@ -218,7 +218,7 @@ async function main(): Promise<void> {
         : []),
       ...(selectedReplication.some((scenario) => scenario.id === "global") && meridianRun
         ? [
-            "Global endpoint: one replica (westus) as a separate process, the global endpoint in the bench process's main thread, clients in worker threads; ratios endpoint/direct.",
+            "Global endpoint: one replica (westus) as a separate process, proxy and redirect endpoints in the bench process's main thread, a third endpoint hosted in the replica's process, clients in worker threads; ratios endpoint/direct.",
           ]
         : []),
       "",

@@ -6,7 +6,9 @@
 // so that no client shares the endpoint's event loop: manifest GET requests/s at
 // BENCH_RPS_CONCURRENCY, and BENCH_BLOB_MIB blob pull throughput at concurrency 1 (proxy
 // mode streams the bytes through; redirect mode answers 307 and the client GETs the
-// Location from the replica). Each figure is the ratio endpoint/direct.
+// Location from the replica). A third endpoint runs inside the replica's own process
+// (`globalEndpoint.hostedBy`), the deployment where every region serves the global name and
+// routes its own clients in-process. Each figure is the ratio endpoint/direct.
 import { readdirSync, readFileSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
 import { join } from "node:path";
@@ -18,6 +20,7 @@ import {
   type StartedGlobalEndpoint,
   startGlobalEndpoint,
 } from "../src/routing/start-global-endpoint.ts";
+import { freePorts } from "../test/support/cluster.ts";
 import { LargeBlobs, makeSmallImage, ociManifestType } from "./blob-data.ts";
 import type { BenchConfig } from "./config.ts";
 import { checkErrors, median, megabytesPerSecond, percent } from "./figures.ts";
@@ -44,8 +47,10 @@ const minPullRounds = 5;
 
 const figureIds = {
   manifest: "global-manifest-get",
+  hostedManifest: "global-manifest-get-hosted",
   proxy: "global-pull-proxy",
   redirect: "global-pull-redirect",
+  hosted: "global-pull-hosted",
 } as const;
 
 function errorText(error: unknown): string {
@@ -163,6 +168,8 @@ interface GlobalSetup {
   readonly direct: string;
   readonly proxy: StartedGlobalEndpoint;
   readonly redirect: StartedGlobalEndpoint;
+  /** The endpoint hosted in the replica's own process (`globalEndpoint.hostedBy`). */
+  readonly hosted: string;
 }
 
 function endpointConfig(config: Config, mode: "proxy" | "redirect"): Config {
@@ -188,7 +195,12 @@ async function withGlobalSetup(
   work: (setup: GlobalSetup) => Promise<void>,
 ): Promise<void> {
   const started = performance.now();
-  const cluster = await BenchCluster.start({ regions: [region] });
+  const [hostedPort] = await freePorts(1);
+  const cluster = await BenchCluster.start({
+    regions: [region],
+    globalEndpoint: { listen: `127.0.0.1:${hostedPort}`, hostedBy: region, geoip: false },
+  });
+  const hosted = `http://127.0.0.1:${hostedPort}`;
   const endpoints: StartedGlobalEndpoint[] = [];
   try {
     const dropped = await cluster.waitConnected();
@@ -206,7 +218,7 @@ async function withGlobalSetup(
     });
     endpoints.push(redirect);
     context.log(
-      `global: replica ${region} on ${cluster.url(region)}, endpoints proxy ${proxy.endpoint.url} and redirect ${redirect.endpoint.url}, up in ${Math.round(performance.now() - started)} ms${dropped > 0 ? ` (${dropped} warning(s) logged at start, ignored)` : ""}`,
+      `global: replica ${region} on ${cluster.url(region)}, endpoints proxy ${proxy.endpoint.url}, redirect ${redirect.endpoint.url} and hosted by ${region} ${hosted}, up in ${Math.round(performance.now() - started)} ms${dropped > 0 ? ` (${dropped} warning(s) logged at start, ignored)` : ""}`,
     );
     await work({
       cluster,
@@ -214,6 +226,7 @@ async function withGlobalSetup(
       direct: cluster.url(region),
       proxy,
       redirect,
+      hosted,
     });
   } catch (error) {
     const exit = cluster.exitReason();
@@ -249,30 +262,29 @@ async function endpointRequests(endpointUrl: string): Promise<number> {
 // ---------------------------------------------------------------------------------------------
 // 1. Manifest GET by tag, through the endpoint (proxy mode) and direct
 
+type RateVia = "direct" | "proxy" | "hosted";
+
 interface RateRun {
-  readonly via: "endpoint" | "direct";
+  readonly via: RateVia;
   readonly result: LoadResult;
   readonly cpu: CpuSpent;
   /** Warm-up + measurement, seconds (the CPU above was spent over about that). */
   readonly busySeconds: number;
 }
 
-async function manifestRates(context: ReplicationContext, setup: GlobalSetup): Promise<void> {
-  const { config } = context;
-  const image = makeSmallImage();
-  const path = `/v2/${repo}/manifests/${tag}`;
+/** One checked GET: same bytes, digest, type, and the replica named. */
+async function checkManifestGet(
+  origin: string,
+  path: string,
+  image: ReturnType<typeof makeSmallImage>,
+): Promise<string[]> {
   const warnings: string[] = [];
-  const problems = problemsFromNow(setup.cluster);
-  const pushTo = setup.cluster.client(region, 2);
-  for (const blob of [image.config, ...image.layers]) await pushTo.pushSmallBlob(repo, blob);
-  await pushTo.putManifest(repo, tag, image.manifest.data, ociManifestType);
-  // One checked GET through the endpoint: same bytes, digest, type, and the replica named.
-  const viaEndpoint = new RegistryClient(setup.proxy.endpoint.url, 1);
+  const client = new RegistryClient(origin, 1);
   try {
-    const reply = await viaEndpoint.expect("GET", path, [200], {
+    const reply = await client.expect("GET", path, [200], {
       headers: { accept: ociManifestType },
     });
-    const request = `GET ${setup.proxy.endpoint.url}${path}`;
+    const request = `GET ${origin}${path}`;
     if (!reply.body.equals(image.manifest.data))
       warnings.push(`${request} -> body differs from the manifest pushed`);
     if (reply.headers["docker-content-digest"] !== image.manifest.digest) {
@@ -285,18 +297,36 @@ async function manifestRates(context: ReplicationContext, setup: GlobalSetup): P
     if (reply.headers[servedHeader] !== region)
       warnings.push(`${request} -> X-Meridian-Replica ${reply.headers[servedHeader]}`);
   } finally {
-    viaEndpoint.close();
+    client.close();
   }
+  return warnings;
+}
+
+async function manifestRates(context: ReplicationContext, setup: GlobalSetup): Promise<void> {
+  const { config } = context;
+  const image = makeSmallImage();
+  const path = `/v2/${repo}/manifests/${tag}`;
+  const warnings: string[] = [];
+  const problems = problemsFromNow(setup.cluster);
+  const pushTo = setup.cluster.client(region, 2);
+  for (const blob of [image.config, ...image.layers]) await pushTo.pushSmallBlob(repo, blob);
+  await pushTo.putManifest(repo, tag, image.manifest.data, ociManifestType);
+  const origins: Record<RateVia, string> = {
+    direct: setup.direct,
+    proxy: setup.proxy.endpoint.url,
+    hosted: setup.hosted,
+  };
+  warnings.push(...(await checkManifestGet(origins.proxy, path, image)));
+  warnings.push(...(await checkManifestGet(origins.hosted, path, image)));
   const load = loadNote();
-  const countedBefore = await endpointRequests(setup.proxy.endpoint.url);
-  // direct, endpoint, endpoint, direct: a drift of the machine's load hits both alike.
-  const order = ["direct", "endpoint", "endpoint", "direct"] as const;
+  const countedBefore = await endpointRequests(origins.proxy);
+  // Mirrored order: a drift of the machine's load hits every way alike.
+  const order = ["direct", "proxy", "hosted", "hosted", "proxy", "direct"] as const;
   const runs: RateRun[] = [];
   for (const via of order) {
-    const origin = via === "endpoint" ? setup.proxy.endpoint.url : setup.direct;
     const mark = cpuMark(setup.replicaPid);
     const result = await runLoadInWorker({
-      origin,
+      origin: origins[via],
       method: "GET",
       path,
       headers: { accept: ociManifestType },
@@ -323,17 +353,15 @@ async function manifestRates(context: ReplicationContext, setup: GlobalSetup): P
     });
     context.log(`global manifest GET ${via}: ${result.perSecond.toFixed(0)}/s`);
   }
-  const counted = (await endpointRequests(setup.proxy.endpoint.url)) - countedBefore;
-  const of = (via: RateRun["via"]) => runs.filter((run) => run.via === via);
-  const endpointRuns = of("endpoint");
+  const counted = (await endpointRequests(origins.proxy)) - countedBefore;
+  const of = (via: RateVia) => runs.filter((run) => run.via === via);
+  const rateOf = (via: RateVia) => mean(of(via).map((run) => run.result.perSecond));
   const directRuns = of("direct");
-  const endpointRate = mean(endpointRuns.map((run) => run.result.perSecond));
-  const directRate = mean(directRuns.map((run) => run.result.perSecond));
-  const ratio = endpointRate / directRate;
-  const measuredOk = endpointRuns.reduce((sum, run) => sum + run.result.ok, 0);
-  if (counted < measuredOk) {
+  const directRate = rateOf("direct");
+  const proxyOk = of("proxy").reduce((sum, run) => sum + run.result.ok, 0);
+  if (counted < proxyOk) {
     warnings.push(
-      `the endpoint's meridian_global_requests_total grew by ${counted}, fewer than the ${measuredOk} requests answered through it`,
+      `the endpoint's meridian_global_requests_total grew by ${counted}, fewer than the ${proxyOk} requests answered through it`,
     );
   }
   const describe = (list: readonly RateRun[]): string =>
@@ -353,31 +381,44 @@ async function manifestRates(context: ReplicationContext, setup: GlobalSetup): P
       client: mean(list.map((run) => run.result.clientUtilization)) * 100,
     };
   };
-  const viaCpu = cpuOf(endpointRuns);
   const directCpu = cpuOf(directRuns);
+  const directNote = `direct: replica ${percent(directCpu.replicaPercent)} = ${directCpu.replicaMicros.toFixed(0)} us per request, load thread busy ${percent(directCpu.client)}`;
+  const common = `runs in the order ${order.join(", ")}, each ${config.warmupSeconds} s warm-up + ${config.rpsSeconds} s, ${config.rpsConcurrency} keep-alive connections from a worker thread`;
   warnings.push(...problems());
-  context.log(`global manifest GET: endpoint/direct ${ratio.toFixed(2)}`);
-  context.report(figureIds.manifest, ratio, {
-    warnings,
-    samples: endpointRuns.map((run, index) => {
-      // Pairs of adjacent runs: (direct, endpoint), (endpoint, direct).
-      const direct = directRuns[index];
-      return direct ? run.result.perSecond / direct.result.perSecond : Number.NaN;
-    }),
-    notes: [
-      `through the global endpoint (proxy mode): ${describe(endpointRuns)}; direct to ${region}: ${describe(directRuns)}; ${goalNote(ratio, rateGoal)}`,
-      `runs in the order ${order.join(", ")}, each ${config.warmupSeconds} s warm-up + ${config.rpsSeconds} s, ${config.rpsConcurrency} keep-alive connections from a worker thread; the endpoint counted ${counted} requests`,
-      `CPU (% of one core, over warm-up + measurement) through the endpoint: endpoint (bench main thread) ${percent(viaCpu.endpointPercent)} = ${viaCpu.endpointMicros.toFixed(0)} us per request (event loop busy ${percent(viaCpu.endpointBusyPercent)}, waiting for a CPU ${percent(viaCpu.endpointWaitPercent)}), replica ${percent(viaCpu.replicaPercent)} = ${viaCpu.replicaMicros.toFixed(0)} us per request, load thread busy ${percent(viaCpu.client)}; direct: replica ${percent(directCpu.replicaPercent)} = ${directCpu.replicaMicros.toFixed(0)} us per request, load thread busy ${percent(directCpu.client)}`,
-      `the endpoint adds a third busy thread (after the replica and the load generator) on ${cpus().length} cores`,
-      load,
-    ],
-  });
+  for (const via of ["proxy", "hosted"] as const) {
+    const viaRuns = of(via);
+    const ratio = rateOf(via) / directRate;
+    const viaCpu = cpuOf(viaRuns);
+    const cpuNote =
+      via === "proxy"
+        ? `CPU (% of one core, over warm-up + measurement) through the endpoint: endpoint (bench main thread) ${percent(viaCpu.endpointPercent)} = ${viaCpu.endpointMicros.toFixed(0)} us per request (event loop busy ${percent(viaCpu.endpointBusyPercent)}, waiting for a CPU ${percent(viaCpu.endpointWaitPercent)}), replica ${percent(viaCpu.replicaPercent)} = ${viaCpu.replicaMicros.toFixed(0)} us per request, load thread busy ${percent(viaCpu.client)}; ${directNote}; the endpoint adds a third busy thread (after the replica and the load generator) on ${cpus().length} cores`
+        : `CPU (% of one core, over warm-up + measurement) through the hosted endpoint: replica with its endpoint ${percent(viaCpu.replicaPercent)} = ${viaCpu.replicaMicros.toFixed(0)} us per request, load thread busy ${percent(viaCpu.client)}; ${directNote}`;
+    const what =
+      via === "proxy"
+        ? "through a global endpoint of its own (proxy mode, to a replica in another process)"
+        : `through the global endpoint hosted in ${region}'s process (served in-process)`;
+    context.log(`global manifest GET ${via}: endpoint/direct ${ratio.toFixed(2)}`);
+    context.report(via === "proxy" ? figureIds.manifest : figureIds.hostedManifest, ratio, {
+      warnings,
+      // Each run against the direct run at the same distance from the middle of the order.
+      samples: viaRuns.map((run, index) => {
+        const direct = directRuns[index];
+        return direct ? run.result.perSecond / direct.result.perSecond : Number.NaN;
+      }),
+      notes: [
+        `${what}: ${describe(viaRuns)}; direct to ${region}: ${describe(directRuns)}; ${goalNote(ratio, rateGoal)}`,
+        via === "proxy" ? `${common}; the endpoint counted ${counted} requests` : common,
+        cpuNote,
+        load,
+      ],
+    });
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
 // 2-3. Large blob pull: direct, through the proxy endpoint, through the redirect endpoint
 
-type PullVia = "direct" | "proxy" | "redirect";
+type PullVia = "direct" | "proxy" | "redirect" | "hosted";
 
 interface PullSample {
   readonly via: PullVia;
@@ -397,23 +438,28 @@ async function pullThroughputs(context: ReplicationContext, setup: GlobalSetup):
   const pushTo = setup.cluster.client(region, 2);
   await pushTo.pushMonolithic(repo, blob);
   const path = `/v2/${repo}/blobs/${blob.digest}`;
-  const warnings: Record<PullVia, string[]> = { direct: [], proxy: [], redirect: [] };
-  // One untimed pull through the proxy endpoint with the digest checked.
-  const viaProxy = new RegistryClient(setup.proxy.endpoint.url, 1);
-  try {
-    const check = await viaProxy.pullBlob(repo, blob.digest, true);
-    if (check.bodyBytes !== blob.size || check.bodyDigest !== blob.digest) {
-      throw new Error(
-        `GET ${setup.proxy.endpoint.url}${path} -> ${check.bodyBytes} bytes hashing to ${check.bodyDigest}, expected ${blob.size} bytes`,
-      );
+  const warnings: Record<PullVia, string[]> = { direct: [], proxy: [], redirect: [], hosted: [] };
+  // One untimed pull through each endpoint that serves the bytes, with the digest checked.
+  for (const [via, origin] of [
+    ["proxy", setup.proxy.endpoint.url],
+    ["hosted", setup.hosted],
+  ] as const) {
+    const client = new RegistryClient(origin, 1);
+    try {
+      const check = await client.pullBlob(repo, blob.digest, true);
+      if (check.bodyBytes !== blob.size || check.bodyDigest !== blob.digest) {
+        throw new Error(
+          `GET ${origin}${path} -> ${check.bodyBytes} bytes hashing to ${check.bodyDigest}, expected ${blob.size} bytes`,
+        );
+      }
+      if (check.headers[servedHeader] !== region) {
+        warnings[via].push(
+          `GET ${origin}${path} -> X-Meridian-Replica ${check.headers[servedHeader]}`,
+        );
+      }
+    } finally {
+      client.close();
     }
-    if (check.headers[servedHeader] !== region) {
-      warnings.proxy.push(
-        `GET ${setup.proxy.endpoint.url}${path} -> X-Meridian-Replica ${check.headers[servedHeader]}`,
-      );
-    }
-  } finally {
-    viaProxy.close();
   }
   const jobs: Record<PullVia, PullJob> = {
     direct: { url: `${setup.direct}${path}`, expectBytes: blob.size, followRedirect: false },
@@ -427,8 +473,9 @@ async function pullThroughputs(context: ReplicationContext, setup: GlobalSetup):
       expectBytes: blob.size,
       followRedirect: true,
     },
+    hosted: { url: `${setup.hosted}${path}`, expectBytes: blob.size, followRedirect: false },
   };
-  const vias: readonly PullVia[] = ["direct", "proxy", "redirect"];
+  const vias: readonly PullVia[] = ["direct", "proxy", "redirect", "hosted"];
   const rounds = Math.max(config.repeat, minPullRounds);
   const worker = await PullWorker.start();
   const samples: PullSample[] = [];
@@ -473,13 +520,18 @@ async function pullThroughputs(context: ReplicationContext, setup: GlobalSetup):
     const gb = (blob.size * list.length) / 1e9;
     const client = mean(list.map((sample) => sample.outcome.clientUtilization)) * 100;
     const endpoint =
-      via === "direct"
+      via === "direct" || via === "hosted"
         ? ""
         : `endpoint (bench main thread) ${percent((spent.endpoint / seconds) * 100)} = ${fmt((spent.endpoint / gb) * 1000)} ms per GB (event loop busy ${percent((spent.endpointActiveMs / 1000 / seconds) * 100)}, waiting for a CPU ${percent((spent.endpointWait / seconds) * 100)}), `;
     return `${via}: ${endpoint}replica ${percent((spent.replica / seconds) * 100)}, client thread busy ${percent(client)}`;
   };
-  const common = `${config.blobMiB} MiB blob, 1 GET at a time from a worker thread (raw socket, new connection per request), ${rounds} rounds of direct/proxy/redirect in rotating order after one warm-up pull of each`;
-  for (const via of ["proxy", "redirect"] as const) {
+  const common = `${config.blobMiB} MiB blob, 1 GET at a time from a worker thread (raw socket, new connection per request), ${rounds} rounds of direct/proxy/redirect/hosted in rotating order after one warm-up pull of each`;
+  const what: Record<Exclude<PullVia, "direct">, string> = {
+    proxy: "through a global endpoint of its own in proxy mode (to a replica in another process)",
+    redirect: "through the global endpoint in redirect mode (both requests timed)",
+    hosted: `through the global endpoint hosted in ${region}'s process (served in-process)`,
+  };
+  for (const via of ["proxy", "redirect", "hosted"] as const) {
     const ratio = rate(via) / directRate;
     const perRound = of(via).map((sample, index) => {
       const direct = of("direct")[index];
@@ -496,7 +548,7 @@ async function pullThroughputs(context: ReplicationContext, setup: GlobalSetup):
       warnings: [...warnings[via], ...logged],
       samples: perRound,
       notes: [
-        `${via === "proxy" ? "through the global endpoint in proxy mode" : "through the global endpoint in redirect mode (both requests timed)"}: ${describe(via)}; direct to ${region}: ${describe("direct")}; ${goalNote(ratio, throughputGoal)}`,
+        `${what[via]}: ${describe(via)}; direct to ${region}: ${describe("direct")}; ${goalNote(ratio, throughputGoal)}`,
         ...redirectNote,
         common,
         `CPU (% of one core, over the pulls) ${cpuNote(via)}; ${cpuNote("direct")}`,
@@ -517,6 +569,13 @@ export const globalEndpointScenario: ReplicationScenario = {
       meridianOnly: true,
     },
     {
+      id: figureIds.hostedManifest,
+      label: `  same, endpoint hosted by the replica it routes to (goal >= ${rateGoal})`,
+      unit: "x endpoint/direct",
+      better: "higher",
+      meridianOnly: true,
+    },
+    {
       id: figureIds.proxy,
       label: `Global endpoint (proxy) / direct: ${config.blobMiB} MiB blob pull, 1 GET (goal >= ${throughputGoal})`,
       unit: "x endpoint/direct",
@@ -530,14 +589,27 @@ export const globalEndpointScenario: ReplicationScenario = {
       better: "higher",
       meridianOnly: true,
     },
+    {
+      id: figureIds.hosted,
+      label: `  same, endpoint hosted by the replica it routes to (goal >= ${throughputGoal})`,
+      unit: "x endpoint/direct",
+      better: "higher",
+      meridianOnly: true,
+    },
   ],
   async run(context) {
     await withGlobalSetup(context, async (setup) => {
-      await measureGroup(context, setup.cluster, [figureIds.manifest], () =>
-        manifestRates(context, setup),
+      await measureGroup(
+        context,
+        setup.cluster,
+        [figureIds.manifest, figureIds.hostedManifest],
+        () => manifestRates(context, setup),
       );
-      await measureGroup(context, setup.cluster, [figureIds.proxy, figureIds.redirect], () =>
-        pullThroughputs(context, setup),
+      await measureGroup(
+        context,
+        setup.cluster,
+        [figureIds.proxy, figureIds.redirect, figureIds.hosted],
+        () => pullThroughputs(context, setup),
       );
     });
   },

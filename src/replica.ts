@@ -7,7 +7,12 @@ import type { AddressInfo } from "node:net";
 import { join, resolve } from "node:path";
 import type { Logger } from "pino";
 import { collectDefaultMetrics, Registry as MetricsRegistry } from "prom-client";
-import { type ApiExtension, createApiServer } from "./api/api-server.ts";
+import {
+  type ApiExtension,
+  type ApiServerOptions,
+  createApiHandler,
+  createApiServer,
+} from "./api/api-server.ts";
 import { createMetricsEndpoint } from "./api/metrics-endpoint.ts";
 import { buildAuth, isLoopback } from "./auth/build-auth.ts";
 import type { Config } from "./config/config-schema.ts";
@@ -19,6 +24,7 @@ import { Registry } from "./registry/registry.ts";
 import { Replicator } from "./replication/replicator.ts";
 import { RoutingSwitch } from "./replication/routing-switch.ts";
 import { createStatusEndpoint } from "./replication/status-endpoint.ts";
+import { startGlobalEndpoint } from "./routing/start-global-endpoint.ts";
 import { FsBlobStore } from "./storage/fs-blob-store.ts";
 
 export interface RunningReplica {
@@ -59,7 +65,7 @@ export async function startReplica(config: Config, log: Logger): Promise<Running
       `refusing plain HTTP on ${config.listen}: give tls.cert and tls.key, or set allowHttp: true`,
     );
   }
-  const server = createApiServer({
+  const apiOptions: ApiServerOptions = {
     registry,
     log,
     extensions,
@@ -69,7 +75,8 @@ export async function startReplica(config: Config, log: Logger): Promise<Running
     idleTimeoutMs: config.limits.idleTimeoutSeconds * 1000,
     requestTimeoutMs: config.limits.requestTimeoutSeconds * 1000,
     uploadsPerClient: config.limits.uploadsPerClient,
-  });
+  };
+  const server = createApiServer(apiOptions);
   await new Promise<void>((resolveListen, reject) => {
     server.once("error", reject);
     server.listen(port, host, () => {
@@ -80,6 +87,13 @@ export async function startReplica(config: Config, log: Logger): Promise<Running
   const address = server.address() as AddressInfo;
   const urlHost = address.family === "IPv6" ? `[${address.address}]` : address.address;
   const url = `${tls ? "https" : "http"}://${urlHost}:${address.port}`;
+
+  const global =
+    config.region !== undefined && config.globalEndpoint?.hostedBy?.includes(config.region)
+      ? await startGlobalEndpoint(config, log, {
+          local: { region: config.region, handle: createApiHandler(apiOptions) },
+        })
+      : undefined;
 
   const ttlMs = config.uploads.ttlSeconds * 1000;
   const sweep = async () => {
@@ -100,6 +114,7 @@ export async function startReplica(config: Config, log: Logger): Promise<Running
     replicator,
     async close() {
       clearInterval(sweeper);
+      await global?.close();
       await replicator?.stop();
       await new Promise<void>((done) => {
         server.close(() => done());

@@ -62,6 +62,17 @@ export interface ApiServerOptions {
 const requestIdPattern = /^[A-Za-z0-9._-]{1,128}$/;
 const maxUrlLength = 8192;
 
+/**
+ * The request handler of a replica's API, apart from any listener: the server below uses
+ * it, and a global endpoint hosted in the same process hands it the requests it routes to
+ * this replica (no second hop).
+ */
+export function createApiHandler(
+  options: ApiServerOptions,
+): (req: IncomingMessage, res: ServerResponse) => void {
+  return (req, res) => void handleRequest(req, res, options);
+}
+
 export function createApiServer(options: ApiServerOptions): Server {
   const headersTimeout = options.headersTimeoutMs ?? 30_000;
   const settings = {
@@ -74,9 +85,7 @@ export function createApiServer(options: ApiServerOptions): Server {
     // that a slow-loris client is cut off close to the configured time.
     connectionsCheckingInterval: Math.min(1000, headersTimeout),
   };
-  const onRequest = (req: IncomingMessage, res: ServerResponse) => {
-    void handleRequest(req, res, options);
-  };
+  const onRequest = createApiHandler(options);
   const server = options.tls
     ? createHttpsServer({ ...settings, cert: options.tls.cert, key: options.tls.key }, onRequest)
     : createServer(settings, onRequest);

@@ -48,17 +48,19 @@ async function up(configFile: string, quiet: boolean): Promise<void> {
     },
     onLine: quiet ? undefined : (_region, line) => process.stdout.write(`${line}\n`),
   });
-  const global = config.globalEndpoint
-    ? await startGlobalEndpoint(config, createLogger(config.log.level))
-    : undefined;
+  // A global endpoint hosted by a replica started with it; otherwise it runs here.
+  const global =
+    config.globalEndpoint && config.globalEndpoint.hostedBy === undefined
+      ? await startGlobalEndpoint(config, createLogger(config.log.level))
+      : undefined;
   const rows = [...cluster.replicas.values()].map(
     (r) => `  ${r.entry.region.padEnd(16)} ${r.url.padEnd(26)} ${r.entry.home ? "home" : ""}`,
   );
   process.stderr.write(
     `Meridian ${config.registry.name}: ${rows.length} replicas running` +
       `${config.wan ? ` (WAN emulation: ${config.wan.rttMs} ms round trip)` : ""}\n${rows.join("\n")}\n` +
-      (global
-        ? `  global endpoint  ${global.endpoint.url} (${config.globalEndpoint?.mode} mode)\n`
+      (config.globalEndpoint
+        ? `  global endpoint  ${global?.endpoint.url ?? `http://${config.globalEndpoint.listen}`} (${config.globalEndpoint.mode} mode${config.globalEndpoint.hostedBy ? `, in ${config.globalEndpoint.hostedBy.join(", ")}'s process` : ""})\n`
         : ""),
   );
   let stopping = false;

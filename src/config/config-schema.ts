@@ -146,6 +146,15 @@ export const configSchema = z
     globalEndpoint: z
       .object({
         listen: z.string().regex(listenPattern, "expected host:port").default("127.0.0.1:5000"),
+        /**
+         * The replicas whose processes serve the endpoint, each on its own machine (requests
+         * routed to the host are handled in-process); absent: `meridian up` runs the endpoint
+         * as a process of its own.
+         */
+        hostedBy: z
+          .union([regionName, z.array(regionName)])
+          .transform((value) => (Array.isArray(value) ? value : [value]))
+          .optional(),
         /** proxy: bytes stream through; redirect: blob reads get 307 to the regional endpoint. */
         mode: z.enum(["proxy", "redirect"]).default("proxy"),
         /** distance: great-circle from the client; latency: measured round trip. */

@@ -131,6 +131,10 @@ function topologyProblems(config: Config): string[] {
   const problems: string[] = [];
   const replicas = config.replicas ?? [];
   const seen = new Set<string>();
+  for (const host of config.globalEndpoint?.hostedBy ?? []) {
+    if (!replicas.some((r) => r.region === host))
+      problems.push(`globalEndpoint.hostedBy: ${host} is not one of the replicas`);
+  }
   for (const replica of replicas) {
     if (seen.has(replica.region)) problems.push(`replicas: region ${replica.region} appears twice`);
     const custom = replica.latitude !== undefined && replica.longitude !== undefined;

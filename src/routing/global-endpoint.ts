@@ -44,6 +44,14 @@ export interface GlobalEndpointOptions {
   policy?: RoutingPolicy | undefined;
   /** Certificate and key (PEM): the endpoint speaks HTTPS. */
   tls?: { cert: Buffer; key: Buffer } | undefined;
+  /** The replica whose process hosts this endpoint: its requests are handled in-process. */
+  local?: LocalReplica | undefined;
+}
+
+/** A replica in the endpoint's own process, reached by calling its API handler. */
+export interface LocalReplica {
+  region: string;
+  handle(req: IncomingMessage, res: ServerResponse): void;
 }
 
 const servedHeader = "X-Meridian-Replica";
@@ -131,6 +139,12 @@ export class GlobalEndpoint {
     }
     const method = req.method ?? "GET";
     const first = candidates[0] as RoutableReplica;
+    const local = this.options.local;
+    if (local && first.region === local.region) {
+      this.count(location.region, local.region);
+      serveLocally(req, res, local, pin.url);
+      return;
+    }
     if (
       this.options.mode === "redirect" &&
       (method === "GET" || method === "HEAD") &&
@@ -245,6 +259,39 @@ export class GlobalEndpoint {
   private count(clientRegion: string | undefined, replica: string): void {
     this.requests.inc({ client_region: clientRegion ?? "unknown", replica });
   }
+}
+
+/**
+ * Hands a request to the replica in this process: no second hop, no copy of the bytes.
+ * The answer is marked and its upload Location pinned exactly as a proxied one would be.
+ */
+function serveLocally(
+  req: IncomingMessage,
+  res: ServerResponse,
+  local: LocalReplica,
+  path: string,
+): void {
+  req.url = path;
+  res.setHeader(servedHeader, local.region);
+  const writeHead = res.writeHead.bind(res) as (...args: unknown[]) => ServerResponse;
+  const pinned = (...args: unknown[]): ServerResponse => {
+    const set = res.getHeader("location");
+    if (typeof set === "string") res.setHeader("location", pinLocation(set, local.region));
+    for (const headers of args.slice(1)) {
+      if (!isHeaderObject(headers)) continue;
+      for (const [name, value] of Object.entries(headers)) {
+        if (name.toLowerCase() === "location" && typeof value === "string")
+          headers[name] = pinLocation(value, local.region);
+      }
+    }
+    return writeHead(...args);
+  };
+  res.writeHead = pinned as ServerResponse["writeHead"];
+  local.handle(req, res);
+}
+
+function isHeaderObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
 function hasBody(req: IncomingMessage): boolean {

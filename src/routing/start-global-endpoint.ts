@@ -9,7 +9,7 @@ import { ConfigError, replicaEndpoint } from "../config/load-config.ts";
 import { findRegion } from "../geo/regions.ts";
 import { ClientLocator } from "./client-location.ts";
 import { loadGeoLookup } from "./geoip-lookup.ts";
-import { GlobalEndpoint, type RoutingPolicy } from "./global-endpoint.ts";
+import { GlobalEndpoint, type LocalReplica, type RoutingPolicy } from "./global-endpoint.ts";
 import { HealthMonitor } from "./health-monitor.ts";
 
 export interface StartedGlobalEndpoint {
@@ -21,7 +21,7 @@ export interface StartedGlobalEndpoint {
 export async function startGlobalEndpoint(
   config: Config,
   log: Logger,
-  options: { policy?: RoutingPolicy; listen?: string } = {},
+  options: { policy?: RoutingPolicy; listen?: string; local?: LocalReplica } = {},
 ): Promise<StartedGlobalEndpoint> {
   const settings = config.globalEndpoint ?? {
     listen: "127.0.0.1:5000",
@@ -79,6 +79,7 @@ export async function startGlobalEndpoint(
     log,
     policy: options.policy,
     tls,
+    local: options.local,
   });
   return {
     endpoint,

@@ -25,6 +25,8 @@ export interface TestClusterOptions {
   pollWaitMs?: number;
   /** Log level of the replicas (default warn). */
   logLevel?: "fatal" | "error" | "warn" | "info" | "debug";
+  /** The topology's `globalEndpoint` section (for an endpoint hosted by a replica). */
+  globalEndpoint?: Record<string, unknown>;
 }
 
 export interface TestCluster {
@@ -150,6 +152,7 @@ async function startOnce(options: TestClusterOptions): Promise<TestCluster> {
       replicas,
       log: { level: options.logLevel ?? "warn" },
     };
+    if (options.globalEndpoint) topology.globalEndpoint = options.globalEndpoint;
     if (options.wan) {
       topology.wan = {
         rttMs: options.wan.rttMs ?? 0,

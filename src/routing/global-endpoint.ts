@@ -21,6 +21,7 @@ import type { Logger } from "pino";
 import { Counter, type Registry } from "prom-client";
 import type { ClientLocator } from "./client-location.ts";
 import type { HealthMonitor } from "./health-monitor.ts";
+import { ReadRelay } from "./read-relay.ts";
 import { type RankingMode, type RoutableReplica, rankReplicas } from "./replica-ranking.ts";
 import { pinLocation, readPin } from "./sticky-upload.ts";
 
@@ -68,6 +69,7 @@ const hopByHop = new Set([
 
 export class GlobalEndpoint {
   private readonly agents = new Map<string, Agent>();
+  private readonly reads = new ReadRelay();
   private readonly requests: Counter<"client_region" | "replica">;
 
   private constructor(
@@ -112,6 +114,7 @@ export class GlobalEndpoint {
       this.server.closeAllConnections();
     });
     for (const agent of this.agents.values()) agent.destroy();
+    this.reads.close();
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -179,22 +182,52 @@ export class GlobalEndpoint {
    * Forwards one request. "retry" when the replica could not be reached or answered 5xx
    * and the caller may try the next one (nothing was sent to the client then).
    */
-  private forward(
+  private async forward(
     req: IncomingMessage,
     res: ServerResponse,
     replica: RoutableReplica,
     path: string,
     final: boolean,
   ): Promise<"done" | "retry"> {
-    return new Promise((resolve) => {
-      const headers: Record<string, string | string[]> = {};
-      for (const [name, value] of Object.entries(req.headers)) {
-        if (value !== undefined && !hopByHop.has(name)) headers[name] = value;
+    const headers: Record<string, string | string[]> = {};
+    for (const [name, value] of Object.entries(req.headers)) {
+      if (value !== undefined && !hopByHop.has(name)) headers[name] = value;
+    }
+    const forwardedFor = req.socket.remoteAddress ?? "";
+    headers["x-forwarded-for"] = headers["x-forwarded-for"]
+      ? `${headers["x-forwarded-for"]}, ${forwardedFor}`
+      : forwardedFor;
+    const method = req.method;
+    if ((method === "GET" || method === "HEAD") && !hasBody(req)) {
+      try {
+        return await this.reads.relay({
+          origin: replica.url,
+          method,
+          path,
+          headers,
+          res,
+          final,
+          answerHeaders: (head) => answerHeaders(head.headers, replica.region),
+        });
+      } catch (error) {
+        this.options.log.warn({ replica: replica.region, err: error }, "forwarding failed");
+        sendError(res, 502, "UNAVAILABLE", `replica ${replica.region} failed`);
+        return "done";
       }
-      const forwardedFor = req.socket.remoteAddress ?? "";
-      headers["x-forwarded-for"] = headers["x-forwarded-for"]
-        ? `${headers["x-forwarded-for"]}, ${forwardedFor}`
-        : forwardedFor;
+    }
+    return this.forwardWithBody(req, res, replica, path, headers, final);
+  }
+
+  /** Forwards a request with a body (uploads, manifest PUTs) through Node's client. */
+  private forwardWithBody(
+    req: IncomingMessage,
+    res: ServerResponse,
+    replica: RoutableReplica,
+    path: string,
+    headers: Record<string, string | string[]>,
+    final: boolean,
+  ): Promise<"done" | "retry"> {
+    return new Promise((resolve) => {
       const upstream = (replica.url.startsWith("https:") ? httpsRequest : request)(
         `${replica.url}${path}`,
         {
@@ -210,15 +243,7 @@ export class GlobalEndpoint {
           resolve("retry");
           return;
         }
-        const outHeaders: Record<string, string | string[]> = {};
-        for (const [name, value] of Object.entries(answer.headers)) {
-          if (value !== undefined && !hopByHop.has(name)) outHeaders[name] = value;
-        }
-        const location = answer.headers.location;
-        if (typeof location === "string")
-          outHeaders.location = pinLocation(location, replica.region);
-        outHeaders[servedHeader.toLowerCase()] = replica.region;
-        res.writeHead(status, outHeaders);
+        res.writeHead(status, answerHeaders(answer.headers, replica.region));
         answer.pipe(res);
         answer.on("end", () => resolve("done"));
         answer.on("error", () => {
@@ -292,6 +317,21 @@ function serveLocally(
 
 function isHeaderObject(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+/** A replica's answer headers as the client gets them: marked, upload Location pinned. */
+function answerHeaders(
+  headers: Record<string, string | string[] | undefined>,
+  region: string,
+): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = {};
+  for (const [name, value] of Object.entries(headers)) {
+    if (value !== undefined && !hopByHop.has(name)) out[name] = value;
+  }
+  const location = headers.location;
+  if (typeof location === "string") out.location = pinLocation(location, region);
+  out[servedHeader.toLowerCase()] = region;
+  return out;
 }
 
 function hasBody(req: IncomingMessage): boolean {

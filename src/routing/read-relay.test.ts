@@ -1,0 +1,261 @@
+// The read relay against real HTTP servers on loopback: every body framing the replicas
+// (or anything in front of them) may use, kept connections, and failures before and
+// after the answer began.
+import assert from "node:assert/strict";
+import {
+  createServer,
+  get,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from "node:http";
+import type { AddressInfo, Socket } from "node:net";
+import { after, before, describe, it } from "node:test";
+import { ReadRelay, type RelayOutcome } from "./read-relay.ts";
+import { bodyFramer, MalformedResponseError, parseResponseHead } from "./response-framing.ts";
+
+type Handler = (req: IncomingMessage, res: ServerResponse) => void;
+
+async function listen(server: Server): Promise<string> {
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+}
+
+describe("response framing", () => {
+  it("parses a head and keeps repeated headers", () => {
+    const bytes = Buffer.from(
+      "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nLink: <a>\r\nLink: <b>\r\n\r\nabc",
+    );
+    const head = parseResponseHead(bytes);
+    assert.ok(head);
+    assert.equal(head.status, 200);
+    assert.deepEqual(head.headers.link, ["<a>", "<b>"]);
+    assert.equal(bytes.subarray(head.length).toString(), "abc");
+    assert.equal(parseResponseHead(Buffer.from("HTTP/1.1 200 OK\r\nA: b\r\n")), undefined);
+    assert.throws(() => parseResponseHead(Buffer.from("SMTP 220\r\n\r\n")), MalformedResponseError);
+  });
+
+  it("decodes chunked bodies split at every byte", () => {
+    const wire = Buffer.from(
+      "4\r\nWiki\r\n6;x=y\r\npedia \r\nE\r\nin \r\n\r\nchunks.\r\n0\r\nT: v\r\n\r\n",
+    );
+    const head = parseResponseHead(
+      Buffer.from("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"),
+    );
+    assert.ok(head);
+    const framer = bodyFramer("GET", head);
+    const parts: Buffer[] = [];
+    let done = false;
+    for (let at = 0; at < wire.length; at++) {
+      const framed = framer.feed(wire.subarray(at, at + 1));
+      parts.push(...framed.data);
+      done = framed.done;
+    }
+    assert.equal(done, true);
+    assert.equal(Buffer.concat(parts).toString(), "Wikipedia in \r\n\r\nchunks.");
+    assert.equal(framer.reusable, true);
+  });
+
+  it("frames HEAD, 204 and 304 answers as empty and refuses bytes past a length", () => {
+    const head = parseResponseHead(Buffer.from("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n"));
+    assert.ok(head);
+    assert.equal(bodyFramer("HEAD", head).feed(Buffer.alloc(0)).done, true);
+    const framer = bodyFramer("GET", head);
+    assert.throws(() => framer.feed(Buffer.alloc(11)), MalformedResponseError);
+  });
+});
+
+describe("read relay", () => {
+  let upstream: Server;
+  let origin: string;
+  let front: Server;
+  let frontUrl: string;
+  const relay = new ReadRelay();
+  const routes = new Map<string, Handler>();
+  const connections = new Set<Socket>();
+  let outcomes: RelayOutcome[] = [];
+
+  before(async () => {
+    upstream = createServer((req, res) => {
+      const handler = routes.get(req.url ?? "");
+      if (handler) handler(req, res);
+      else {
+        res.writeHead(404, { "Content-Length": "2" });
+        res.end("no");
+      }
+    });
+    upstream.on("connection", (socket: Socket) => connections.add(socket));
+    origin = await listen(upstream);
+    front = createServer((req, res) => {
+      relay
+        .relay({
+          origin,
+          method: req.method === "HEAD" ? "HEAD" : "GET",
+          path: req.url ?? "/",
+          headers: { "x-test": "1" },
+          res,
+          final: req.headers["x-final"] !== "no",
+          answerHeaders: (head) => {
+            const out: Record<string, string | string[]> = { ...head.headers, "x-relayed": "yes" };
+            delete out["transfer-encoding"];
+            delete out.connection;
+            delete out["keep-alive"];
+            return out;
+          },
+        })
+        .then(
+          (outcome) => {
+            outcomes.push(outcome);
+            if (outcome === "retry") {
+              res.writeHead(599, { "Content-Length": "0" });
+              res.end();
+            }
+          },
+          () => {
+            res.writeHead(502, { "Content-Length": "0" });
+            res.end();
+          },
+        );
+    });
+    frontUrl = await listen(front);
+  });
+
+  after(async () => {
+    relay.close();
+    front.closeAllConnections();
+    upstream.closeAllConnections();
+    await new Promise((resolve) => front.close(resolve));
+    await new Promise((resolve) => upstream.close(resolve));
+  });
+
+  function fetchFront(
+    path: string,
+    init: { method?: string; headers?: Record<string, string> } = {},
+  ): Promise<{
+    status: number;
+    headers: IncomingMessage["headers"];
+    body: Buffer;
+    complete: boolean;
+  }> {
+    return new Promise((resolve, reject) => {
+      const req = get(
+        `${frontUrl}${path}`,
+        { method: init.method ?? "GET", headers: init.headers, agent: false },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on("data", (chunk: Buffer) => chunks.push(chunk));
+          res.on("end", () =>
+            resolve({
+              status: res.statusCode ?? 0,
+              headers: res.headers,
+              body: Buffer.concat(chunks),
+              complete: res.complete,
+            }),
+          );
+          res.on("error", () =>
+            resolve({
+              status: res.statusCode ?? 0,
+              headers: res.headers,
+              body: Buffer.concat(chunks),
+              complete: false,
+            }),
+          );
+          res.on("aborted", () =>
+            resolve({
+              status: res.statusCode ?? 0,
+              headers: res.headers,
+              body: Buffer.concat(chunks),
+              complete: false,
+            }),
+          );
+        },
+      );
+      req.on("error", reject);
+    });
+  }
+
+  it("passes a large length-framed body through unchanged and keeps the connection", async () => {
+    const body = Buffer.alloc(8 * 1024 * 1024);
+    for (let i = 0; i < body.length; i += 4096) body.writeUInt32BE(i, i);
+    routes.set("/big", (req, res) => {
+      assert.equal(req.headers["x-test"], "1");
+      res.writeHead(200, { "Content-Length": String(body.length), Link: ["<a>", "<b>"] });
+      res.end(body);
+    });
+    const before = connections.size;
+    for (let round = 0; round < 3; round++) {
+      const answer = await fetchFront("/big");
+      assert.equal(answer.status, 200);
+      assert.equal(answer.headers["x-relayed"], "yes");
+      assert.equal(answer.headers.link, "<a>, <b>");
+      assert.ok(answer.body.equals(body));
+    }
+    assert.equal(connections.size - before, 1, "one kept connection for three reads");
+  });
+
+  it("relays chunked and close-delimited bodies, HEAD and 404", async () => {
+    routes.set("/chunked", (_req, res) => {
+      res.writeHead(200, { "Content-Type": "text/plain" });
+      res.write("hello ");
+      res.end("world");
+    });
+    routes.set("/closes", (req, res) => {
+      req.socket.end("HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nuntil the end");
+      res.detachSocket(req.socket);
+    });
+    const chunked = await fetchFront("/chunked");
+    assert.equal(chunked.body.toString(), "hello world");
+    const closes = await fetchFront("/closes");
+    assert.equal(closes.status, 200);
+    assert.equal(closes.body.toString(), "until the end");
+    routes.set("/head", (_req, res) => {
+      res.writeHead(200, { "Content-Length": "1234", "Docker-Content-Digest": "sha256:x" });
+      res.end();
+    });
+    const head = await fetchFront("/head", { method: "HEAD" });
+    assert.equal(head.status, 200);
+    assert.equal(head.headers["content-length"], "1234");
+    assert.equal(head.body.length, 0);
+    const missing = await fetchFront("/nothing");
+    assert.equal(missing.status, 404);
+    assert.equal(missing.body.toString(), "no");
+  });
+
+  it("asks for a retry on a 5xx unless it is the last replica", async () => {
+    routes.set("/broken", (_req, res) => {
+      res.writeHead(503, { "Content-Length": "4" });
+      res.end("down");
+    });
+    outcomes = [];
+    const retried = await fetchFront("/broken", { headers: { "x-final": "no" } });
+    assert.equal(retried.status, 599);
+    assert.deepEqual(outcomes, ["retry"]);
+    const last = await fetchFront("/broken");
+    assert.equal(last.status, 503);
+    assert.equal(last.body.toString(), "down");
+  });
+
+  it("cuts the client's connection when the replica dies mid-body", async () => {
+    routes.set("/dies", (req, res) => {
+      res.writeHead(200, { "Content-Length": "1000000" });
+      res.write(Buffer.alloc(1000), () => req.socket.destroy());
+    });
+    const answer = await fetchFront("/dies");
+    assert.equal(answer.status, 200);
+    assert.equal(answer.complete, false);
+    assert.ok(answer.body.length < 1_000_000);
+  });
+
+  it("sends a read again when a kept connection was closed by the replica", async () => {
+    routes.set("/small", (_req, res) => {
+      res.writeHead(200, { "Content-Length": "2" });
+      res.end("ok");
+    });
+    assert.equal((await fetchFront("/small")).body.toString(), "ok");
+    // The replica drops its idle connections; the relay's kept one is now dead.
+    upstream.closeIdleConnections();
+    const again = await fetchFront("/small");
+    assert.equal(again.status, 200);
+    assert.equal(again.body.toString(), "ok");
+  });
+});

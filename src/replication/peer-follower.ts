@@ -43,6 +43,8 @@ export interface PeerSyncState {
 }
 
 const maxBackoffMs = 5_000;
+/** How long after start an unreachable peer is taken for one still starting (logged at debug). */
+const startGraceMs = 15_000;
 /** A record whose content no peer has is retried this many times, then left to anti-entropy. */
 const maxApplyAttempts = 8;
 
@@ -98,6 +100,8 @@ export class PeerFollower {
   private async run(): Promise<void> {
     const { peer, metrics, log } = this.options;
     let backoff = 100;
+    const startedAt = Date.now();
+    let everReached = false;
     while (this.running) {
       try {
         // Until the peer first answers its head is unknown (-1): that request does not wait.
@@ -105,6 +109,7 @@ export class PeerFollower {
         const wait = caughtUp ? (this.options.pollWaitMs ?? 25_000) : 0;
         const page = await peer.feed(this.state.checkpoint, wait, this.abort.signal);
         this.state.connected = true;
+        everReached = true;
         this.state.lastContact = Date.now();
         if (page.log !== undefined && page.log !== this.log) {
           const known = this.log !== undefined;
@@ -141,7 +146,13 @@ export class PeerFollower {
         this.state.connected = false;
         this.state.lastError = (error as Error).message;
         metrics.feedErrors.inc({ peer: peer.region });
-        log.warn({ peer: peer.region, err: error }, "replication feed failed; retrying");
+        // Replicas started together come up in any order: a peer never reached yet is
+        // not worth a warning until it has had time to start.
+        const starting = !everReached && Date.now() - startedAt < startGraceMs;
+        log[starting ? "debug" : "warn"](
+          { peer: peer.region, err: error },
+          starting ? "peer not reachable yet; retrying" : "replication feed failed; retrying",
+        );
         await delay(backoff, undefined, { signal: this.abort.signal }).catch(() => undefined);
         backoff = Math.min(backoff * 2, maxBackoffMs);
       }

@@ -3,6 +3,7 @@
 // and its body passed to the client chunk by chunk as it arrives, with backpressure.
 // Node's HTTP client would copy each body chunk out of its parser and collect it later;
 // for blob pulls that copy was most of the endpoint's work.
+import type { EventEmitter } from "node:events";
 import type { ServerResponse } from "node:http";
 import { connect as netConnect, type Socket } from "node:net";
 import { connect as tlsConnect } from "node:tls";
@@ -102,16 +103,15 @@ export class ReadRelay {
     const onIdleEvent = () => {
       if (sockets.includes(socket)) forget();
     };
-    socket.once("close", onIdleEvent);
-    socket.once("data", onIdleEvent);
-    socket.once("error", onIdleEvent);
-    socket.once("end", onIdleEvent);
-    this.releaseHooks.set(socket, () => {
-      socket.off("close", onIdleEvent);
-      socket.off("data", onIdleEvent);
-      socket.off("error", onIdleEvent);
-      socket.off("end", onIdleEvent);
-    });
+    this.releaseHooks.set(
+      socket,
+      attach(socket, {
+        close: onIdleEvent,
+        data: onIdleEvent,
+        error: onIdleEvent,
+        end: onIdleEvent,
+      }),
+    );
   }
 
   private exchange(socket: Socket, request: RelayRequest, reused: boolean): Promise<RelayOutcome> {
@@ -124,15 +124,11 @@ export class ReadRelay {
       let pending: Buffer | undefined;
       let framer: BodyFramer | undefined;
       let settled = false;
+      let detach = () => {};
       const finish = (outcome: RelayOutcome | Error, keepSocket = false) => {
         if (settled) return;
         settled = true;
-        socket.off("data", onData);
-        socket.off("end", onEnd);
-        socket.off("error", onError);
-        socket.off("close", onEnd);
-        res.off("close", onClientClose);
-        res.off("drain", onDrain);
+        detach();
         if (keepSocket) {
           socket.resume();
           this.keep(request.origin, socket);
@@ -204,12 +200,12 @@ export class ReadRelay {
       const onClientClose = () => {
         if (!res.writableFinished) finish("done");
       };
-      socket.on("data", onData);
-      socket.on("end", onEnd);
-      socket.on("close", onEnd);
-      socket.on("error", onError);
-      res.on("drain", onDrain);
-      res.on("close", onClientClose);
+      const fromSocket = attach(socket, { data: onData, end: onEnd, close: onEnd, error: onError });
+      const fromClient = attach(res, { drain: onDrain, close: onClientClose });
+      detach = () => {
+        fromSocket();
+        fromClient();
+      };
       socket.write(requestHead(request));
     });
   }
@@ -232,6 +228,19 @@ function requestHead(request: RelayRequest): string {
   }
   if (!hasHost) text += `host: ${new URL(request.origin).host}\r\n`;
   return `${text}connection: keep-alive\r\n\r\n`;
+}
+
+/** Adds the listeners; the function returned removes exactly them. */
+function attach(
+  emitter: EventEmitter,
+  listeners: Record<string, (...args: never[]) => void>,
+): () => void {
+  // Each listener takes what its own event passes; the emitter's signature cannot say so.
+  const entries = Object.entries(listeners) as [string, (...args: unknown[]) => void][];
+  for (const [event, listener] of entries) emitter.on(event, listener);
+  return () => {
+    for (const [event, listener] of entries) emitter.off(event, listener);
+  };
 }
 
 function isAddress(host: string): boolean {

@@ -156,8 +156,8 @@ export class FsBlobStore implements BlobStore {
 
   async ingest(digest: Digest, source: Readable, options: IngestOptions = {}): Promise<BlobInfo> {
     const temp = join(this.root, "tmp", randomUUID());
+    const writer = new HashedWriter(digestAlgorithm(digest));
     try {
-      const writer = new HashedWriter(digestAlgorithm(digest));
       const size = await writer.write(source, temp, "w", 0, {
         sync: this.durable,
         flushAhead: this.durable,
@@ -166,11 +166,12 @@ export class FsBlobStore implements BlobStore {
       if (options.expectedSize !== undefined && size !== options.expectedSize) {
         throw new SizeMismatchError(options.expectedSize, size);
       }
-      const actual = writer.digest();
+      const actual = await writer.digest();
       if (actual !== digest) throw new DigestMismatchError(digest, actual);
       await this.publish(temp, digest);
       return { size };
     } finally {
+      writer.close();
       await rm(temp, { force: true });
     }
   }
@@ -248,24 +249,31 @@ export class FsBlobStore implements BlobStore {
   ): Promise<number> {
     // Abandoned while it waited for the lock: a newer request has the upload now.
     if (source.destroyed) throw source.errored ?? new UploadSupersededError(id);
-    const upload = await this.getUpload(id);
-    if (!upload) throw new UploadNotFoundError(id);
-    if (upload.size !== offset) throw new UploadOffsetError(id, offset, upload.size);
+    // A running hash held here means the upload exists and is that long (commit, delete
+    // and failed appends drop it under this lock), so the common case reads no disk.
+    const size = this.uploadHashes.get(id)?.size ?? (await this.getUpload(id))?.size;
+    if (size === undefined) throw new UploadNotFoundError(id);
+    if (size !== offset) throw new UploadOffsetError(id, offset, size);
     const path = join(this.uploadDir(id), "data");
-    const state = await this.uploadHashState(id, path, upload.size);
+    const state = await this.uploadHashState(id, path, size);
     // Until the append completes the running hash may be ahead of the file.
     this.uploadHashes.delete(id);
     // Chunks are not flushed one by one: a crashed process loses nothing the kernel
     // holds, a power loss at worst shortens the upload (its Range says so and the
     // client resends), and the commit flushes the whole blob before publishing it.
-    const written = await state.writer.write(source, path, "r+", offset, {
-      sync: false,
-      flushAhead: this.durable,
-      signal,
-    });
-    const size = offset + written;
-    this.uploadHashes.set(id, { size, writer: state.writer });
-    return size;
+    let written: number;
+    try {
+      written = await state.writer.write(source, path, "r+", offset, {
+        sync: false,
+        flushAhead: this.durable,
+        signal,
+      });
+    } catch (error) {
+      state.writer.close();
+      throw error;
+    }
+    this.uploadHashes.set(id, { size: offset + written, writer: state.writer });
+    return offset + written;
   }
 
   commitUpload(id: string, digest: Digest): Promise<BlobInfo> {
@@ -281,7 +289,7 @@ export class FsBlobStore implements BlobStore {
         await this.publish(path, digest);
         return { size: upload.size };
       } finally {
-        this.uploadHashes.delete(id);
+        this.forgetHash(id);
         await rm(this.uploadDir(id), { recursive: true, force: true });
       }
     });
@@ -291,7 +299,7 @@ export class FsBlobStore implements BlobStore {
     if (!uploadIdPattern.test(id)) return;
     this.abandonAppends(id, new UploadNotFoundError(id));
     await this.uploadLocks.run(id, async () => {
-      this.uploadHashes.delete(id);
+      this.forgetHash(id);
       await rm(this.uploadDir(id), { recursive: true, force: true });
     });
   }
@@ -334,10 +342,15 @@ export class FsBlobStore implements BlobStore {
   private async uploadHashState(id: string, path: string, size: number): Promise<UploadHashState> {
     const cached = this.uploadHashes.get(id);
     if (cached && cached.size === size) return cached;
+    this.forgetHash(id);
     // After a restart (or an interrupted append) the hash is rebuilt from the file itself.
-    const writer = new HashedWriter("sha256");
-    await writer.absorb(path, size);
-    return { size, writer };
+    return { size, writer: await absorbed("sha256", path, size) };
+  }
+
+  /** Drops the running hash of an upload, if this process holds one. */
+  private forgetHash(id: string): void {
+    this.uploadHashes.get(id)?.writer.close();
+    this.uploadHashes.delete(id);
   }
 
   private async uploadDigest(
@@ -348,11 +361,14 @@ export class FsBlobStore implements BlobStore {
   ): Promise<Digest> {
     const cached = this.uploadHashes.get(id);
     if (cached && cached.size === size && cached.writer.algorithm === algorithm) {
-      return cached.writer.digest();
+      return await cached.writer.digest();
     }
-    const writer = new HashedWriter(algorithm);
-    await writer.absorb(path, size);
-    return writer.digest();
+    const writer = await absorbed(algorithm, path, size);
+    try {
+      return await writer.digest();
+    } finally {
+      writer.close();
+    }
   }
 
   private async publish(file: string, digest: Digest): Promise<void> {
@@ -374,6 +390,22 @@ export class FsBlobStore implements BlobStore {
   private uploadDir(id: string): string {
     if (!uploadIdPattern.test(id)) throw new UploadNotFoundError(id);
     return join(this.root, "uploads", id);
+  }
+}
+
+/** A writer whose hash has taken in the first `size` bytes of the file at `path`. */
+async function absorbed(
+  algorithm: DigestAlgorithm,
+  path: string,
+  size: number,
+): Promise<HashedWriter> {
+  const writer = new HashedWriter(algorithm);
+  try {
+    await writer.absorb(path, size);
+    return writer;
+  } catch (error) {
+    writer.close();
+    throw error;
   }
 }
 

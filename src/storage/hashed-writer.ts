@@ -1,48 +1,55 @@
 // Streams bytes into a file while hashing them, then flushes the file to disk: the one
 // place where blob bytes are written.
+//
+//   socket chunks --copy--> slot (from a pool) --pwrite, in order--> file
+//                                                                      |
+//   running hash (hashing thread) <--reads the slot's range back-------'
+//
+// The event loop only receives, copies and issues writes. The socket's chunks become
+// garbage at once (young, so cheap to collect and freed early) instead of living until
+// their batch is written, the slots are reused, and so memory stays flat whatever the
+// blob size or the upload count. The hash reads what the file holds, so the digest that
+// is checked is the digest of the bytes that get published.
 
-import type { Hash } from "node:crypto";
-import { createReadStream } from "node:fs";
-import { open } from "node:fs/promises";
-import { type Digest, type DigestAlgorithm, hasherDigest, newHasher } from "../oci/digest.ts";
+import { type FileHandle, open } from "node:fs/promises";
+import type { Digest, DigestAlgorithm } from "../oci/digest.ts";
+import { BufferPool } from "./buffer-pool.ts";
+import { RemoteHash } from "./hash-thread.ts";
 
-const writeChunkBytes = 1024 * 1024;
-/** Bytes gathered before one write; measured best on a 2-core machine between 2 and 8 MiB. */
-const maxBatchBytes = 4 * 1024 * 1024;
-const minBatchBytes = 256 * 1024;
+/** Bytes per write and per hash request. */
+const slotBytes = 1024 * 1024;
 /**
- * What all concurrent writers together may hold in batches: with many uploads at once
- * each batch shrinks, so memory stays bounded by this budget, not by the upload count.
+ * Slots all concurrent writers together may have in flight: with many uploads at once
+ * each gets fewer (one at least), so memory stays bounded by this budget plus one
+ * filling and one in-flight slot per writer, not by the blob size.
  */
-const batchBudgetBytes = 16 * 1024 * 1024;
+const budgetSlots = 16;
+/** Slots one writer may have in flight: enough to keep the disk and the hash busy. */
+const maxInflightSlots = 8;
+const slots = new BufferPool(slotBytes, budgetSlots);
 let activeWriters = 0;
 
-function batchLimit(): number {
+function inflightLimit(): number {
   return Math.max(
-    minBatchBytes,
-    Math.min(maxBatchBytes, Math.floor(batchBudgetBytes / Math.max(1, activeWriters))),
+    1,
+    Math.min(maxInflightSlots, Math.floor(budgetSlots / Math.max(1, activeWriters)) - 1),
   );
 }
-/** Stays well under the kernel's IOV_MAX (1024) for one writev. */
-const maxBuffersPerWrite = 256;
+
 /** A durable write is flushed to disk every this many bytes while it streams. */
 const syncEveryBytes = 8 * 1024 * 1024;
 
 export class HashedWriter {
-  private readonly hash: Hash;
+  private readonly hash: RemoteHash;
 
   constructor(readonly algorithm: DigestAlgorithm) {
-    this.hash = newHasher(algorithm);
+    this.hash = new RemoteHash(algorithm);
   }
 
   /**
    * Writes `source` into `path` from byte `start` (flags "w" to create, "r+" to extend),
-   * optionally fsyncs it, and returns the number of bytes written.
-   *
-   * Chunks are gathered into batches of a few MiB and written with one `writev` while the
-   * next batch fills: one write in flight at a time keeps memory bounded, and large
-   * writes keep the thread pool from becoming the bottleneck (a write per 64 KiB socket
-   * chunk halves the throughput).
+   * hashes it, optionally fsyncs it, and returns the number of bytes written. After a
+   * failure the hash may not match the file: discard the writer.
    */
   async write(
     source: AsyncIterable<Buffer>,
@@ -60,66 +67,107 @@ export class HashedWriter {
     const handle = await open(path, flags);
     activeWriters += 1;
     let position = start;
-    let batch: Buffer[] = [];
-    let batchBytes = 0;
-    let inflight: Promise<unknown> = Promise.resolve();
-    let syncedTo = start;
+    let slot: Buffer | undefined;
+    let filled = 0;
+    /** Slots handed to the disk and the hash, oldest first. */
+    const inflight: Promise<void>[] = [];
+    let lastWrite: Promise<void> = Promise.resolve();
     const flushes: Promise<unknown>[] = [];
-    const flush = () => {
-      const buffers = batch.length > maxBuffersPerWrite ? [Buffer.concat(batch)] : batch;
+    let syncedTo = start;
+    const submit = () => {
+      if (!slot || filled === 0) return;
+      const buffer = slot;
       const at = position;
-      position += batchBytes;
-      batch = [];
-      batchBytes = 0;
-      return handle.writev(buffers, at);
+      const length = filled;
+      position += length;
+      slot = undefined;
+      filled = 0;
+      // One write at a time, in order, so that the file is always a prefix of the stream
+      // (a crash must not leave a hole that a resumed upload would build on).
+      const written = lastWrite.then(() => writeFully(handle, buffer, length, at));
+      lastWrite = written;
+      const done = written
+        .finally(() => slots.give(buffer))
+        .then(() => this.hash.absorb(path, at + length, at));
+      done.catch(() => undefined);
+      inflight.push(done);
+      // Flushing to disk in the background as the data arrives overlaps the disk with the
+      // network, so the final fsync (here or at commit) has little left to do.
+      if (options.flushAhead && position - syncedTo >= syncEveryBytes) {
+        syncedTo = position;
+        const flush = written.then(() => handle.datasync());
+        flush.catch(() => undefined);
+        flushes.push(flush);
+      }
     };
     try {
       for await (const chunk of source) {
         options.signal?.throwIfAborted();
-        this.hash.update(chunk);
-        batch.push(chunk);
-        batchBytes += chunk.length;
-        if (batchBytes >= batchLimit()) {
-          await inflight;
-          const unsynced = position - syncedTo;
-          inflight = flush();
-          // Flushing to disk in the background as the data arrives overlaps the disk with
-          // the network, so the final fsync (here or at commit) has little left to do.
-          if (options.flushAhead && unsynced >= syncEveryBytes) {
-            syncedTo = position;
-            const written = inflight;
-            flushes.push(written.then(() => handle.datasync()));
+        let offset = 0;
+        while (offset < chunk.length) {
+          if (!slot) {
+            while (inflight.length >= inflightLimit()) await inflight.shift();
+            slot = slots.take();
           }
+          const copied = chunk.copy(slot, filled, offset);
+          filled += copied;
+          offset += copied;
+          if (filled === slot.length) submit();
         }
       }
-      await inflight;
-      if (batchBytes > 0) await flush();
-      await Promise.all(flushes);
-      if (options.sync) await handle.sync();
+      submit();
+      for (const done of inflight) await done;
+      if (options.sync) {
+        await Promise.all(flushes);
+        await handle.sync();
+      }
+    } catch (error) {
+      await Promise.allSettled(inflight);
+      throw error;
     } finally {
-      await inflight.catch(() => undefined);
-      await Promise.allSettled(flushes);
+      // A slot still being filled was never lent out.
+      if (slot) slots.give(slot);
       activeWriters -= 1;
-      await handle.close();
+      // Without `sync` nobody waits for the early flushes (the caller's fsync covers them
+      // anyway): the file is closed once they are done.
+      const closed = Promise.allSettled(flushes).then(() => handle.close());
+      if (options.sync) await closed;
+      else closed.catch(() => undefined);
     }
     return position - start;
   }
 
   /** Feeds the first `size` bytes of an existing file into the hash. */
-  async absorb(path: string, size: number): Promise<void> {
-    if (size === 0) return;
-    for await (const chunk of createReadStream(path, {
-      start: 0,
-      end: size - 1,
-      highWaterMark: writeChunkBytes,
-    })) {
-      this.hash.update(chunk as Buffer);
-    }
+  absorb(path: string, size: number): Promise<void> {
+    return this.hash.absorb(path, size);
   }
 
   /** The digest of everything hashed so far; the writer can keep going afterwards. */
-  digest(): Digest {
-    return hasherDigest(this.algorithm, this.hash.copy());
+  digest(): Promise<Digest> {
+    return this.hash.digest();
+  }
+
+  /** Frees the running hash; the writer must not be used afterwards. */
+  close(): void {
+    this.hash.close();
+  }
+}
+
+async function writeFully(
+  handle: FileHandle,
+  buffer: Buffer,
+  length: number,
+  position: number,
+): Promise<void> {
+  let written = 0;
+  while (written < length) {
+    const { bytesWritten } = await handle.write(
+      buffer,
+      written,
+      length - written,
+      position + written,
+    );
+    written += bytesWritten;
   }
 }
 

@@ -1,8 +1,9 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import { waitFor } from "../../test/support/wait-for.ts";
 import { findRegion } from "../geo/regions.ts";
 import { ClientLocator } from "./client-location.ts";
-import { loadGeoLookup } from "./geoip-lookup.ts";
+import { isLocatable, loadGeoLookup } from "./geoip-lookup.ts";
 import { type RoutableReplica, rankReplicas } from "./replica-ranking.ts";
 import { pinLocation, readPin } from "./sticky-upload.ts";
 
@@ -55,6 +56,18 @@ describe("client location", () => {
 });
 
 describe("GeoIP", () => {
+  it("never locates loopback or private addresses, and loads lazily when asked to", async () => {
+    for (const address of ["127.0.0.1", "::1", "::ffff:127.0.0.2", "10.1.2.3", "192.168.0.9"]) {
+      assert.equal(isLocatable(address), false, address);
+    }
+    assert.equal(isLocatable("81.2.69.142"), true);
+    const lookup = await loadGeoLookup({ eager: false });
+    assert.equal(lookup("127.0.0.1"), undefined);
+    // The first public address starts the load and gets no answer; later ones do.
+    assert.equal(lookup("81.2.69.142"), undefined);
+    await waitFor(async () => lookup("81.2.69.142") !== undefined, "the GeoIP data to load");
+  });
+
   it("locates public addresses offline, so that they rank their continent's replica first", async () => {
     const lookup = await loadGeoLookup();
     const locator = new ClientLocator({

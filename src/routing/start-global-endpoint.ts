@@ -55,7 +55,9 @@ export async function startGlobalEndpoint(
     header: settings.locationHeader,
     cidrRegions: settings.cidrRegions,
     defaultRegion: settings.defaultRegion ?? home,
-    geoLookup: settings.geoip ? await loadGeoLookup() : undefined,
+    geoLookup: settings.geoip
+      ? await loadGeoLookup({ eager: !isLoopback(parseListenAddress(settings.listen).host) })
+      : undefined,
   });
   const metrics = new Registry();
   collectDefaultMetrics({ register: metrics });

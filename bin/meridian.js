@@ -1,7 +1,8 @@
-#!/usr/bin/env node
-// Entry point of the `meridian` command: loads the TypeScript CLI through tsx so that
-// the package runs from source without a build step.
-import { register } from "tsx/esm/api";
+#!/usr/bin/env -S node --max-semi-space-size=1
+// Entry point of the `meridian` command: runs the CLI from the bundle of src/ that
+// runtime-bundle.mjs builds (or finds already built for this very tree). The small young
+// generation is the replicas' (src/cluster/replica-process.ts says why).
+import { pathToFileURL } from "node:url";
+import { runtimeBundle } from "./runtime-bundle.mjs";
 
-register();
-await import("../src/cli/meridian.ts");
+await import(pathToFileURL(await runtimeBundle()).href);

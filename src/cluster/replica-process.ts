@@ -2,10 +2,7 @@
 // until it logs where it listens. Used by `meridian up` and by the end-to-end tests.
 import { type ChildProcess, spawn } from "node:child_process";
 import { createInterface } from "node:readline";
-import { fileURLToPath } from "node:url";
-
-const cliPath = fileURLToPath(new URL("../cli/meridian.ts", import.meta.url));
-const tsxLoader = import.meta.resolve("tsx");
+import { runtimeBundle } from "../../bin/runtime-bundle.mjs";
 
 export interface ReplicaProcess {
   readonly url: string;
@@ -38,7 +35,8 @@ const nodeFlags = ["--max-semi-space-size=1"];
 export async function startReplicaProcess(options: ReplicaProcessOptions): Promise<ReplicaProcess> {
   const child = spawn(
     process.execPath,
-    [...nodeFlags, "--import", tsxLoader, cliPath, "serve", ...options.args],
+    // The bundle of src/, not the sources through a loader (see bin/runtime-bundle.mjs).
+    [...nodeFlags, await runtimeBundle(), "serve", ...options.args],
     {
       stdio: ["ignore", "pipe", "pipe"],
       env: { ...process.env, ...options.env },

@@ -429,9 +429,7 @@ describe("replication across three regions", () => {
       const { stdout } = await execFileAsync(
         process.execPath,
         [
-          "--import",
-          "tsx",
-          "src/cli/meridian.ts",
+          "bin/meridian.js",
           "replication",
           "list",
           "--config",

@@ -41,6 +41,8 @@ const syncEveryBytes = 8 * 1024 * 1024;
 
 export class HashedWriter {
   private readonly hash: RemoteHash;
+  /** Settles once every range written so far is hashed (rejects if one could not be). */
+  private hashed: Promise<void> = Promise.resolve();
 
   constructor(readonly algorithm: DigestAlgorithm) {
     this.hash = new RemoteHash(algorithm);
@@ -116,7 +118,13 @@ export class HashedWriter {
         }
       }
       submit();
-      for (const done of inflight) await done;
+      // The caller waits for the bytes to be in the file, not for the hash to catch up:
+      // a chunked upload's next PATCH streams while the thread hashes this one's tail.
+      // digest() waits for it.
+      await lastWrite;
+      const hashed = Promise.all(inflight).then(() => undefined);
+      hashed.catch(() => undefined);
+      this.hashed = hashed;
       if (options.sync) {
         await Promise.all(flushes);
         await handle.sync();
@@ -142,8 +150,9 @@ export class HashedWriter {
     return this.hash.absorb(path, size);
   }
 
-  /** The digest of everything hashed so far; the writer can keep going afterwards. */
-  digest(): Promise<Digest> {
+  /** The digest of everything written so far; the writer can keep going afterwards. */
+  async digest(): Promise<Digest> {
+    await this.hashed;
     return this.hash.digest();
   }
 

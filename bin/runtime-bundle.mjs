@@ -7,7 +7,7 @@ import { createHash } from "node:crypto";
 import { mkdir, readFile, rename, stat, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import { build } from "esbuild";
+import { build, stop } from "esbuild";
 
 const root = fileURLToPath(new URL("../", import.meta.url));
 const entry = join(root, "src", "cli", "meridian.ts");
@@ -27,6 +27,15 @@ export function runtimeBundle() {
 }
 
 async function buildBundle() {
+  try {
+    return await writeBundle();
+  } finally {
+    // esbuild's service process would otherwise live as long as this one.
+    await stop();
+  }
+}
+
+async function writeBundle() {
   const result = await build({
     entryPoints: [entry],
     bundle: true,

@@ -85,3 +85,24 @@ it("fails, and leaves the file a prefix of the stream, when the source fails", a
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+it("hashes a small first write here and keeps one digest as larger writes follow", async () => {
+  const dir = await mkdtemp(join(tmpdir(), "meridian-hashed-writer-"));
+  const path = join(dir, "data");
+  const small = randomBytes(4096);
+  const large = randomBytes(2 * 1024 * 1024 + 11);
+  const writer = new HashedWriter("sha256");
+  try {
+    const options = { sync: false, flushAhead: false };
+    await writer.write(unevenChunks(small), path, "w", 0, options);
+    assert.equal(await writer.digest(), sha256(small));
+    await writer.write(unevenChunks(large), path, "r+", small.length, options);
+    assert.equal(await writer.digest(), sha256(Buffer.concat([small, large])));
+    const empty = new HashedWriter("sha256");
+    await empty.write(unevenChunks(Buffer.alloc(0)), join(dir, "empty"), "w", 0, options);
+    assert.equal(await empty.digest(), sha256(Buffer.alloc(0)));
+  } finally {
+    writer.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+});

@@ -11,6 +11,7 @@
 // blob size or the upload count. The hash reads what the file holds, so the digest that
 // is checked is the digest of the bytes that get published.
 
+import { createHash, type Hash } from "node:crypto";
 import { type FileHandle, open } from "node:fs/promises";
 import type { Digest, DigestAlgorithm } from "../oci/digest.ts";
 import { BufferPool } from "./buffer-pool.ts";
@@ -40,13 +41,18 @@ function inflightLimit(): number {
 const syncEveryBytes = 8 * 1024 * 1024;
 
 export class HashedWriter {
-  private readonly hash: RemoteHash;
+  /**
+   * Where the hash runs, chosen at the first write: a stream that ends within its first
+   * slot (configs, small layers) is hashed here from the slot, which costs microseconds,
+   * where the thread would cost round trips; anything larger goes to the thread.
+   */
+  private mode: "local" | "remote" | undefined;
+  private remote: RemoteHash | undefined;
+  private local: Hash | undefined;
   /** Settles once every range written so far is hashed (rejects if one could not be). */
   private hashed: Promise<void> = Promise.resolve();
 
-  constructor(readonly algorithm: DigestAlgorithm) {
-    this.hash = new RemoteHash(algorithm);
-  }
+  constructor(readonly algorithm: DigestAlgorithm) {}
 
   /**
    * Writes `source` into `path` from byte `start` (flags "w" to create, "r+" to extend),
@@ -76,11 +82,13 @@ export class HashedWriter {
     let lastWrite: Promise<void> = Promise.resolve();
     const flushes: Promise<unknown>[] = [];
     let syncedTo = start;
-    const submit = () => {
+    const submit = (last: boolean) => {
       if (!slot || filled === 0) return;
       const buffer = slot;
       const at = position;
       const length = filled;
+      this.mode ??= last && at === 0 ? "local" : "remote";
+      if (this.mode === "local") this.localHash().update(buffer.subarray(0, length));
       position += length;
       slot = undefined;
       filled = 0;
@@ -88,9 +96,11 @@ export class HashedWriter {
       // (a crash must not leave a hole that a resumed upload would build on).
       const written = lastWrite.then(() => writeFully(handle, buffer, length, at));
       lastWrite = written;
-      const done = written
-        .finally(() => slots.give(buffer))
-        .then(() => this.hash.absorb(path, at + length, at));
+      const released = written.finally(() => slots.give(buffer));
+      const done =
+        this.mode === "local"
+          ? released
+          : released.then(() => this.remoteHash().absorb(path, at + length, at));
       done.catch(() => undefined);
       inflight.push(done);
       // Flushing to disk in the background as the data arrives overlaps the disk with the
@@ -114,10 +124,10 @@ export class HashedWriter {
           const copied = chunk.copy(slot, filled, offset);
           filled += copied;
           offset += copied;
-          if (filled === slot.length) submit();
+          if (filled === slot.length) submit(false);
         }
       }
-      submit();
+      submit(true);
       // The caller waits for the bytes to be in the file, not for the hash to catch up:
       // a chunked upload's next PATCH streams while the thread hashes this one's tail.
       // digest() waits for it.
@@ -145,20 +155,33 @@ export class HashedWriter {
     return position - start;
   }
 
-  /** Feeds the first `size` bytes of an existing file into the hash. */
+  /** Feeds the first `size` bytes of an existing file into the hash (a fresh writer's). */
   absorb(path: string, size: number): Promise<void> {
-    return this.hash.absorb(path, size);
+    if (this.mode === "local") throw new Error("absorb is for a fresh writer");
+    this.mode = "remote";
+    return this.remoteHash().absorb(path, size);
   }
 
   /** The digest of everything written so far; the writer can keep going afterwards. */
   async digest(): Promise<Digest> {
     await this.hashed;
-    return this.hash.digest();
+    if (this.mode === "remote") return this.remoteHash().digest();
+    return `${this.algorithm}:${this.localHash().copy().digest("hex")}` as Digest;
   }
 
   /** Frees the running hash; the writer must not be used afterwards. */
   close(): void {
-    this.hash.close();
+    this.remote?.close();
+  }
+
+  private localHash(): Hash {
+    this.local ??= createHash(this.algorithm);
+    return this.local;
+  }
+
+  private remoteHash(): RemoteHash {
+    this.remote ??= new RemoteHash(this.algorithm);
+    return this.remote;
   }
 }
 

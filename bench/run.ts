@@ -14,6 +14,7 @@ import { type RegistryRun, renderDetails, renderTable, writeResults } from "./re
 import { replicationScenarios, scenarios } from "./scenarios.ts";
 import type { ReplicationContext, ReplicationScenario } from "./scenarios-replication.ts";
 import { type RunningServer, startServer } from "./servers.ts";
+import { flushWriteback } from "./writeback.ts";
 
 const repoRoot = fileURLToPath(new URL("../", import.meta.url));
 let activeServer: RunningServer | undefined;
@@ -73,7 +74,8 @@ async function runScenario(
     for (const spec of specs) figures[spec.id] = { error: exitBefore, notes: [], warnings: [] };
     return;
   }
-  log(`[${kind}] ${scenario.id}...`);
+  const flushMs = flushWriteback();
+  log(`[${kind}] ${scenario.id}... (writeback flushed first in ${Math.round(flushMs)} ms)`);
   try {
     await scenario.run(context);
   } catch (error) {
@@ -112,7 +114,8 @@ async function runReplicationScenario(
     },
     log: (message) => log(`[meridian] ${message}`),
   };
-  log(`[meridian] ${scenario.id}...`);
+  const flushMs = flushWriteback();
+  log(`[meridian] ${scenario.id}... (writeback flushed first in ${Math.round(flushMs)} ms)`);
   const started = Date.now();
   try {
     await scenario.run(context);

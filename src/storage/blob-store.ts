@@ -51,8 +51,10 @@ export interface BlobStore {
   /** The upload's state, or undefined when unknown (never created, finished, expired). */
   getUpload(id: string): Promise<UploadInfo | undefined>;
   /**
-   * Appends `source` at `offset`, which must equal the bytes received so far, durably.
-   * Returns the new size. Throws UploadNotFoundError, UploadOffsetError.
+   * Appends `source` at `offset`, which must equal the bytes received so far. Returns the
+   * new size. Throws UploadNotFoundError, UploadOffsetError. The bytes survive a crash of
+   * the process once this resolves; a power loss may shorten the upload (its size then
+   * says so and the client resends from there). commitUpload makes the blob durable.
    *
    * The newest request on an upload wins: an append, commit or delete of the upload
    * abandons the appends to it still in flight or waiting (their sources are destroyed,

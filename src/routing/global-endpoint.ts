@@ -2,7 +2,8 @@
 // the nearest healthy replica whose routing is enabled; idempotent reads fail over to the
 // next replica within the same request; upload sessions stay with the replica that owns
 // them. Proxy mode streams bytes through (nothing is buffered); redirect mode answers blob
-// reads with 307 to the chosen regional endpoint.
+// reads with 307 to the chosen regional endpoint. An endpoint hosted in a replica's process
+// hands the requests it routes to that replica straight to its API handler.
 import {
   Agent,
   createServer,

@@ -142,13 +142,21 @@ export class GlobalEndpoint {
       return;
     }
     const method = req.method ?? "GET";
-    const first = candidates[0] as RoutableReplica;
     const local = this.options.local;
-    if (local && first.region === local.region) {
-      this.count(location.region, local.region);
-      serveLocally(req, res, local, pin.url);
-      return;
+    if (local && candidates[0]?.region === local.region) {
+      // A read that the replica here fails with a 5xx goes on to the others, as a
+      // proxied one would; anything else is answered here whatever it says.
+      const others =
+        (method === "GET" || method === "HEAD") && !hasBody(req) ? candidates.slice(1) : [];
+      const outcome = await serveLocally(req, res, local, pin.url, others.length > 0);
+      if (outcome === "done") {
+        this.count(location.region, local.region);
+        return;
+      }
+      this.options.monitor.reportFailure(local.region);
+      candidates = others;
     }
+    const first = candidates[0] as RoutableReplica;
     if (
       this.options.mode === "redirect" &&
       (method === "GET" || method === "HEAD") &&
@@ -290,30 +298,53 @@ export class GlobalEndpoint {
 /**
  * Hands a request to the replica in this process: no second hop, no copy of the bytes.
  * The answer is marked and its upload Location pinned exactly as a proxied one would be.
+ * With `divertErrors`, a 5xx answer is held back instead ("retry"): nothing of it reaches
+ * the client, and the response is left clean for another replica's answer.
  */
 function serveLocally(
   req: IncomingMessage,
   res: ServerResponse,
   local: LocalReplica,
   path: string,
-): void {
-  req.url = path;
-  res.setHeader(servedHeader, local.region);
-  const writeHead = res.writeHead.bind(res) as (...args: unknown[]) => ServerResponse;
-  const pinned = (...args: unknown[]): ServerResponse => {
-    const set = res.getHeader("location");
-    if (typeof set === "string") res.setHeader("location", pinLocation(set, local.region));
-    for (const headers of args.slice(1)) {
-      if (!isHeaderObject(headers)) continue;
-      for (const [name, value] of Object.entries(headers)) {
-        if (name.toLowerCase() === "location" && typeof value === "string")
-          headers[name] = pinLocation(value, local.region);
+  divertErrors: boolean,
+): Promise<"done" | "retry"> {
+  return new Promise((resolve) => {
+    req.url = path;
+    res.setHeader(servedHeader, local.region);
+    const original = { writeHead: res.writeHead, write: res.write, end: res.end };
+    const writeHead = res.writeHead.bind(res) as (...args: unknown[]) => ServerResponse;
+    const pinned = (...args: unknown[]): ServerResponse => {
+      if (divertErrors && typeof args[0] === "number" && args[0] >= 500) {
+        divert();
+        return res;
       }
-    }
-    return writeHead(...args);
-  };
-  res.writeHead = pinned as ServerResponse["writeHead"];
-  local.handle(req, res);
+      const set = res.getHeader("location");
+      if (typeof set === "string") res.setHeader("location", pinLocation(set, local.region));
+      for (const headers of args.slice(1)) {
+        if (!isHeaderObject(headers)) continue;
+        for (const [name, value] of Object.entries(headers)) {
+          if (name.toLowerCase() === "location" && typeof value === "string")
+            headers[name] = pinLocation(value, local.region);
+        }
+      }
+      return writeHead(...args);
+    };
+    // The replica's error body is swallowed; its end hands the response back, clean.
+    const divert = () => {
+      res.write = (() => true) as ServerResponse["write"];
+      res.end = ((..._args: unknown[]) => {
+        Object.assign(res, original);
+        for (const name of res.getHeaderNames()) res.removeHeader(name);
+        res.statusCode = 200;
+        resolve("retry");
+        return res;
+      }) as ServerResponse["end"];
+    };
+    res.writeHead = pinned as ServerResponse["writeHead"];
+    res.once("finish", () => resolve("done"));
+    res.once("close", () => resolve("done"));
+    local.handle(req, res);
+  });
 }
 
 function isHeaderObject(value: unknown): value is Record<string, unknown> {

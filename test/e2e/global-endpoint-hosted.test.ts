@@ -4,13 +4,16 @@
 // the replica that owns it, and skopeo pushes and pulls through the endpoint unchanged.
 import assert from "node:assert/strict";
 import { mkdtemp, rm } from "node:fs/promises";
-import { request } from "node:http";
+import { type IncomingMessage, request, type ServerResponse } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
+import pino from "pino";
+import { startGlobalEndpoint } from "../../src/routing/start-global-endpoint.ts";
 import { freePorts, startTestCluster, type TestCluster } from "../support/cluster.ts";
 import { randomBlob } from "../support/oci-fixtures.ts";
 import { OciLayoutBuilder, readLayoutRef, readVerifiedBlob } from "../support/oci-layout.ts";
+import { pushBlob } from "../support/registry-http.ts";
 import { createSkopeo, type Skopeo } from "../support/skopeo.ts";
 import { waitFor } from "../support/wait-for.ts";
 
@@ -128,6 +131,59 @@ describe("global endpoint hosted by a replica", () => {
     const read = await send(`${base}/v2/hosted/chunked/blobs/${blob.digest}`, hostClient);
     assert.equal(read.status, 200);
     assert.deepEqual(read.body, blob.bytes);
+  });
+
+  it("sends a read that the replica in its process fails with a 5xx on to the next one", async () => {
+    const blob = randomBlob(50_000);
+    await pushBlob(tc.url("eastus"), "hosted/failover", blob);
+    // Stands in for a westus replica whose storage fails: every request answers 503.
+    const failing = (_req: IncomingMessage, res: ServerResponse) => {
+      const body = JSON.stringify({
+        errors: [{ code: "UNAVAILABLE", message: "disk", detail: {} }],
+      });
+      res.setHeader("X-Broken", "yes");
+      res.writeHead(503, { "Content-Type": "application/json", "Content-Length": body.length });
+      res.end(body);
+    };
+    const endpoint = await startGlobalEndpoint(
+      {
+        ...tc.config,
+        globalEndpoint: {
+          listen: "127.0.0.1:0",
+          mode: "proxy",
+          ranking: "distance",
+          trustedProxies: [],
+          locationHeader: "X-Meridian-Client-Location",
+          cidrRegions: { [`${hostClient}/32`]: "westus" },
+          defaultRegion: "westus",
+          probeIntervalMs: 200,
+          failureThreshold: 100,
+          geoip: false,
+        },
+      },
+      pino({ level: "silent" }),
+      { local: { region: "westus", handle: failing } },
+    );
+    try {
+      const url = `${endpoint.endpoint.url}/v2/hosted/failover/blobs/${blob.digest}`;
+      const read = await send(url, hostClient);
+      assert.equal(read.status, 200, read.body.toString());
+      assert.equal(read.headers["x-meridian-replica"], "eastus");
+      assert.equal(read.headers["x-broken"], undefined, "nothing of the failed answer leaks");
+      assert.deepEqual(read.body, blob.bytes);
+      // A write is answered where it was routed, error and all.
+      const write = await send(
+        `${endpoint.endpoint.url}/v2/hosted/failover/blobs/uploads/`,
+        hostClient,
+        {
+          method: "POST",
+        },
+      );
+      assert.equal(write.status, 503);
+      assert.equal(write.headers["x-meridian-replica"], "westus");
+    } finally {
+      await endpoint.close();
+    }
   });
 
   it("takes a skopeo push and pull through the hosted endpoint", async () => {

@@ -70,7 +70,7 @@ describe("read relay", () => {
   let origin: string;
   let front: Server;
   let frontUrl: string;
-  const relay = new ReadRelay();
+  const relay = new ReadRelay({ stallMs: 300 });
   const routes = new Map<string, Handler>();
   const connections = new Set<Socket>();
   let outcomes: RelayOutcome[] = [];
@@ -244,6 +244,41 @@ describe("read relay", () => {
     assert.equal(answer.status, 200);
     assert.equal(answer.complete, false);
     assert.ok(answer.body.length < 1_000_000);
+  });
+
+  it("gives up on a replica that never answers: the next one is tried, or 502", async () => {
+    routes.set("/silent", () => {
+      // Never answers.
+    });
+    outcomes = [];
+    const retried = await fetchFront("/silent", { headers: { "x-final": "no" } });
+    assert.equal(retried.status, 599);
+    assert.deepEqual(outcomes, ["retry"]);
+    const last = await fetchFront("/silent");
+    assert.equal(last.status, 502);
+  });
+
+  it("keeps a slow client's download going while the replica waits for it", async () => {
+    const body = Buffer.alloc(32 * 1024 * 1024, 1);
+    routes.set("/slow-client", (_req, res) => {
+      res.writeHead(200, { "Content-Length": String(body.length) });
+      res.end(body);
+    });
+    const answer = await new Promise<{ bytes: number; complete: boolean }>((resolve, reject) => {
+      get(`${frontUrl}/slow-client`, { agent: false }, (res) => {
+        let bytes = 0;
+        res.pause();
+        // Reads nothing for longer than the relay's stall limit, then everything.
+        setTimeout(() => {
+          res.on("data", (chunk: Buffer) => {
+            bytes += chunk.length;
+          });
+          res.on("close", () => resolve({ bytes, complete: res.complete }));
+          res.resume();
+        }, 900);
+      }).on("error", reject);
+    });
+    assert.deepEqual(answer, { bytes: body.length, complete: true });
   });
 
   it("sends a read again when a kept connection was closed by the replica", async () => {

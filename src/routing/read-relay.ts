@@ -38,9 +38,19 @@ export interface RelayRequest {
 export type RelayOutcome = "done" | "retry";
 
 export class ReadRelay {
+  /**
+   * A replica that sends nothing for this long (before its answer or within its body)
+   * while the client is ready for more is given up on: a read not begun goes to the next
+   * replica; one begun is cut, so the client sees a short body rather than a hang.
+   */
+  private readonly stallMs: number;
   private readonly idle = new Map<string, Socket[]>();
   /** Removes the listeners a connection has while it waits in the pool. */
   private readonly releaseHooks = new WeakMap<Socket, () => void>();
+
+  constructor(options: { stallMs?: number } = {}) {
+    this.stallMs = options.stallMs ?? 30_000;
+  }
 
   /** Relays one read; rejects only when the replica failed and nothing was sent yet. */
   async relay(request: RelayRequest): Promise<RelayOutcome> {
@@ -129,6 +139,7 @@ export class ReadRelay {
         if (settled) return;
         settled = true;
         detach();
+        socket.setTimeout(0);
         if (keepSocket) {
           socket.resume();
           this.keep(request.origin, socket);
@@ -161,6 +172,8 @@ export class ReadRelay {
           res.end();
           finish("done", (framer as BodyFramer).reusable);
         } else if (!flowing) {
+          // A slow client is no stalled replica: the clock stops while the client catches up.
+          socket.setTimeout(0);
           socket.pause();
         }
       };
@@ -196,16 +209,27 @@ export class ReadRelay {
         fail(new Error("the replica closed the connection before the answer ended"));
       };
       const onError = (error: Error) => fail(error);
-      const onDrain = () => socket.resume();
+      const onDrain = () => {
+        socket.setTimeout(this.stallMs);
+        socket.resume();
+      };
+      const onStall = () => fail(new Error(`the replica sent nothing for ${this.stallMs} ms`));
       const onClientClose = () => {
         if (!res.writableFinished) finish("done");
       };
-      const fromSocket = attach(socket, { data: onData, end: onEnd, close: onEnd, error: onError });
+      const fromSocket = attach(socket, {
+        data: onData,
+        end: onEnd,
+        close: onEnd,
+        error: onError,
+        timeout: onStall,
+      });
       const fromClient = attach(res, { drain: onDrain, close: onClientClose });
       detach = () => {
         fromSocket();
         fromClient();
       };
+      socket.setTimeout(this.stallMs);
       socket.write(requestHead(request));
     });
   }

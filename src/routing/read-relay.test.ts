@@ -2,6 +2,7 @@
 // (or anything in front of them) may use, kept connections, and failures before and
 // after the answer began.
 import assert from "node:assert/strict";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
 import {
   createServer,
   get,
@@ -9,8 +10,12 @@ import {
   type Server,
   type ServerResponse,
 } from "node:http";
+import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo, Socket } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
+import { selfSignedCertificate } from "../../test/support/tls.ts";
 import { ReadRelay, type RelayOutcome } from "./read-relay.ts";
 import { bodyFramer, MalformedResponseError, parseResponseHead } from "./response-framing.ts";
 
@@ -292,5 +297,56 @@ describe("read relay", () => {
     const again = await fetchFront("/small");
     assert.equal(again.status, 200);
     assert.equal(again.body.toString(), "ok");
+  });
+});
+
+describe("read relay to an HTTPS replica", () => {
+  it("verifies the replica's certificate and relays its answer", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "meridian-relay-tls-"));
+    const { cert, key } = await selfSignedCertificate(dir);
+    const upstream = createHttpsServer(
+      { cert: await readFile(cert), key: await readFile(key) },
+      (_req, res) => {
+        res.writeHead(200, { "Content-Length": "6" });
+        res.end("secure");
+      },
+    );
+    const origin = (await listen(upstream)).replace("http:", "https:");
+    const trusting = new ReadRelay({ ca: await readFile(cert) });
+    const strict = new ReadRelay();
+    const front = createServer((req, res) => {
+      const relay = req.url === "/trusting" ? trusting : strict;
+      relay
+        .relay({
+          origin,
+          method: "GET",
+          path: "/",
+          headers: {},
+          res,
+          final: true,
+          answerHeaders: (head) => ({ "content-length": String(head.headers["content-length"]) }),
+        })
+        .catch(() => {
+          res.writeHead(502, { "Content-Length": "0" });
+          res.end();
+        });
+    });
+    const frontUrl = await listen(front);
+    try {
+      const trusted = await fetch(`${frontUrl}/trusting`);
+      assert.equal(trusted.status, 200);
+      assert.equal(await trusted.text(), "secure");
+      // A certificate nobody vouches for is refused, not relayed.
+      const refused = await fetch(`${frontUrl}/strict`);
+      assert.equal(refused.status, 502);
+    } finally {
+      trusting.close();
+      strict.close();
+      front.closeAllConnections();
+      upstream.closeAllConnections();
+      await new Promise((resolve) => front.close(resolve));
+      await new Promise((resolve) => upstream.close(resolve));
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -44,12 +44,15 @@ export class ReadRelay {
    * replica; one begun is cut, so the client sees a short body rather than a hang.
    */
   private readonly stallMs: number;
+  /** Certificates to trust for HTTPS replicas instead of the system's (and NODE_EXTRA_CA_CERTS). */
+  private readonly ca: Buffer | undefined;
   private readonly idle = new Map<string, Socket[]>();
   /** Removes the listeners a connection has while it waits in the pool. */
   private readonly releaseHooks = new WeakMap<Socket, () => void>();
 
-  constructor(options: { stallMs?: number } = {}) {
+  constructor(options: { stallMs?: number; ca?: Buffer } = {}) {
     this.stallMs = options.stallMs ?? 30_000;
+    this.ca = options.ca;
   }
 
   /** Relays one read; rejects only when the replica failed and nothing was sent yet. */
@@ -78,7 +81,12 @@ export class ReadRelay {
     const host = url.hostname.replace(/^\[|\]$/g, "");
     const socket =
       url.protocol === "https:"
-        ? tlsConnect({ host, port, servername: isAddress(host) ? undefined : host })
+        ? tlsConnect({
+            host,
+            port,
+            servername: isAddress(host) ? undefined : host,
+            ...(this.ca ? { ca: this.ca } : {}),
+          })
         : netConnect({ host, port });
     socket.setNoDelay(true);
     return socket;

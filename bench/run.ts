@@ -37,19 +37,12 @@ function generateData(config: BenchConfig): BenchData {
   return { blobs, rssBlobs, smallImages, fixture: makeSmallImage() };
 }
 
-async function runScenario(
-  scenario: Scenario,
-  server: RunningServer,
-  kind: RegistryKind,
-  config: BenchConfig,
-  data: BenchData,
+/** The report/measure/log part of a scenario's context, writing into `figures`. */
+function recorder(
   figures: Record<string, FigureResult>,
-): Promise<void> {
-  const specs = scenario.figures(config);
-  const context: ScenarioContext = {
-    target: { kind, url: server.url, pid: server.pid },
-    config,
-    data,
+  kind: RegistryKind,
+): Pick<ScenarioContext, "report" | "measure" | "log"> {
+  return {
     report(figureId, value, details = {}) {
       figures[figureId] = {
         value,
@@ -69,22 +62,61 @@ async function runScenario(
     },
     log: (message) => log(`[${kind}] ${message}`),
   };
+}
+
+/**
+ * Runs a scenario after flushing writeback; an error (or `exitReason`, when the server died)
+ * fails every figure of it not reported yet.
+ */
+async function runRecorded(
+  id: string,
+  kind: RegistryKind,
+  specs: readonly { id: string }[],
+  figures: Record<string, FigureResult>,
+  run: () => Promise<void>,
+  exitReason: () => string | undefined = () => undefined,
+): Promise<void> {
+  const flushMs = flushWriteback();
+  log(`[${kind}] ${id}... (writeback flushed first in ${Math.round(flushMs)} ms)`);
+  try {
+    await run();
+  } catch (error) {
+    const reason = exitReason() ?? errorText(error);
+    log(`[${kind}] ${id} FAILED: ${reason}`);
+    for (const spec of specs) {
+      if (!figures[spec.id]) figures[spec.id] = { error: reason, notes: [], warnings: [] };
+    }
+  }
+}
+
+async function runScenario(
+  scenario: Scenario,
+  server: RunningServer,
+  kind: RegistryKind,
+  config: BenchConfig,
+  data: BenchData,
+  figures: Record<string, FigureResult>,
+): Promise<void> {
+  const specs = scenario.figures(config);
   const exitBefore = server.exitReason();
   if (exitBefore !== undefined) {
     for (const spec of specs) figures[spec.id] = { error: exitBefore, notes: [], warnings: [] };
     return;
   }
-  const flushMs = flushWriteback();
-  log(`[${kind}] ${scenario.id}... (writeback flushed first in ${Math.round(flushMs)} ms)`);
-  try {
-    await scenario.run(context);
-  } catch (error) {
-    const reason = server.exitReason() ?? errorText(error);
-    log(`[${kind}] ${scenario.id} FAILED: ${reason}`);
-    for (const spec of specs) {
-      if (!figures[spec.id]) figures[spec.id] = { error: reason, notes: [], warnings: [] };
-    }
-  }
+  const context: ScenarioContext = {
+    ...recorder(figures, kind),
+    target: { kind, url: server.url, pid: server.pid },
+    config,
+    data,
+  };
+  await runRecorded(
+    scenario.id,
+    kind,
+    specs,
+    figures,
+    () => scenario.run(context),
+    () => server.exitReason(),
+  );
 }
 
 /** Runs one replication scenario (it starts and stops its own cluster) into Meridian's figures. */
@@ -93,39 +125,11 @@ async function runReplicationScenario(
   config: BenchConfig,
   figures: Record<string, FigureResult>,
 ): Promise<void> {
-  const specs = scenario.figures(config);
-  const context: ReplicationContext = {
-    config,
-    report(figureId, value, details = {}) {
-      figures[figureId] = {
-        value,
-        notes: [...(details.notes ?? [])],
-        warnings: [...(details.warnings ?? [])],
-        ...(details.samples ? { samples: [...details.samples] } : {}),
-      };
-    },
-    async measure(figureId, work) {
-      try {
-        await work();
-      } catch (error) {
-        figures[figureId] = { error: errorText(error), notes: [], warnings: [] };
-        log(`[meridian] ${figureId} FAILED: ${errorText(error)}`);
-      }
-    },
-    log: (message) => log(`[meridian] ${message}`),
-  };
-  const flushMs = flushWriteback();
-  log(`[meridian] ${scenario.id}... (writeback flushed first in ${Math.round(flushMs)} ms)`);
+  const context: ReplicationContext = { ...recorder(figures, "meridian"), config };
   const started = Date.now();
-  try {
-    await scenario.run(context);
-  } catch (error) {
-    log(`[meridian] ${scenario.id} FAILED: ${errorText(error)}`);
-    for (const spec of specs) {
-      if (!figures[spec.id])
-        figures[spec.id] = { error: errorText(error), notes: [], warnings: [] };
-    }
-  }
+  await runRecorded(scenario.id, "meridian", scenario.figures(config), figures, () =>
+    scenario.run(context),
+  );
   log(`[meridian] ${scenario.id} done in ${((Date.now() - started) / 1000).toFixed(1)} s`);
 }
 

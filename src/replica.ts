@@ -92,6 +92,7 @@ export async function startReplica(config: Config, log: Logger): Promise<Running
     config.region !== undefined && config.globalEndpoint?.hostedBy?.includes(config.region)
       ? await startGlobalEndpoint(config, log, {
           local: { region: config.region, handle: createApiHandler(apiOptions) },
+          metrics,
         })
       : undefined;
 

@@ -21,7 +21,13 @@ export interface StartedGlobalEndpoint {
 export async function startGlobalEndpoint(
   config: Config,
   log: Logger,
-  options: { policy?: RoutingPolicy; listen?: string; local?: LocalReplica } = {},
+  options: {
+    policy?: RoutingPolicy;
+    listen?: string;
+    local?: LocalReplica;
+    /** The hosting replica's registry: its counters join the replica's, sampled once. */
+    metrics?: Registry;
+  } = {},
 ): Promise<StartedGlobalEndpoint> {
   const settings = config.globalEndpoint ?? {
     listen: "127.0.0.1:5000",
@@ -59,8 +65,11 @@ export async function startGlobalEndpoint(
       ? await loadGeoLookup({ eager: !isLoopback(parseListenAddress(settings.listen).host) })
       : undefined,
   });
-  const metrics = new Registry();
-  collectDefaultMetrics({ register: metrics });
+  let metrics = options.metrics;
+  if (!metrics) {
+    metrics = new Registry();
+    collectDefaultMetrics({ register: metrics });
+  }
   const { host, port } = parseListenAddress(options.listen ?? settings.listen);
   const tls = config.tls
     ? { cert: await readFile(config.tls.cert), key: await readFile(config.tls.key) }

@@ -96,6 +96,13 @@ describe("global endpoint hosted by a replica", () => {
     const remote = await send(`${base}/v2/`, eastClient);
     assert.equal(remote.status, 200);
     assert.equal(remote.headers["x-meridian-replica"], "eastus");
+    // The hosted endpoint counts into its replica's own /metrics.
+    assert.ok(
+      (await tc.metric("westus", "meridian_global_requests_total", {
+        client_region: "eastus",
+        replica: "eastus",
+      })) >= 1,
+    );
     const missing = await send(`${base}/v2/no/such/manifests/latest`, hostClient);
     assert.equal(missing.status, 404);
     assert.equal(JSON.parse(missing.body.toString()).errors[0].code, "MANIFEST_UNKNOWN");

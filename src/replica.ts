@@ -44,7 +44,12 @@ export async function startReplica(config: Config, log: Logger): Promise<Running
   const clock = new HybridClock(replicaId);
   const latest = await metadata.latestStamp();
   if (latest) clock.observe(latest);
-  const registry = new Registry({ blobs, metadata, clock });
+  const registry = new Registry({
+    blobs,
+    metadata,
+    clock,
+    maxClockSkewMs: config.replication.maxClockSkewSeconds * 1000,
+  });
 
   const metrics = new MetricsRegistry();
   collectDefaultMetrics({ register: metrics });

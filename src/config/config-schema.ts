@@ -102,6 +102,8 @@ export const configSchema = z
         antiEntropySeconds: z.number().positive().default(30),
         /** How long a feed request waits for new records before it returns empty. */
         pollWaitMs: z.number().int().positive().max(30_000).default(25_000),
+        /** Remote stamps further ahead of this replica's wall clock are refused. */
+        maxClockSkewSeconds: z.number().positive().default(60),
       })
       .strict()
       .default({}),

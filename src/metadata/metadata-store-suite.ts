@@ -38,6 +38,32 @@ function manifest(
   };
 }
 
+type Change = (store: MetadataStore) => Promise<unknown>;
+
+/** What clients and peers see of a repository, and its state digest. */
+async function visibleState(store: MetadataStore, repository: string) {
+  const tags = (await store.listTags(repository, {})) ?? [];
+  return {
+    tags: await Promise.all(
+      tags.map(async (tag) => [tag, (await store.getTaggedManifest(repository, tag))?.digest]),
+    ),
+    links: (await store.exportRepository(repository)).links,
+    linked: await store.getBlobLink(repository, blob("l")),
+    digest: await store.stateDigest(repository),
+  };
+}
+
+function* permutations<T>(items: readonly T[]): Generator<T[]> {
+  if (items.length <= 1) {
+    yield [...items];
+    return;
+  }
+  for (const [i, item] of items.entries()) {
+    const rest = [...items.slice(0, i), ...items.slice(i + 1)];
+    for (const tail of permutations(rest)) yield [item, ...tail];
+  }
+}
+
 export function runMetadataStoreSuite(
   driver: string,
   open: () => Promise<MetadataStoreFixture>,
@@ -47,17 +73,50 @@ export function runMetadataStoreSuite(
       withFixture(open, body);
 
     it(
-      "links blobs idempotently and unlinks them",
+      "keeps a blob link as a register: an older link never revives a newer unlink",
       withStore(async ({ store }) => {
-        await store.linkBlob({ repository: "a", digest: blob("x"), size: 3, stamp: stamp(1) });
-        await store.linkBlob({ repository: "a", digest: blob("x"), size: 3, stamp: stamp(2) });
-        assert.deepEqual(await store.getBlobLink("a", blob("x")), { size: 3 });
+        assert.equal(
+          await store.linkBlob({ repository: "a", digest: blob("x"), size: 3, stamp: stamp(1) }),
+          true,
+        );
+        assert.equal(
+          await store.linkBlob({ repository: "a", digest: blob("x"), size: 3, stamp: stamp(1) }),
+          false,
+          "the same link twice changes nothing",
+        );
+        assert.deepEqual(await store.getBlobLink("a", blob("x")), { size: 3, stamp: stamp(1) });
         assert.equal(await store.getBlobLink("b", blob("x")), undefined);
         assert.deepEqual(await store.missingBlobs("a", [blob("x"), blob("y")]), [blob("y")]);
         assert.equal(await store.unlinkBlob("a", blob("x"), stamp(3)), true);
-        assert.equal(await store.unlinkBlob("a", blob("x"), stamp(4)), false);
+        assert.equal(await store.getBlobLink("a", blob("x")), undefined);
+        assert.equal(await store.blobLinkStamp("a", blob("x")), stamp(3));
+        assert.equal(
+          await store.linkBlob({ repository: "a", digest: blob("x"), size: 3, stamp: stamp(2) }),
+          false,
+          "an older link (relayed late) stays deleted",
+        );
+        assert.equal(await store.getBlobLink("a", blob("x")), undefined);
+        assert.equal(await store.unlinkBlob("a", blob("x"), stamp(3)), false, "not newer");
+        // An unlink that arrives before its link wins over it all the same.
+        assert.equal(await store.unlinkBlob("a", blob("z"), stamp(5)), false);
+        await store.linkBlob({ repository: "a", digest: blob("z"), size: 1, stamp: stamp(4) });
+        assert.equal(await store.getBlobLink("a", blob("z")), undefined);
+        assert.equal(
+          await store.linkBlob({ repository: "a", digest: blob("x"), size: 3, stamp: stamp(6) }),
+          true,
+          "a newer link links again",
+        );
+        assert.deepEqual(await store.getBlobLink("a", blob("x")), { size: 3, stamp: stamp(6) });
         const kinds = (await store.changesSince(0, 100)).map((c) => c.kind);
-        assert.deepEqual(kinds, ["blob-link", "blob-unlink"]);
+        assert.deepEqual(kinds, ["blob-link", "blob-unlink", "blob-unlink", "blob-link"]);
+        const exported = await store.exportRepository("a");
+        assert.deepEqual(
+          exported.links,
+          [
+            { digest: blob("x"), linked: true, stamp: stamp(6) },
+            { digest: blob("z"), linked: false, stamp: stamp(5) },
+          ].sort((p, q) => p.digest.localeCompare(q.digest)),
+        );
       }),
     );
 
@@ -242,25 +301,53 @@ export function runMetadataStoreSuite(
     );
 
     it(
-      "reaches the same state digest whatever order the same changes arrive in",
+      "reaches the same state whatever order the same changes arrive in",
       withStore(async ({ store, another }) => {
         const a = manifest("repo", { v: "a" }, 1);
         const b = manifest("repo", { v: "b" }, 2);
-        const changes: ((s: MetadataStore) => Promise<unknown>)[] = [
+        const link = (n: number) => (s: MetadataStore) =>
+          s.linkBlob({ repository: "repo", digest: blob("l"), size: 1, stamp: stamp(n) });
+        const unlink = (n: number) => (s: MetadataStore) =>
+          s.unlinkBlob("repo", blob("l"), stamp(n));
+        const changes: Change[] = [
+          link(1),
           (s) => s.putManifest(a, "t"),
           (s) => s.putManifest(b, "t"),
+          unlink(4),
           (s) => s.putManifest({ ...a, stamp: stamp(3) }, "u"),
+          link(3),
           (s) => s.deleteTag("repo", "u", stamp(4)),
           (s) => s.deleteManifest("repo", b.digest, stamp(5)),
+          link(7),
+          unlink(6),
+          (s) => s.deleteManifest("repo", a.digest, stamp(2)),
         ];
         for (const change of changes) await change(store);
+        const expected = await visibleState(store, "repo");
         const other = await another();
         for (const change of [...changes].reverse()) await change(other);
         // Replaying the same changes again changes nothing.
         for (const change of changes) await change(other);
-        assert.equal(await other.stateDigest("repo"), await store.stateDigest("repo"));
-        assert.deepEqual(await other.listTags("repo", {}), await store.listTags("repo", {}));
+        assert.deepEqual(await visibleState(other, "repo"), expected);
         assert.notEqual(await store.stateDigest("repo"), await store.stateDigest("empty"));
+        assert.deepEqual(await other.stateDigests(), await store.stateDigests());
+        // Every order of a mix of every kind ends in the same state.
+        const mix: Change[] = [
+          link(1),
+          unlink(2),
+          (s) => s.putManifest(a, "t"),
+          (s) => s.deleteManifest("repo", a.digest, stamp(2)),
+          (s) => s.putManifest({ ...b, stamp: stamp(3) }, "t"),
+        ];
+        let reference: Awaited<ReturnType<typeof visibleState>> | undefined;
+        for (const order of permutations(mix)) {
+          const target = await another();
+          for (const change of order) await change(target);
+          const state = await visibleState(target, "repo");
+          reference ??= state;
+          assert.deepEqual(state, reference);
+          await target.close();
+        }
       }),
     );
 

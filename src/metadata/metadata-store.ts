@@ -75,20 +75,37 @@ export interface ChangeRecord {
   tag?: string | undefined;
 }
 
+/** A repository's whole mergeable state: every register with its stamp. */
 export interface RepositoryExport {
   manifests: { digest: Digest; mediaType: string; bytes: Buffer; stamp: Stamp }[];
   tags: { tag: string; digest: Digest | null; stamp: Stamp }[];
+  /** Manifest deletes. */
   tombstones: { digest: Digest; stamp: Stamp }[];
+  /** Blob-link registers: linked, or unlinked (a tombstone). */
+  links: { digest: Digest; linked: boolean; stamp: Stamp }[];
 }
 
 export type CommitListener = (changes: readonly ChangeRecord[]) => void;
 
 export interface MetadataStore {
-  /** Links a blob into a repository (idempotent: no change record when already linked). */
-  linkBlob(link: BlobLink): Promise<void>;
-  /** The link's size, or undefined when the repository does not link the blob. */
-  getBlobLink(repository: string, digest: Digest): Promise<{ size: number } | undefined>;
-  /** Removes a link stamped before `stamp`; false when there was none. */
+  /**
+   * Writes the blob-link register of (repository, digest) as linked, unless it holds a
+   * stamp at least as new (a newer link or unlink): then nothing changes and no change
+   * record is written. Whether the register changed.
+   */
+  linkBlob(link: BlobLink): Promise<boolean>;
+  /** The live link's size and stamp, or undefined when the repository does not link the blob. */
+  getBlobLink(
+    repository: string,
+    digest: Digest,
+  ): Promise<{ size: number; stamp: Stamp } | undefined>;
+  /** The stamp of the blob-link register (linked or unlinked), or undefined when never written. */
+  blobLinkStamp(repository: string, digest: Digest): Promise<Stamp | undefined>;
+  /**
+   * Writes the register as unlinked (a tombstone) unless it holds a stamp at least as new,
+   * whether or not a link exists here yet (the link may arrive later, and must then lose).
+   * Returns whether a live link was removed.
+   */
   unlinkBlob(repository: string, digest: Digest, stamp: Stamp): Promise<boolean>;
   /** Of `digests`, those the repository does not link. */
   missingBlobs(repository: string, digests: readonly Digest[]): Promise<Digest[]>;
@@ -119,10 +136,13 @@ export interface MetadataStore {
   /** Deletes one tag unless it holds a newer stamp (tombstone); whether anything changed. */
   deleteTag(repository: string, tag: string, stamp: Stamp): Promise<boolean>;
   /**
-   * A digest of the repository's visible state (live tags with their manifests, stored
-   * manifests): two replicas that converged give the same value.
+   * A digest of the repository's whole mergeable state (every register of tags, manifests,
+   * manifest tombstones and blob links, with its stamp): two replicas that have seen the
+   * same records give the same value.
    */
   stateDigest(repository: string): Promise<string>;
+  /** The state digest of every repository, in one pass (anti-entropy compares them all). */
+  stateDigests(): Promise<Map<string, string>>;
 
   /** The repository's tags in lexical order, or undefined when the repository is unknown. */
   listTags(repository: string, page: Page): Promise<string[] | undefined>;
@@ -142,7 +162,7 @@ export interface MetadataStore {
   headSeq(): Promise<number>;
   /**
    * The repository's whole mergeable state (manifests with bytes, tag registers,
-   * tombstones), for anti-entropy repairs.
+   * tombstones, blob-link registers), for anti-entropy repairs.
    */
   exportRepository(repository: string): Promise<RepositoryExport>;
   /** The highest stamp this store has recorded, to seed the clock after a restart. */

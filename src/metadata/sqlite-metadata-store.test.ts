@@ -13,7 +13,8 @@ runMetadataStoreSuite("SQLite", async () => {
     store,
     reopen: async () => new SqliteMetadataStore({ path }),
     another: async () => {
-      const other = new SqliteMetadataStore({ path: join(dir, `other-${others.length}.db`) });
+      // Extra stores test merge behaviour, not durability: in memory.
+      const other = new SqliteMetadataStore({ path: ":memory:" });
       others.push(other);
       return other;
     },

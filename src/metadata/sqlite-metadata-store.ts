@@ -2,7 +2,7 @@
 // acknowledged write survives power loss). Each domain operation runs as one synchronous
 // transaction inside an async method, so callers see the same promise-based interface a
 // PostgreSQL driver will offer.
-import { createHash, randomUUID } from "node:crypto";
+import { createHash, type Hash, randomUUID } from "node:crypto";
 import Database from "better-sqlite3";
 import type { Digest } from "../oci/digest.ts";
 import type {
@@ -40,6 +40,9 @@ interface ManifestRow {
 
 const maxPage = 10_000;
 
+/** The state digest of a repository that holds no register at all. */
+const emptyStateDigest = `sha256:${createHash("sha256").digest("hex")}`;
+
 export class SqliteMetadataStore implements MetadataStore {
   private readonly db: Database.Database;
   private readonly listeners = new Set<CommitListener>();
@@ -67,28 +70,49 @@ export class SqliteMetadataStore implements MetadataStore {
     this.sql = prepareStatements(this.db);
   }
 
-  async linkBlob(link: BlobLink): Promise<void> {
-    await this.transact(() => {
+  async linkBlob(link: BlobLink): Promise<boolean> {
+    return this.transact(() => {
+      const current = this.linkRegisterStamp(link.repository, link.digest);
+      if (current !== undefined && current >= link.stamp) return false;
       this.sql.addRepository.run(link.repository);
-      const inserted = this.sql.linkBlob.run(link.repository, link.digest, link.size, link.stamp);
-      if (inserted.changes > 0) {
-        this.record(link.stamp, "blob-link", link.repository, link.digest);
-      }
+      this.sql.clearBlobLinkTombstone.run(link.repository, link.digest);
+      this.sql.putBlobLink.run(link.repository, link.digest, link.size, link.stamp);
+      this.record(link.stamp, "blob-link", link.repository, link.digest);
+      return true;
     });
   }
 
-  async getBlobLink(repository: string, digest: Digest): Promise<{ size: number } | undefined> {
-    return this.sql.getBlobLink.get(repository, digest) as { size: number } | undefined;
+  async getBlobLink(
+    repository: string,
+    digest: Digest,
+  ): Promise<{ size: number; stamp: Stamp } | undefined> {
+    return this.sql.getBlobLink.get(repository, digest) as
+      | { size: number; stamp: Stamp }
+      | undefined;
+  }
+
+  async blobLinkStamp(repository: string, digest: Digest): Promise<Stamp | undefined> {
+    return this.linkRegisterStamp(repository, digest);
   }
 
   async unlinkBlob(repository: string, digest: Digest, stamp: Stamp): Promise<boolean> {
     return this.transact(() => {
-      const link = this.sql.blobLinkStamp.get(repository, digest) as { stamp: string } | undefined;
-      if (!link || link.stamp >= stamp) return false;
+      const current = this.linkRegisterStamp(repository, digest);
+      if (current !== undefined && current >= stamp) return false;
+      this.sql.addRepository.run(repository);
       const removed = this.sql.unlinkBlob.run(repository, digest).changes > 0;
-      if (removed) this.record(stamp, "blob-unlink", repository, digest);
+      this.sql.putBlobLinkTombstone.run(repository, digest, stamp);
+      this.record(stamp, "blob-unlink", repository, digest);
       return removed;
     });
+  }
+
+  /** The stamp of the link register: the live link's, or its tombstone's. */
+  private linkRegisterStamp(repository: string, digest: Digest): Stamp | undefined {
+    const row = this.sql.linkRegisterStamp.get(repository, digest, repository, digest) as
+      | { stamp: string | null }
+      | undefined;
+    return row?.stamp ?? undefined;
   }
 
   async missingBlobs(repository: string, digests: readonly Digest[]): Promise<Digest[]> {
@@ -211,17 +235,51 @@ export class SqliteMetadataStore implements MetadataStore {
   }
 
   async stateDigest(repository: string): Promise<string> {
-    const hash = createHash("sha256");
-    for (const row of this.sql.liveTags.iterate(repository) as Iterable<{
-      tag: string;
-      digest: string;
-    }>) {
-      hash.update(`t ${row.tag} ${row.digest}\n`);
+    return (await this.digestStates(repository)).get(repository) ?? emptyStateDigest;
+  }
+
+  async stateDigests(): Promise<Map<string, string>> {
+    return this.digestStates(undefined);
+  }
+
+  /**
+   * Hashes every register of one repository (or of all), section by section and in key
+   * order within a section, so that the same registers always give the same digest.
+   */
+  private async digestStates(only: string | undefined): Promise<Map<string, string>> {
+    const hashes = new Map<string, Hash>();
+    const add = (repository: string, line: string) => {
+      let hash = hashes.get(repository);
+      if (!hash) {
+        hash = createHash("sha256");
+        hashes.set(repository, hash);
+      }
+      hash.update(line);
+    };
+    const rows = (statement: Statement): Iterable<Record<string, string | null>> =>
+      statement.iterate({ only: only ?? null }) as Iterable<Record<string, string | null>>;
+    for (const r of rows(this.sql.stateTags)) {
+      add(r.repository as string, `t ${r.tag} ${r.digest ?? "-"} ${r.stamp}\n`);
     }
-    for (const row of this.sql.liveManifests.iterate(repository) as Iterable<{ digest: string }>) {
-      hash.update(`m ${row.digest}\n`);
+    for (const r of rows(this.sql.stateManifests)) {
+      add(r.repository as string, `m ${r.digest} ${r.stamp}\n`);
     }
-    return `sha256:${hash.digest("hex")}`;
+    for (const r of rows(this.sql.stateManifestTombstones)) {
+      add(r.repository as string, `x ${r.digest} ${r.stamp}\n`);
+    }
+    for (const r of rows(this.sql.stateLinks)) {
+      add(r.repository as string, `${r.linked === "1" ? "l" : "u"} ${r.digest} ${r.stamp}\n`);
+    }
+    const names =
+      only === undefined
+        ? (this.sql.listRepositories.all("", -1) as { name: string }[]).map((r) => r.name)
+        : [only];
+    const digests = new Map<string, string>();
+    for (const name of names) {
+      const hash = hashes.get(name);
+      digests.set(name, hash ? `sha256:${hash.digest("hex")}` : emptyStateDigest);
+    }
+    return digests;
   }
 
   async listTags(repository: string, page: Page): Promise<string[] | undefined> {
@@ -312,6 +370,13 @@ export class SqliteMetadataStore implements MetadataStore {
       })),
       tags: this.sql.exportTags.all(repository) as RepositoryExport["tags"],
       tombstones: this.sql.exportTombstones.all(repository) as RepositoryExport["tombstones"],
+      links: (
+        this.sql.exportLinks.all(repository, repository) as {
+          digest: Digest;
+          linked: number;
+          stamp: string;
+        }[]
+      ).map((l) => ({ digest: l.digest, linked: l.linked === 1, stamp: l.stamp })),
     };
   }
 
@@ -429,20 +494,47 @@ function prepareStatements(db: Database.Database) {
   return {
     addRepository: prepare("INSERT OR IGNORE INTO repositories (name) VALUES (?)"),
     repositoryExists: prepare("SELECT 1 FROM repositories WHERE name = ?"),
-    linkBlob: prepare(
-      "INSERT OR IGNORE INTO blob_links (repository, digest, size, stamp) VALUES (?, ?, ?, ?)",
+    putBlobLink: prepare(
+      "INSERT OR REPLACE INTO blob_links (repository, digest, size, stamp) VALUES (?, ?, ?, ?)",
     ),
-    getBlobLink: prepare("SELECT size FROM blob_links WHERE repository = ? AND digest = ?"),
-    blobLinkStamp: prepare("SELECT stamp FROM blob_links WHERE repository = ? AND digest = ?"),
+    getBlobLink: prepare("SELECT size, stamp FROM blob_links WHERE repository = ? AND digest = ?"),
+    linkRegisterStamp: prepare(
+      `SELECT max(stamp) AS stamp FROM (
+         SELECT stamp FROM blob_links WHERE repository = ? AND digest = ?
+         UNION ALL
+         SELECT stamp FROM blob_link_tombstones WHERE repository = ? AND digest = ?)`,
+    ),
+    putBlobLinkTombstone: prepare(
+      "INSERT OR REPLACE INTO blob_link_tombstones (repository, digest, stamp) VALUES (?, ?, ?)",
+    ),
+    clearBlobLinkTombstone: prepare(
+      "DELETE FROM blob_link_tombstones WHERE repository = ? AND digest = ?",
+    ),
     manifestStamp: prepare("SELECT stamp FROM manifests WHERE repository = ? AND digest = ?"),
     bumpManifestStamp: prepare(
       "UPDATE manifests SET stamp = ? WHERE repository = ? AND digest = ?",
     ),
-    liveTags: prepare(
-      `SELECT t.tag, t.digest FROM tags t ${visibleTagJoin}
-         WHERE t.repository = ? AND ${visibleTagCondition} ORDER BY t.tag`,
+    // The state digest's sections: one repository (@only) or all (@only NULL).
+    stateTags: prepare(
+      `SELECT repository, tag, digest, stamp FROM tags
+         WHERE @only IS NULL OR repository = @only ORDER BY repository, tag`,
     ),
-    liveManifests: prepare("SELECT digest FROM manifests WHERE repository = ? ORDER BY digest"),
+    stateManifests: prepare(
+      `SELECT repository, digest, stamp FROM manifests
+         WHERE @only IS NULL OR repository = @only ORDER BY repository, digest`,
+    ),
+    stateManifestTombstones: prepare(
+      `SELECT repository, digest, stamp FROM manifest_tombstones
+         WHERE @only IS NULL OR repository = @only ORDER BY repository, digest`,
+    ),
+    stateLinks: prepare(
+      `SELECT repository, digest, stamp, '1' AS linked FROM blob_links
+         WHERE @only IS NULL OR repository = @only
+       UNION ALL
+       SELECT repository, digest, stamp, '0' AS linked FROM blob_link_tombstones
+         WHERE @only IS NULL OR repository = @only
+       ORDER BY repository, digest`,
+    ),
     unlinkBlob: prepare("DELETE FROM blob_links WHERE repository = ? AND digest = ?"),
     getManifest: prepare(
       "SELECT digest, media_type, bytes, subject, stamp FROM manifests WHERE repository = ? AND digest = ?",
@@ -494,6 +586,12 @@ function prepareStatements(db: Database.Database) {
     exportTags: prepare("SELECT tag, digest, stamp FROM tags WHERE repository = ? ORDER BY tag"),
     exportTombstones: prepare(
       "SELECT digest, stamp FROM manifest_tombstones WHERE repository = ? ORDER BY digest",
+    ),
+    exportLinks: prepare(
+      `SELECT digest, 1 AS linked, stamp FROM blob_links WHERE repository = ?
+       UNION ALL
+       SELECT digest, 0 AS linked, stamp FROM blob_link_tombstones WHERE repository = ?
+       ORDER BY digest`,
     ),
     latestStamp: prepare("SELECT max(stamp) AS stamp FROM changes"),
   };

@@ -12,11 +12,20 @@ CREATE TABLE IF NOT EXISTS repositories (
   name TEXT PRIMARY KEY
 ) WITHOUT ROWID;
 
--- Which repository may serve which blob; the bytes live once in the blob store.
+-- Which repository may serve which blob; the bytes live once in the blob store. With
+-- blob_link_tombstones a register per (repository, digest): a row in at most one of the
+-- two tables, the newer stamp winning, so that an older link never revives a newer unlink.
 CREATE TABLE IF NOT EXISTS blob_links (
   repository TEXT NOT NULL,
   digest     TEXT NOT NULL,
   size       INTEGER NOT NULL,
+  stamp      TEXT NOT NULL,
+  PRIMARY KEY (repository, digest)
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS blob_link_tombstones (
+  repository TEXT NOT NULL,
+  digest     TEXT NOT NULL,
   stamp      TEXT NOT NULL,
   PRIMARY KEY (repository, digest)
 ) WITHOUT ROWID;

@@ -61,6 +61,10 @@ export class BlobOperations {
 
   /** Unlinks the blob from the repository; the bytes stay for other repositories. */
   async delete(repository: string, digest: Digest): Promise<void> {
+    // Only a link that exists here is deleted: a delete of an unknown digest writes nothing.
+    if (!(await this.ctx.metadata.getBlobLink(repository, digest))) {
+      throw new OciError("BLOB_UNKNOWN", { digest });
+    }
     const removed = await this.ctx.metadata.unlinkBlob(repository, digest, this.ctx.clock.next());
     if (!removed) throw new OciError("BLOB_UNKNOWN", { digest });
   }

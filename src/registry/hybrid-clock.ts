@@ -3,7 +3,16 @@
 // fixed-width string so that comparing two stamps as strings compares them as clocks:
 //
 //   <physical ms, 13 digits>.<counter, 6 digits>.<replica id>
+//
+// The counter never overflows its six digits: the stamp after counter 999999 carries into
+// the physical part (one millisecond on, counter 0), which keeps string order equal to
+// clock order. That happens only when a million stamps fall in one millisecond, as when
+// a peer's clock is ahead and this one is catching up; the physical part then runs ahead
+// of wall time by at most a millisecond per million stamps.
 import type { Stamp } from "../metadata/metadata-store.ts";
+
+/** The largest counter the format holds. */
+export const maxCounter = 999_999;
 
 export class HybridClock {
   private physical = 0;
@@ -20,10 +29,19 @@ export class HybridClock {
     if (wall > this.physical) {
       this.physical = wall;
       this.counter = 0;
+    } else if (this.counter >= maxCounter) {
+      this.physical += 1;
+      this.counter = 0;
     } else {
       this.counter += 1;
     }
     return formatStamp(this.physical, this.counter, this.replicaId);
+  }
+
+  /** How many milliseconds the stamp's physical time is ahead of this clock's wall time. */
+  aheadOfWallMs(stamp: Stamp): number {
+    const parsed = parseStamp(stamp);
+    return parsed ? parsed.physical - this.now() : 0;
   }
 
   /** Moves the clock past a stamp seen elsewhere (a peer's record, the last stamp on disk). */

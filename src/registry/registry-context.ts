@@ -9,5 +9,7 @@ export interface RegistryContext {
   blobs: BlobStore;
   metadata: MetadataStore;
   clock: HybridClock;
+  /** Remote stamps further ahead of local wall time than this are refused. */
+  maxClockSkewMs: number;
   contentSource?: ContentSource | undefined;
 }

@@ -15,6 +15,8 @@ export interface RegistryOptions {
   blobs: BlobStore;
   metadata: MetadataStore;
   clock: HybridClock;
+  /** Remote stamps further ahead of local wall time than this are refused (default 60 s). */
+  maxClockSkewMs?: number | undefined;
   contentSource?: ContentSource | undefined;
 }
 
@@ -31,7 +33,7 @@ export class Registry {
   private readonly ctx: RegistryContext;
 
   constructor(options: RegistryOptions) {
-    const ctx: RegistryContext = { ...options };
+    const ctx: RegistryContext = { ...options, maxClockSkewMs: options.maxClockSkewMs ?? 60_000 };
     this.ctx = ctx;
     this.clock = options.clock;
     this.metadata = options.metadata;

@@ -11,6 +11,7 @@ import {
   type ContentFetcher,
   ContentUnavailableError,
   type ReplicatedChange,
+  StampTooFarAheadError,
 } from "./replicated-change.ts";
 
 /** How deep an index of indexes may nest before it is refused (cycles cannot exist). */
@@ -19,7 +20,14 @@ const maxIndexDepth = 8;
 export class RemoteApplier {
   constructor(private readonly ctx: RegistryContext) {}
 
+  /**
+   * Applies one remote change. Throws StampTooFarAheadError (before anything changes, the
+   * clock included) for a stamp beyond the allowed skew, ContentUnavailableError when the
+   * content it needs cannot be had.
+   */
   async apply(change: ReplicatedChange, fetcher: ContentFetcher): Promise<void> {
+    const aheadMs = this.ctx.clock.aheadOfWallMs(change.stamp);
+    if (aheadMs > this.ctx.maxClockSkewMs) throw new StampTooFarAheadError(change.stamp, aheadMs);
     this.ctx.clock.observe(change.stamp);
     const { metadata } = this.ctx;
     switch (change.kind) {
@@ -50,6 +58,9 @@ export class RemoteApplier {
     stamp: string,
     fetcher: ContentFetcher,
   ) {
+    // A link no newer than the register's stamp changes nothing: do not fetch for it.
+    const current = await this.ctx.metadata.blobLinkStamp(repository, digest);
+    if (current !== undefined && current >= stamp) return;
     let info = await this.ctx.blobs.stat(digest);
     if (!info) {
       await fetcher.ensureBlob(digest);

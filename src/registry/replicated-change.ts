@@ -42,3 +42,19 @@ export class ContentUnavailableError extends Error {
     this.name = "ContentUnavailableError";
   }
 }
+
+/**
+ * A remote change whose stamp is further ahead of local wall time than the allowed clock
+ * skew: its origin's clock runs ahead. It is refused rather than applied, so that it can
+ * neither drag this replica's clock along nor win every conflict; once wall time has
+ * caught up, anti-entropy brings it in like any missed record.
+ */
+export class StampTooFarAheadError extends Error {
+  constructor(
+    readonly stamp: string,
+    readonly aheadMs: number,
+  ) {
+    super(`stamp ${stamp} is ${Math.round(aheadMs / 1000)} s ahead of this replica's clock`);
+    this.name = "StampTooFarAheadError";
+  }
+}

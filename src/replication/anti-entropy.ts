@@ -1,11 +1,16 @@
 // Anti-entropy: from time to time, compares each repository's state digest with every
-// peer's and, where they differ, merges the peer's whole repository state into this one
-// through the remote-apply path. The peer does the same in the other direction, so a
-// divergence (a change lost to an applied-and-skipped record, a bug, a restored backup)
+// peer's (all of them in one request per peer) and, where they differ, merges the peer's
+// whole repository state (tag, manifest and blob-link registers and their tombstones)
+// into this one through the remote-apply path. The peer does the same in the other
+// direction, so a divergence (a record a follower gave up on, a bug, a restored backup)
 // heals on its own.
 import type { Logger } from "pino";
 import type { Registry } from "../registry/registry.ts";
-import type { ContentFetcher, ReplicatedChange } from "../registry/replicated-change.ts";
+import {
+  type ContentFetcher,
+  type ReplicatedChange,
+  StampTooFarAheadError,
+} from "../registry/replicated-change.ts";
 import type { BlobFetcher } from "./blob-fetcher.ts";
 import type { PeerClient } from "./peer-client.ts";
 import type { ReplicationMetrics } from "./replication-metrics.ts";
@@ -51,16 +56,15 @@ export class AntiEntropy {
   }
 
   private async reconcileWith(peer: PeerClient): Promise<number> {
-    const { registry } = this.options;
-    const local = await registry.metadata.listRepositories({});
-    const remote = await peer.repositories();
+    const [mine, theirs] = await Promise.all([
+      this.options.registry.metadata.stateDigests(),
+      peer.stateDigests(),
+    ]);
     let repaired = 0;
-    for (const repository of [...new Set([...local, ...remote])].sort()) {
-      const [mine, theirs] = await Promise.all([
-        registry.metadata.stateDigest(repository),
-        peer.stateDigest(repository),
-      ]);
-      if (mine === theirs) continue;
+    for (const repository of [...new Set([...mine.keys(), ...theirs.keys()])].sort()) {
+      const their = theirs.get(repository);
+      // A repository only this replica knows is the peer's to fetch from here.
+      if (their === undefined || mine.get(repository) === their) continue;
       await this.merge(peer, repository);
       repaired += 1;
       this.options.metrics.antiEntropyRepairs.inc({ peer: peer.region });
@@ -78,7 +82,16 @@ export class AntiEntropy {
       ensureBlob: (digest) => this.options.fetcher.ensureBlob(digest, peer),
       fetchManifest: (repo, digest) => peer.manifest(repo, digest),
     };
+    // Links first, so that the manifests find their blobs linked.
     const changes: ReplicatedChange[] = [
+      ...exported.links.map(
+        (l): ReplicatedChange => ({
+          kind: l.linked ? "blob-link" : "blob-unlink",
+          repository,
+          digest: l.digest,
+          stamp: l.stamp,
+        }),
+      ),
       ...exported.manifests.map(
         (m): ReplicatedChange => ({ kind: "manifest-put", repository, ...m }),
       ),
@@ -96,6 +109,9 @@ export class AntiEntropy {
       try {
         await this.options.registry.remote.apply(change, content);
       } catch (error) {
+        if (error instanceof StampTooFarAheadError) {
+          this.options.metrics.stampsRefused.inc({ peer: peer.region });
+        }
         this.options.log.warn(
           { peer: peer.region, repository, err: error },
           "anti-entropy could not apply a change",

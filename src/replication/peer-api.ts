@@ -5,9 +5,10 @@
 //   GET /_meridian/replication/blobs/<digest>                          blob bytes (Range)
 //   GET /_meridian/replication/manifest?repository=&reference=         manifest bytes, stamps
 //   GET /_meridian/replication/link?repository=&digest=                whether a blob is linked
-//   GET /_meridian/replication/state?repository=                       state digest
+//   GET /_meridian/replication/state[?repository=]                     state digest (of each)
 //   GET /_meridian/replication/export?repository=                      mergeable state
 //   GET /_meridian/replication/repositories                            every repository
+//   POST /_meridian/replication/anti-entropy                           one round now
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { pipeline } from "node:stream/promises";
 import type { ApiExtension, ExtensionContext } from "../api/api-server.ts";
@@ -28,6 +29,8 @@ export interface PeerApiOptions {
   metadata: MetadataStore;
   blobs: BlobStore;
   waiter: ChangeWaiter;
+  /** Runs one anti-entropy round now; resolves how many repositories it repaired. */
+  reconcile: () => Promise<number>;
 }
 
 export const peerApiPrefix = "/_meridian/replication/";
@@ -40,9 +43,13 @@ export function createPeerApi(options: PeerApiOptions): ApiExtension {
     prefix: peerApiPrefix,
     async handle(req, res, ctx) {
       requirePeer(req, options.secret);
+      const route = ctx.path.slice(peerApiPrefix.length);
+      if (route === "anti-entropy" && req.method === "POST") {
+        sendJson(res, 200, { repaired: await options.reconcile() });
+        return;
+      }
       if (req.method !== "GET" && req.method !== "HEAD")
         throw new OciError("UNSUPPORTED", { method: req.method });
-      const route = ctx.path.slice(peerApiPrefix.length);
       if (route === "feed") return feed(res, ctx, options);
       if (route.startsWith("blobs/")) return blob(req, res, route.slice("blobs/".length), options);
       if (route === "manifest") return manifest(res, ctx, options);
@@ -155,10 +162,17 @@ async function link(res: ServerResponse, ctx: ExtensionContext, options: PeerApi
   const digest = parseDigest(ctx.query.get("digest") ?? "");
   const found = await options.metadata.getBlobLink(repository, digest);
   if (!found || !(await options.blobs.stat(digest))) throw new OciError("BLOB_UNKNOWN", { digest });
-  sendJson(res, 200, { size: found.size });
+  sendJson(res, 200, { size: found.size, stamp: found.stamp });
 }
 
 async function state(res: ServerResponse, ctx: ExtensionContext, options: PeerApiOptions) {
+  if (!ctx.query.has("repository")) {
+    // Every repository's digest in one answer: anti-entropy costs one request per peer a
+    // round, whatever the number of repositories.
+    const digests = await options.metadata.stateDigests();
+    sendJson(res, 200, { digests: Object.fromEntries(digests) });
+    return;
+  }
   const repository = parseRepositoryName(ctx.query.get("repository") ?? "");
   sendJson(res, 200, { repository, digest: await options.metadata.stateDigest(repository) });
 }
@@ -175,6 +189,7 @@ async function exportRepository(
     manifests: exported.manifests.map((m) => ({ ...m, bytes: m.bytes.toString("base64") })),
     tags: exported.tags,
     tombstones: exported.tombstones,
+    links: exported.links,
   });
 }
 

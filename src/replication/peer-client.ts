@@ -107,12 +107,28 @@ export class PeerClient {
     return { mediaType, bytes: await response.buffer() };
   }
 
-  /** Whether the peer links `digest` into `repository` (and holds its bytes). */
-  async hasBlobLink(repository: string, digest: Digest): Promise<boolean> {
+  /**
+   * The peer's link of `digest` into `repository` (it holds the bytes too): the blob's
+   * size and the link's stamp, or undefined when the peer does not link it.
+   */
+  async blobLink(
+    repository: string,
+    digest: Digest,
+  ): Promise<{ size: number; stamp: string } | undefined> {
     const query = `repository=${encodeURIComponent(repository)}&digest=${encodeURIComponent(digest)}`;
     const response = await this.get(`link?${query}`, {}, undefined, [200, 404]);
-    response.discard();
-    return response.status === 200;
+    if (response.status === 404) {
+      response.discard();
+      return undefined;
+    }
+    const body = (await this.json(response)) as { size?: unknown; stamp?: unknown };
+    if (typeof body.size !== "number" || !Number.isSafeInteger(body.size) || body.size < 0) {
+      throw new PeerProtocolError("link without a size");
+    }
+    if (typeof body.stamp !== "string" || !parseStamp(body.stamp)) {
+      throw new PeerProtocolError("link without a valid stamp");
+    }
+    return { size: body.size, stamp: body.stamp };
   }
 
   /** A manifest by tag or digest, with the stamps the peer holds for it. */
@@ -162,6 +178,21 @@ export class PeerClient {
     return body.digest;
   }
 
+  /** The state digest of every repository the peer knows, in one request. */
+  async stateDigests(): Promise<Map<string, string>> {
+    const body = (await this.json(await this.get("state"))) as { digests?: unknown };
+    const digests = body.digests;
+    if (typeof digests !== "object" || digests === null || Array.isArray(digests)) {
+      throw new PeerProtocolError("state must be {digests: {repository: digest}}");
+    }
+    const result = new Map<string, string>();
+    for (const [repository, digest] of Object.entries(digests)) {
+      if (typeof digest !== "string") throw new PeerProtocolError("state digests are strings");
+      result.set(repository, digest);
+    }
+    return result;
+  }
+
   async repositories(): Promise<string[]> {
     const body = (await this.json(await this.get("repositories"))) as { repositories?: unknown };
     if (
@@ -208,6 +239,10 @@ export class PeerClient {
         digest: digest(t.digest),
         stamp: stamp(t.stamp),
       })),
+      links: list(body.links).map((l) => {
+        if (typeof l.linked !== "boolean") throw new PeerProtocolError("bad link in export");
+        return { digest: digest(l.digest), linked: l.linked, stamp: stamp(l.stamp) };
+      }),
     };
   }
 

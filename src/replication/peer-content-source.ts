@@ -7,7 +7,6 @@
 import type { Logger } from "pino";
 import type { Digest } from "../oci/digest.ts";
 import type { ContentSource } from "../registry/content-source.ts";
-import type { HybridClock } from "../registry/hybrid-clock.ts";
 import type { Registry } from "../registry/registry.ts";
 import type { ContentFetcher } from "../registry/replicated-change.ts";
 import type { BlobFetcher } from "./blob-fetcher.ts";
@@ -18,23 +17,24 @@ export class PeerContentSource implements ContentSource {
     private readonly peers: readonly PeerClient[],
     private readonly fetcher: BlobFetcher,
     private readonly registry: Registry,
-    private readonly clock: HybridClock,
     private readonly log: Logger,
   ) {}
 
   async fetchBlob(repository: string, digest: Digest): Promise<boolean> {
-    const holder = await this.firstPeer((peer) => peer.hasBlobLink(repository, digest));
-    if (!holder) return false;
-    await this.fetcher.ensureBlob(digest, holder);
-    const info = await this.registry.blobStore.stat(digest);
-    if (!info) return false;
-    await this.registry.metadata.linkBlob({
-      repository,
-      digest,
-      size: info.size,
-      stamp: this.clock.next(),
+    let link: Awaited<ReturnType<PeerClient["blobLink"]>>;
+    const holder = await this.firstPeer(async (peer) => {
+      link = await peer.blobLink(repository, digest);
+      return link !== undefined;
     });
-    return true;
+    if (!holder || !link) return false;
+    // The peer's own link, with its stamp, through the replication path: a link this
+    // replica has since seen deleted stays deleted, and the replicated record of the same
+    // link later changes nothing.
+    await this.registry.remote.apply(
+      { kind: "blob-link", repository, digest, stamp: link.stamp },
+      this.contentFrom(holder),
+    );
+    return (await this.registry.metadata.getBlobLink(repository, digest)) !== undefined;
   }
 
   async fetchManifest(repository: string, reference: string): Promise<boolean> {
@@ -45,10 +45,7 @@ export class PeerContentSource implements ContentSource {
     });
     if (!holder || !found) return false;
     const manifest = found;
-    const content: ContentFetcher = {
-      ensureBlob: (digest) => this.fetcher.ensureBlob(digest, holder),
-      fetchManifest: (repo, digest) => holder.manifest(repo, digest),
-    };
+    const content = this.contentFrom(holder);
     await this.registry.remote.apply(
       {
         kind: "manifest-put",
@@ -73,6 +70,13 @@ export class PeerContentSource implements ContentSource {
       );
     }
     return true;
+  }
+
+  private contentFrom(holder: PeerClient): ContentFetcher {
+    return {
+      ensureBlob: (digest) => this.fetcher.ensureBlob(digest, holder),
+      fetchManifest: (repo, digest) => holder.manifest(repo, digest),
+    };
   }
 
   /** Asks every peer at once; the first that says yes wins. Unreachable peers say no. */

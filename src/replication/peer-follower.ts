@@ -6,7 +6,11 @@ import type { Logger } from "pino";
 import type { Digest } from "../oci/digest.ts";
 import { parseStamp } from "../registry/hybrid-clock.ts";
 import type { Registry } from "../registry/registry.ts";
-import { type ContentFetcher, ContentUnavailableError } from "../registry/replicated-change.ts";
+import {
+  type ContentFetcher,
+  ContentUnavailableError,
+  StampTooFarAheadError,
+} from "../registry/replicated-change.ts";
 import type { BlobFetcher } from "./blob-fetcher.ts";
 import type { CheckpointStore } from "./checkpoint-store.ts";
 import type { PeerClient } from "./peer-client.ts";
@@ -25,6 +29,10 @@ export interface PeerFollowerOptions {
   pollWaitMs?: number;
   /** Blobs fetched ahead at once per peer. */
   prefetch?: number;
+  /** Tries of a record whose content no peer has before it is left to anti-entropy (8). */
+  maxApplyAttempts?: number;
+  /** The first retry's delay; each further one doubles it (100 ms). */
+  retryBaseMs?: number;
 }
 
 export interface PeerSyncState {
@@ -45,8 +53,6 @@ export interface PeerSyncState {
 const maxBackoffMs = 5_000;
 /** How long after start an unreachable peer is taken for one still starting (logged at debug). */
 const startGraceMs = 15_000;
-/** A record whose content no peer has is retried this many times, then left to anti-entropy. */
-const maxApplyAttempts = 8;
 
 export class PeerFollower {
   private running = false;
@@ -79,6 +85,14 @@ export class PeerFollower {
         return undefined;
       },
     };
+  }
+
+  private get maxApplyAttempts(): number {
+    return this.options.maxApplyAttempts ?? 8;
+  }
+
+  private get retryBaseMs(): number {
+    return this.options.retryBaseMs ?? 100;
   }
 
   get syncState(): PeerSyncState {
@@ -168,6 +182,16 @@ export class PeerFollower {
         return;
       } catch (error) {
         if (!this.running) throw error;
+        if (error instanceof StampTooFarAheadError) {
+          // Retrying cannot help before wall time catches up; the peer's other records go
+          // on, and anti-entropy brings this one in once it is no longer ahead.
+          this.options.metrics.stampsRefused.inc({ peer: this.options.peer.region });
+          this.options.log.warn(
+            { peer: this.options.peer.region, seq: record.seq, stamp: change.stamp },
+            `refusing a change from ${this.options.peer.region}: ${error.message} (replication.maxClockSkewSeconds); is its clock right?`,
+          );
+          return;
+        }
         if (
           attempt === 1 &&
           change.kind === "tag-put" &&
@@ -177,7 +201,8 @@ export class PeerFollower {
           continue;
         }
         this.options.metrics.feedErrors.inc({ peer: this.options.peer.region });
-        if (attempt >= maxApplyAttempts) {
+        if (attempt >= this.maxApplyAttempts) {
+          this.options.metrics.recordsGivenUp.inc({ peer: this.options.peer.region });
           this.options.log.error(
             { peer: this.options.peer.region, seq: record.seq, err: error },
             "giving up on a change; anti-entropy will repair it",
@@ -185,7 +210,7 @@ export class PeerFollower {
           return;
         }
         this.state.lastError = (error as Error).message;
-        await delay(Math.min(100 * 2 ** attempt, maxBackoffMs), undefined, {
+        await delay(Math.min(this.retryBaseMs * 2 ** attempt, maxBackoffMs), undefined, {
           signal: this.abort.signal,
         });
       }

@@ -11,6 +11,8 @@ export class ReplicationMetrics {
   readonly feedErrors: Counter<"peer">;
   readonly recordsApplied: Counter<"peer">;
   readonly antiEntropyRepairs: Counter<"peer">;
+  readonly recordsGivenUp: Counter<"peer">;
+  readonly stampsRefused: Counter<"peer">;
 
   constructor(registry: Registry) {
     const registers = [registry];
@@ -63,6 +65,18 @@ export class ReplicationMetrics {
     this.antiEntropyRepairs = new Counter({
       name: "meridian_replication_anti_entropy_repairs_total",
       help: "Repositories reconciled after their state digests differed",
+      labelNames: ["peer"],
+      registers,
+    });
+    this.recordsGivenUp = new Counter({
+      name: "meridian_replication_records_given_up_total",
+      help: "Feed records whose content could not be had after every retry (left to anti-entropy)",
+      labelNames: ["peer"],
+      registers,
+    });
+    this.stampsRefused = new Counter({
+      name: "meridian_replication_stamps_refused_total",
+      help: "Changes refused because their stamp was too far ahead of this replica's clock",
       labelNames: ["peer"],
       registers,
     });

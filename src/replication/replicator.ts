@@ -65,19 +65,14 @@ export class Replicator {
       intervalMs: options.antiEntropyIntervalMs,
     });
     options.registry.useContentSource(
-      new PeerContentSource(
-        peers,
-        this.fetcher,
-        options.registry,
-        options.registry.clock,
-        options.log,
-      ),
+      new PeerContentSource(peers, this.fetcher, options.registry, options.log),
     );
     this.peerApi = createPeerApi({
       secret: options.secret,
       metadata: options.registry.metadata,
       blobs: options.registry.blobStore,
       waiter,
+      reconcile: () => this.antiEntropy.runOnce(),
     });
   }
 

@@ -55,6 +55,13 @@ export interface TestCluster {
   metric(region: string, name: string, labels?: Record<string, string>): Promise<number>;
   /** The region's GET /_meridian/status. */
   status(region: string): Promise<ReplicaStatusReport>;
+  /** Runs one anti-entropy round in the region now; returns how many repositories it repaired. */
+  reconcile(region: string): Promise<number>;
+  /**
+   * Waits until every region has applied every record of every peer's change log (each
+   * follower's checkpoint equals its peer's head, twice in a row).
+   */
+  waitQuiescent(timeoutMs?: number): Promise<void>;
   /**
    * Waits until the repository's state digest is the same in every region of `regions`
    * and the repository is not empty there; returns that digest. With `allowEmpty`, an
@@ -227,6 +234,32 @@ function makeTestCluster(parts: {
     if (response.status !== 200) throw new Error(`${region} /metrics: ${response.status}`);
     return response.text();
   };
+  const status = async (region: string): Promise<ReplicaStatusReport> => {
+    const response = await fetch(`${url(region)}/_meridian/status`, {
+      signal: AbortSignal.timeout(5_000),
+    });
+    if (response.status !== 200) throw new Error(`${region} status: ${response.status}`);
+    return (await response.json()) as ReplicaStatusReport;
+  };
+  let lastQuiescence = "";
+  const quiescent = async (): Promise<boolean> => {
+    const heads = new Map<string, number>();
+    for (const region of regions) {
+      const page = (await peerGet(region, "feed?since=0&limit=1&wait=0")) as { head: number };
+      heads.set(region, page.head);
+    }
+    const views: string[] = [];
+    let done = true;
+    for (const region of regions) {
+      const report = await status(region);
+      for (const peer of report.peers) {
+        views.push(`${region}<-${peer.region} ${peer.checkpoint}/${heads.get(peer.region)}`);
+        if (!peer.connected || peer.checkpoint !== heads.get(peer.region)) done = false;
+      }
+    }
+    lastQuiescence = views.join(", ");
+    return done;
+  };
   const logs = (): string =>
     [...parts.logs.entries()]
       .map(
@@ -247,12 +280,33 @@ function makeTestCluster(parts: {
     hasLocalBlob,
     metrics,
     metric: async (region, name, labels = {}) => sumSamples(await metrics(region), name, labels),
-    status: async (region) => {
-      const response = await fetch(`${url(region)}/_meridian/status`, {
-        signal: AbortSignal.timeout(5_000),
+    status,
+    reconcile: async (region) => {
+      const response = await fetch(`${url(region)}/_meridian/replication/anti-entropy`, {
+        method: "POST",
+        headers: { Authorization: `Bearer ${secret}` },
+        signal: AbortSignal.timeout(60_000),
       });
-      if (response.status !== 200) throw new Error(`${region} status: ${response.status}`);
-      return (await response.json()) as ReplicaStatusReport;
+      const text = await response.text();
+      if (response.status !== 200)
+        throw new Error(`${region} anti-entropy: ${response.status} ${text}`);
+      return (JSON.parse(text) as { repaired: number }).repaired;
+    },
+    waitQuiescent: async (timeoutMs = 30_000) => {
+      let streak = 0;
+      try {
+        await waitFor(
+          async () => {
+            streak = (await quiescent().catch(() => false)) ? streak + 1 : 0;
+            return streak >= 2;
+          },
+          "every region to apply every peer's records",
+          timeoutMs,
+          100,
+        );
+      } catch (error) {
+        throw new Error(`${(error as Error).message}\nlast seen: ${lastQuiescence}`);
+      }
     },
     waitConverged: async (repository, among = regions, timeoutMs = 30_000, options = {}) => {
       let last: Record<string, string> = {};

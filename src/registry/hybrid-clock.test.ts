@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { HybridClock, parseStamp } from "./hybrid-clock.ts";
+import { formatStamp, HybridClock, maxCounter, parseStamp } from "./hybrid-clock.ts";
 
 describe("hybrid clock", () => {
   it("never goes backwards, even when the wall clock does", () => {
@@ -25,5 +25,34 @@ describe("hybrid clock", () => {
     const a = new HybridClock("a", () => 5).next();
     const b = new HybridClock("b", () => 5).next();
     assert.ok(a < b);
+  });
+
+  it("carries a full counter into the physical part instead of overflowing it", () => {
+    const clock = new HybridClock("a", () => 1_000);
+    // A peer's stamp with the counter at its limit (its clock ahead, ours catching up).
+    const peer = formatStamp(2_000, maxCounter, "b");
+    clock.observe(peer);
+    const next = clock.next();
+    assert.ok(next > peer, "string order is still clock order");
+    assert.deepEqual(parseStamp(next), { physical: 2_001, counter: 0, replicaId: "a" });
+  });
+
+  it("issues more than a million ordered, parseable stamps within one millisecond", () => {
+    const clock = new HybridClock("a", () => 5_000);
+    let previous = clock.next();
+    for (let i = 0; i < maxCounter + 10; i += 1) {
+      const stamp = clock.next();
+      if (!(stamp > previous) || !parseStamp(stamp)) {
+        assert.fail(`stamp ${i}: ${stamp} after ${previous}`);
+      }
+      previous = stamp;
+    }
+    assert.deepEqual(parseStamp(previous), { physical: 5_001, counter: 9, replicaId: "a" });
+  });
+
+  it("says how far a stamp is ahead of its wall time", () => {
+    const clock = new HybridClock("a", () => 10_000);
+    assert.equal(clock.aheadOfWallMs(formatStamp(70_000, 0, "b")), 60_000);
+    assert.equal(clock.aheadOfWallMs(formatStamp(4_000, 0, "b")), -6_000);
   });
 });

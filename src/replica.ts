@@ -40,7 +40,11 @@ export async function startReplica(config: Config, log: Logger): Promise<Running
   const replicaId = config.replicaId ?? (await loadReplicaId(dataDir));
   const durable = config.storage.durable;
   const blobs = await FsBlobStore.open({ root: dataDir, durable });
-  const metadata = new SqliteMetadataStore({ path: join(dataDir, "metadata.db"), durable });
+  const metadata = new SqliteMetadataStore({
+    path: join(dataDir, "metadata.db"),
+    durable,
+    onListenerError: (error) => log.error({ err: error }, "a commit listener failed"),
+  });
   const clock = new HybridClock(replicaId);
   const latest = await metadata.latestStamp();
   if (latest) clock.observe(latest);

@@ -263,6 +263,20 @@ export function runMetadataStoreSuite(
     );
 
     it(
+      "commits and tells the other listeners when one listener throws",
+      withStore(async ({ store }) => {
+        const seen: string[] = [];
+        store.onCommit(() => {
+          throw new Error("a broken listener");
+        });
+        store.onCommit((changes) => seen.push(...changes.map((c) => c.kind)));
+        await store.linkBlob({ repository: "r", digest: blob("l"), size: 1, stamp: stamp(1) });
+        assert.deepEqual(seen, ["blob-link"]);
+        assert.ok(await store.getBlobLink("r", blob("l")));
+      }),
+    );
+
+    it(
       "resolves a delete and a concurrent re-push by stamp",
       withStore(async ({ store }) => {
         const m = manifest("repo", { v: 1 }, 1);

@@ -7,7 +7,8 @@ import { SqliteMetadataStore } from "./sqlite-metadata-store.ts";
 runMetadataStoreSuite("SQLite", async () => {
   const dir = await mkdtemp(join(tmpdir(), "meridian-sqlite-"));
   const path = join(dir, "metadata.db");
-  const store = new SqliteMetadataStore({ path });
+  // A listener that throws is reported here; the suite checks that nothing else notices.
+  const store = new SqliteMetadataStore({ path, onListenerError: () => {} });
   const others: SqliteMetadataStore[] = [];
   return {
     store,

@@ -25,6 +25,8 @@ export interface SqliteMetadataStoreOptions {
   path: string;
   /** synchronous=FULL (default) or NORMAL (faster, may lose the last commits on power loss). */
   durable?: boolean;
+  /** Told of a commit listener that threw (default: one line on stderr). */
+  onListenerError?: (error: unknown) => void;
 }
 
 type Statement = Database.Statement<unknown[], unknown>;
@@ -54,8 +56,12 @@ export class SqliteMetadataStore implements MetadataStore {
     reject: (error: unknown) => void;
   }[] = [];
   private flushScheduled = false;
+  private readonly onListenerError: (error: unknown) => void;
 
   constructor(options: SqliteMetadataStoreOptions) {
+    this.onListenerError =
+      options.onListenerError ??
+      ((error) => console.error(`metadata commit listener failed: ${String(error)}`));
     this.db = new Database(options.path);
     this.db.pragma("journal_mode = WAL");
     this.db.pragma(`synchronous = ${options.durable === false ? "NORMAL" : "FULL"}`);
@@ -445,7 +451,15 @@ export class SqliteMetadataStore implements MetadataStore {
       else item.reject(outcome?.error);
     });
     if (committed.length > 0) {
-      for (const listener of this.listeners) listener(committed);
+      // The commit is done whatever a listener does: one that throws is reported, and
+      // neither the writers nor the other listeners notice.
+      for (const listener of this.listeners) {
+        try {
+          listener(committed);
+        } catch (error) {
+          this.onListenerError(error);
+        }
+      }
     }
   }
 

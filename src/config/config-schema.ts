@@ -102,6 +102,11 @@ export const configSchema = z
         antiEntropySeconds: z.number().positive().default(30),
         /** How long a feed request waits for new records before it returns empty. */
         pollWaitMs: z.number().int().positive().max(30_000).default(25_000),
+        /**
+         * How long the reachable peers have to say whether they hold a blob or manifest
+         * this replica lacks (read-through, split pushes); a slower peer counts as "no".
+         */
+        readThroughTimeoutMs: z.number().int().positive().max(30_000).default(1000),
       })
       .strict()
       .default({}),

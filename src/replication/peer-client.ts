@@ -107,18 +107,40 @@ export class PeerClient {
     return { mediaType, bytes: await response.buffer() };
   }
 
-  /** Whether the peer links `digest` into `repository` (and holds its bytes). */
-  async hasBlobLink(repository: string, digest: Digest): Promise<boolean> {
+  /**
+   * The size of `digest` when the peer links it into `repository` and holds its bytes;
+   * undefined when it does not. `timeoutMs` bounds the wait for the answer to start,
+   * `signal` the whole exchange.
+   */
+  async blobLink(
+    repository: string,
+    digest: Digest,
+    options: { signal?: AbortSignal; timeoutMs?: number } = {},
+  ): Promise<{ size: number } | undefined> {
     const query = `repository=${encodeURIComponent(repository)}&digest=${encodeURIComponent(digest)}`;
-    const response = await this.get(`link?${query}`, {}, undefined, [200, 404]);
-    response.discard();
-    return response.status === 200;
+    const response = await this.get(
+      `link?${query}`,
+      {},
+      options.signal,
+      [200, 404],
+      options.timeoutMs,
+    );
+    if (response.status === 404) {
+      response.discard();
+      return undefined;
+    }
+    const body = (await this.json(response)) as { size?: unknown };
+    if (typeof body.size !== "number" || !Number.isSafeInteger(body.size) || body.size < 0) {
+      throw new PeerProtocolError("link without a valid size");
+    }
+    return { size: body.size };
   }
 
   /** A manifest by tag or digest, with the stamps the peer holds for it. */
   async manifestByReference(
     repository: string,
     reference: string,
+    options: { signal?: AbortSignal; timeoutMs?: number } = {},
   ): Promise<
     | {
         digest: Digest;
@@ -130,7 +152,13 @@ export class PeerClient {
     | undefined
   > {
     const query = `repository=${encodeURIComponent(repository)}&reference=${encodeURIComponent(reference)}`;
-    const response = await this.get(`manifest?${query}`, {}, undefined, [200, 404]);
+    const response = await this.get(
+      `manifest?${query}`,
+      {},
+      options.signal,
+      [200, 404],
+      options.timeoutMs,
+    );
     if (response.status === 404) {
       response.discard();
       return undefined;
@@ -216,7 +244,7 @@ export class PeerClient {
     headers: Record<string, string> = {},
     signal?: AbortSignal,
     accept: number[] = [200],
-    timeoutMs = requestTimeoutMs,
+    timeoutMs: number = requestTimeoutMs,
   ): Promise<PeerResponse> {
     // A peer that stops answering (a cut link, a hung process) must not hold a follower:
     // a request gives up when its answer has not started within the deadline. Bodies

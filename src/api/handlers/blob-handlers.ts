@@ -1,14 +1,17 @@
 // Blob reads (GET with Range, HEAD) and deletes.
+import { parseReadRange } from "../../oci/content-range.ts";
 import { parseDigest } from "../../oci/digest.ts";
 import { parseRepositoryName } from "../../oci/reference.ts";
 import type { RequestContext } from "../request-context.ts";
-import { sendEmpty } from "../responses.ts";
+import { sendEmpty, withUnsatisfiedRange } from "../responses.ts";
 
 export async function getBlob({ req, res, match, registry }: RequestContext): Promise<void> {
   const name = parseRepositoryName(match.name);
   const digest = parseDigest(match.tail);
-  const rangeHeader = typeof req.headers.range === "string" ? req.headers.range : undefined;
-  const read = await registry.blobs.read(name, digest, rangeHeader);
+  const range = parseReadRange(
+    typeof req.headers.range === "string" ? req.headers.range : undefined,
+  );
+  const read = await registry.blobs.read(name, digest, range).catch(withUnsatisfiedRange);
   const headers: Record<string, string> = {
     "Content-Type": "application/octet-stream",
     "Docker-Content-Digest": digest,

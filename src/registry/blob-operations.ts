@@ -12,8 +12,11 @@ export interface BlobRead {
   size: number;
   /** Present when a satisfiable range was asked for. */
   range?: ByteRange | undefined;
-  /** Writes the bytes (the range, or the whole blob) into `sink` without ending it. */
-  sendTo(sink: Writable): Promise<void>;
+  /**
+   * Writes the bytes (the range, or the whole blob) into `sink` without ending it, calling
+   * `begin` once before the first byte (see IncomingBlob).
+   */
+  sendTo(sink: Writable, begin: () => void): Promise<void>;
 }
 
 export class BlobOperations {
@@ -44,7 +47,8 @@ export class BlobOperations {
     if (!link && source) {
       if (requested === undefined) {
         const incoming = await source.openBlob(repository, digest);
-        if (incoming) return { size: incoming.size, sendTo: (sink) => incoming.sendTo(sink) };
+        if (incoming)
+          return { size: incoming.size, sendTo: (sink, begin) => incoming.sendTo(sink, begin) };
       } else if (await source.fetchBlob(repository, digest)) {
         const fetched = await this.ctx.metadata.getBlobLink(repository, digest);
         if (fetched) return this.readStored(digest, fetched.size, requested);
@@ -67,7 +71,8 @@ export class BlobOperations {
     return {
       size,
       range,
-      sendTo: async (sink) => {
+      sendTo: async (sink, begin) => {
+        begin();
         if (span.end < span.start) return;
         try {
           await this.ctx.blobs.sendTo(digest, span, sink);

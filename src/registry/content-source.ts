@@ -13,9 +13,11 @@ export interface IncomingBlob {
    * is written only once the whole blob verified against its digest and is stored and
    * linked, so a sink never receives a complete body that failed; rejects when the bytes
    * fail verification or the transfer fails (nothing is stored or linked then), or when
-   * the sink fails or closes early.
+   * the sink fails or closes early. `begin` is called once, right before the first byte
+   * is written (or before an empty blob ends), so that the answer's head goes out only
+   * then: a transfer that fails before any byte still gets an error answer.
    */
-  sendTo(sink: Writable): Promise<void>;
+  sendTo(sink: Writable, begin: () => void): Promise<void>;
 }
 
 export interface ContentSource {

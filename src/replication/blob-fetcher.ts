@@ -8,7 +8,7 @@ import { Readable, type Writable } from "node:stream";
 import type { Digest } from "../oci/digest.ts";
 import { ContentUnavailableError } from "../registry/replicated-change.ts";
 import { type BlobStore, DigestMismatchError } from "../storage/blob-store.ts";
-import { BlobTransfer } from "./blob-transfer.ts";
+import { BlobTransfer, type TransferReader } from "./blob-transfer.ts";
 import type { PeerClient } from "./peer-client.ts";
 import type { ReplicationMetrics } from "./replication-metrics.ts";
 
@@ -65,19 +65,18 @@ export class BlobFetcher {
   /**
    * Writes the blob into `sink` while it is fetched (the transfer already in flight for
    * it, or a new one), holding back its last byte until it verified; see BlobTransfer.
-   * `finalize` runs once the blob is stored, before that last byte goes.
+   * `reader.finalize` runs once the blob is stored, before that last byte goes.
    */
   async sendTo(
     digest: Digest,
     preferred: PeerClient,
     sink: Writable,
-    size: number,
-    finalize: () => Promise<void>,
+    reader: TransferReader,
   ): Promise<void> {
     const { transfer, done } = this.start(digest, preferred);
     // The outcome reaches the reader through the transfer; this only keeps the rejection handled.
     done.catch(() => undefined);
-    await transfer.sendTo(sink, size, finalize);
+    await transfer.sendTo(sink, reader);
   }
 
   private start(digest: Digest, preferred?: PeerClient): InflightFetch {

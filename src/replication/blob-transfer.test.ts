@@ -62,8 +62,15 @@ describe("BlobTransfer", () => {
 
       const reader = collector();
       let finalized = false;
-      const reading = transfer.sendTo(reader.sink, bytes.length, async () => {
-        finalized = true;
+      let begun = 0;
+      const reading = transfer.sendTo(reader.sink, {
+        size: bytes.length,
+        finalize: async () => {
+          finalized = true;
+        },
+        begin: () => {
+          begun += 1;
+        },
       });
       await reader.holds(200_000);
       const rest = bytes.subarray(200_000);
@@ -82,6 +89,7 @@ describe("BlobTransfer", () => {
       transfer.settle();
       await reading;
       assert.equal(finalized, true);
+      assert.equal(begun, 1);
       assert.deepEqual(reader.bytes(), bytes);
     }));
 
@@ -93,7 +101,11 @@ describe("BlobTransfer", () => {
       transfer.begin(bytes.length, 0);
       transfer.receive(bytes.subarray(0, 10_000));
       const reader = collector();
-      const reading = transfer.sendTo(reader.sink, bytes.length, async () => undefined);
+      const reading = transfer.sendTo(reader.sink, {
+        size: bytes.length,
+        finalize: async () => undefined,
+        begin: () => undefined,
+      });
       await reader.holds(10_000);
       transfer.attemptFailed(new Error("peer sent bytes that fail the digest"));
       await assert.rejects(reading, /fail the digest/);
@@ -103,9 +115,17 @@ describe("BlobTransfer", () => {
     withStore(async (store) => {
       const transfer = new BlobTransfer(digestOf(Buffer.from("x")), store, uploadId);
       const reader = collector();
-      const reading = transfer.sendTo(reader.sink, 1, async () => undefined);
+      let begun = false;
+      const reading = transfer.sendTo(reader.sink, {
+        size: 1,
+        finalize: async () => undefined,
+        begin: () => {
+          begun = true;
+        },
+      });
       transfer.settle(new Error("no peer has it"));
       await assert.rejects(reading, /no peer has it/);
       assert.equal(reader.length, 0);
+      assert.equal(begun, false, "no head went out: the client can still get an error answer");
     }));
 });

@@ -18,6 +18,16 @@ import type { Writable } from "node:stream";
 import type { Digest } from "../oci/digest.ts";
 import { type BlobStore, UploadNotFoundError } from "../storage/blob-store.ts";
 
+/** What a reader of a transfer promised its client, and what it does on the way. */
+export interface TransferReader {
+  /** The size the client was told. */
+  size: number;
+  /** Runs once the blob is committed, before the held-back bytes go (the caller links it). */
+  finalize(): Promise<void>;
+  /** Called once, right before the first byte is written (or an empty blob ends). */
+  begin(): void;
+}
+
 interface PendingChunk {
   start: number;
   chunk: Buffer;
@@ -84,14 +94,20 @@ export class BlobTransfer {
   }
 
   /**
-   * Writes the whole blob into `sink` as it arrives (see the header). `size` is what the
-   * client was promised; `finalize` runs once the blob is committed, before the held-back
-   * bytes go out (the caller links the blob there). Rejects when the transfer fails after
-   * bytes were written, when every peer failed, or when the sink closes early.
+   * Writes the whole blob into `sink` as it arrives (see the header and TransferReader).
+   * Rejects when the transfer fails after bytes were written, when every peer failed, or
+   * when the sink closes early.
    */
-  async sendTo(sink: Writable, size: number, finalize: () => Promise<void>): Promise<void> {
+  async sendTo(sink: Writable, reader: TransferReader): Promise<void> {
+    const { size } = reader;
     let attempt = this.attempt;
     let position = 0;
+    let begun = false;
+    const begin = () => {
+      if (begun) return;
+      begun = true;
+      reader.begin();
+    };
     for (;;) {
       if (this.outcome && !this.outcome.ok) throw this.outcome.error;
       if (this.attempt !== attempt) {
@@ -104,7 +120,8 @@ export class BlobTransfer {
         attempt = this.attempt;
       }
       if (this.outcome?.ok) {
-        await finalize();
+        await reader.finalize();
+        begin();
         if (position < size) {
           await this.blobs.sendTo(this.digest, { start: position, end: size - 1 }, sink);
         }
@@ -117,7 +134,7 @@ export class BlobTransfer {
       const limit = Math.min(this.received, size - 1);
       const seen = this.version;
       if (position < limit) {
-        const sent = await this.sendAvailable(sink, position, limit);
+        const sent = await this.sendAvailable(sink, position, limit, begin);
         position += sent;
         if (sent > 0 || this.version !== seen) continue;
       }
@@ -127,7 +144,12 @@ export class BlobTransfer {
   }
 
   /** Sends bytes [from, limit) from the upload file or the pending chunks; how many went. */
-  private async sendAvailable(sink: Writable, from: number, limit: number): Promise<number> {
+  private async sendAvailable(
+    sink: Writable,
+    from: number,
+    limit: number,
+    begin: () => void,
+  ): Promise<number> {
     if (from < this.written) {
       const end = Math.min(this.written, limit) - 1;
       let source: Awaited<ReturnType<BlobStore["readUpload"]>>;
@@ -141,6 +163,7 @@ export class BlobTransfer {
       let sent = 0;
       try {
         for await (const chunk of source as AsyncIterable<Buffer>) {
+          begin();
           await write(sink, chunk);
           sent += chunk.length;
         }
@@ -155,6 +178,7 @@ export class BlobTransfer {
       if (chunkEnd <= from + sent || start >= limit) continue;
       const piece = chunk.subarray(from + sent - start, Math.min(chunk.length, limit - start));
       sent += piece.length;
+      begin();
       // The write is awaited after the slice is taken: `pending` may change meanwhile.
       await write(sink, piece);
       if (from + sent >= limit) break;

@@ -46,10 +46,14 @@ export class PeerContentSource implements ContentSource {
     // one of them or by replication): one peer transfer, each reader from byte 0.
     return {
       size,
-      sendTo: (sink) =>
-        this.options.fetcher.sendTo(digest, holder.peer, sink, size, async () => {
-          if (!(await this.link(repository, digest)))
-            throw new Error(`${digest} is not stored after its transfer`);
+      sendTo: (sink, begin) =>
+        this.options.fetcher.sendTo(digest, holder.peer, sink, {
+          size,
+          begin,
+          finalize: async () => {
+            if (!(await this.link(repository, digest)))
+              throw new Error(`${digest} is not stored after its transfer`);
+          },
         }),
     };
   }

@@ -19,17 +19,21 @@ export async function getBlob({ req, res, match, registry }: RequestContext): Pr
     "Accept-Ranges": "bytes",
     "Cache-Control": "max-age=31536000",
   };
-  if (read.range) {
-    const { start, end } = read.range;
-    res.writeHead(206, {
-      ...headers,
-      "Content-Length": String(end - start + 1),
-      "Content-Range": `bytes ${start}-${end}/${read.size}`,
-    });
-  } else {
-    res.writeHead(200, { ...headers, "Content-Length": String(read.size) });
-  }
-  await read.sendTo(res);
+  // The head goes out with the first byte: a read-through that fails before it still
+  // answers with an error rather than a broken 200.
+  const begin = () => {
+    if (read.range) {
+      const { start, end } = read.range;
+      res.writeHead(206, {
+        ...headers,
+        "Content-Length": String(end - start + 1),
+        "Content-Range": `bytes ${start}-${end}/${read.size}`,
+      });
+    } else {
+      res.writeHead(200, { ...headers, "Content-Length": String(read.size) });
+    }
+  };
+  await read.sendTo(res, begin);
   res.end();
 }
 

@@ -155,6 +155,7 @@ async function startReplication(
     log,
     antiEntropyIntervalMs: config.replication.antiEntropySeconds * 1000,
     pollWaitMs: config.replication.pollWaitMs,
+    readThroughTimeoutMs: config.replication.readThroughTimeoutMs,
   });
   replicator.start();
   return replicator;

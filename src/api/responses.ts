@@ -49,6 +49,22 @@ export function sendError(
   sendJson(res, oci.status, oci.toBody(), oci.headers);
 }
 
+/** A 416 names the blob's size in `Content-Range`, as RFC 9110 asks. */
+export function withUnsatisfiedRange(error: unknown): never {
+  const size = (error as OciError | undefined)?.detail as { size?: unknown } | undefined;
+  if (
+    error instanceof OciError &&
+    error.code === "RANGE_INVALID" &&
+    typeof size?.size === "number"
+  ) {
+    throw new OciError("RANGE_INVALID", error.detail, {
+      cause: error,
+      headers: { ...error.headers, "Content-Range": `bytes */${size.size}` },
+    });
+  }
+  throw error;
+}
+
 /** A rejected request's body is read and dropped up to this many bytes, then the socket closes. */
 const maxDrainBytes = 64 * 1024 * 1024;
 

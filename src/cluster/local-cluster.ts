@@ -114,6 +114,12 @@ export class LocalCluster {
     this.link(b, a).cut();
   }
 
+  /** Blackholes both directions between two regions (see WanLink.blackhole). */
+  blackhole(a: string, b: string): void {
+    this.link(a, b).blackhole();
+    this.link(b, a).blackhole();
+  }
+
   heal(a: string, b: string): void {
     this.link(a, b).heal();
     this.link(b, a).heal();

@@ -104,6 +104,11 @@ export const configSchema = z
         pollWaitMs: z.number().int().positive().max(30_000).default(25_000),
         /** Remote stamps further ahead of this replica's wall clock are refused. */
         maxClockSkewSeconds: z.number().positive().default(60),
+        /**
+         * How long the reachable peers have to say whether they hold a blob or manifest
+         * this replica lacks (read-through, split pushes); a slower peer counts as "no".
+         */
+        readThroughTimeoutMs: z.number().int().positive().max(30_000).default(1000),
       })
       .strict()
       .default({}),

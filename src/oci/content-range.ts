@@ -1,6 +1,7 @@
 // Parsers for the byte-range headers of the API: `Content-Range` on chunked uploads
 // (`<start>-<end>`, inclusive, optionally prefixed with `bytes `) and `Range` on blob
 // reads (`bytes=<start>-<end>`, `bytes=<start>-`, `bytes=-<suffix>`). One range only.
+// The HTTP layer parses; the registry resolves a parsed range against a blob's size.
 import { OciError } from "./oci-error.ts";
 
 export interface ByteRange {
@@ -25,32 +26,42 @@ export function parseUploadContentRange(header: string): ByteRange {
 const readRange = /^bytes=(\d{0,15})-(\d{0,15})$/;
 
 /**
- * Resolves a blob read's `Range` header against the blob size. Returns undefined when the
- * header is absent or not a single byte range (the whole blob is then served, as RFC 9110
- * allows); throws RANGE_INVALID when the range cannot be satisfied.
+ * A blob read's requested range before the blob's size is known: `first-[last]`, or the
+ * last `suffix` bytes.
  */
-export function resolveReadRange(header: string | undefined, size: number): ByteRange | undefined {
+export type ReadRange = { first: number; last?: number | undefined } | { suffix: number };
+
+/**
+ * Parses a blob read's `Range` header. Undefined when the header is absent or not a single
+ * byte range (the whole blob is then served, as RFC 9110 allows).
+ */
+export function parseReadRange(header: string | undefined): ReadRange | undefined {
   if (header === undefined) return undefined;
   const match = readRange.exec(header.trim());
   if (!match) return undefined;
   const [, first = "", last = ""] = match;
   if (first === "" && last === "") return undefined;
-  const unsatisfiable = () =>
-    new OciError(
-      "RANGE_INVALID",
-      { range: header.slice(0, 100), size },
-      {
-        headers: { "Content-Range": `bytes */${size}` },
-      },
-    );
-  if (first === "") {
-    const suffix = Number(last);
-    if (suffix === 0 || size === 0) throw unsatisfiable();
-    return { start: Math.max(0, size - suffix), end: size - 1 };
+  if (first === "") return { suffix: Number(last) };
+  return { first: Number(first), last: last === "" ? undefined : Number(last) };
+}
+
+/**
+ * Resolves a requested range against the blob size; undefined for no range. Throws
+ * RANGE_INVALID, with the blob's `size` in its detail, when the range cannot be satisfied.
+ */
+export function resolveReadRange(
+  range: ReadRange | undefined,
+  size: number,
+): ByteRange | undefined {
+  if (range === undefined) return undefined;
+  const unsatisfiable = () => new OciError("RANGE_INVALID", { range, size });
+  if ("suffix" in range) {
+    if (range.suffix === 0 || size === 0) throw unsatisfiable();
+    return { start: Math.max(0, size - range.suffix), end: size - 1 };
   }
-  const start = Number(first);
+  const { first: start } = range;
   if (start >= size) throw unsatisfiable();
-  const end = last === "" ? size - 1 : Math.min(Number(last), size - 1);
+  const end = range.last === undefined ? size - 1 : Math.min(range.last, size - 1);
   if (end < start) throw unsatisfiable();
   return { start, end };
 }

@@ -2,8 +2,7 @@
 // is visible in a repository only through a link, and links are written only after the
 // blob's bytes were verified and published.
 import type { Writable } from "node:stream";
-import type { ByteRange } from "../oci/content-range.ts";
-import { resolveReadRange } from "../oci/content-range.ts";
+import { type ByteRange, type ReadRange, resolveReadRange } from "../oci/content-range.ts";
 import type { Digest } from "../oci/digest.ts";
 import { OciError } from "../oci/oci-error.ts";
 import { BlobNotFoundError } from "../storage/blob-store.ts";
@@ -11,29 +10,60 @@ import type { RegistryContext } from "./registry-context.ts";
 
 export interface BlobRead {
   size: number;
-  /** Present when a satisfiable `Range` was asked for. */
+  /** Present when a satisfiable range was asked for. */
   range?: ByteRange | undefined;
-  /** Writes the bytes (the range, or the whole blob) into `sink` without ending it. */
-  sendTo(sink: Writable): Promise<void>;
+  /**
+   * Writes the bytes (the range, or the whole blob) into `sink` without ending it, calling
+   * `begin` once before the first byte (see IncomingBlob).
+   */
+  sendTo(sink: Writable, begin: () => void): Promise<void>;
 }
 
 export class BlobOperations {
   constructor(private readonly ctx: RegistryContext) {}
 
-  /** The blob's size; throws BLOB_UNKNOWN when the repository cannot serve it. */
+  /**
+   * The blob's size; throws BLOB_UNKNOWN when neither the repository nor the content
+   * source can serve it. A blob only the source has is not fetched: its size is the
+   * source's (a HEAD before a push must not move the blob).
+   */
   async stat(repository: string, digest: Digest): Promise<{ size: number }> {
     const link = await this.ctx.metadata.getBlobLink(repository, digest);
     if (link) return link;
-    if (await this.ctx.contentSource?.fetchBlob(repository, digest)) {
-      const fetched = await this.ctx.metadata.getBlobLink(repository, digest);
-      if (fetched) return fetched;
-    }
+    const remote = await this.ctx.contentSource?.statBlob(repository, digest);
+    if (remote) return remote;
     throw new OciError("BLOB_UNKNOWN", { digest });
   }
 
-  async read(repository: string, digest: Digest, rangeHeader?: string): Promise<BlobRead> {
-    const { size } = await this.stat(repository, digest);
-    const range = resolveReadRange(rangeHeader, size);
+  /**
+   * Reads the blob, or the `range` of it. A blob the repository lacks is read through the
+   * content source: a whole blob streams while it arrives (the read then fails, rather
+   * than ending, when the bytes fail verification), a range once the blob is stored.
+   * Throws BLOB_UNKNOWN, or RANGE_INVALID with the size in its detail.
+   */
+  async read(repository: string, digest: Digest, requested?: ReadRange): Promise<BlobRead> {
+    const link = await this.ctx.metadata.getBlobLink(repository, digest);
+    const source = this.ctx.contentSource;
+    if (!link && source) {
+      if (requested === undefined) {
+        const incoming = await source.openBlob(repository, digest);
+        if (incoming)
+          return { size: incoming.size, sendTo: (sink, begin) => incoming.sendTo(sink, begin) };
+      } else if (await source.fetchBlob(repository, digest)) {
+        const fetched = await this.ctx.metadata.getBlobLink(repository, digest);
+        if (fetched) return this.readStored(digest, fetched.size, requested);
+      }
+    }
+    if (!link) throw new OciError("BLOB_UNKNOWN", { digest });
+    return this.readStored(digest, link.size, requested);
+  }
+
+  private async readStored(
+    digest: Digest,
+    size: number,
+    requested: ReadRange | undefined,
+  ): Promise<BlobRead> {
+    const range = resolveReadRange(requested, size);
     if (!(await this.ctx.blobs.stat(digest))) {
       throw new OciError("BLOB_UNKNOWN", { digest, reason: "linked but not stored" });
     }
@@ -41,7 +71,8 @@ export class BlobOperations {
     return {
       size,
       range,
-      sendTo: async (sink) => {
+      sendTo: async (sink, begin) => {
+        begin();
         if (span.end < span.start) return;
         try {
           await this.ctx.blobs.sendTo(digest, span, sink);

@@ -56,7 +56,7 @@ export class UploadOperations {
 
   /**
    * Appends a chunk. With a `range`, its start must be the bytes received so far (else
-   * 416 with the current `Range`); without one the body is appended as a stream.
+   * RANGE_INVALID naming the size); without one the body is appended as a stream.
    */
   async append(
     repository: string,
@@ -75,7 +75,7 @@ export class UploadOperations {
         contentLength,
       });
     }
-    return translate(() => this.ctx.blobs.appendUpload(id, offset, body, signal), upload);
+    return translate(() => this.ctx.blobs.appendUpload(id, offset, body, signal));
   }
 
   /** Completes an upload (PUT ?digest=), with an optional last chunk in `body`. */
@@ -113,8 +113,12 @@ export class UploadOperations {
   }
 }
 
-/** Maps the blob store's errors to the OCI errors a client understands. */
-async function translate<T>(work: () => Promise<T>, upload?: UploadInfo): Promise<T> {
+/**
+ * Maps the blob store's errors to the OCI errors a client understands. An out-of-order
+ * chunk's RANGE_INVALID names the upload's size as `expectedStart` in its detail; the API
+ * turns it into the upload's progress headers.
+ */
+async function translate<T>(work: () => Promise<T>): Promise<T> {
   try {
     return await work();
   } catch (error) {
@@ -147,26 +151,9 @@ async function translate<T>(work: () => Promise<T>, upload?: UploadInfo): Promis
       throw new OciError(
         "RANGE_INVALID",
         { reason: "chunk out of order", expectedStart: error.actual, start: error.expected },
-        { cause: error, headers: { Range: rangeHeader(error.actual), ...uploadHeaders(upload) } },
+        { cause: error },
       );
     }
     throw error;
   }
-}
-
-/** The `Range` header of an upload's progress: `0-<last byte>` (`0-0` when empty). */
-export function rangeHeader(size: number): string {
-  return `0-${Math.max(size - 1, 0)}`;
-}
-
-export function uploadLocation(repository: string, id: string): string {
-  return `/v2/${repository}/blobs/uploads/${id}`;
-}
-
-function uploadHeaders(upload: UploadInfo | undefined): Record<string, string> {
-  if (!upload) return {};
-  return {
-    Location: uploadLocation(upload.repository, upload.id),
-    "Docker-Upload-UUID": upload.id,
-  };
 }

@@ -1,12 +1,14 @@
 // Brings blobs from peers into the local blob store: streamed, verified by digest (the
 // blob store's upload commit), resumed with Range after an interruption (the partial
 // bytes live in an upload session named after the digest), deduplicated so that each
-// blob crosses to this replica once however many repositories and tags use it.
+// blob crosses to this replica once however many repositories and tags use it. A transfer
+// can be read while it arrives (read-through GETs join it; see BlobTransfer).
 import { createHash } from "node:crypto";
-import { Readable } from "node:stream";
+import { Readable, type Writable } from "node:stream";
 import type { Digest } from "../oci/digest.ts";
 import { ContentUnavailableError } from "../registry/replicated-change.ts";
 import { type BlobStore, DigestMismatchError } from "../storage/blob-store.ts";
+import { BlobTransfer, type TransferReader } from "./blob-transfer.ts";
 import type { PeerClient } from "./peer-client.ts";
 import type { ReplicationMetrics } from "./replication-metrics.ts";
 
@@ -16,8 +18,16 @@ const stallMs = 20_000;
 /** Upload sessions of replication belong to this pseudo-repository. */
 const replicationRepository = "_replication";
 
+/** The bytes of one append: a reader joining late reads those before it from the file. */
+const segmentBytes = 4 * 1024 * 1024;
+
+interface InflightFetch {
+  done: Promise<void>;
+  transfer: BlobTransfer;
+}
+
 export class BlobFetcher {
-  private readonly inflight = new Map<Digest, Promise<void>>();
+  private readonly inflight = new Map<Digest, InflightFetch>();
   private outstandingBytes = 0;
   /** Aborted by close(): every transfer in progress stops (its partial bytes stay). */
   private readonly closing = new AbortController();
@@ -49,18 +59,50 @@ export class BlobFetcher {
 
   /** Makes `digest` present locally, asking `preferred` first, then every other peer. */
   ensureBlob(digest: Digest, preferred?: PeerClient): Promise<void> {
-    const running = this.inflight.get(digest);
-    if (running) return running;
-    const work = this.fetch(digest, preferred).finally(() => {
-      this.inflight.delete(digest);
-      this.metrics.pendingBlobs.set(this.inflight.size);
-    });
-    this.inflight.set(digest, work);
-    this.metrics.pendingBlobs.set(this.inflight.size);
-    return work;
+    return this.start(digest, preferred).done;
   }
 
-  private async fetch(digest: Digest, preferred?: PeerClient): Promise<void> {
+  /**
+   * Writes the blob into `sink` while it is fetched (the transfer already in flight for
+   * it, or a new one), holding back its last byte until it verified; see BlobTransfer.
+   * `reader.finalize` runs once the blob is stored, before that last byte goes.
+   */
+  async sendTo(
+    digest: Digest,
+    preferred: PeerClient,
+    sink: Writable,
+    reader: TransferReader,
+  ): Promise<void> {
+    const { transfer, done } = this.start(digest, preferred);
+    // The outcome reaches the reader through the transfer; this only keeps the rejection handled.
+    done.catch(() => undefined);
+    await transfer.sendTo(sink, reader);
+  }
+
+  private start(digest: Digest, preferred?: PeerClient): InflightFetch {
+    const running = this.inflight.get(digest);
+    if (running) return running;
+    const transfer = new BlobTransfer(digest, this.blobs, uploadIdFor(digest));
+    const done = this.fetch(digest, transfer, preferred).then(
+      () => transfer.settle(),
+      (error: unknown) => {
+        transfer.settle(error as Error);
+        throw error;
+      },
+    );
+    const entry: InflightFetch = {
+      transfer,
+      done: done.finally(() => {
+        this.inflight.delete(digest);
+        this.metrics.pendingBlobs.set(this.inflight.size);
+      }),
+    };
+    this.inflight.set(digest, entry);
+    this.metrics.pendingBlobs.set(this.inflight.size);
+    return entry;
+  }
+
+  private async fetch(digest: Digest, transfer: BlobTransfer, preferred?: PeerClient) {
     if (await this.blobs.stat(digest)) return;
     const order = preferred
       ? [preferred, ...this.peers.filter((p) => p !== preferred)]
@@ -69,17 +111,22 @@ export class BlobFetcher {
     for (const peer of order) {
       this.closing.signal.throwIfAborted();
       try {
-        if (await this.fetchFrom(peer, digest)) return;
+        if (await this.fetchFrom(peer, digest, transfer)) return;
         failures.push(`${peer.region}: not there`);
       } catch (error) {
         failures.push(`${peer.region}: ${(error as Error).message}`);
+        transfer.attemptFailed(error as Error);
       }
     }
     throw new ContentUnavailableError(`blob ${digest} (${failures.join("; ")})`);
   }
 
   /** True when the blob is now present; false when this peer does not have it. */
-  private async fetchFrom(peer: PeerClient, digest: Digest): Promise<boolean> {
+  private async fetchFrom(
+    peer: PeerClient,
+    digest: Digest,
+    transfer: BlobTransfer,
+  ): Promise<boolean> {
     const signal = this.closing.signal;
     const id = uploadIdFor(digest);
     let upload =
@@ -95,7 +142,8 @@ export class BlobFetcher {
       await this.blobs.deleteUpload(id);
       upload = await this.blobs.createUpload(id, replicationRepository);
     }
-    const offset = upload.size;
+    let offset = upload.size;
+    transfer.begin(opened.total, offset);
     const { body } = opened;
     const remaining = opened.total - offset;
     this.addOutstanding(remaining);
@@ -111,21 +159,35 @@ export class BlobFetcher {
     };
     // Iterating the body (rather than piping it) passes its failures on: a reset, a stall
     // or an abort rejects the append instead of leaving it waiting for an end that never
-    // comes.
+    // comes. The body is appended in segments, each confirmed to the transfer's readers.
     const { metrics } = this;
     const addOutstanding = (bytes: number) => this.addOutstanding(bytes);
-    async function* countedBody(): AsyncGenerator<Buffer> {
-      watchStall();
-      for await (const chunk of body as AsyncIterable<Buffer>) {
+    const chunks = (body as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
+    let ended = false;
+    async function* segment(): AsyncGenerator<Buffer> {
+      let bytes = 0;
+      while (bytes < segmentBytes) {
+        const next = await chunks.next();
+        if (next.done) {
+          ended = true;
+          return;
+        }
+        const chunk = next.value;
         watchStall();
+        bytes += chunk.length;
         counted += chunk.length;
         metrics.bytesReceived.inc({ source_region: peer.region }, chunk.length);
         addOutstanding(-chunk.length);
+        transfer.receive(chunk);
         yield chunk;
       }
     }
     try {
-      await this.blobs.appendUpload(id, offset, Readable.from(countedBody()), signal);
+      watchStall();
+      while (!ended) {
+        offset = await this.blobs.appendUpload(id, offset, Readable.from(segment()), signal);
+        transfer.confirm(offset);
+      }
     } finally {
       clearTimeout(stallTimer);
       if (!body.readableEnded) body.destroy();

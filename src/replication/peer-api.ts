@@ -12,9 +12,9 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { pipeline } from "node:stream/promises";
 import type { ApiExtension, ExtensionContext } from "../api/api-server.ts";
-import { sendJson } from "../api/responses.ts";
+import { sendJson, withUnsatisfiedRange } from "../api/responses.ts";
 import type { MetadataStore } from "../metadata/metadata-store.ts";
-import { resolveReadRange } from "../oci/content-range.ts";
+import { parseReadRange, resolveReadRange } from "../oci/content-range.ts";
 import { parseDigest } from "../oci/digest.ts";
 import { OciError } from "../oci/oci-error.ts";
 import { parseReference, parseRepositoryName } from "../oci/reference.ts";
@@ -108,7 +108,12 @@ async function blob(
   const info = await options.blobs.stat(digest);
   if (!info) throw new OciError("BLOB_UNKNOWN", { digest });
   const rangeHeader = typeof req.headers.range === "string" ? req.headers.range : undefined;
-  const range = resolveReadRange(rangeHeader, info.size);
+  let range: ReturnType<typeof resolveReadRange>;
+  try {
+    range = resolveReadRange(parseReadRange(rangeHeader), info.size);
+  } catch (error) {
+    withUnsatisfiedRange(error);
+  }
   let body: Awaited<ReturnType<BlobStore["read"]>>;
   try {
     body = await options.blobs.read(digest, range ?? { start: 0, end: Math.max(info.size - 1, 0) });

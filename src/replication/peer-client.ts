@@ -109,14 +109,22 @@ export class PeerClient {
 
   /**
    * The peer's link of `digest` into `repository` (it holds the bytes too): the blob's
-   * size and the link's stamp, or undefined when the peer does not link it.
+   * size and the link's stamp, or undefined when the peer does not link it. `timeoutMs`
+   * bounds the wait for the answer to start, `signal` the whole exchange.
    */
   async blobLink(
     repository: string,
     digest: Digest,
+    options: { signal?: AbortSignal; timeoutMs?: number } = {},
   ): Promise<{ size: number; stamp: string } | undefined> {
     const query = `repository=${encodeURIComponent(repository)}&digest=${encodeURIComponent(digest)}`;
-    const response = await this.get(`link?${query}`, {}, undefined, [200, 404]);
+    const response = await this.get(
+      `link?${query}`,
+      {},
+      options.signal,
+      [200, 404],
+      options.timeoutMs,
+    );
     if (response.status === 404) {
       response.discard();
       return undefined;
@@ -135,6 +143,7 @@ export class PeerClient {
   async manifestByReference(
     repository: string,
     reference: string,
+    options: { signal?: AbortSignal; timeoutMs?: number } = {},
   ): Promise<
     | {
         digest: Digest;
@@ -146,7 +155,13 @@ export class PeerClient {
     | undefined
   > {
     const query = `repository=${encodeURIComponent(repository)}&reference=${encodeURIComponent(reference)}`;
-    const response = await this.get(`manifest?${query}`, {}, undefined, [200, 404]);
+    const response = await this.get(
+      `manifest?${query}`,
+      {},
+      options.signal,
+      [200, 404],
+      options.timeoutMs,
+    );
     if (response.status === 404) {
       response.discard();
       return undefined;
@@ -251,7 +266,7 @@ export class PeerClient {
     headers: Record<string, string> = {},
     signal?: AbortSignal,
     accept: number[] = [200],
-    timeoutMs = requestTimeoutMs,
+    timeoutMs: number = requestTimeoutMs,
   ): Promise<PeerResponse> {
     // A peer that stops answering (a cut link, a hung process) must not hold a follower:
     // a request gives up when its answer has not started within the deadline. Bodies

@@ -62,6 +62,8 @@ export class PeerFollower {
   private readonly content: ContentFetcher;
   /** Identity of the peer's change log the checkpoint counts in. */
   private log: string | undefined;
+  /** Whether a feed request has finished, answered or failed. */
+  private tried = false;
 
   constructor(private readonly options: PeerFollowerOptions) {
     const { peer } = options;
@@ -99,6 +101,14 @@ export class PeerFollower {
     return { ...this.state };
   }
 
+  /**
+   * Whether the peer is worth asking for content now: its last feed request succeeded, or
+   * none has finished yet (a replica just started does not know, and asks).
+   */
+  get reachable(): boolean {
+    return this.state.connected || !this.tried;
+  }
+
   start(): void {
     if (this.running) return;
     this.running = true;
@@ -122,6 +132,7 @@ export class PeerFollower {
         const caughtUp = this.state.head >= 0 && this.state.checkpoint >= this.state.head;
         const wait = caughtUp ? (this.options.pollWaitMs ?? 25_000) : 0;
         const page = await peer.feed(this.state.checkpoint, wait, this.abort.signal);
+        this.tried = true;
         this.state.connected = true;
         everReached = true;
         this.state.lastContact = Date.now();
@@ -157,6 +168,7 @@ export class PeerFollower {
         backoff = 100;
       } catch (error) {
         if (!this.running) return;
+        this.tried = true;
         this.state.connected = false;
         this.state.lastError = (error as Error).message;
         metrics.feedErrors.inc({ peer: peer.region });

@@ -28,6 +28,8 @@ export interface ReplicatorOptions {
   log: Logger;
   antiEntropyIntervalMs: number;
   pollWaitMs?: number;
+  /** How long peers have to say whether they hold content this replica lacks (default 1000). */
+  readThroughTimeoutMs?: number;
 }
 
 export class Replicator {
@@ -64,8 +66,16 @@ export class Replicator {
       log: options.log,
       intervalMs: options.antiEntropyIntervalMs,
     });
+    const followerOf = new Map(this.followers.map((f, i) => [peers[i], f]));
     options.registry.useContentSource(
-      new PeerContentSource(peers, this.fetcher, options.registry, options.log),
+      new PeerContentSource({
+        peers,
+        fetcher: this.fetcher,
+        registry: options.registry,
+        log: options.log,
+        isReachable: (peer) => followerOf.get(peer)?.reachable ?? false,
+        askTimeoutMs: options.readThroughTimeoutMs ?? 1000,
+      }),
     );
     this.peerApi = createPeerApi({
       secret: options.secret,

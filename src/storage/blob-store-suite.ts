@@ -172,6 +172,24 @@ export function runBlobStoreSuite(driver: string, open: () => Promise<BlobStoreF
     );
 
     it(
+      "reads the bytes an upload has received, and refuses an unknown upload",
+      withStore(async ({ store }) => {
+        const bytes = randomBytes(200_000);
+        await store.createUpload(uploadId, "library/app");
+        await store.appendUpload(uploadId, 0, Readable.from([bytes.subarray(0, 120_000)]));
+        const read = async (start: number, end: number) =>
+          Buffer.concat(await (await store.readUpload(uploadId, { start, end })).toArray());
+        assert.deepEqual(await read(0, 119_999), bytes.subarray(0, 120_000));
+        assert.deepEqual(await read(100_000, 199_999), bytes.subarray(100_000, 120_000));
+        await store.deleteUpload(uploadId);
+        await assert.rejects(
+          store.readUpload(uploadId, { start: 0, end: 9 }),
+          (error: unknown) => error instanceof UploadNotFoundError,
+        );
+      }),
+    );
+
+    it(
       "resumes an upload after the store is reopened",
       withStore(async ({ store, reopen }) => {
         const bytes = randomBytes(70_000);

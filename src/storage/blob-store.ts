@@ -69,6 +69,11 @@ export interface BlobStore {
    * DigestMismatchError.
    */
   commitUpload(id: string, digest: Digest): Promise<BlobInfo>;
+  /**
+   * The inclusive `range` of the bytes an upload has received, read while appends go on
+   * (the stream ends early where the received bytes end). Throws UploadNotFoundError.
+   */
+  readUpload(id: string, range: ByteRange): Promise<Readable>;
   /** Discards an upload (abandoning an append in flight); no error when absent. */
   deleteUpload(id: string): Promise<void>;
   /** Every upload in progress, for expiry. */

@@ -295,6 +295,19 @@ export class FsBlobStore implements BlobStore {
     });
   }
 
+  async readUpload(id: string, range: ByteRange): Promise<Readable> {
+    const handle = await open(join(this.uploadDir(id), "data"), "r").catch((error: unknown) => {
+      if (isNotFound(error)) throw new UploadNotFoundError(id);
+      throw error;
+    });
+    return createReadStream("", {
+      fd: handle,
+      start: range.start,
+      end: range.end,
+      highWaterMark: readChunkBytes,
+    });
+  }
+
   async deleteUpload(id: string): Promise<void> {
     if (!uploadIdPattern.test(id)) return;
     this.abandonAppends(id, new UploadNotFoundError(id));

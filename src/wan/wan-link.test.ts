@@ -229,6 +229,38 @@ describe("WanLink cut and heal", () => {
     assert.equal(received.toString(), "back");
   });
 
+  test("blackhole resets open connections and holds new ones unanswered until heal", async () => {
+    const wan = await link(await echoServer());
+    const open = await openSocket(wan.port);
+    await withDeadline(roundTrip(open, Buffer.from("hello")), 5_000, "echo before");
+
+    wan.blackhole();
+    await withDeadline(closed(open), 2_000, "open connection closed by the blackhole");
+    const held = await openSocket(wan.port);
+    let echoed = false;
+    let gone = false;
+    held.on("data", () => {
+      echoed = true;
+    });
+    void closed(held).then(() => {
+      gone = true;
+    });
+    held.write("anyone there?");
+    // Nothing comes back and nothing resets the connection: the client can only time out.
+    const silent = await withDeadline(roundTrip(held, Buffer.from("?")), 300, "silence").then(
+      () => false,
+      () => true,
+    );
+    assert.equal(silent, true);
+    assert.equal(echoed, false);
+    assert.equal(gone, false);
+
+    wan.heal();
+    await withDeadline(closed(held), 2_000, "held connection reset by heal");
+    const { received } = await withDeadline(exchange(wan.port, Buffer.from("back")), 5_000, "heal");
+    assert.equal(received.toString(), "back");
+  });
+
   test("survives many cuts with traffic in flight", async () => {
     const wan = await link(await echoServer(), { rttMs: 4, bytesPerSecond: 32 * MiB });
     for (let round = 0; round < 15; round++) {

@@ -82,6 +82,8 @@ export class WanLink {
   private bytesForward = 0;
   private bytesBackward = 0;
   private cutNow = false;
+  /** While blackholed: the connections accepted and held without an answer. */
+  private held: Set<Socket> | undefined;
   private closing: Promise<void> | undefined;
 
   static async start(options: WanLinkOptions): Promise<WanLink> {
@@ -154,8 +156,19 @@ export class WanLink {
     this.destroyAll();
   }
 
+  /**
+   * Like cut(), but new connections are accepted and then never answered (no byte
+   * forwarded, no reset), as with a peer whose packets vanish or a hung host: a client
+   * learns of it only from its own timeout. Until heal().
+   */
+  blackhole(): void {
+    this.held ??= new Set();
+    this.destroyAll();
+  }
+
   heal(): void {
     this.cutNow = false;
+    this.releaseHeld();
   }
 
   stats(): WanLinkStats {
@@ -175,6 +188,7 @@ export class WanLink {
     this.closing ??= new Promise<void>((resolve) => {
       // Close the listener first so nothing new is accepted while we tear down.
       this.server.close(() => resolve());
+      this.releaseHeld();
       this.destroyAll();
       this.forward.close();
       this.backward.close();
@@ -186,6 +200,12 @@ export class WanLink {
     return `WanLink(${this.name})`;
   }
 
+  private releaseHeld(): void {
+    const held = this.held;
+    this.held = undefined;
+    for (const socket of held ?? []) resetSocket(socket);
+  }
+
   private destroyAll(): void {
     for (const connection of [...this.connections]) connection.destroy();
   }
@@ -194,6 +214,13 @@ export class WanLink {
     client.on("error", () => {});
     if (this.cutNow || this.closing !== undefined) {
       resetSocket(client);
+      return;
+    }
+    const held = this.held;
+    if (held) {
+      held.add(client);
+      client.on("close", () => held.delete(client));
+      client.resume();
       return;
     }
     this.connectionsTotal++;

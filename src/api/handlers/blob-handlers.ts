@@ -1,14 +1,17 @@
 // Blob reads (GET with Range, HEAD) and deletes.
+import { parseReadRange } from "../../oci/content-range.ts";
 import { parseDigest } from "../../oci/digest.ts";
 import { parseRepositoryName } from "../../oci/reference.ts";
 import type { RequestContext } from "../request-context.ts";
-import { sendEmpty } from "../responses.ts";
+import { sendEmpty, withUnsatisfiedRange } from "../responses.ts";
 
 export async function getBlob({ req, res, match, registry }: RequestContext): Promise<void> {
   const name = parseRepositoryName(match.name);
   const digest = parseDigest(match.tail);
-  const rangeHeader = typeof req.headers.range === "string" ? req.headers.range : undefined;
-  const read = await registry.blobs.read(name, digest, rangeHeader);
+  const range = parseReadRange(
+    typeof req.headers.range === "string" ? req.headers.range : undefined,
+  );
+  const read = await registry.blobs.read(name, digest, range).catch(withUnsatisfiedRange);
   const headers: Record<string, string> = {
     "Content-Type": "application/octet-stream",
     "Docker-Content-Digest": digest,
@@ -16,17 +19,21 @@ export async function getBlob({ req, res, match, registry }: RequestContext): Pr
     "Accept-Ranges": "bytes",
     "Cache-Control": "max-age=31536000",
   };
-  if (read.range) {
-    const { start, end } = read.range;
-    res.writeHead(206, {
-      ...headers,
-      "Content-Length": String(end - start + 1),
-      "Content-Range": `bytes ${start}-${end}/${read.size}`,
-    });
-  } else {
-    res.writeHead(200, { ...headers, "Content-Length": String(read.size) });
-  }
-  await read.sendTo(res);
+  // The head goes out with the first byte: a read-through that fails before it still
+  // answers with an error rather than a broken 200.
+  const begin = () => {
+    if (read.range) {
+      const { start, end } = read.range;
+      res.writeHead(206, {
+        ...headers,
+        "Content-Length": String(end - start + 1),
+        "Content-Range": `bytes ${start}-${end}/${read.size}`,
+      });
+    } else {
+      res.writeHead(200, { ...headers, "Content-Length": String(read.size) });
+    }
+  };
+  await read.sendTo(res, begin);
   res.end();
 }
 

@@ -4,7 +4,7 @@ import { parseUploadContentRange } from "../../oci/content-range.ts";
 import { parseDigest } from "../../oci/digest.ts";
 import { OciError } from "../../oci/oci-error.ts";
 import { parseRepositoryName } from "../../oci/reference.ts";
-import { type ChunkRange, rangeHeader, uploadLocation } from "../../registry/upload-operations.ts";
+import type { ChunkRange } from "../../registry/upload-operations.ts";
 import type { UploadInfo } from "../../storage/blob-store.ts";
 import { contentLength, hasBody } from "../request-body.ts";
 import type { RequestContext } from "../request-context.ts";
@@ -43,14 +43,9 @@ export async function patchUpload(ctx: RequestContext): Promise<void> {
   const { req, registry } = ctx;
   const name = parseRepositoryName(ctx.match.name);
   const id = ctx.match.tail;
-  const size = await registry.uploads.append(
-    name,
-    id,
-    req,
-    chunkRange(ctx),
-    contentLength(req),
-    ctx.signal,
-  );
+  const size = await registry.uploads
+    .append(name, id, req, chunkRange(ctx), contentLength(req), ctx.signal)
+    .catch(withUploadProgress(name, id));
   sendUploadProgress(ctx, name, id, size);
 }
 
@@ -63,15 +58,9 @@ export async function putUpload(ctx: RequestContext): Promise<void> {
     throw new OciError("DIGEST_INVALID", { reason: "?digest= is required" });
   const digest = parseDigest(digestParam);
   const body = hasBody(req) ? req : undefined;
-  await registry.uploads.finish(
-    name,
-    id,
-    digest,
-    body,
-    chunkRange(ctx),
-    contentLength(req),
-    ctx.signal,
-  );
+  await registry.uploads
+    .finish(name, id, digest, body, chunkRange(ctx), contentLength(req), ctx.signal)
+    .catch(withUploadProgress(name, id));
   sendBlobCreated(ctx, name, digest);
 }
 
@@ -94,6 +83,38 @@ export async function deleteUpload(ctx: RequestContext): Promise<void> {
 function chunkRange(ctx: RequestContext): ChunkRange | undefined {
   const header = ctx.req.headers["content-range"];
   return header === undefined ? undefined : parseUploadContentRange(header);
+}
+
+/** The `Range` header of an upload's progress: `0-<last byte>` (`0-0` when empty). */
+function rangeHeader(size: number): string {
+  return `0-${Math.max(size - 1, 0)}`;
+}
+
+function uploadLocation(repository: string, id: string): string {
+  return `/v2/${repository}/blobs/uploads/${id}`;
+}
+
+/** An out-of-order chunk's 416 tells the client where the upload stands, as the spec asks. */
+function withUploadProgress(name: string, id: string): (error: unknown) => never {
+  return (error) => {
+    const detail = (error as OciError | undefined)?.detail as { expectedStart?: unknown };
+    if (
+      error instanceof OciError &&
+      error.code === "RANGE_INVALID" &&
+      typeof detail?.expectedStart === "number"
+    ) {
+      throw new OciError(error.code, error.detail, {
+        cause: error,
+        headers: {
+          ...error.headers,
+          Range: rangeHeader(detail.expectedStart),
+          Location: uploadLocation(name, id),
+          "Docker-Upload-UUID": id,
+        },
+      });
+    }
+    throw error;
+  };
 }
 
 function sendUploadProgress(ctx: RequestContext, name: string, id: string, size: number): void {

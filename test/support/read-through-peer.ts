@@ -50,7 +50,7 @@ export async function startCorruptingPeer(blob: TestBlob): Promise<CorruptingPee
       return;
     }
     if (route === "link" && url.searchParams.get("digest") === blob.digest) {
-      json(200, { size: blob.size });
+      json(200, { size: blob.size, stamp: `${Date.now() - 1_000}.000000.eastus` });
       return;
     }
     if (route === `blobs/${blob.digest}`) {

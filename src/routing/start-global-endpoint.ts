@@ -55,7 +55,6 @@ export async function startGlobalEndpoint(
     probeTimeoutMs: Math.max(500, settings.probeIntervalMs),
     failureThreshold: settings.failureThreshold,
   });
-  await monitor.start();
   const locator = new ClientLocator({
     trustedProxies: settings.trustedProxies,
     header: settings.locationHeader,
@@ -79,19 +78,27 @@ export async function startGlobalEndpoint(
       `refusing plain HTTP for the global endpoint on ${host}: give tls.cert and tls.key, or set allowHttp: true`,
     );
   }
-  const endpoint = await GlobalEndpoint.start({
-    host,
-    port,
-    monitor,
-    locator,
-    mode: settings.mode,
-    ranking: settings.ranking,
-    metrics,
-    log,
-    policy: options.policy,
-    tls,
-    local: options.local,
-  });
+  await monitor.start();
+  let endpoint: GlobalEndpoint;
+  try {
+    endpoint = await GlobalEndpoint.start({
+      host,
+      port,
+      monitor,
+      locator,
+      mode: settings.mode,
+      ranking: settings.ranking,
+      metrics,
+      log,
+      policy: options.policy,
+      tls,
+      local: options.local,
+    });
+  } catch (error) {
+    // A port in use must not leave the probes running.
+    monitor.stop();
+    throw error;
+  }
   return {
     endpoint,
     monitor,

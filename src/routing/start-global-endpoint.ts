@@ -1,4 +1,5 @@
-// Builds the global endpoint of a topology: health monitor, client locator and proxy.
+// Builds the global endpoint of a topology: health monitor, client locator, and the
+// endpoint that routes, serves in-process and proxies with them.
 import { readFile } from "node:fs/promises";
 import type { Logger } from "pino";
 import { collectDefaultMetrics, Registry } from "prom-client";
@@ -9,8 +10,10 @@ import { ConfigError, replicaEndpoint } from "../config/load-config.ts";
 import { findRegion } from "../geo/regions.ts";
 import { ClientLocator } from "./client-location.ts";
 import { loadGeoLookup } from "./geoip-lookup.ts";
-import { GlobalEndpoint, type LocalReplica, type RoutingPolicy } from "./global-endpoint.ts";
+import { GlobalEndpoint } from "./global-endpoint.ts";
 import { HealthMonitor } from "./health-monitor.ts";
+import type { LocalReplica } from "./local-replica.ts";
+import type { RoutingPolicy } from "./request-router.ts";
 
 export interface StartedGlobalEndpoint {
   endpoint: GlobalEndpoint;

@@ -16,7 +16,7 @@ import {
 import { createMetricsEndpoint } from "./api/metrics-endpoint.ts";
 import { buildAuth, isLoopback } from "./auth/build-auth.ts";
 import type { Config } from "./config/config-schema.ts";
-import { parseListenAddress } from "./config/listen-address.ts";
+import { listenOn, parseListenAddress } from "./config/listen-address.ts";
 import { ConfigError } from "./config/load-config.ts";
 import { SqliteMetadataStore } from "./metadata/sqlite-metadata-store.ts";
 import { HybridClock } from "./registry/hybrid-clock.ts";
@@ -45,6 +45,31 @@ export async function startReplica(config: Config, log: Logger): Promise<Running
     durable,
     onListenerError: (error) => log.error({ err: error }, "a commit listener failed"),
   });
+  // What has started so far, undone in reverse when a later step fails (a port in use, a
+  // bad certificate): the error must not leave followers, timers or the database running.
+  const undo: (() => Promise<void>)[] = [() => metadata.close()];
+  try {
+    return await assemble({ config, log, dataDir, replicaId, blobs, metadata, undo });
+  } catch (error) {
+    for (const step of undo.reverse()) {
+      await step().catch((cleanup: unknown) =>
+        log.warn({ err: cleanup }, "cleanup after a failed start failed"),
+      );
+    }
+    throw error;
+  }
+}
+
+async function assemble(parts: {
+  config: Config;
+  log: Logger;
+  dataDir: string;
+  replicaId: string;
+  blobs: FsBlobStore;
+  metadata: SqliteMetadataStore;
+  undo: (() => Promise<void>)[];
+}): Promise<RunningReplica> {
+  const { config, log, dataDir, replicaId, blobs, metadata, undo } = parts;
   const clock = new HybridClock(replicaId);
   const latest = await metadata.latestStamp();
   if (latest) clock.observe(latest);
@@ -58,6 +83,7 @@ export async function startReplica(config: Config, log: Logger): Promise<Running
   const metrics = new MetricsRegistry();
   collectDefaultMetrics({ register: metrics });
   const replicator = await startReplication(config, dataDir, registry, metrics, log);
+  if (replicator) undo.push(() => replicator.stop());
   const entry = config.replicas?.find((r) => r.region === config.region);
   const routing = await RoutingSwitch.open(dataDir, entry?.globalEndpointRouting ?? true);
   const { host, port } = parseListenAddress(config.listen);
@@ -86,13 +112,14 @@ export async function startReplica(config: Config, log: Logger): Promise<Running
     uploadsPerClient: config.limits.uploadsPerClient,
   };
   const server = createApiServer(apiOptions);
-  await new Promise<void>((resolveListen, reject) => {
-    server.once("error", reject);
-    server.listen(port, host, () => {
-      server.off("error", reject);
-      resolveListen();
+  await listenOn(server, host, port);
+  const closeServer = () =>
+    new Promise<void>((done) => {
+      server.close(() => done());
+      server.closeIdleConnections();
+      setTimeout(() => server.closeAllConnections(), 5_000).unref();
     });
-  });
+  undo.push(closeServer);
   const address = server.address() as AddressInfo;
   const urlHost = address.family === "IPv6" ? `[${address.address}]` : address.address;
   const url = `${tls ? "https" : "http"}://${urlHost}:${address.port}`;
@@ -126,11 +153,7 @@ export async function startReplica(config: Config, log: Logger): Promise<Running
       clearInterval(sweeper);
       await global?.close();
       await replicator?.stop();
-      await new Promise<void>((done) => {
-        server.close(() => done());
-        server.closeIdleConnections();
-        setTimeout(() => server.closeAllConnections(), 5_000).unref();
-      });
+      await closeServer();
       await metadata.close();
     },
   };

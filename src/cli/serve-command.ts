@@ -1,5 +1,6 @@
 // `meridian serve`: runs one replica until SIGTERM or SIGINT.
 import type { Command } from "commander";
+import { ListenError } from "../config/listen-address.ts";
 import { ConfigError, loadConfig } from "../config/load-config.ts";
 import { announce, createLogger } from "../logger.ts";
 import { startReplica } from "../replica.ts";
@@ -57,10 +58,10 @@ async function serve(flags: ServeFlags): Promise<void> {
   try {
     replica = await startReplica(config, log);
   } catch (error) {
-    if (error instanceof ConfigError) {
+    if (error instanceof ConfigError || error instanceof ListenError) {
       process.stderr.write(`meridian: ${error.message}\n`);
       log.flush();
-      process.exit(2);
+      process.exit(error instanceof ConfigError ? 2 : 1);
     }
     throw error;
   }

@@ -35,6 +35,7 @@ export interface ReplicatorOptions {
 export class Replicator {
   readonly peerApi: ApiExtension;
   private readonly followers: PeerFollower[];
+  private readonly peers: PeerClient[];
   private readonly checkpoints: CheckpointStore;
   private readonly fetcher: BlobFetcher;
   private readonly antiEntropy: AntiEntropy;
@@ -43,6 +44,7 @@ export class Replicator {
   private constructor(options: ReplicatorOptions, waiter: ChangeWaiter) {
     const metrics = new ReplicationMetrics(options.metrics);
     const peers = options.peers.map((endpoint) => new PeerClient(endpoint, options.secret));
+    this.peers = peers;
     this.checkpoints = new CheckpointStore(join(options.dataDir, "replication.db"));
     this.fetcher = new BlobFetcher(options.registry.blobStore, peers, metrics);
     this.followers = peers.map(
@@ -120,6 +122,9 @@ export class Replicator {
     this.fetcher.close();
     await Promise.all(this.followers.map((f) => f.stop()));
     await this.antiEntropy.stop();
+    // Their keep-alive connections would otherwise hold the peers' sockets (and this
+    // process's handles) open after the replica stopped.
+    for (const peer of this.peers) peer.close();
     this.checkpoints.close();
   }
 }

@@ -1,4 +1,5 @@
-// Builds the global endpoint of a topology: health monitor, client locator and proxy.
+// Builds the global endpoint of a topology: health monitor, client locator, and the
+// endpoint that routes, serves in-process and proxies with them.
 import { readFile } from "node:fs/promises";
 import type { Logger } from "pino";
 import { collectDefaultMetrics, Registry } from "prom-client";
@@ -9,8 +10,10 @@ import { ConfigError, replicaEndpoint } from "../config/load-config.ts";
 import { findRegion } from "../geo/regions.ts";
 import { ClientLocator } from "./client-location.ts";
 import { loadGeoLookup } from "./geoip-lookup.ts";
-import { GlobalEndpoint, type LocalReplica, type RoutingPolicy } from "./global-endpoint.ts";
+import { GlobalEndpoint } from "./global-endpoint.ts";
 import { HealthMonitor } from "./health-monitor.ts";
+import type { LocalReplica } from "./local-replica.ts";
+import type { RoutingPolicy } from "./request-router.ts";
 
 export interface StartedGlobalEndpoint {
   endpoint: GlobalEndpoint;
@@ -55,7 +58,6 @@ export async function startGlobalEndpoint(
     probeTimeoutMs: Math.max(500, settings.probeIntervalMs),
     failureThreshold: settings.failureThreshold,
   });
-  await monitor.start();
   const locator = new ClientLocator({
     trustedProxies: settings.trustedProxies,
     header: settings.locationHeader,
@@ -79,19 +81,27 @@ export async function startGlobalEndpoint(
       `refusing plain HTTP for the global endpoint on ${host}: give tls.cert and tls.key, or set allowHttp: true`,
     );
   }
-  const endpoint = await GlobalEndpoint.start({
-    host,
-    port,
-    monitor,
-    locator,
-    mode: settings.mode,
-    ranking: settings.ranking,
-    metrics,
-    log,
-    policy: options.policy,
-    tls,
-    local: options.local,
-  });
+  await monitor.start();
+  let endpoint: GlobalEndpoint;
+  try {
+    endpoint = await GlobalEndpoint.start({
+      host,
+      port,
+      monitor,
+      locator,
+      mode: settings.mode,
+      ranking: settings.ranking,
+      metrics,
+      log,
+      policy: options.policy,
+      tls,
+      local: options.local,
+    });
+  } catch (error) {
+    // A port in use must not leave the probes running.
+    monitor.stop();
+    throw error;
+  }
   return {
     endpoint,
     monitor,

@@ -1,0 +1,280 @@
+// Upload sessions of the filesystem blob store: an upload's bytes accumulate in a file
+// that is always a valid prefix of what the client sent, with the running hash kept in
+// memory so that a commit need not read the file again; the commit verifies the digest
+// and hands the file to the store to publish.
+//
+//   <root>/uploads/<id>/info.json   the upload's repository and start time (written last)
+//   <root>/uploads/<id>/data        bytes received so far
+import { createReadStream } from "node:fs";
+import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import type { Readable } from "node:stream";
+import type { ByteRange } from "../oci/content-range.ts";
+import { type Digest, type DigestAlgorithm, digestAlgorithm } from "../oci/digest.ts";
+import {
+  type BlobInfo,
+  DigestMismatchError,
+  type UploadInfo,
+  UploadNotFoundError,
+  UploadOffsetError,
+  UploadSupersededError,
+  uploadIdPattern,
+} from "./blob-store.ts";
+import { HashedWriter, syncFile } from "./hashed-writer.ts";
+import { KeyedLock } from "./keyed-lock.ts";
+
+export interface FsUploadSessionsOptions {
+  root: string;
+  durable: boolean;
+  /** Moves a verified file into place as the blob `digest` (the store's publish). */
+  publish(file: string, digest: Digest): Promise<void>;
+}
+
+interface UploadHashState {
+  size: number;
+  writer: HashedWriter;
+}
+
+/**
+ * The upload half of FsBlobStore: BlobStore's upload methods (createUpload is create, and
+ * so on; listUploads, which the expiry sweep reads, is list).
+ */
+export class FsUploadSessions {
+  private readonly root: string;
+  private readonly durable: boolean;
+  private readonly publish: FsUploadSessionsOptions["publish"];
+  /** Running sha256 of uploads this process appended to, so commits need no re-read. */
+  private readonly uploadHashes = new Map<string, UploadHashState>();
+  private readonly uploadLocks = new KeyedLock();
+  /**
+   * The sources of the appends in flight or waiting for each upload's lock. A newer
+   * request on the upload destroys them, so that one stalled client cannot hold the lock
+   * (and everything queued behind it: its own retry, a cancel, the expiry sweep) forever.
+   */
+  private readonly appendSources = new Map<string, Set<Readable>>();
+
+  constructor(options: FsUploadSessionsOptions) {
+    this.root = options.root;
+    this.durable = options.durable;
+    this.publish = options.publish;
+  }
+
+  async create(id: string, repository: string): Promise<UploadInfo> {
+    const dir = this.uploadDir(id);
+    await mkdir(dir, { recursive: true });
+    const startedAt = new Date();
+    await writeFile(join(dir, "data"), "");
+    // info.json is written last and atomically: an upload without it does not exist.
+    const temp = join(dir, "info.json.tmp");
+    await writeFile(temp, JSON.stringify({ repository, startedAt: startedAt.toISOString() }));
+    await rename(temp, join(dir, "info.json"));
+    if (this.durable) await syncFile(dir);
+    return { id, repository, size: 0, startedAt, updatedAt: startedAt };
+  }
+
+  async get(id: string): Promise<UploadInfo | undefined> {
+    if (!uploadIdPattern.test(id)) return undefined;
+    const dir = this.uploadDir(id);
+    try {
+      const info = JSON.parse(await readFile(join(dir, "info.json"), "utf8")) as {
+        repository: string;
+        startedAt: string;
+      };
+      const data = await stat(join(dir, "data"));
+      return {
+        id,
+        repository: info.repository,
+        size: data.size,
+        startedAt: new Date(info.startedAt),
+        updatedAt: data.mtime,
+      };
+    } catch (error) {
+      if (isNotFound(error)) return undefined;
+      throw error;
+    }
+  }
+
+  append(id: string, offset: number, source: Readable, signal?: AbortSignal): Promise<number> {
+    this.abandonAppends(id, new UploadSupersededError(id));
+    const sources = this.appendSources.get(id) ?? new Set<Readable>();
+    sources.add(source);
+    this.appendSources.set(id, sources);
+    const release = () => {
+      const current = this.appendSources.get(id);
+      current?.delete(source);
+      if (current?.size === 0) this.appendSources.delete(id);
+    };
+    return this.uploadLocks
+      .run(id, () => this.appendLocked(id, offset, source, signal))
+      .finally(release);
+  }
+
+  private async appendLocked(
+    id: string,
+    offset: number,
+    source: Readable,
+    signal: AbortSignal | undefined,
+  ): Promise<number> {
+    // Abandoned while it waited for the lock: a newer request has the upload now.
+    if (source.destroyed) throw source.errored ?? new UploadSupersededError(id);
+    // A running hash held here means the upload exists and is that long (commit, delete
+    // and failed appends drop it under this lock), so the common case reads no disk.
+    const size = this.uploadHashes.get(id)?.size ?? (await this.get(id))?.size;
+    if (size === undefined) throw new UploadNotFoundError(id);
+    if (size !== offset) throw new UploadOffsetError(id, offset, size);
+    const path = join(this.uploadDir(id), "data");
+    const state = await this.uploadHashState(id, path, size);
+    // Until the append completes the running hash may be ahead of the file.
+    this.uploadHashes.delete(id);
+    // Chunks are not flushed one by one: a crashed process loses nothing the kernel
+    // holds, a power loss at worst shortens the upload (its Range says so and the
+    // client resends), and the commit flushes the whole blob before publishing it.
+    let written: number;
+    try {
+      written = await state.writer.write(source, path, "r+", offset, {
+        sync: false,
+        flushAhead: this.durable,
+        signal,
+      });
+    } catch (error) {
+      state.writer.close();
+      throw error;
+    }
+    this.uploadHashes.set(id, { size: offset + written, writer: state.writer });
+    return offset + written;
+  }
+
+  commit(id: string, digest: Digest): Promise<BlobInfo> {
+    this.abandonAppends(id, new UploadSupersededError(id));
+    return this.uploadLocks.run(id, async () => {
+      const upload = await this.get(id);
+      if (!upload) throw new UploadNotFoundError(id);
+      const path = join(this.uploadDir(id), "data");
+      try {
+        const actual = await this.uploadDigest(id, path, upload.size, digestAlgorithm(digest));
+        if (actual !== digest) throw new DigestMismatchError(digest, actual);
+        if (this.durable) await syncFile(path);
+        await this.publish(path, digest);
+        return { size: upload.size };
+      } finally {
+        this.forgetHash(id);
+        await rm(this.uploadDir(id), { recursive: true, force: true });
+      }
+    });
+  }
+
+  /** The received bytes of `range` (while appends go on); throws UploadNotFoundError. */
+  async read(id: string, range: ByteRange): Promise<Readable> {
+    const handle = await open(join(this.uploadDir(id), "data"), "r").catch((error: unknown) => {
+      if (isNotFound(error)) throw new UploadNotFoundError(id);
+      throw error;
+    });
+    return createReadStream("", {
+      fd: handle,
+      start: range.start,
+      end: range.end,
+      highWaterMark: 2 * 1024 * 1024,
+    });
+  }
+
+  async delete(id: string): Promise<void> {
+    if (!uploadIdPattern.test(id)) return;
+    this.abandonAppends(id, new UploadNotFoundError(id));
+    await this.uploadLocks.run(id, async () => {
+      this.forgetHash(id);
+      await rm(this.uploadDir(id), { recursive: true, force: true });
+    });
+  }
+
+  async list(): Promise<UploadInfo[]> {
+    const ids = await readdir(join(this.root, "uploads"));
+    const uploads: UploadInfo[] = [];
+    for (const id of ids) {
+      const upload = await this.get(id);
+      if (upload) {
+        uploads.push(upload);
+      } else if (uploadIdPattern.test(id)) {
+        // No info.json: an upload being created right now (mkdir comes first), or a crash
+        // in between. Idle since its folder last changed, so that it expires after the ttl
+        // like any other, and a sweep never takes one still being created for abandoned.
+        const since = await stat(this.uploadDir(id)).then(
+          (info) => info.mtime,
+          () => undefined,
+        );
+        if (since)
+          uploads.push({ id, repository: "", size: 0, startedAt: since, updatedAt: since });
+      }
+    }
+    return uploads;
+  }
+
+  /** Destroys the sources of the appends to `id` in flight or waiting, with `reason`. */
+  private abandonAppends(id: string, reason: Error): void {
+    const sources = this.appendSources.get(id);
+    if (!sources) return;
+    this.appendSources.delete(id);
+    for (const source of sources) {
+      // An append still waiting for the lock has nobody listening for the error yet; the
+      // append finds it on the destroyed source when its turn comes.
+      source.on("error", () => undefined);
+      source.destroy(reason);
+    }
+  }
+
+  private async uploadHashState(id: string, path: string, size: number): Promise<UploadHashState> {
+    const cached = this.uploadHashes.get(id);
+    if (cached && cached.size === size) return cached;
+    this.forgetHash(id);
+    // After a restart (or an interrupted append) the hash is rebuilt from the file itself.
+    return { size, writer: await absorbed("sha256", path, size) };
+  }
+
+  /** Drops the running hash of an upload, if this process holds one. */
+  private forgetHash(id: string): void {
+    this.uploadHashes.get(id)?.writer.close();
+    this.uploadHashes.delete(id);
+  }
+
+  private async uploadDigest(
+    id: string,
+    path: string,
+    size: number,
+    algorithm: DigestAlgorithm,
+  ): Promise<Digest> {
+    const cached = this.uploadHashes.get(id);
+    if (cached && cached.size === size && cached.writer.algorithm === algorithm) {
+      return await cached.writer.digest();
+    }
+    const writer = await absorbed(algorithm, path, size);
+    try {
+      return await writer.digest();
+    } finally {
+      writer.close();
+    }
+  }
+
+  private uploadDir(id: string): string {
+    if (!uploadIdPattern.test(id)) throw new UploadNotFoundError(id);
+    return join(this.root, "uploads", id);
+  }
+}
+
+/** A writer whose hash has taken in the first `size` bytes of the file at `path`. */
+async function absorbed(
+  algorithm: DigestAlgorithm,
+  path: string,
+  size: number,
+): Promise<HashedWriter> {
+  const writer = new HashedWriter(algorithm);
+  try {
+    await writer.absorb(path, size);
+    return writer;
+  } catch (error) {
+    writer.close();
+    throw error;
+  }
+}
+
+function isNotFound(error: unknown): boolean {
+  return (error as NodeJS.ErrnoException | undefined)?.code === "ENOENT";
+}

@@ -3,12 +3,14 @@
 // through the commit listeners of the metadata store and the optional content source.
 import type { MetadataStore, Page } from "../metadata/metadata-store.ts";
 import type { BlobStore } from "../storage/blob-store.ts";
+import { BlobIntake } from "./blob-intake.ts";
 import { BlobOperations } from "./blob-operations.ts";
 import type { ContentSource } from "./content-source.ts";
 import type { HybridClock } from "./hybrid-clock.ts";
 import { ManifestOperations } from "./manifest-operations.ts";
 import type { RegistryContext } from "./registry-context.ts";
 import { RemoteApplier } from "./remote-applier.ts";
+import { ReplicaState } from "./replica-state.ts";
 import { UploadOperations } from "./upload-operations.ts";
 
 export interface RegistryOptions {
@@ -26,8 +28,10 @@ export class Registry {
   readonly manifests: ManifestOperations;
   /** The one entry for changes made in other replicas. */
   readonly remote: RemoteApplier;
-  readonly metadata: MetadataStore;
-  readonly blobStore: BlobStore;
+  /** The one entry for blob bytes from other replicas. */
+  readonly intake: BlobIntake;
+  /** What other replicas may read of this one. */
+  readonly state: ReplicaState;
 
   readonly clock: HybridClock;
   private readonly ctx: RegistryContext;
@@ -36,8 +40,8 @@ export class Registry {
     const ctx: RegistryContext = { ...options, maxClockSkewMs: options.maxClockSkewMs ?? 60_000 };
     this.ctx = ctx;
     this.clock = options.clock;
-    this.metadata = options.metadata;
-    this.blobStore = options.blobs;
+    this.intake = new BlobIntake(options.blobs);
+    this.state = new ReplicaState(ctx);
     this.blobs = new BlobOperations(ctx);
     this.uploads = new UploadOperations(ctx, this.blobs);
     this.manifests = new ManifestOperations(ctx);
@@ -54,6 +58,6 @@ export class Registry {
 
   /** Repository names in lexical order. */
   catalog(page: Page): Promise<string[]> {
-    return this.metadata.listRepositories(page);
+    return this.ctx.metadata.listRepositories(page);
   }
 }

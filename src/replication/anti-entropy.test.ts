@@ -66,9 +66,8 @@ describe("anti-entropy", () => {
     });
     const peerApi = createPeerApi({
       secret,
-      metadata: peer.metadata,
-      blobs: peer.blobs,
-      waiter: await ChangeWaiter.attach(peer.metadata),
+      state: peer.registry.state,
+      waiter: await ChangeWaiter.attach(peer.registry.state),
       reconcile: async () => 0,
     });
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
@@ -78,7 +77,7 @@ describe("anti-entropy", () => {
     antiEntropy = new AntiEntropy({
       registry: local.registry,
       peers: [client],
-      fetcher: new BlobFetcher(local.blobs, [client], metrics),
+      fetcher: new BlobFetcher(local.registry.intake, [client], metrics),
       metrics,
       log,
       intervalMs: 3_600_000,

@@ -57,7 +57,7 @@ export class AntiEntropy {
 
   private async reconcileWith(peer: PeerClient): Promise<number> {
     const [mine, theirs] = await Promise.all([
-      this.options.registry.metadata.stateDigests(),
+      this.options.registry.state.stateDigests(),
       peer.stateDigests(),
     ]);
     let repaired = 0;

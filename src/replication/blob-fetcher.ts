@@ -3,20 +3,16 @@
 // bytes live in an upload session named after the digest), deduplicated so that each
 // blob crosses to this replica once however many repositories and tags use it. A transfer
 // can be read while it arrives (read-through GETs join it; see BlobTransfer).
-import { createHash } from "node:crypto";
 import { Readable, type Writable } from "node:stream";
 import type { Digest } from "../oci/digest.ts";
+import { type BlobIntake, DigestMismatchError } from "../registry/blob-intake.ts";
 import { ContentUnavailableError } from "../registry/replicated-change.ts";
-import { type BlobStore, DigestMismatchError } from "../storage/blob-store.ts";
 import { BlobTransfer, type TransferReader } from "./blob-transfer.ts";
 import type { PeerClient } from "./peer-client.ts";
 import type { ReplicationMetrics } from "./replication-metrics.ts";
 
 /** A blob transfer that receives nothing for this long is abandoned (and later resumed). */
 const stallMs = 20_000;
-
-/** Upload sessions of replication belong to this pseudo-repository. */
-const replicationRepository = "_replication";
 
 /** The bytes of one append: a reader joining late reads those before it from the file. */
 const segmentBytes = 4 * 1024 * 1024;
@@ -33,7 +29,7 @@ export class BlobFetcher {
   private readonly closing = new AbortController();
 
   constructor(
-    private readonly blobs: BlobStore,
+    private readonly intake: BlobIntake,
     private readonly peers: readonly PeerClient[],
     private readonly metrics: ReplicationMetrics,
   ) {}
@@ -82,7 +78,7 @@ export class BlobFetcher {
   private start(digest: Digest, preferred?: PeerClient): InflightFetch {
     const running = this.inflight.get(digest);
     if (running) return running;
-    const transfer = new BlobTransfer(digest, this.blobs, uploadIdFor(digest));
+    const transfer = new BlobTransfer(digest, this.intake);
     const done = this.fetch(digest, transfer, preferred).then(
       () => transfer.settle(),
       (error: unknown) => {
@@ -103,7 +99,7 @@ export class BlobFetcher {
   }
 
   private async fetch(digest: Digest, transfer: BlobTransfer, preferred?: PeerClient) {
-    if (await this.blobs.stat(digest)) return;
+    if (await this.intake.stored(digest)) return;
     const order = preferred
       ? [preferred, ...this.peers.filter((p) => p !== preferred)]
       : [...this.peers];
@@ -128,21 +124,18 @@ export class BlobFetcher {
     transfer: BlobTransfer,
   ): Promise<boolean> {
     const signal = this.closing.signal;
-    const id = uploadIdFor(digest);
-    let upload =
-      (await this.blobs.getUpload(id)) ??
-      (await this.blobs.createUpload(id, replicationRepository));
-    const opened = await peer.openBlob(digest, upload.size, signal);
+    const received = await this.intake.resume(digest);
+    const opened = await peer.openBlob(digest, received, signal);
     if (!opened) {
-      if (upload.size > 0) return this.commit(id, digest, peer);
+      if (received > 0) return this.commit(digest, peer);
       return false;
     }
-    if (opened.start !== upload.size) {
+    let offset = received;
+    if (opened.start !== received) {
       // The peer ignored the range and sends the whole blob: the partial bytes go.
-      await this.blobs.deleteUpload(id);
-      upload = await this.blobs.createUpload(id, replicationRepository);
+      await this.intake.restart(digest);
+      offset = 0;
     }
-    let offset = upload.size;
     transfer.begin(opened.total, offset);
     const { body } = opened;
     const remaining = opened.total - offset;
@@ -185,7 +178,7 @@ export class BlobFetcher {
     try {
       watchStall();
       while (!ended) {
-        offset = await this.blobs.appendUpload(id, offset, Readable.from(segment()), signal);
+        offset = await this.intake.append(digest, offset, Readable.from(segment()), signal);
         transfer.confirm(offset);
       }
     } finally {
@@ -193,12 +186,12 @@ export class BlobFetcher {
       if (!body.readableEnded) body.destroy();
       this.addOutstanding(-(remaining - counted));
     }
-    return this.commit(id, digest, peer);
+    return this.commit(digest, peer);
   }
 
-  private async commit(id: string, digest: Digest, peer: PeerClient): Promise<boolean> {
+  private async commit(digest: Digest, peer: PeerClient): Promise<boolean> {
     try {
-      await this.blobs.commitUpload(id, digest);
+      await this.intake.publish(digest);
     } catch (error) {
       // The upload is gone after a mismatch: the next attempt starts from zero.
       if (error instanceof DigestMismatchError)
@@ -213,10 +206,4 @@ export class BlobFetcher {
     this.outstandingBytes += bytes;
     this.metrics.pendingBytes.set(this.outstandingBytes);
   }
-}
-
-/** A stable upload id per digest, so that a restart resumes the same partial blob. */
-export function uploadIdFor(digest: Digest): string {
-  const hex = createHash("sha256").update(`replication:${digest}`).digest("hex");
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20, 32)}`;
 }

@@ -8,10 +8,9 @@ import { join } from "node:path";
 import { PassThrough, Readable } from "node:stream";
 import { describe, it } from "node:test";
 import { digestOf } from "../oci/digest.ts";
+import { BlobIntake } from "../registry/blob-intake.ts";
 import { FsBlobStore } from "../storage/fs-blob-store.ts";
 import { BlobTransfer } from "./blob-transfer.ts";
-
-const uploadId = "5a0d8c1e-7b2f-4e3a-9c6d-1e2f3a4b5c6d";
 
 /** A sink that collects what it gets and says when it holds at least `n` bytes. */
 function collector() {
@@ -37,10 +36,10 @@ function collector() {
   };
 }
 
-async function withStore(body: (store: FsBlobStore) => Promise<void>): Promise<void> {
+async function withStore(body: (intake: BlobIntake) => Promise<void>): Promise<void> {
   const root = await mkdtemp(join(tmpdir(), "meridian-transfer-"));
   try {
-    await body(await FsBlobStore.open({ root, durable: false }));
+    await body(new BlobIntake(await FsBlobStore.open({ root, durable: false })));
   } finally {
     await rm(root, { recursive: true, force: true });
   }
@@ -48,16 +47,16 @@ async function withStore(body: (store: FsBlobStore) => Promise<void>): Promise<v
 
 describe("BlobTransfer", () => {
   it("serves a late reader from the upload file, then live, and the last byte once committed", () =>
-    withStore(async (store) => {
+    withStore(async (intake) => {
       const bytes = randomBytes(300_000);
       const digest = digestOf(bytes);
-      const transfer = new BlobTransfer(digest, store, uploadId);
-      await store.createUpload(uploadId, "_replication");
+      const transfer = new BlobTransfer(digest, intake);
+      await intake.resume(digest);
       transfer.begin(bytes.length, 0);
       // The first segment is in the file, the next chunk only in memory.
       const first = bytes.subarray(0, 100_000);
       transfer.receive(first);
-      transfer.confirm(await store.appendUpload(uploadId, 0, Readable.from([first])));
+      transfer.confirm(await intake.append(digest, 0, Readable.from([first])));
       transfer.receive(bytes.subarray(100_000, 200_000));
 
       const reader = collector();
@@ -75,8 +74,8 @@ describe("BlobTransfer", () => {
       await reader.holds(200_000);
       const rest = bytes.subarray(200_000);
       transfer.receive(rest);
-      const appended = await store.appendUpload(
-        uploadId,
+      const appended = await intake.append(
+        digest,
         100_000,
         Readable.from([bytes.subarray(100_000, 200_000), rest]),
       );
@@ -85,7 +84,7 @@ describe("BlobTransfer", () => {
       assert.equal(reader.length, bytes.length - 1, "the last byte waits for verification");
       assert.equal(finalized, false);
 
-      await store.commitUpload(uploadId, digest);
+      await intake.publish(digest);
       transfer.settle();
       await reading;
       assert.equal(finalized, true);
@@ -94,10 +93,10 @@ describe("BlobTransfer", () => {
     }));
 
   it("fails a reader that got bytes of an attempt that then failed", () =>
-    withStore(async (store) => {
+    withStore(async (intake) => {
       const bytes = randomBytes(50_000);
-      const transfer = new BlobTransfer(digestOf(bytes), store, uploadId);
-      await store.createUpload(uploadId, "_replication");
+      const transfer = new BlobTransfer(digestOf(bytes), intake);
+      await intake.resume(digestOf(bytes));
       transfer.begin(bytes.length, 0);
       transfer.receive(bytes.subarray(0, 10_000));
       const reader = collector();
@@ -112,8 +111,8 @@ describe("BlobTransfer", () => {
     }));
 
   it("fails every reader when no peer could bring the blob", () =>
-    withStore(async (store) => {
-      const transfer = new BlobTransfer(digestOf(Buffer.from("x")), store, uploadId);
+    withStore(async (intake) => {
+      const transfer = new BlobTransfer(digestOf(Buffer.from("x")), intake);
       const reader = collector();
       let begun = false;
       const reading = transfer.sendTo(reader.sink, {

@@ -14,9 +14,9 @@
 // and catches up with the live chunks. Until the blob verified, every reader holds back
 // its last byte, so that a client never receives a complete body that then fails
 // verification; once the blob is committed the rest is read from the blob store.
-import type { Writable } from "node:stream";
+import type { Readable, Writable } from "node:stream";
 import type { Digest } from "../oci/digest.ts";
-import { type BlobStore, UploadNotFoundError } from "../storage/blob-store.ts";
+import { type BlobIntake, UploadNotFoundError } from "../registry/blob-intake.ts";
 
 /** What a reader of a transfer promised its client, and what it does on the way. */
 export interface TransferReader {
@@ -48,8 +48,7 @@ export class BlobTransfer {
 
   constructor(
     readonly digest: Digest,
-    private readonly blobs: BlobStore,
-    private readonly uploadId: string,
+    private readonly intake: BlobIntake,
   ) {}
 
   /** An attempt starts: `offset` bytes are already in the upload file. */
@@ -123,7 +122,7 @@ export class BlobTransfer {
         await reader.finalize();
         begin();
         if (position < size) {
-          await this.blobs.sendTo(this.digest, { start: position, end: size - 1 }, sink);
+          await this.intake.sendStored(this.digest, { start: position, end: size - 1 }, sink);
         }
         return;
       }
@@ -152,9 +151,9 @@ export class BlobTransfer {
   ): Promise<number> {
     if (from < this.written) {
       const end = Math.min(this.written, limit) - 1;
-      let source: Awaited<ReturnType<BlobStore["readUpload"]>>;
+      let source: Readable;
       try {
-        source = await this.blobs.readUpload(this.uploadId, { start: from, end });
+        source = await this.intake.readReceived(this.digest, { start: from, end });
       } catch (error) {
         // Committed (or failed) meanwhile: the next round finds out which.
         if (error instanceof UploadNotFoundError) return 0;

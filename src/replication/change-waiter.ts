@@ -1,17 +1,18 @@
 // Lets a feed request wait (long-poll) until the change log grows past a sequence
 // number, so that a new record reaches peers in milliseconds instead of at a next poll.
-import type { MetadataStore } from "../metadata/metadata-store.ts";
+import type { ReplicaState } from "../registry/replica-state.ts";
 
 export class ChangeWaiter {
   private head = 0;
   private waiters = new Set<() => void>();
+  private unsubscribe: () => void = () => {};
 
   private constructor() {}
 
-  static async attach(metadata: MetadataStore): Promise<ChangeWaiter> {
+  static async attach(log: Pick<ReplicaState, "headSeq" | "onCommit">): Promise<ChangeWaiter> {
     const waiter = new ChangeWaiter();
-    waiter.head = await metadata.headSeq();
-    metadata.onCommit((changes) => {
+    waiter.head = await log.headSeq();
+    waiter.unsubscribe = log.onCommit((changes) => {
       const last = changes[changes.length - 1];
       if (last) waiter.head = Math.max(waiter.head, last.seq);
       const waiting = waiter.waiters;
@@ -19,6 +20,11 @@ export class ChangeWaiter {
       for (const wake of waiting) wake();
     });
     return waiter;
+  }
+
+  /** Stops listening to commits (the replica is stopping). */
+  detach(): void {
+    this.unsubscribe();
   }
 
   /** Resolves when a record with seq > `since` exists, after `timeoutMs`, or on abort. */

@@ -10,15 +10,15 @@
 //   GET /_meridian/replication/repositories                            every repository
 //   POST /_meridian/replication/anti-entropy                           one round now
 import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import type { ApiExtension, ExtensionContext } from "../api/api-server.ts";
 import { sendJson, withUnsatisfiedRange } from "../api/responses.ts";
-import type { MetadataStore } from "../metadata/metadata-store.ts";
 import { parseReadRange, resolveReadRange } from "../oci/content-range.ts";
 import { parseDigest } from "../oci/digest.ts";
 import { OciError } from "../oci/oci-error.ts";
 import { parseReference, parseRepositoryName } from "../oci/reference.ts";
-import type { BlobStore } from "../storage/blob-store.ts";
+import type { ReplicaState } from "../registry/replica-state.ts";
 import { BlobNotFoundError } from "../storage/blob-store.ts";
 import type { ChangeWaiter } from "./change-waiter.ts";
 import { requirePeer } from "./peer-credential.ts";
@@ -26,8 +26,7 @@ import { toWire } from "./wire-format.ts";
 
 export interface PeerApiOptions {
   secret: string;
-  metadata: MetadataStore;
-  blobs: BlobStore;
+  state: ReplicaState;
   waiter: ChangeWaiter;
   /** Runs one anti-entropy round now; resolves how many repositories it repaired. */
   reconcile: () => Promise<number>;
@@ -57,7 +56,7 @@ export function createPeerApi(options: PeerApiOptions): ApiExtension {
       if (route === "state") return state(res, ctx, options);
       if (route === "export") return exportRepository(res, ctx, options);
       if (route === "repositories") {
-        sendJson(res, 200, { repositories: await options.metadata.listRepositories({}) });
+        sendJson(res, 200, { repositories: await options.state.repositories() });
         return;
       }
       throw new OciError("NAME_UNKNOWN", { path: ctx.path.slice(0, 200) }, { status: 404 });
@@ -73,10 +72,10 @@ async function feed(
   const since = integerParam(ctx.query, "since", 0);
   const limit = Math.min(integerParam(ctx.query, "limit", maxFeedPage), maxFeedPage);
   const wait = Math.min(integerParam(ctx.query, "wait", 0), maxWaitMs);
-  let records = await options.metadata.changesSince(since, limit);
+  let records = await options.state.changesSince(since, limit);
   if (records.length === 0 && wait > 0) {
     await options.waiter.waitBeyond(since, wait, ctx.signal);
-    records = await options.metadata.changesSince(since, limit);
+    records = await options.state.changesSince(since, limit);
   }
   const wire = [];
   let bytes = 0;
@@ -84,7 +83,7 @@ async function feed(
     // A page stops early once its manifests reach a few MiB; the follower asks again.
     if (bytes >= maxPageBytes) break;
     if (record.kind === "manifest-put" && record.digest) {
-      const stored = await options.metadata.getManifest(record.repository, record.digest);
+      const stored = await options.state.manifest(record.repository, { digest: record.digest });
       bytes += stored?.bytes.length ?? 0;
       wire.push(toWire(record, stored));
     } else {
@@ -93,8 +92,8 @@ async function feed(
   }
   sendJson(res, 200, {
     records: wire,
-    head: await options.metadata.headSeq(),
-    log: await options.metadata.logId(),
+    head: await options.state.headSeq(),
+    log: await options.state.logId(),
   });
 }
 
@@ -105,7 +104,7 @@ async function blob(
   options: PeerApiOptions,
 ): Promise<void> {
   const digest = parseDigest(decodeURIComponent(digestText));
-  const info = await options.blobs.stat(digest);
+  const info = await options.state.blob(digest);
   if (!info) throw new OciError("BLOB_UNKNOWN", { digest });
   const rangeHeader = typeof req.headers.range === "string" ? req.headers.range : undefined;
   let range: ReturnType<typeof resolveReadRange>;
@@ -114,9 +113,12 @@ async function blob(
   } catch (error) {
     withUnsatisfiedRange(error);
   }
-  let body: Awaited<ReturnType<BlobStore["read"]>>;
+  let body: Readable;
   try {
-    body = await options.blobs.read(digest, range ?? { start: 0, end: Math.max(info.size - 1, 0) });
+    body = await options.state.readBlob(
+      digest,
+      range ?? { start: 0, end: Math.max(info.size - 1, 0) },
+    );
   } catch (error) {
     if (error instanceof BlobNotFoundError)
       throw new OciError("BLOB_UNKNOWN", { digest }, { cause: error });
@@ -147,8 +149,8 @@ async function manifest(res: ServerResponse, ctx: ExtensionContext, options: Pee
   const reference = parseReference(ctx.query.get("reference") ?? ctx.query.get("digest") ?? "");
   const stored =
     reference.kind === "digest"
-      ? await options.metadata.getManifest(repository, reference.digest)
-      : await options.metadata.getTaggedManifest(repository, reference.tag);
+      ? await options.state.manifest(repository, { digest: reference.digest })
+      : await options.state.manifest(repository, { tag: reference.tag });
   if (!stored) throw new OciError("MANIFEST_UNKNOWN", { repository });
   const headers: Record<string, string> = {
     "Content-Type": stored.mediaType,
@@ -165,8 +167,8 @@ async function manifest(res: ServerResponse, ctx: ExtensionContext, options: Pee
 async function link(res: ServerResponse, ctx: ExtensionContext, options: PeerApiOptions) {
   const repository = parseRepositoryName(ctx.query.get("repository") ?? "");
   const digest = parseDigest(ctx.query.get("digest") ?? "");
-  const found = await options.metadata.getBlobLink(repository, digest);
-  if (!found || !(await options.blobs.stat(digest))) throw new OciError("BLOB_UNKNOWN", { digest });
+  const found = await options.state.blobLink(repository, digest);
+  if (!found) throw new OciError("BLOB_UNKNOWN", { digest });
   sendJson(res, 200, { size: found.size, stamp: found.stamp });
 }
 
@@ -174,12 +176,12 @@ async function state(res: ServerResponse, ctx: ExtensionContext, options: PeerAp
   if (!ctx.query.has("repository")) {
     // Every repository's digest in one answer: anti-entropy costs one request per peer a
     // round, whatever the number of repositories.
-    const digests = await options.metadata.stateDigests();
+    const digests = await options.state.stateDigests();
     sendJson(res, 200, { digests: Object.fromEntries(digests) });
     return;
   }
   const repository = parseRepositoryName(ctx.query.get("repository") ?? "");
-  sendJson(res, 200, { repository, digest: await options.metadata.stateDigest(repository) });
+  sendJson(res, 200, { repository, digest: await options.state.stateDigest(repository) });
 }
 
 async function exportRepository(
@@ -188,7 +190,7 @@ async function exportRepository(
   options: PeerApiOptions,
 ) {
   const repository = parseRepositoryName(ctx.query.get("repository") ?? "");
-  const exported = await options.metadata.exportRepository(repository);
+  const exported = await options.state.exportRepository(repository);
   sendJson(res, 200, {
     repository,
     manifests: exported.manifests.map((m) => ({ ...m, bytes: m.bytes.toString("base64") })),

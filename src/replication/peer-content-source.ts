@@ -106,7 +106,7 @@ export class PeerContentSource implements ContentSource {
    */
   private async blobHolder(repository: string, digest: Digest) {
     const { askTimeoutMs, registry } = this.options;
-    const local = await registry.metadata.blobLinkStamp(repository, digest);
+    const local = await registry.state.blobLinkStamp(repository, digest);
     return this.firstPeer(async (peer, signal) => {
       const link = await peer.blobLink(repository, digest, { signal, timeoutMs: askTimeoutMs });
       return link && (local === undefined || link.stamp > local) ? link : undefined;
@@ -131,7 +131,7 @@ export class PeerContentSource implements ContentSource {
         fetchManifest: (repo, manifest) => holder.peer.manifest(repo, manifest),
       },
     );
-    return (await registry.metadata.getBlobLink(repository, digest)) !== undefined;
+    return (await registry.state.blobLink(repository, digest)) !== undefined;
   }
 
   /**

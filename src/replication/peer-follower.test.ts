@@ -65,9 +65,8 @@ describe("peer follower", () => {
       extensions: [
         createPeerApi({
           secret,
-          metadata: peer.metadata,
-          blobs: peer.blobs,
-          waiter: await ChangeWaiter.attach(peer.metadata),
+          state: peer.registry.state,
+          waiter: await ChangeWaiter.attach(peer.registry.state),
           reconcile: async () => 0,
         }),
       ],
@@ -84,7 +83,7 @@ describe("peer follower", () => {
       peers: [client],
       registry: local.registry,
       checkpoints,
-      fetcher: new BlobFetcher(local.blobs, [client], replicationMetrics),
+      fetcher: new BlobFetcher(local.registry.intake, [client], replicationMetrics),
       metrics: replicationMetrics,
       log,
       pollWaitMs: 200,

@@ -41,12 +41,15 @@ export class Replicator {
   private readonly antiEntropy: AntiEntropy;
   private everCaughtUp = false;
 
-  private constructor(options: ReplicatorOptions, waiter: ChangeWaiter) {
+  private constructor(
+    options: ReplicatorOptions,
+    private readonly waiter: ChangeWaiter,
+  ) {
     const metrics = new ReplicationMetrics(options.metrics);
     const peers = options.peers.map((endpoint) => new PeerClient(endpoint, options.secret));
     this.peers = peers;
     this.checkpoints = new CheckpointStore(join(options.dataDir, "replication.db"));
-    this.fetcher = new BlobFetcher(options.registry.blobStore, peers, metrics);
+    this.fetcher = new BlobFetcher(options.registry.intake, peers, metrics);
     this.followers = peers.map(
       (peer) =>
         new PeerFollower({
@@ -81,15 +84,14 @@ export class Replicator {
     );
     this.peerApi = createPeerApi({
       secret: options.secret,
-      metadata: options.registry.metadata,
-      blobs: options.registry.blobStore,
+      state: options.registry.state,
       waiter,
       reconcile: () => this.antiEntropy.runOnce(),
     });
   }
 
   static async create(options: ReplicatorOptions): Promise<Replicator> {
-    const waiter = await ChangeWaiter.attach(options.registry.metadata);
+    const waiter = await ChangeWaiter.attach(options.registry.state);
     return new Replicator(options, waiter);
   }
 
@@ -125,6 +127,7 @@ export class Replicator {
     // Their keep-alive connections would otherwise hold the peers' sockets (and this
     // process's handles) open after the replica stopped.
     for (const peer of this.peers) peer.close();
+    this.waiter.detach();
     this.checkpoints.close();
   }
 }

@@ -3,7 +3,7 @@
 // published. Replication streams into it and never touches the blob store itself; a link
 // to the published blob is then written through the remote-apply path.
 import { createHash } from "node:crypto";
-import type { Readable, Writable } from "node:stream";
+import { Readable, type Writable } from "node:stream";
 import type { ByteRange } from "../oci/content-range.ts";
 import type { Digest } from "../oci/digest.ts";
 import type { BlobInfo, BlobStore } from "../storage/blob-store.ts";
@@ -19,6 +19,11 @@ export class BlobIntake {
   /** The published blob's size, or undefined when this replica does not hold it. */
   stored(digest: Digest): Promise<BlobInfo | undefined> {
     return this.blobs.stat(digest);
+  }
+
+  /** Stores a blob received whole (a small one sent inline); throws DigestMismatchError. */
+  async ingest(digest: Digest, bytes: Buffer): Promise<void> {
+    await this.blobs.ingest(digest, Readable.from([bytes]));
   }
 
   /** The bytes received so far for `digest` (0 for a new session, which it opens). */

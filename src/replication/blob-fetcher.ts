@@ -75,11 +75,20 @@ export class BlobFetcher {
     await transfer.sendTo(sink, reader);
   }
 
-  private start(digest: Digest, preferred?: PeerClient): InflightFetch {
+  /**
+   * Takes a small blob a peer sent inside its feed record: stored once verified (bytes
+   * that fail the digest are fetched from the peers instead); joins a transfer of it
+   * already under way.
+   */
+  accept(digest: Digest, bytes: Buffer, from: PeerClient): Promise<void> {
+    return this.start(digest, from, bytes).done;
+  }
+
+  private start(digest: Digest, preferred?: PeerClient, inline?: Buffer): InflightFetch {
     const running = this.inflight.get(digest);
     if (running) return running;
     const transfer = new BlobTransfer(digest, this.intake);
-    const done = this.fetch(digest, transfer, preferred).then(
+    const done = this.fetch(digest, transfer, preferred, inline).then(
       () => transfer.settle(),
       (error: unknown) => {
         transfer.settle(error as Error);
@@ -98,8 +107,14 @@ export class BlobFetcher {
     return entry;
   }
 
-  private async fetch(digest: Digest, transfer: BlobTransfer, preferred?: PeerClient) {
+  private async fetch(
+    digest: Digest,
+    transfer: BlobTransfer,
+    preferred?: PeerClient,
+    inline?: Buffer,
+  ) {
     if (await this.intake.stored(digest)) return;
+    if (inline && preferred && (await this.ingestInline(digest, inline, preferred))) return;
     const order = preferred
       ? [preferred, ...this.peers.filter((p) => p !== preferred)]
       : [...this.peers];
@@ -187,6 +202,19 @@ export class BlobFetcher {
       this.addOutstanding(-(remaining - counted));
     }
     return this.commit(digest, peer);
+  }
+
+  /** False when the inline bytes fail the digest (the peers are asked then). */
+  private async ingestInline(digest: Digest, bytes: Buffer, from: PeerClient): Promise<boolean> {
+    try {
+      await this.intake.ingest(digest, bytes);
+    } catch (error) {
+      if (error instanceof DigestMismatchError) return false;
+      throw error;
+    }
+    this.metrics.bytesReceived.inc({ source_region: from.region }, bytes.length);
+    this.metrics.blobsFetched.inc({ source_region: from.region });
+    return true;
   }
 
   private async commit(digest: Digest, peer: PeerClient): Promise<boolean> {

@@ -40,6 +40,7 @@ describe("peer follower", () => {
   let checkpoints: CheckpointStore;
   let dir: string;
   const logLines: string[] = [];
+  const requests: string[] = [];
 
   const counter = async (name: string) => {
     const metric = metrics.getSingleMetric(name);
@@ -59,16 +60,24 @@ describe("peer follower", () => {
     peer = await openTestRegistry("eastus", { now: () => Date.now() + 2 * hourMs });
     local = await openTestRegistry("westus");
     const log = pino({ level: "warn" }, { write: (line: string) => logLines.push(line) });
+    const peerApi = createPeerApi({
+      secret,
+      state: peer.registry.state,
+      waiter: await ChangeWaiter.attach(peer.registry.state),
+      reconcile: async () => 0,
+    });
     server = createApiServer({
       registry: peer.registry,
       log,
       extensions: [
-        createPeerApi({
-          secret,
-          state: peer.registry.state,
-          waiter: await ChangeWaiter.attach(peer.registry.state),
-          reconcile: async () => 0,
-        }),
+        {
+          // Notes every peer API request before it is served.
+          prefix: peerApi.prefix,
+          handle: async (req, res, ctx) => {
+            requests.push(ctx.path.slice(peerApi.prefix.length));
+            await peerApi.handle(req, res, ctx);
+          },
+        },
       ],
     });
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
@@ -105,7 +114,7 @@ describe("peer follower", () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  it("applies the peer's records, fetching their blobs, and checkpoints each", async () => {
+  it("applies the peer's records, a small blob inside its record, and checkpoints each", async () => {
     const blob = await addBlob(peer, "a layer from eastus");
     const stamp = formatStamp(Date.now() - 1_000, 0, "eastus");
     await peer.metadata.linkBlob({ repository: "r", ...blob, stamp });
@@ -113,11 +122,30 @@ describe("peer follower", () => {
       async () => (await local.metadata.getBlobLink("r", blob.digest)) !== undefined,
       "the link",
     );
-    assert.ok(await local.blobs.stat(blob.digest), "the bytes were fetched");
+    assert.ok(await local.blobs.stat(blob.digest), "the bytes were stored");
+    assert.deepEqual(
+      requests.filter((r) => r.startsWith("blobs/")),
+      [],
+      "no second trip for a small blob",
+    );
     await until(
       async () => checkpoints.get("eastus").seq === (await peer.metadata.headSeq()),
       "the checkpoint",
     );
+  });
+
+  it("fetches a blob too large to travel inside its record", async () => {
+    const blob = await addBlob(peer, "x".repeat(1024 * 1024 + 1));
+    await peer.metadata.linkBlob({
+      repository: "r",
+      ...blob,
+      stamp: formatStamp(Date.now() - 800, 0, "eastus"),
+    });
+    await until(
+      async () => (await local.metadata.getBlobLink("r", blob.digest)) !== undefined,
+      "the large link",
+    );
+    assert.ok(requests.includes(`blobs/${blob.digest}`));
   });
 
   it("refuses a runaway stamp, names the peer, and goes on with the peer's other records", async () => {

@@ -254,10 +254,18 @@ export class PeerFollower {
 
   /** Starts fetching the blobs the page links, a few at a time, ahead of the applies. */
   private prefetch(records: readonly WireRecord[]): void {
+    const links = records.filter((r) => r.kind === "blob-link" && r.digest);
+    // Small blobs came inside their records: stored (verified) now, no request needed.
+    const inline = new Set<Digest>();
+    for (const record of links) {
+      const digest = record.digest as Digest;
+      if (record.blob === undefined || inline.has(digest)) continue;
+      inline.add(digest);
+      const bytes = Buffer.from(record.blob, "base64");
+      void this.options.fetcher.accept(digest, bytes, this.options.peer).catch(() => undefined);
+    }
     const digests = [
-      ...new Set(
-        records.filter((r) => r.kind === "blob-link" && r.digest).map((r) => r.digest as Digest),
-      ),
+      ...new Set(links.map((r) => r.digest as Digest).filter((digest) => !inline.has(digest))),
     ];
     const limit = this.options.prefetch ?? 4;
     let next = 0;

@@ -13,11 +13,12 @@ const overTheWire = (value: unknown) => parseFeedPage(JSON.parse(JSON.stringify(
 describe("wire format", () => {
   it("carries every record kind through JSON to the same change", () => {
     const bytes = Buffer.from('{"schemaVersion":2}');
+    const small = Buffer.from("x");
     const page = overTheWire({
       head: 7,
       log: "log-1",
       records: [
-        toWire({ seq: 1, stamp, kind: "blob-link", repository: "a/b", digest }),
+        toWire({ seq: 1, stamp, kind: "blob-link", repository: "a/b", digest }, undefined, small),
         toWire({ seq: 2, stamp, kind: "blob-unlink", repository: "a/b", digest }),
         toWire(
           { seq: 3, stamp, kind: "manifest-put", repository: "a/b", digest },
@@ -29,6 +30,11 @@ describe("wire format", () => {
       ],
     });
     assert.equal(page.head, 7);
+    assert.deepEqual(
+      Buffer.from(page.records[0]?.blob ?? "", "base64"),
+      small,
+      "a small blob inline",
+    );
     assert.equal(page.log, "log-1");
     const changes = page.records.map(toChange);
     assert.deepEqual(

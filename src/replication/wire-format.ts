@@ -4,7 +4,9 @@
 //   {"seq":12,"stamp":"1732550000000.000000.westus","kind":"tag-put",
 //    "repository":"library/app","digest":"sha256:...","tag":"v1"}
 //   manifest-put records also carry "mediaType" and "bytes" (base64); a manifest deleted
-//   since carries neither and is skipped (its delete follows in the feed).
+//   since carries neither and is skipped (its delete follows in the feed). A blob-link
+//   record of a small blob carries the blob as "blob" (base64), checked against its digest
+//   by the follower before it is stored.
 import type { ChangeKind, ChangeRecord } from "../metadata/metadata-store.ts";
 import { type Digest, parseDigest } from "../oci/digest.ts";
 import { isTag, parseRepositoryName } from "../oci/reference.ts";
@@ -20,6 +22,8 @@ export interface WireRecord {
   tag?: string | undefined;
   mediaType?: string | undefined;
   bytes?: string | undefined;
+  /** A small blob's bytes (base64), on its blob-link record. */
+  blob?: string | undefined;
 }
 
 export interface FeedPage {
@@ -33,6 +37,7 @@ export interface FeedPage {
 export function toWire(
   record: ChangeRecord,
   manifest?: { mediaType: string; bytes: Buffer },
+  blob?: Buffer,
 ): WireRecord {
   const wire: WireRecord = {
     seq: record.seq,
@@ -46,6 +51,7 @@ export function toWire(
     wire.mediaType = manifest.mediaType;
     wire.bytes = manifest.bytes.toString("base64");
   }
+  if (blob) wire.blob = blob.toString("base64");
   return wire;
 }
 
@@ -87,6 +93,7 @@ function parseWireRecord(value: unknown): WireRecord {
     tag: optionalString("tag"),
     mediaType: optionalString("mediaType"),
     bytes: optionalString("bytes"),
+    blob: optionalString("blob"),
   };
 }
 

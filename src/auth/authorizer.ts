@@ -8,7 +8,7 @@ import type { AccessCheck } from "../api/request-context.ts";
 import type { RouteMatch } from "../api/routes.ts";
 import { OciError } from "../oci/oci-error.ts";
 import { type Credentials, parseBasic } from "./credentials.ts";
-import { type Action, allowedActions, type Principal } from "./permissions.ts";
+import { type Action, allowedActions, anonymousPuller } from "./permissions.ts";
 import type { AccessEntry, TokenService } from "./token-service.ts";
 
 export interface AuthorizerOptions {
@@ -26,12 +26,6 @@ interface Caller {
   admin: boolean;
   catalog: boolean;
 }
-
-const anonymousPrincipal: Principal = {
-  name: "anonymous",
-  admin: false,
-  grants: [{ repositories: "**", actions: ["pull"] }],
-};
 
 export class Authorizer {
   constructor(private readonly options: AuthorizerOptions) {}
@@ -85,8 +79,7 @@ export class Authorizer {
       kind: "anonymous",
       admin: false,
       catalog: false,
-      can: (repository, action) =>
-        allowedActions(anonymousPrincipal, repository, [action]).length > 0,
+      can: (repository, action) => allowedActions(anonymousPuller, repository, [action]).length > 0,
     };
   }
 

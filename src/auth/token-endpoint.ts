@@ -12,7 +12,7 @@ import { readBody } from "../api/request-body.ts";
 import { sendJson } from "../api/responses.ts";
 import { OciError } from "../oci/oci-error.ts";
 import { type Credentials, parseBasic } from "./credentials.ts";
-import type { Principal } from "./permissions.ts";
+import { anonymousPuller, type Principal } from "./permissions.ts";
 import type { TokenService } from "./token-service.ts";
 
 export interface TokenEndpointOptions {
@@ -21,12 +21,8 @@ export interface TokenEndpointOptions {
   anonymousPull: boolean;
 }
 
-const anonymous: Principal = {
-  name: "anonymous",
-  admin: false,
-  grants: [{ repositories: "**", actions: ["pull"] }],
-};
-const nobody: Principal = { name: "anonymous", admin: false, grants: [] };
+const anonymous = anonymousPuller;
+const nobody: Principal = { ...anonymousPuller, grants: [] };
 
 export function createTokenEndpoint(options: TokenEndpointOptions): ApiExtension {
   const unauthorized = () =>

@@ -59,7 +59,7 @@ export class TokenService {
       .setProtectedHeader({ alg: "HS256", typ: "JWT" })
       .setIssuer(issuer)
       .setAudience(this.options.service)
-      .setSubject(principal.name)
+      .setSubject(principal.id)
       .setIssuedAt()
       .setExpirationTime(`${this.options.tokenTtlSeconds}s`)
       .sign(this.key);
@@ -70,7 +70,7 @@ export class TokenService {
       .setProtectedHeader({ alg: "HS256", typ: "JWT" })
       .setIssuer(issuer)
       .setAudience(`${this.options.service}/refresh`)
-      .setSubject(principal.name)
+      .setSubject(principal.id)
       .setIssuedAt()
       .setExpirationTime(`${this.options.refreshTtlSeconds}s`)
       .sign(this.key);

@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { promisify } from "node:util";
-import { stringify } from "yaml";
+import { parse, stringify } from "yaml";
 import { hashSecret } from "../../src/auth/password-hash.ts";
 import { type MeridianProcess, startMeridian } from "../support/meridian-process.ts";
 import { imageManifest, ociManifestType, randomBlob } from "../support/oci-fixtures.ts";
@@ -469,6 +469,17 @@ describe("authentication and authorization", () => {
         "cli/app=pull",
       ]);
       const secret = tokenOut.trim().split("\n").pop() ?? "";
+      // A token named like a user lives beside the user; it does not replace it.
+      const namesakeOut = await run([
+        "token",
+        "add",
+        "carol",
+        "--config",
+        file,
+        "--grant",
+        "cli/app=pull",
+      ]);
+      const namesakeSecret = namesakeOut.trim().split("\n").pop() ?? "";
       const text = await readFile(file, "utf8");
       assert.ok(
         !text.includes("carol-password-1") && !text.includes(secret),
@@ -483,6 +494,20 @@ describe("authentication and authorization", () => {
           },
         });
         assert.equal(asCarol.status, 200);
+        const carolPush = await fetch(`${cliServer.url}/v2/cli/app/blobs/uploads/`, {
+          method: "POST",
+          headers: {
+            Authorization: `Basic ${Buffer.from("carol:carol-password-1").toString("base64")}`,
+          },
+        });
+        assert.equal(carolPush.status, 202, "the user carol keeps her own grants");
+        const asCarolToken = await fetch(`${cliServer.url}/v2/cli/app/blobs/uploads/`, {
+          method: "POST",
+          headers: {
+            Authorization: `Basic ${Buffer.from(`carol:${namesakeSecret}`).toString("base64")}`,
+          },
+        });
+        assert.equal(asCarolToken.status, 403, "the token carol has only its pull grant");
         const asDeploy = await fetch(`${cliServer.url}/v2/cli/app/tags/list`, {
           headers: { Authorization: `Basic ${Buffer.from(`deploy:${secret}`).toString("base64")}` },
         });
@@ -496,7 +521,19 @@ describe("authentication and authorization", () => {
         await cliServer.dispose();
       }
       await run(["user", "remove", "carol", "--config", file]);
-      assert.ok(!(await readFile(file, "utf8")).includes("carol"));
+      const left = parse(await readFile(file, "utf8")) as {
+        auth: { users: { name: string }[]; tokens: { name: string }[] };
+      };
+      assert.deepEqual(
+        left.auth.users.map((u) => u.name),
+        [],
+        "the user is gone",
+      );
+      assert.deepEqual(
+        left.auth.tokens.map((t) => t.name),
+        ["deploy", "carol"],
+        "the namesake token stays",
+      );
     } finally {
       await rm(cliDir, { recursive: true, force: true });
     }

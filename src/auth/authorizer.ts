@@ -32,8 +32,16 @@ export class Authorizer {
 
   /** Throws UNAUTHORIZED or DENIED unless the route may be served; returns the caller's access. */
   async authorize(req: IncomingMessage, route: RouteMatch): Promise<AccessCheck> {
-    const caller = await this.identify(req);
     const needed = requirement(req.method ?? "GET", route);
+    // Every 401 names the scope, whatever was wrong with the credentials, so that a client
+    // holding a bad or expired token can fetch a new one for the right scope.
+    const scope =
+      needed.kind === "authenticated"
+        ? undefined
+        : needed.kind === "catalog"
+          ? "registry:catalog:*"
+          : `repository:${route.name}:${needed.scopeActions}`;
+    const caller = await this.identify(req, scope);
     if (needed.kind === "authenticated") {
       if (caller) return caller.can;
       throw this.challenge(req, undefined, false);
@@ -43,29 +51,33 @@ export class Authorizer {
       throw this.refuse(req, caller, "registry:catalog:*");
     }
     if (caller?.can(route.name, needed.action)) return caller.can;
-    throw this.refuse(req, caller, `repository:${route.name}:${needed.scopeActions}`);
+    throw this.refuse(req, caller, scope as string);
   }
 
   /** Throws unless the caller is an admin (admin API). */
   async requireAdmin(req: IncomingMessage): Promise<void> {
-    const caller = await this.identify(req);
+    const caller = await this.identify(req, undefined);
     if (caller?.admin) return;
     if (caller && caller.kind !== "anonymous")
       throw new OciError("DENIED", { reason: "admin role required" });
     throw this.challenge(req, undefined, false);
   }
 
-  private async identify(req: IncomingMessage): Promise<Caller | undefined> {
+  /** Who sends the request; throws the challenge (for `scope`) for invalid credentials. */
+  private async identify(
+    req: IncomingMessage,
+    scope: string | undefined,
+  ): Promise<Caller | undefined> {
     const header = req.headers.authorization;
     if (header?.startsWith("Bearer ")) {
       const token = await this.options.tokens.verify(header.slice(7).trim());
-      if (!token) throw this.challenge(req, undefined, false, "invalid_token");
+      if (!token) throw this.challenge(req, scope, false, "invalid_token");
       return bearerCaller(token.access);
     }
     const basic = parseBasic(header);
     if (basic) {
       const principal = await this.options.credentials.verify(basic.name, basic.secret);
-      if (!principal) throw this.challenge(req, undefined, false);
+      if (!principal) throw this.challenge(req, scope, false);
       return {
         kind: "basic",
         admin: principal.admin,
@@ -73,7 +85,7 @@ export class Authorizer {
         can: (repository, action) => allowedActions(principal, repository, [action]).length > 0,
       };
     }
-    if (header) throw this.challenge(req, undefined, false);
+    if (header) throw this.challenge(req, scope, false);
     if (!this.options.anonymousPull) return undefined;
     return {
       kind: "anonymous",

@@ -169,14 +169,27 @@ describe("authentication and authorization", () => {
         await call(endpoint.method, endpoint.path, undefined, endpoint.body),
         `${what} anonymous`,
       );
-      await expectUnauthorized(
-        await call(endpoint.method, endpoint.path, basic("alice", "wrong"), endpoint.body),
-        `${what} wrong password`,
+      // Bad credentials get the same full challenge as none, so a client can fetch a
+      // token for the right scope.
+      const scopeOf = (response: Response) =>
+        /,scope="(repository:team\/app:[a-z,]+)"/.exec(
+          response.headers.get("www-authenticate") ?? "",
+        )?.[1];
+      const none = await call(endpoint.method, endpoint.path, undefined, endpoint.body);
+      const scope = scopeOf(none);
+      assert.ok(scope, `${what}: the challenge names the scope`);
+      const wrong = await call(
+        endpoint.method,
+        endpoint.path,
+        basic("alice", "wrong"),
+        endpoint.body,
       );
-      await expectUnauthorized(
-        await call(endpoint.method, endpoint.path, "Bearer not-a-token", endpoint.body),
-        `${what} bad token`,
-      );
+      await expectUnauthorized(wrong, `${what} wrong password`);
+      assert.equal(scopeOf(wrong), scope, `${what} wrong password: scope`);
+      const bad = await call(endpoint.method, endpoint.path, "Bearer not-a-token", endpoint.body);
+      await expectUnauthorized(bad, `${what} bad token`);
+      assert.equal(scopeOf(bad), scope, `${what} bad token: scope`);
+      assert.match(bad.headers.get("www-authenticate") ?? "", /,error="invalid_token"$/);
       const response = await call(
         endpoint.method,
         endpoint.path,

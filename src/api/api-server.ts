@@ -8,10 +8,12 @@ import type { Logger } from "pino";
 import { OciError } from "../oci/oci-error.ts";
 import { parseRepositoryName } from "../oci/reference.ts";
 import type { Registry } from "../registry/registry.ts";
+import { ClientAddresses } from "./client-address.ts";
 import { handlerTable } from "./handler-table.ts";
 import type { AccessCheck, RequestContext } from "./request-context.ts";
 import { sendError } from "./responses.ts";
 import { matchRoute, type RouteMatch } from "./routes.ts";
+import { UploadLimiter } from "./upload-limiter.ts";
 
 const allowAll: AccessCheck = () => true;
 
@@ -57,6 +59,13 @@ export interface ApiServerOptions {
   requestTimeoutMs?: number;
   /** Requests streaming an upload body at once from one client address. */
   uploadsPerClient?: number;
+  /**
+   * The limiter to count uploads in; share one between the server and a handler hosted in
+   * the same replica. Default: one of its own per createApiHandler call.
+   */
+  uploadLimiter?: UploadLimiter;
+  /** Proxies (CIDRs) whose X-Forwarded-For names the client. */
+  trustedProxies?: readonly string[];
 }
 
 const requestIdPattern = /^[A-Za-z0-9._-]{1,128}$/;
@@ -70,7 +79,18 @@ const maxUrlLength = 8192;
 export function createApiHandler(
   options: ApiServerOptions,
 ): (req: IncomingMessage, res: ServerResponse) => void {
-  return (req, res) => void handleRequest(req, res, options);
+  const instance: ServerInstance = {
+    ...options,
+    uploads: options.uploadLimiter ?? new UploadLimiter(options.uploadsPerClient ?? 64),
+    clients: new ClientAddresses(options.trustedProxies ?? []),
+  };
+  return (req, res) => void handleRequest(req, res, instance);
+}
+
+/** The options with the state that belongs to one server instance. */
+interface ServerInstance extends ApiServerOptions {
+  uploads: UploadLimiter;
+  clients: ClientAddresses;
 }
 
 export function createApiServer(options: ApiServerOptions): Server {
@@ -139,7 +159,7 @@ export function createApiServer(options: ApiServerOptions): Server {
 async function handleRequest(
   req: IncomingMessage,
   res: ServerResponse,
-  options: ApiServerOptions,
+  options: ServerInstance,
 ): Promise<void> {
   const started = process.hrtime.bigint();
   const incomingId = req.headers["x-request-id"];
@@ -195,7 +215,7 @@ async function handleRequest(
     const access = options.authorizer
       ? await options.authorizer.authorize(req, routed.match)
       : allowAll;
-    const release = admitUpload(req, routed.match.route, options.uploadsPerClient ?? 64);
+    const release = options.uploads.admit(req, routed.match.route, options.clients.of(req));
     const ctx: RequestContext = {
       req,
       res,
@@ -224,40 +244,4 @@ async function handleRequest(
       log.debug({ method, url, status: res.statusCode, ms }, "request");
     }
   }
-}
-
-/** Upload bodies being received, per client address. */
-const uploadsInFlight = new Map<string, number>();
-
-/**
- * Counts a request that streams an upload body against its client's limit; throws
- * TOOMANYREQUESTS past it. Returns the function that releases the slot.
- */
-function admitUpload(req: IncomingMessage, route: string, limit: number): () => void {
-  const length = req.headers["content-length"];
-  const hasBody =
-    length !== undefined ? length !== "0" : req.headers["transfer-encoding"] !== undefined;
-  const streams =
-    hasBody && (req.method === "PATCH" || req.method === "PUT" || req.method === "POST");
-  if (!streams || (route !== "upload" && route !== "uploadStart")) return () => undefined;
-  const client = req.socket.remoteAddress ?? "unknown";
-  const current = uploadsInFlight.get(client) ?? 0;
-  if (current >= limit) {
-    throw new OciError(
-      "TOOMANYREQUESTS",
-      { reason: "too many concurrent uploads from this client", limit },
-      {
-        headers: { "Retry-After": "1" },
-      },
-    );
-  }
-  uploadsInFlight.set(client, current + 1);
-  let released = false;
-  return () => {
-    if (released) return;
-    released = true;
-    const left = (uploadsInFlight.get(client) ?? 1) - 1;
-    if (left <= 0) uploadsInFlight.delete(client);
-    else uploadsInFlight.set(client, left);
-  };
 }

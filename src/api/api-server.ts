@@ -33,12 +33,17 @@ export interface ExtensionContext {
   query: URLSearchParams;
   path: string;
   signal: AbortSignal;
+  /** The client's address (behind a trusted proxy, the one it forwarded), for limits. */
+  client: string;
 }
 
 /** Checks a request against the caller's permissions (authentication lives outside the core). */
 export interface RequestAuthorizer {
-  /** Throws an OciError (401/403) unless allowed; returns what else the caller may do. */
-  authorize(req: IncomingMessage, route: RouteMatch): Promise<AccessCheck>;
+  /**
+   * Throws an OciError (401/403, or 429 for a client failing logins) unless allowed;
+   * returns what else the caller may do. `client` is the client's address.
+   */
+  authorize(req: IncomingMessage, route: RouteMatch, client: string): Promise<AccessCheck>;
 }
 
 export interface ApiServerOptions {
@@ -193,7 +198,14 @@ async function handleRequest(
     const query = new URLSearchParams(queryAt === -1 ? "" : url.slice(queryAt + 1));
     const extension = options.extensions?.find((e) => path.startsWith(e.prefix));
     if (extension) {
-      await extension.handle(req, res, { requestId, log, query, path, signal: aborter.signal });
+      await extension.handle(req, res, {
+        requestId,
+        log,
+        query,
+        path,
+        signal: aborter.signal,
+        client: options.clients.of(req),
+      });
       return;
     }
     const routed = matchRoute(method, path);
@@ -212,10 +224,11 @@ async function handleRequest(
     if (routed.match.route !== "base" && routed.match.route !== "catalog") {
       parseRepositoryName(routed.match.name);
     }
+    const client = options.clients.of(req);
     const access = options.authorizer
-      ? await options.authorizer.authorize(req, routed.match)
+      ? await options.authorizer.authorize(req, routed.match, client)
       : allowAll;
-    const release = options.uploads.admit(req, routed.match.route, options.clients.of(req));
+    const release = options.uploads.admit(req, routed.match.route, client);
     const ctx: RequestContext = {
       req,
       res,

@@ -13,6 +13,7 @@ import { TokenService } from "./token-service.ts";
 
 const signingKey = "unit-signing-key-0123456789abcdef0123";
 const password = "alice-password-1";
+const client = "192.0.2.1";
 
 function request(method: string, authorization?: string): IncomingMessage {
   const req = new IncomingMessage(new Socket());
@@ -76,7 +77,9 @@ describe("authorizer", () => {
     method: string,
     expected: string,
   ) => {
-    const error = await refusal(authorizer.authorize(request(method, authorization), route));
+    const error = await refusal(
+      authorizer.authorize(request(method, authorization), route, client),
+    );
     assert.equal(error.code, "UNAUTHORIZED");
     assert.equal(error.headers["WWW-Authenticate"], expected);
   };
@@ -139,7 +142,7 @@ describe("authorizer", () => {
     }
     // The same claims signed with the right key, still valid, are served.
     const good = await sign(signingKey, now + 300);
-    const can = await authorizer.authorize(request("GET", `Bearer ${good}`), manifestRoute);
+    const can = await authorizer.authorize(request("GET", `Bearer ${good}`), manifestRoute, client);
     assert.equal(can("team/app", "pull"), true);
     assert.equal(can("team/app", "push"), false);
   });
@@ -159,24 +162,28 @@ describe("authorizer", () => {
 
   it("denies a valid Basic user lacking the action with 403, and serves what it may", async () => {
     const denied = await refusal(
-      authorizer.authorize(request("POST", basic("alice", password)), uploadRoute),
+      authorizer.authorize(request("POST", basic("alice", password)), uploadRoute, client),
     );
     assert.equal(denied.code, "DENIED");
-    const can = await authorizer.authorize(request("GET", basic("alice", password)), manifestRoute);
+    const can = await authorizer.authorize(
+      request("GET", basic("alice", password)),
+      manifestRoute,
+      client,
+    );
     assert.equal(can("team/other", "pull"), true, "team/** reaches other repositories");
     assert.equal(can("elsewhere/app", "pull"), false);
   });
 
   it("lets anonymous callers pull, and only pull, when anonymous pulls are on", async () => {
-    const can = await anonymousAuthorizer.authorize(request("GET"), manifestRoute);
+    const can = await anonymousAuthorizer.authorize(request("GET"), manifestRoute, client);
     assert.equal(can("team/app", "pull"), true);
     assert.equal(can("team/app", "push"), false);
-    const push = await refusal(anonymousAuthorizer.authorize(request("POST"), uploadRoute));
+    const push = await refusal(anonymousAuthorizer.authorize(request("POST"), uploadRoute, client));
     assert.equal(push.code, "UNAUTHORIZED");
-    const admin = await refusal(anonymousAuthorizer.requireAdmin(request("PUT")));
+    const admin = await refusal(anonymousAuthorizer.requireAdmin(request("PUT"), client));
     assert.equal(admin.code, "UNAUTHORIZED");
     const asUser = await refusal(
-      anonymousAuthorizer.requireAdmin(request("PUT", basic("alice", password))),
+      anonymousAuthorizer.requireAdmin(request("PUT", basic("alice", password)), client),
     );
     assert.equal(asUser.code, "DENIED");
   });

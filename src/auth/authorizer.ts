@@ -31,7 +31,7 @@ export class Authorizer {
   constructor(private readonly options: AuthorizerOptions) {}
 
   /** Throws UNAUTHORIZED or DENIED unless the route may be served; returns the caller's access. */
-  async authorize(req: IncomingMessage, route: RouteMatch): Promise<AccessCheck> {
+  async authorize(req: IncomingMessage, route: RouteMatch, client: string): Promise<AccessCheck> {
     const needed = requirement(req.method ?? "GET", route);
     // Every 401 names the scope, whatever was wrong with the credentials, so that a client
     // holding a bad or expired token can fetch a new one for the right scope.
@@ -41,7 +41,7 @@ export class Authorizer {
         : needed.kind === "catalog"
           ? "registry:catalog:*"
           : `repository:${route.name}:${needed.scopeActions}`;
-    const caller = await this.identify(req, scope);
+    const caller = await this.identify(req, scope, client);
     if (needed.kind === "authenticated") {
       if (caller) return caller.can;
       throw this.challenge(req, undefined, false);
@@ -55,18 +55,22 @@ export class Authorizer {
   }
 
   /** Throws unless the caller is an admin (admin API). */
-  async requireAdmin(req: IncomingMessage): Promise<void> {
-    const caller = await this.identify(req, undefined);
+  async requireAdmin(req: IncomingMessage, client: string): Promise<void> {
+    const caller = await this.identify(req, undefined, client);
     if (caller?.admin) return;
     if (caller && caller.kind !== "anonymous")
       throw new OciError("DENIED", { reason: "admin role required" });
     throw this.challenge(req, undefined, false);
   }
 
-  /** Who sends the request; throws the challenge (for `scope`) for invalid credentials. */
+  /**
+   * Who sends the request; throws the challenge (for `scope`) for invalid credentials, and
+   * TOOMANYREQUESTS for a client whose logins failed too often lately.
+   */
   private async identify(
     req: IncomingMessage,
     scope: string | undefined,
+    client: string,
   ): Promise<Caller | undefined> {
     const header = req.headers.authorization;
     if (header?.startsWith("Bearer ")) {
@@ -76,7 +80,7 @@ export class Authorizer {
     }
     const basic = parseBasic(header);
     if (basic) {
-      const principal = await this.options.credentials.verify(basic.name, basic.secret);
+      const principal = await this.options.credentials.verify(basic.name, basic.secret, client);
       if (!principal) throw this.challenge(req, scope, false);
       return {
         kind: "basic",

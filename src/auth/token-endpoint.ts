@@ -52,7 +52,7 @@ export function createTokenEndpoint(options: TokenEndpointOptions): ApiExtension
     async handle(req, res, ctx) {
       if (ctx.path !== "/token") throw new OciError("NAME_UNKNOWN", {}, { status: 404 });
       if (req.method === "GET") {
-        const principal = await basicPrincipal(req, options, unauthorized);
+        const principal = await basicPrincipal(req, ctx.client, options, unauthorized);
         const scopes = ctx.query
           .getAll("scope")
           .flatMap((s) => s.split(" "))
@@ -72,6 +72,7 @@ export function createTokenEndpoint(options: TokenEndpointOptions): ApiExtension
           principal = await options.credentials.verify(
             form.get("username") ?? "",
             form.get("password") ?? "",
+            ctx.client,
           );
         } else {
           throw new OciError(
@@ -91,12 +92,13 @@ export function createTokenEndpoint(options: TokenEndpointOptions): ApiExtension
 
 async function basicPrincipal(
   req: IncomingMessage,
+  client: string,
   options: TokenEndpointOptions,
   unauthorized: () => OciError,
 ): Promise<Principal> {
   const basic = parseBasic(req.headers.authorization);
   if (!basic) return options.anonymousPull ? anonymous : nobody;
-  const principal = await options.credentials.verify(basic.name, basic.secret);
+  const principal = await options.credentials.verify(basic.name, basic.secret, client);
   if (!principal) throw unauthorized();
   return principal;
 }

@@ -104,6 +104,7 @@ describe("credentials", () => {
     assert.equal(calls.count, before, "a throttled attempt runs no scrypt");
     assert.equal((await credentials.verify("ci", userPassword, "c"))?.kind, "user");
     assert.equal((await credentials.verify("ci", tokenSecret, "other"))?.kind, "token");
+    assert.equal(await credentials.verify("ci", "wrong-0", "c"), undefined, "remembered: no 429");
     clock.now += 1000;
     assert.equal((await credentials.verify("ci", tokenSecret, "c"))?.kind, "token");
   });

@@ -103,9 +103,10 @@ export class Credentials {
     // wait for that check instead of running and counting another.
     const running = this.inFlight.get(key);
     if (running) return running;
-    this.throttle.take(client);
+    // A pair known to be wrong costs nothing and teaches a guesser nothing: not counted.
     const failedUntil = this.failed.get(key);
     if (failedUntil !== undefined && failedUntil > now) return undefined;
+    this.throttle.take(client);
     let principal: Principal | undefined;
     const checking = this.gate.run(() => this.match(name, secret));
     this.inFlight.set(key, checking);

@@ -51,6 +51,9 @@ describe("credentials", () => {
     assert.equal(credentials.principal(user.id)?.admin, true);
     assert.equal(credentials.principal(token.id)?.kind, "token");
     assert.notEqual(user.id, token.id);
+    // A bare name from an older refresh token is ambiguous here: it names nobody.
+    assert.equal(credentials.legacyPrincipal("ci"), undefined);
+    assert.equal(credentials.legacyPrincipal("nobody"), undefined);
   });
 
   /** Credentials on a clock of their own, counting the scrypt checks that really run. */

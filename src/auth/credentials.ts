@@ -91,6 +91,18 @@ export class Credentials {
   }
 
   /**
+   * The principal of a bare name from a refresh token issued before the namespaces were
+   * separate: the user or the token of that name, and nobody when both exist (it could
+   * be either, and must not become the other).
+   */
+  legacyPrincipal(name: string): Principal | undefined {
+    const user = this.users.get(name);
+    const token = this.tokens.get(name);
+    if (user && token) return undefined;
+    return (user ?? token)?.principal;
+  }
+
+  /**
    * The principal whose name and secret these are, or undefined. Throws TOOMANYREQUESTS
    * (with Retry-After) when `client` failed too often lately or too many checks wait.
    */

@@ -66,8 +66,13 @@ export function createTokenEndpoint(options: TokenEndpointOptions): ApiExtension
         const scopes = (form.get("scope") ?? "").split(" ").filter(Boolean);
         let principal: Principal | undefined;
         if (form.get("grant_type") === "refresh_token") {
-          const subject = await options.tokens.verifyRefresh(form.get("refresh_token") ?? "");
-          principal = subject === undefined ? undefined : options.credentials.principal(subject);
+          const refresh = await options.tokens.verifyRefresh(form.get("refresh_token") ?? "");
+          principal =
+            refresh === undefined
+              ? undefined
+              : refresh.legacy
+                ? options.credentials.legacyPrincipal(refresh.subject)
+                : options.credentials.principal(refresh.subject);
         } else if (form.get("grant_type") === "password") {
           principal = await options.credentials.verify(
             form.get("username") ?? "",

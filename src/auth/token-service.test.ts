@@ -87,10 +87,22 @@ describe("token service", () => {
     // A refresh token is no access token, and the other way round.
     const refresh = await tokens.issueRefresh(alice);
     assert.equal(await tokens.verify(refresh), undefined);
-    assert.equal(await tokens.verifyRefresh(refresh), "alice");
+    assert.deepEqual(await tokens.verifyRefresh(refresh), { subject: "alice", legacy: false });
     assert.equal(await tokens.verifyRefresh(await tokens.issue(alice, [])), undefined);
     for (const junk of ["", "not-a-token", "a.b.c"])
       assert.equal(await tokens.verify(junk), undefined, junk);
+  });
+
+  it("flags a refresh token from before the separate namespaces as legacy", async () => {
+    const tokens = service();
+    const old = await new SignJWT({ refresh: true })
+      .setProtectedHeader({ alg: "HS256", typ: "JWT" })
+      .setIssuer("meridian")
+      .setAudience("meridian/refresh")
+      .setSubject("ci")
+      .setExpirationTime("5m")
+      .sign(new TextEncoder().encode(signingKey));
+    assert.deepEqual(await tokens.verifyRefresh(old), { subject: "ci", legacy: true });
   });
 
   it("refuses an unsigned token and one whose access claim is not a list", async () => {

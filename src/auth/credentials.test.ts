@@ -63,6 +63,7 @@ describe("credentials", () => {
     const credentials = new Credentials(auth, {
       now: () => clock.now,
       throttle: new LoginThrottle({ burst, refillPerSecond: 1, now: () => clock.now }),
+      throttledDelayMs: 0,
       verifySecret: (secret, encoded) => {
         calls.count += 1;
         return verifySecret(secret, encoded);

@@ -8,6 +8,7 @@
 // client's failures are throttled (LoginThrottle), and the checks that do run pass through
 // one small gate (VerificationGate).
 import { createHash } from "node:crypto";
+import { setTimeout as delay } from "node:timers/promises";
 import type { Config } from "../config/config-schema.ts";
 import { LoginThrottle } from "./login-throttle.ts";
 import { verifySecret } from "./password-hash.ts";
@@ -28,6 +29,8 @@ export interface CredentialsOptions {
   gate?: VerificationGate;
   /** Default: scrypt (tests count the calls). */
   verifySecret?: (secret: string, encoded: string) => Promise<boolean>;
+  /** Milliseconds a throttled attempt waits before its 429; default 1000 (tests: 0). */
+  throttledDelayMs?: number;
 }
 
 const rememberMs = 60_000;
@@ -45,6 +48,7 @@ export class Credentials {
   private readonly throttle: LoginThrottle;
   private readonly gate: VerificationGate;
   private readonly check: (secret: string, encoded: string) => Promise<boolean>;
+  private readonly throttledDelayMs: number;
 
   constructor(auth: Config["auth"], options: CredentialsOptions = {}) {
     this.now = options.now ?? Date.now;
@@ -52,6 +56,7 @@ export class Credentials {
       options.throttle ?? new LoginThrottle({ burst: 10, refillPerSecond: 1, now: this.now });
     this.gate = options.gate ?? scryptGate;
     this.check = options.verifySecret ?? verifySecret;
+    this.throttledDelayMs = options.throttledDelayMs ?? 1000;
     for (const user of auth.users) {
       this.users.set(user.name, {
         principal: {
@@ -118,7 +123,15 @@ export class Credentials {
     // A pair known to be wrong costs nothing and teaches a guesser nothing: not counted.
     const failedUntil = this.failed.get(key);
     if (failedUntil !== undefined && failedUntil > now) return undefined;
-    this.throttle.take(client);
+    try {
+      this.throttle.take(client);
+    } catch (error) {
+      // A throttled client's 429 waits a second: a client retrying at once in a loop then
+      // costs the server one cheap answer a second per connection, not thousands, so its
+      // refusals cannot take the CPU that pushes and pulls need either.
+      if (this.throttledDelayMs > 0) await delay(this.throttledDelayMs);
+      throw error;
+    }
     let principal: Principal | undefined;
     const checking = this.gate.run(() => this.match(name, secret));
     this.inFlight.set(key, checking);

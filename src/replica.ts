@@ -14,6 +14,7 @@ import {
   createApiServer,
 } from "./api/api-server.ts";
 import { createMetricsEndpoint } from "./api/metrics-endpoint.ts";
+import { UploadLimiter } from "./api/upload-limiter.ts";
 import { buildAuth, isLoopback } from "./auth/build-auth.ts";
 import type { Config } from "./config/config-schema.ts";
 import { listenOn, parseListenAddress } from "./config/listen-address.ts";
@@ -109,7 +110,9 @@ async function assemble(parts: {
     headersTimeoutMs: config.limits.headersTimeoutSeconds * 1000,
     idleTimeoutMs: config.limits.idleTimeoutSeconds * 1000,
     requestTimeoutMs: config.limits.requestTimeoutSeconds * 1000,
-    uploadsPerClient: config.limits.uploadsPerClient,
+    // One limiter for the server and a global endpoint hosted here: one replica, one count.
+    uploadLimiter: new UploadLimiter(config.limits.uploadsPerClient),
+    trustedProxies: config.limits.trustedProxies,
   };
   const server = createApiServer(apiOptions);
   await listenOn(server, host, port);

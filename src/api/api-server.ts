@@ -8,10 +8,12 @@ import type { Logger } from "pino";
 import { OciError } from "../oci/oci-error.ts";
 import { parseRepositoryName } from "../oci/reference.ts";
 import type { Registry } from "../registry/registry.ts";
+import { ClientAddresses } from "./client-address.ts";
 import { handlerTable } from "./handler-table.ts";
 import type { AccessCheck, RequestContext } from "./request-context.ts";
 import { sendError } from "./responses.ts";
 import { matchRoute, type RouteMatch } from "./routes.ts";
+import { UploadLimiter } from "./upload-limiter.ts";
 
 const allowAll: AccessCheck = () => true;
 
@@ -31,12 +33,17 @@ export interface ExtensionContext {
   query: URLSearchParams;
   path: string;
   signal: AbortSignal;
+  /** The client's address (behind a trusted proxy, the one it forwarded), for limits. */
+  client: string;
 }
 
 /** Checks a request against the caller's permissions (authentication lives outside the core). */
 export interface RequestAuthorizer {
-  /** Throws an OciError (401/403) unless allowed; returns what else the caller may do. */
-  authorize(req: IncomingMessage, route: RouteMatch): Promise<AccessCheck>;
+  /**
+   * Throws an OciError (401/403, or 429 for a client failing logins) unless allowed;
+   * returns what else the caller may do. `client` is the client's address.
+   */
+  authorize(req: IncomingMessage, route: RouteMatch, client: string): Promise<AccessCheck>;
 }
 
 export interface ApiServerOptions {
@@ -57,6 +64,13 @@ export interface ApiServerOptions {
   requestTimeoutMs?: number;
   /** Requests streaming an upload body at once from one client address. */
   uploadsPerClient?: number;
+  /**
+   * The limiter to count uploads in; share one between the server and a handler hosted in
+   * the same replica. Default: one of its own per createApiHandler call.
+   */
+  uploadLimiter?: UploadLimiter;
+  /** Proxies (CIDRs) whose X-Forwarded-For names the client. */
+  trustedProxies?: readonly string[];
 }
 
 const requestIdPattern = /^[A-Za-z0-9._-]{1,128}$/;
@@ -70,7 +84,18 @@ const maxUrlLength = 8192;
 export function createApiHandler(
   options: ApiServerOptions,
 ): (req: IncomingMessage, res: ServerResponse) => void {
-  return (req, res) => void handleRequest(req, res, options);
+  const instance: ServerInstance = {
+    ...options,
+    uploads: options.uploadLimiter ?? new UploadLimiter(options.uploadsPerClient ?? 64),
+    clients: new ClientAddresses(options.trustedProxies ?? []),
+  };
+  return (req, res) => void handleRequest(req, res, instance);
+}
+
+/** The options with the state that belongs to one server instance. */
+interface ServerInstance extends ApiServerOptions {
+  uploads: UploadLimiter;
+  clients: ClientAddresses;
 }
 
 export function createApiServer(options: ApiServerOptions): Server {
@@ -139,7 +164,7 @@ export function createApiServer(options: ApiServerOptions): Server {
 async function handleRequest(
   req: IncomingMessage,
   res: ServerResponse,
-  options: ApiServerOptions,
+  options: ServerInstance,
 ): Promise<void> {
   const started = process.hrtime.bigint();
   const incomingId = req.headers["x-request-id"];
@@ -173,7 +198,14 @@ async function handleRequest(
     const query = new URLSearchParams(queryAt === -1 ? "" : url.slice(queryAt + 1));
     const extension = options.extensions?.find((e) => path.startsWith(e.prefix));
     if (extension) {
-      await extension.handle(req, res, { requestId, log, query, path, signal: aborter.signal });
+      await extension.handle(req, res, {
+        requestId,
+        log,
+        query,
+        path,
+        signal: aborter.signal,
+        client: options.clients.of(req),
+      });
       return;
     }
     const routed = matchRoute(method, path);
@@ -192,10 +224,11 @@ async function handleRequest(
     if (routed.match.route !== "base" && routed.match.route !== "catalog") {
       parseRepositoryName(routed.match.name);
     }
+    const client = options.clients.of(req);
     const access = options.authorizer
-      ? await options.authorizer.authorize(req, routed.match)
+      ? await options.authorizer.authorize(req, routed.match, client)
       : allowAll;
-    const release = admitUpload(req, routed.match.route, options.uploadsPerClient ?? 64);
+    const release = options.uploads.admit(req, routed.match.route, client);
     const ctx: RequestContext = {
       req,
       res,
@@ -224,40 +257,4 @@ async function handleRequest(
       log.debug({ method, url, status: res.statusCode, ms }, "request");
     }
   }
-}
-
-/** Upload bodies being received, per client address. */
-const uploadsInFlight = new Map<string, number>();
-
-/**
- * Counts a request that streams an upload body against its client's limit; throws
- * TOOMANYREQUESTS past it. Returns the function that releases the slot.
- */
-function admitUpload(req: IncomingMessage, route: string, limit: number): () => void {
-  const length = req.headers["content-length"];
-  const hasBody =
-    length !== undefined ? length !== "0" : req.headers["transfer-encoding"] !== undefined;
-  const streams =
-    hasBody && (req.method === "PATCH" || req.method === "PUT" || req.method === "POST");
-  if (!streams || (route !== "upload" && route !== "uploadStart")) return () => undefined;
-  const client = req.socket.remoteAddress ?? "unknown";
-  const current = uploadsInFlight.get(client) ?? 0;
-  if (current >= limit) {
-    throw new OciError(
-      "TOOMANYREQUESTS",
-      { reason: "too many concurrent uploads from this client", limit },
-      {
-        headers: { "Retry-After": "1" },
-      },
-    );
-  }
-  uploadsInFlight.set(client, current + 1);
-  let released = false;
-  return () => {
-    if (released) return;
-    released = true;
-    const left = (uploadsInFlight.get(client) ?? 1) - 1;
-    if (left <= 0) uploadsInFlight.delete(client);
-    else uploadsInFlight.set(client, left);
-  };
 }

@@ -8,7 +8,7 @@ import type { AccessCheck } from "../api/request-context.ts";
 import type { RouteMatch } from "../api/routes.ts";
 import { OciError } from "../oci/oci-error.ts";
 import { type Credentials, parseBasic } from "./credentials.ts";
-import { type Action, allowedActions, type Principal } from "./permissions.ts";
+import { type Action, allowedActions, anonymousPuller } from "./permissions.ts";
 import type { AccessEntry, TokenService } from "./token-service.ts";
 
 export interface AuthorizerOptions {
@@ -27,19 +27,21 @@ interface Caller {
   catalog: boolean;
 }
 
-const anonymousPrincipal: Principal = {
-  name: "anonymous",
-  admin: false,
-  grants: [{ repositories: "**", actions: ["pull"] }],
-};
-
 export class Authorizer {
   constructor(private readonly options: AuthorizerOptions) {}
 
   /** Throws UNAUTHORIZED or DENIED unless the route may be served; returns the caller's access. */
-  async authorize(req: IncomingMessage, route: RouteMatch): Promise<AccessCheck> {
-    const caller = await this.identify(req);
+  async authorize(req: IncomingMessage, route: RouteMatch, client: string): Promise<AccessCheck> {
     const needed = requirement(req.method ?? "GET", route);
+    // Every 401 names the scope, whatever was wrong with the credentials, so that a client
+    // holding a bad or expired token can fetch a new one for the right scope.
+    const scope =
+      needed.kind === "authenticated"
+        ? undefined
+        : needed.kind === "catalog"
+          ? "registry:catalog:*"
+          : `repository:${route.name}:${needed.scopeActions}`;
+    const caller = await this.identify(req, scope, client);
     if (needed.kind === "authenticated") {
       if (caller) return caller.can;
       throw this.challenge(req, undefined, false);
@@ -49,29 +51,37 @@ export class Authorizer {
       throw this.refuse(req, caller, "registry:catalog:*");
     }
     if (caller?.can(route.name, needed.action)) return caller.can;
-    throw this.refuse(req, caller, `repository:${route.name}:${needed.scopeActions}`);
+    throw this.refuse(req, caller, scope as string);
   }
 
   /** Throws unless the caller is an admin (admin API). */
-  async requireAdmin(req: IncomingMessage): Promise<void> {
-    const caller = await this.identify(req);
+  async requireAdmin(req: IncomingMessage, client: string): Promise<void> {
+    const caller = await this.identify(req, undefined, client);
     if (caller?.admin) return;
     if (caller && caller.kind !== "anonymous")
       throw new OciError("DENIED", { reason: "admin role required" });
     throw this.challenge(req, undefined, false);
   }
 
-  private async identify(req: IncomingMessage): Promise<Caller | undefined> {
+  /**
+   * Who sends the request; throws the challenge (for `scope`) for invalid credentials, and
+   * TOOMANYREQUESTS for a client whose logins failed too often lately.
+   */
+  private async identify(
+    req: IncomingMessage,
+    scope: string | undefined,
+    client: string,
+  ): Promise<Caller | undefined> {
     const header = req.headers.authorization;
     if (header?.startsWith("Bearer ")) {
       const token = await this.options.tokens.verify(header.slice(7).trim());
-      if (!token) throw this.challenge(req, undefined, false, "invalid_token");
+      if (!token) throw this.challenge(req, scope, false, "invalid_token");
       return bearerCaller(token.access);
     }
     const basic = parseBasic(header);
     if (basic) {
-      const principal = await this.options.credentials.verify(basic.name, basic.secret);
-      if (!principal) throw this.challenge(req, undefined, false);
+      const principal = await this.options.credentials.verify(basic.name, basic.secret, client);
+      if (!principal) throw this.challenge(req, scope, false);
       return {
         kind: "basic",
         admin: principal.admin,
@@ -79,14 +89,13 @@ export class Authorizer {
         can: (repository, action) => allowedActions(principal, repository, [action]).length > 0,
       };
     }
-    if (header) throw this.challenge(req, undefined, false);
+    if (header) throw this.challenge(req, scope, false);
     if (!this.options.anonymousPull) return undefined;
     return {
       kind: "anonymous",
       admin: false,
       catalog: false,
-      can: (repository, action) =>
-        allowedActions(anonymousPrincipal, repository, [action]).length > 0,
+      can: (repository, action) => allowedActions(anonymousPuller, repository, [action]).length > 0,
     };
   }
 

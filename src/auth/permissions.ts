@@ -10,11 +10,26 @@ export interface Grant {
   actions: Action[];
 }
 
+/** Users and tokens are separate namespaces: a token may share a user's name. */
+export type PrincipalKind = "user" | "token" | "anonymous";
+
 export interface Principal {
+  kind: PrincipalKind;
   name: string;
+  /** Unique across kinds (a token's is `token:<name>`): the subject of the JWTs it gets. */
+  id: string;
   admin: boolean;
   grants: Grant[];
 }
+
+/** Whoever sends no credentials where anonymous pulls are allowed. */
+export const anonymousPuller: Principal = {
+  kind: "anonymous",
+  name: "anonymous",
+  id: "anonymous",
+  admin: false,
+  grants: [{ repositories: "**", actions: ["pull"] }],
+};
 
 const compiled = new Map<string, RegExp>();
 

@@ -12,7 +12,7 @@ import { readBody } from "../api/request-body.ts";
 import { sendJson } from "../api/responses.ts";
 import { OciError } from "../oci/oci-error.ts";
 import { type Credentials, parseBasic } from "./credentials.ts";
-import type { Principal } from "./permissions.ts";
+import { anonymousPuller, type Principal } from "./permissions.ts";
 import type { TokenService } from "./token-service.ts";
 
 export interface TokenEndpointOptions {
@@ -21,12 +21,8 @@ export interface TokenEndpointOptions {
   anonymousPull: boolean;
 }
 
-const anonymous: Principal = {
-  name: "anonymous",
-  admin: false,
-  grants: [{ repositories: "**", actions: ["pull"] }],
-};
-const nobody: Principal = { name: "anonymous", admin: false, grants: [] };
+const anonymous = anonymousPuller;
+const nobody: Principal = { ...anonymousPuller, grants: [] };
 
 export function createTokenEndpoint(options: TokenEndpointOptions): ApiExtension {
   const unauthorized = () =>
@@ -56,7 +52,7 @@ export function createTokenEndpoint(options: TokenEndpointOptions): ApiExtension
     async handle(req, res, ctx) {
       if (ctx.path !== "/token") throw new OciError("NAME_UNKNOWN", {}, { status: 404 });
       if (req.method === "GET") {
-        const principal = await basicPrincipal(req, options, unauthorized);
+        const principal = await basicPrincipal(req, ctx.client, options, unauthorized);
         const scopes = ctx.query
           .getAll("scope")
           .flatMap((s) => s.split(" "))
@@ -70,12 +66,18 @@ export function createTokenEndpoint(options: TokenEndpointOptions): ApiExtension
         const scopes = (form.get("scope") ?? "").split(" ").filter(Boolean);
         let principal: Principal | undefined;
         if (form.get("grant_type") === "refresh_token") {
-          const subject = await options.tokens.verifyRefresh(form.get("refresh_token") ?? "");
-          principal = subject === undefined ? undefined : options.credentials.principal(subject);
+          const refresh = await options.tokens.verifyRefresh(form.get("refresh_token") ?? "");
+          principal =
+            refresh === undefined
+              ? undefined
+              : refresh.legacy
+                ? options.credentials.legacyPrincipal(refresh.subject)
+                : options.credentials.principal(refresh.subject);
         } else if (form.get("grant_type") === "password") {
           principal = await options.credentials.verify(
             form.get("username") ?? "",
             form.get("password") ?? "",
+            ctx.client,
           );
         } else {
           throw new OciError(
@@ -95,12 +97,13 @@ export function createTokenEndpoint(options: TokenEndpointOptions): ApiExtension
 
 async function basicPrincipal(
   req: IncomingMessage,
+  client: string,
   options: TokenEndpointOptions,
   unauthorized: () => OciError,
 ): Promise<Principal> {
   const basic = parseBasic(req.headers.authorization);
   if (!basic) return options.anonymousPull ? anonymous : nobody;
-  const principal = await options.credentials.verify(basic.name, basic.secret);
+  const principal = await options.credentials.verify(basic.name, basic.secret, client);
   if (!principal) throw unauthorized();
   return principal;
 }

@@ -59,18 +59,20 @@ export class TokenService {
       .setProtectedHeader({ alg: "HS256", typ: "JWT" })
       .setIssuer(issuer)
       .setAudience(this.options.service)
-      .setSubject(principal.name)
+      .setSubject(principal.id)
       .setIssuedAt()
       .setExpirationTime(`${this.options.tokenTtlSeconds}s`)
       .sign(this.key);
   }
 
   async issueRefresh(principal: Principal): Promise<string> {
-    return new SignJWT({ refresh: true })
+    // `refresh: 2`: the subject is a principal id (token:<name> for a token). Version 1
+    // (`true`) named users and tokens alike by their bare name.
+    return new SignJWT({ refresh: 2 })
       .setProtectedHeader({ alg: "HS256", typ: "JWT" })
       .setIssuer(issuer)
       .setAudience(`${this.options.service}/refresh`)
-      .setSubject(principal.name)
+      .setSubject(principal.id)
       .setIssuedAt()
       .setExpirationTime(`${this.options.refreshTtlSeconds}s`)
       .sign(this.key);
@@ -91,14 +93,18 @@ export class TokenService {
     }
   }
 
-  /** The subject of a valid refresh token. */
-  async verifyRefresh(token: string): Promise<string | undefined> {
+  /**
+   * The subject of a valid refresh token; `legacy` when it is a bare name from before users
+   * and tokens had separate namespaces (it may be either).
+   */
+  async verifyRefresh(token: string): Promise<{ subject: string; legacy: boolean } | undefined> {
     try {
       const { payload } = await jwtVerify(token, this.key, {
         issuer,
         audience: `${this.options.service}/refresh`,
       });
-      return typeof payload.sub === "string" ? payload.sub : undefined;
+      if (typeof payload.sub !== "string") return undefined;
+      return { subject: payload.sub, legacy: payload.refresh !== 2 };
     } catch (error) {
       if (error instanceof errors.JOSEError) return undefined;
       throw error;

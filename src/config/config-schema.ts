@@ -1,8 +1,18 @@
 // The configuration of one replica: its schema, defaults and the checks that run at
 // start so that every bad value is reported with its path and a clear message.
+import { isIP } from "node:net";
 import { z } from "zod";
 
 const listenPattern = /^(?:\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]*):\d{1,5}$/;
+
+/** `10.0.0.0/8`, `fd00::/8`, or a single address. */
+const cidr = z.string().refine((value) => {
+  const [address = "", prefix, extra] = value.split("/");
+  const family = isIP(address);
+  if (family === 0 || extra !== undefined) return false;
+  if (prefix === undefined) return true;
+  return /^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 6 ? 128 : 32);
+}, "expected a CIDR such as 10.0.0.0/8, or an address");
 
 const regionName = z
   .string()
@@ -139,6 +149,11 @@ export const configSchema = z
         /** 0: a request may take as long as it keeps sending (large uploads). */
         requestTimeoutSeconds: z.number().min(0).default(0),
         uploadsPerClient: z.number().int().positive().default(64),
+        /**
+         * Proxies (the global endpoint's addresses, a load balancer) whose X-Forwarded-For
+         * names the client that per-client limits count; from anyone else it is ignored.
+         */
+        trustedProxies: z.array(cidr).default([]),
       })
       .strict()
       .default({}),

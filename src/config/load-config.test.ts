@@ -108,4 +108,21 @@ describe("loadConfig", () => {
     const home = await loadConfig({ file: path, env: {} });
     assert.equal(home.region, "westus");
   });
+
+  it("takes trusted proxies as CIDRs or addresses, and names a bad one", async () => {
+    const good = await file(
+      "proxies.yaml",
+      "limits:\n  trustedProxies: [10.0.0.0/8, 192.0.2.7, 'fd00::/8']\n",
+    );
+    const config = await loadConfig({ file: good, env: {} });
+    assert.deepEqual(config.limits.trustedProxies, ["10.0.0.0/8", "192.0.2.7", "fd00::/8"]);
+    for (const bad of ["10.0.0.0/33", "example.com", "10.0.0.0/8/1", "::1/129"]) {
+      const path = await file("bad-proxies.yaml", `limits:\n  trustedProxies: ['${bad}']\n`);
+      assert.match(
+        await failure(loadConfig({ file: path, env: {} })),
+        /limits\.trustedProxies/,
+        bad,
+      );
+    }
+  });
 });

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { OciError } from "./oci-error.ts";
-import { parseReference, parseRepositoryName } from "./reference.ts";
+import { lookupReference, parseReference, parseRepositoryName } from "./reference.ts";
 
 describe("repository names", () => {
   it("accepts the spec's grammar", () => {
@@ -55,5 +55,16 @@ describe("manifest references", () => {
       () => parseReference("sha256:zz"),
       (e: unknown) => e instanceof OciError && e.code === "DIGEST_INVALID",
     );
+  });
+
+  it("reads a reference that is neither tag nor digest as naming no manifest", () => {
+    for (const input of [".hidden", "sha256:zz", `md5:${"a".repeat(32)}`]) {
+      assert.throws(
+        () => lookupReference(input),
+        (e: unknown) => e instanceof OciError && e.code === "MANIFEST_UNKNOWN" && e.status === 404,
+        input,
+      );
+    }
+    assert.deepEqual(lookupReference("v1"), { kind: "tag", tag: "v1" });
   });
 });

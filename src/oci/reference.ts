@@ -39,6 +39,19 @@ export function parseTag(input: string): Tag {
   return input;
 }
 
+/**
+ * The manifest a reference names, for a read: a reference that is neither a valid tag nor
+ * a valid digest names no manifest, so it is MANIFEST_UNKNOWN (404), as Distribution
+ * answers and the OCI conformance tests expect. Writes keep TAG_INVALID / DIGEST_INVALID.
+ */
+export function lookupReference(input: string): Reference {
+  try {
+    return parseReference(input);
+  } catch (error) {
+    throw new OciError("MANIFEST_UNKNOWN", { reference: input.slice(0, 256) }, { cause: error });
+  }
+}
+
 /** A manifest reference: a digest if it contains ":", a tag otherwise. */
 export function parseReference(input: string): Reference {
   if (input.includes(":")) return { kind: "digest", digest: parseDigest(input) };

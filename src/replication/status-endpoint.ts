@@ -36,9 +36,9 @@ export function createStatusEndpoint(options: {
   const entry = config.replicas?.find((r) => r.region === config.region);
   return {
     prefix: "/_meridian/status",
-    async handle(req, res) {
+    async handle(req, res, ctx) {
       if (req.method === "PUT") {
-        await options.authorizer?.requireAdmin(req);
+        await options.authorizer?.requireAdmin(req, ctx.client);
         // PUT {"globalEndpointRouting": false} takes the replica out of routing.
         const invalid = new OciError(
           "UNSUPPORTED",

@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { promisify } from "node:util";
-import { stringify } from "yaml";
+import { parse, stringify } from "yaml";
 import { hashSecret } from "../../src/auth/password-hash.ts";
 import { type MeridianProcess, startMeridian } from "../support/meridian-process.ts";
 import { imageManifest, ociManifestType, randomBlob } from "../support/oci-fixtures.ts";
@@ -169,14 +169,27 @@ describe("authentication and authorization", () => {
         await call(endpoint.method, endpoint.path, undefined, endpoint.body),
         `${what} anonymous`,
       );
-      await expectUnauthorized(
-        await call(endpoint.method, endpoint.path, basic("alice", "wrong"), endpoint.body),
-        `${what} wrong password`,
+      // Bad credentials get the same full challenge as none, so a client can fetch a
+      // token for the right scope.
+      const scopeOf = (response: Response) =>
+        /,scope="(repository:team\/app:[a-z,]+)"/.exec(
+          response.headers.get("www-authenticate") ?? "",
+        )?.[1];
+      const none = await call(endpoint.method, endpoint.path, undefined, endpoint.body);
+      const scope = scopeOf(none);
+      assert.ok(scope, `${what}: the challenge names the scope`);
+      const wrong = await call(
+        endpoint.method,
+        endpoint.path,
+        basic("alice", "wrong"),
+        endpoint.body,
       );
-      await expectUnauthorized(
-        await call(endpoint.method, endpoint.path, "Bearer not-a-token", endpoint.body),
-        `${what} bad token`,
-      );
+      await expectUnauthorized(wrong, `${what} wrong password`);
+      assert.equal(scopeOf(wrong), scope, `${what} wrong password: scope`);
+      const bad = await call(endpoint.method, endpoint.path, "Bearer not-a-token", endpoint.body);
+      await expectUnauthorized(bad, `${what} bad token`);
+      assert.equal(scopeOf(bad), scope, `${what} bad token: scope`);
+      assert.match(bad.headers.get("www-authenticate") ?? "", /,error="invalid_token"$/);
       const response = await call(
         endpoint.method,
         endpoint.path,
@@ -469,6 +482,17 @@ describe("authentication and authorization", () => {
         "cli/app=pull",
       ]);
       const secret = tokenOut.trim().split("\n").pop() ?? "";
+      // A token named like a user lives beside the user; it does not replace it.
+      const namesakeOut = await run([
+        "token",
+        "add",
+        "carol",
+        "--config",
+        file,
+        "--grant",
+        "cli/app=pull",
+      ]);
+      const namesakeSecret = namesakeOut.trim().split("\n").pop() ?? "";
       const text = await readFile(file, "utf8");
       assert.ok(
         !text.includes("carol-password-1") && !text.includes(secret),
@@ -483,6 +507,20 @@ describe("authentication and authorization", () => {
           },
         });
         assert.equal(asCarol.status, 200);
+        const carolPush = await fetch(`${cliServer.url}/v2/cli/app/blobs/uploads/`, {
+          method: "POST",
+          headers: {
+            Authorization: `Basic ${Buffer.from("carol:carol-password-1").toString("base64")}`,
+          },
+        });
+        assert.equal(carolPush.status, 202, "the user carol keeps her own grants");
+        const asCarolToken = await fetch(`${cliServer.url}/v2/cli/app/blobs/uploads/`, {
+          method: "POST",
+          headers: {
+            Authorization: `Basic ${Buffer.from(`carol:${namesakeSecret}`).toString("base64")}`,
+          },
+        });
+        assert.equal(asCarolToken.status, 403, "the token carol has only its pull grant");
         const asDeploy = await fetch(`${cliServer.url}/v2/cli/app/tags/list`, {
           headers: { Authorization: `Basic ${Buffer.from(`deploy:${secret}`).toString("base64")}` },
         });
@@ -496,7 +534,19 @@ describe("authentication and authorization", () => {
         await cliServer.dispose();
       }
       await run(["user", "remove", "carol", "--config", file]);
-      assert.ok(!(await readFile(file, "utf8")).includes("carol"));
+      const left = parse(await readFile(file, "utf8")) as {
+        auth: { users: { name: string }[]; tokens: { name: string }[] };
+      };
+      assert.deepEqual(
+        left.auth.users.map((u) => u.name),
+        [],
+        "the user is gone",
+      );
+      assert.deepEqual(
+        left.auth.tokens.map((t) => t.name),
+        ["deploy", "carol"],
+        "the namesake token stays",
+      );
     } finally {
       await rm(cliDir, { recursive: true, force: true });
     }

@@ -165,6 +165,34 @@ describe("manifests, tags, referrers and listings", () => {
     );
   });
 
+  it("answers 404 MANIFEST_UNKNOWN to a GET or HEAD whose reference is neither a tag nor a digest", async () => {
+    await pushImage("badref/app", "v1");
+    const notReferences = [
+      ".hidden",
+      "-dash",
+      "t".repeat(129),
+      "sha256:nothex",
+      `md5:${"a".repeat(32)}`,
+      `sha256:${"A".repeat(64)}`,
+    ];
+    for (const reference of notReferences) {
+      for (const method of ["GET", "HEAD"]) {
+        await expectError(
+          await fetch(`${base}/v2/badref/app/manifests/${reference}`, { method }),
+          404,
+          "MANIFEST_UNKNOWN",
+        );
+      }
+    }
+    const config = randomBlob(10);
+    await pushBlob(base, "badref/app", config);
+    await expectError(
+      await pushManifest(base, "badref/app", ".hidden", imageManifest(config, []), ociManifestType),
+      400,
+      "TAG_INVALID",
+    );
+  });
+
   it("refuses manifests over 4 MiB with 413", async () => {
     const huge = JSON.stringify({
       schemaVersion: 2,

@@ -5,14 +5,14 @@ import type { StoredManifest } from "../../metadata/metadata-store.ts";
 import { maxManifestBytes } from "../../oci/manifest.ts";
 import { manifestMediaTypes } from "../../oci/media-types.ts";
 import { OciError } from "../../oci/oci-error.ts";
-import { parseReference, parseRepositoryName } from "../../oci/reference.ts";
+import { lookupReference, parseReference, parseRepositoryName } from "../../oci/reference.ts";
 import { readBody } from "../request-body.ts";
 import type { RequestContext } from "../request-context.ts";
 import { sendEmpty } from "../responses.ts";
 
 export async function getManifest({ req, res, match, registry }: RequestContext): Promise<void> {
   const name = parseRepositoryName(match.name);
-  const reference = parseReference(match.tail);
+  const reference = lookupReference(match.tail);
   const manifest = await registry.manifests.get(name, reference);
   requireAcceptable(req, manifest);
   res.writeHead(200, {

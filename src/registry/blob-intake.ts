@@ -41,9 +41,23 @@ export class BlobIntake {
     await this.blobs.createUpload(id, intakeRepository);
   }
 
-  /** Appends `source` at `offset`; resolves the new size. Throws the blob store's errors. */
-  append(digest: Digest, offset: number, source: Readable, signal?: AbortSignal): Promise<number> {
-    return this.blobs.appendUpload(sessionIdFor(digest), offset, source, signal);
+  /**
+   * Appends `source` at `offset`; resolves the new size. `onWritten` is told how many of its
+   * bytes are in the session's file as they land. Throws the blob store's errors.
+   */
+  append(
+    digest: Digest,
+    offset: number,
+    source: Readable,
+    options: { signal?: AbortSignal; onWritten?: (bytes: number) => void } = {},
+  ): Promise<number> {
+    return this.blobs.appendUpload(
+      sessionIdFor(digest),
+      offset,
+      source,
+      options.signal,
+      options.onWritten,
+    );
   }
 
   /** The received bytes of `range`. Throws UploadNotFoundError once the session is gone. */

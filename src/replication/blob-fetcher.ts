@@ -14,9 +14,6 @@ import type { ReplicationMetrics } from "./replication-metrics.ts";
 /** A blob transfer that receives nothing for this long is abandoned (and later resumed). */
 const stallMs = 20_000;
 
-/** The bytes of one append: a reader joining late reads those before it from the file. */
-const segmentBytes = 4 * 1024 * 1024;
-
 interface InflightFetch {
   done: Promise<void>;
   transfer: BlobTransfer;
@@ -167,22 +164,14 @@ export class BlobFetcher {
     };
     // Iterating the body (rather than piping it) passes its failures on: a reset, a stall
     // or an abort rejects the append instead of leaving it waiting for an end that never
-    // comes. The body is appended in segments, each confirmed to the transfer's readers.
+    // comes. The transfer's readers are told as the bytes land in the file, so that the
+    // body streams in one append: appending in pieces stalled the socket at every piece
+    // (0.83 of a 100 MB/s link with 4 MiB pieces, 0.96 in one append).
     const { metrics } = this;
     const addOutstanding = (bytes: number) => this.addOutstanding(bytes);
-    const chunks = (body as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
-    let ended = false;
-    async function* segment(): AsyncGenerator<Buffer> {
-      let bytes = 0;
-      while (bytes < segmentBytes) {
-        const next = await chunks.next();
-        if (next.done) {
-          ended = true;
-          return;
-        }
-        const chunk = next.value;
+    async function* countedBody(): AsyncGenerator<Buffer> {
+      for await (const chunk of body as AsyncIterable<Buffer>) {
         watchStall();
-        bytes += chunk.length;
         counted += chunk.length;
         metrics.bytesReceived.inc({ source_region: peer.region }, chunk.length);
         addOutstanding(-chunk.length);
@@ -190,12 +179,14 @@ export class BlobFetcher {
         yield chunk;
       }
     }
+    const start = offset;
     try {
       watchStall();
-      while (!ended) {
-        offset = await this.intake.append(digest, offset, Readable.from(segment()), signal);
-        transfer.confirm(offset);
-      }
+      offset = await this.intake.append(digest, offset, Readable.from(countedBody()), {
+        signal,
+        onWritten: (bytes) => transfer.confirm(start + bytes),
+      });
+      transfer.confirm(offset);
     } finally {
       clearTimeout(stallTimer);
       if (!body.readableEnded) body.destroy();

@@ -1,15 +1,15 @@
 // The state of one blob on its way from the peers into this replica, readable while it
 // arrives (a read-through GET streams the blob to its client from here).
 //
-// The transfer appends the peer's bytes to the digest-named upload session in segments.
+// The transfer appends the peer's bytes to the digest-named upload session in one append.
 // A reader finds every byte it needs in one of two places:
 //
 //   0 ........ written ........ received ........ total
 //   |  upload file  |  pending chunks  |  not arrived  |
 //
-// `written` is where the last completed append ended (those bytes are in the upload
-// file); the chunks after it, up to `received`, are held in memory until their segment's
-// append completes (at most one segment). So any number of readers can join at any time,
+// `written` is where the last completed write ended (those bytes are in the upload
+// file); the chunks after it, up to `received`, are held in memory until the write that
+// holds them completes (a few MiB at most). So any number of readers can join at any time,
 // from byte 0, without a second transfer from the peer: a late one reads the file first
 // and catches up with the live chunks. Until the blob verified, every reader holds back
 // its last byte, so that a client never receives a complete body that then fails

@@ -190,6 +190,34 @@ export function runBlobStoreSuite(driver: string, open: () => Promise<BlobStoreF
     );
 
     it(
+      "tells an append's caller, in order, how many bytes are readable while it goes on",
+      withStore(async ({ store }) => {
+        const bytes = randomBytes(5 * 1024 * 1024 + 7);
+        await store.createUpload(uploadId, "library/app");
+        const seen: number[] = [];
+        const total = await store.appendUpload(
+          uploadId,
+          0,
+          Readable.from([bytes]),
+          undefined,
+          (written) => seen.push(written),
+        );
+        assert.equal(total, bytes.length);
+        assert.ok(seen.length >= 2, `progress reported while writing: ${seen.join(", ")}`);
+        assert.deepEqual(
+          [...seen].sort((a, b) => a - b),
+          seen,
+          "in order",
+        );
+        assert.equal(seen[seen.length - 1], bytes.length);
+        const head = Buffer.concat(
+          await (await store.readUpload(uploadId, { start: 0, end: (seen[0] ?? 1) - 1 })).toArray(),
+        );
+        assert.deepEqual(head, bytes.subarray(0, seen[0]));
+      }),
+    );
+
+    it(
       "resumes an upload after the store is reopened",
       withStore(async ({ store, reopen }) => {
         const bytes = randomBytes(70_000);

@@ -61,8 +61,18 @@ export interface BlobStore {
    * and they reject with UploadSupersededError, or UploadNotFoundError after a delete),
    * so that a client that stalls mid-body cannot hold the upload, its retry or its
    * expiry forever. What an abandoned append had written stays, a valid prefix.
+   *
+   * `onWritten`, when given, is told (in order) how many bytes of `source` are in the
+   * upload's file so far, while the append goes on: readers of the received bytes
+   * (readUpload) may read up to there.
    */
-  appendUpload(id: string, offset: number, source: Readable, signal?: AbortSignal): Promise<number>;
+  appendUpload(
+    id: string,
+    offset: number,
+    source: Readable,
+    signal?: AbortSignal,
+    onWritten?: (bytes: number) => void,
+  ): Promise<number>;
   /**
    * Verifies the upload against `digest` and publishes it as that blob; the upload is
    * gone afterwards, whether it verified or not. Throws UploadNotFoundError,

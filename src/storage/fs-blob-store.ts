@@ -189,8 +189,9 @@ export class FsBlobStore implements BlobStore {
     offset: number,
     source: Readable,
     signal?: AbortSignal,
+    onWritten?: (bytes: number) => void,
   ): Promise<number> {
-    return this.uploads.append(id, offset, source, signal);
+    return this.uploads.append(id, offset, source, signal, onWritten);
   }
 
   commitUpload(id: string, digest: Digest): Promise<BlobInfo> {

@@ -94,7 +94,13 @@ export class FsUploadSessions {
     }
   }
 
-  append(id: string, offset: number, source: Readable, signal?: AbortSignal): Promise<number> {
+  append(
+    id: string,
+    offset: number,
+    source: Readable,
+    signal?: AbortSignal,
+    onWritten?: (bytes: number) => void,
+  ): Promise<number> {
     this.abandonAppends(id, new UploadSupersededError(id));
     const sources = this.appendSources.get(id) ?? new Set<Readable>();
     sources.add(source);
@@ -105,7 +111,7 @@ export class FsUploadSessions {
       if (current?.size === 0) this.appendSources.delete(id);
     };
     return this.uploadLocks
-      .run(id, () => this.appendLocked(id, offset, source, signal))
+      .run(id, () => this.appendLocked(id, offset, source, signal, onWritten))
       .finally(release);
   }
 
@@ -114,6 +120,7 @@ export class FsUploadSessions {
     offset: number,
     source: Readable,
     signal: AbortSignal | undefined,
+    onWritten: ((bytes: number) => void) | undefined,
   ): Promise<number> {
     // Abandoned while it waited for the lock: a newer request has the upload now.
     if (source.destroyed) throw source.errored ?? new UploadSupersededError(id);
@@ -135,6 +142,7 @@ export class FsUploadSessions {
         sync: false,
         flushAhead: this.durable,
         signal,
+        onWritten,
       });
     } catch (error) {
       state.writer.close();

@@ -70,6 +70,8 @@ export class HashedWriter {
       /** Start writeback every few MiB while streaming (for durable stores). */
       flushAhead: boolean;
       signal?: AbortSignal | undefined;
+      /** Told, in order, how many bytes are in the file so far as each write completes. */
+      onWritten?: ((bytes: number) => void) | undefined;
     },
   ): Promise<number> {
     const handle = await open(path, flags);
@@ -94,7 +96,10 @@ export class HashedWriter {
       filled = 0;
       // One write at a time, in order, so that the file is always a prefix of the stream
       // (a crash must not leave a hole that a resumed upload would build on).
-      const written = lastWrite.then(() => writeFully(handle, buffer, length, at));
+      const written = lastWrite.then(async () => {
+        await writeFully(handle, buffer, length, at);
+        options.onWritten?.(at + length - start);
+      });
       lastWrite = written;
       const released = written.finally(() => slots.give(buffer));
       const done =

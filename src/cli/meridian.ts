@@ -2,6 +2,7 @@
 import { Command } from "commander";
 import { registerReplicationCommand } from "./replication-command.ts";
 import { registerServeCommand } from "./serve-command.ts";
+import { describeFailure } from "./unreachable-reason.ts";
 import { registerUpCommand } from "./up-command.ts";
 import { registerUserCommands } from "./user-command.ts";
 
@@ -15,4 +16,10 @@ registerUpCommand(program);
 registerReplicationCommand(program);
 registerUserCommands(program);
 
-await program.parseAsync(process.argv);
+try {
+  await program.parseAsync(process.argv);
+} catch (error) {
+  // A command that fails says why in one line, never with a stack trace.
+  process.stderr.write(`meridian: ${describeFailure(error)}\n`);
+  process.exitCode = 1;
+}

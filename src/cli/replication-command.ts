@@ -1,9 +1,10 @@
 // `meridian replication list`: every replica of the topology with its regional endpoint
 // and status, read from each replica's /_meridian/status. A replica that does not answer
-// is listed as Failed with the reason.
+// is listed as Failed with the reason, and the command then exits 1.
 import type { Command } from "commander";
 import { loadConfig, replicaEndpoint } from "../config/load-config.ts";
 import type { ReplicaStatusReport } from "../replication/status-endpoint.ts";
+import { unreachableReason } from "./unreachable-reason.ts";
 
 export interface ReplicationListing {
   name: string;
@@ -28,6 +29,8 @@ export function registerReplicationCommand(program: Command): void {
     .option("-o, --output <format>", "table or json", "table")
     .action(async (flags: { config: string; output: string }) => {
       const listing = await listReplications(flags.config);
+      // A script checking the registry's health reads the exit code.
+      if (listing.some((r) => r.status === "Failed")) process.exitCode = 1;
       if (flags.output === "json") {
         process.stdout.write(`${JSON.stringify(listing, null, 2)}\n`);
         return;
@@ -91,7 +94,7 @@ export async function listReplications(configFile: string): Promise<ReplicationL
         const report = (await response.json()) as ReplicaStatusReport;
         return { ...base, status: report.status, pending: report.pending, peers: report.peers };
       } catch (error) {
-        return { ...base, status: "Failed", reason: `unreachable: ${(error as Error).message}` };
+        return { ...base, status: "Failed", reason: unreachableReason(error, endpoint) };
       }
     }),
   );
@@ -106,11 +109,14 @@ export async function updateReplication(
   const config = await loadConfig({ file: configFile, env: {} }, { topologyOnly: true });
   const entry = config.replicas?.find((r) => r.region === region);
   if (!entry) throw new Error(`no replica in region ${region} in ${configFile}`);
-  const response = await fetch(`${replicaEndpoint(entry)}/_meridian/status`, {
+  const endpoint = replicaEndpoint(entry);
+  const response = await fetch(`${endpoint}/_meridian/status`, {
     method: "PUT",
     headers: { "Content-Type": "application/json" },
     body: JSON.stringify({ globalEndpointRouting: routing }),
     signal: AbortSignal.timeout(5_000),
+  }).catch((error: unknown) => {
+    throw new Error(`${region}: ${unreachableReason(error, endpoint)}`);
   });
   if (!response.ok)
     throw new Error(`${region} answered ${response.status}: ${await response.text()}`);

@@ -81,6 +81,9 @@ export class LocalCluster {
     const env: NodeJS.ProcessEnv = {
       ...this.options.env,
       MERIDIAN_REPLICATION_SECRET: this.secret,
+      // Every replica signs and checks tokens with the same key, so that a token issued in
+      // one region works in all (without it a topology with users could not start).
+      MERIDIAN_TOKEN_SIGNING_KEY: this.signingKey,
     };
     for (const peer of entries) {
       const link = this.links.get(`${region}->${peer.region}`);

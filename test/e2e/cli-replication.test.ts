@@ -14,15 +14,21 @@ import { freePorts } from "../support/cluster.ts";
 const bin = fileURLToPath(new URL("../../bin/meridian.js", import.meta.url));
 const run = promisify(execFile);
 
+/** A topology file naming one replica on a free port where nothing listens. */
+async function topologyOfOneDownReplica() {
+  const dir = await mkdtemp(join(tmpdir(), "meridian-cli-replication-"));
+  const [port] = await freePorts(1);
+  const file = join(dir, "meridian.yaml");
+  await writeFile(
+    file,
+    `replicas:\n  - { region: westus, home: true, listen: 127.0.0.1:${port}, data: ${dir}/westus }\n`,
+  );
+  return { dir, file, port };
+}
+
 it("replication list names a refused connection and exits 1 when a replica is Failed", async () => {
-  const dir = await mkdtemp(join(tmpdir(), "meridian-cli-list-"));
+  const { dir, file, port } = await topologyOfOneDownReplica();
   try {
-    const [port] = await freePorts(1);
-    const file = join(dir, "meridian.yaml");
-    await writeFile(
-      file,
-      `replicas:\n  - { region: westus, home: true, listen: 127.0.0.1:${port}, data: ${dir}/westus }\n`,
-    );
     const outcome = await run(process.execPath, [
       bin,
       "replication",
@@ -45,14 +51,8 @@ it("replication list names a refused connection and exits 1 when a replica is Fa
 });
 
 it("replication update of a replica that is down says so in one line", async () => {
-  const dir = await mkdtemp(join(tmpdir(), "meridian-cli-update-"));
+  const { dir, file, port } = await topologyOfOneDownReplica();
   try {
-    const [port] = await freePorts(1);
-    const file = join(dir, "meridian.yaml");
-    await writeFile(
-      file,
-      `replicas:\n  - { region: westus, home: true, listen: 127.0.0.1:${port}, data: ${dir}/westus }\n`,
-    );
     const args = [bin, "replication", "update", "westus", "--config", file];
     const outcome = await run(process.execPath, [
       ...args,

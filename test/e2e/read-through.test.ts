@@ -7,7 +7,11 @@
 import assert from "node:assert/strict";
 import { request } from "node:http";
 import { after, before, describe, it } from "node:test";
-import { startTestCluster, type TestCluster } from "../support/cluster.ts";
+import {
+  clusterTest as clusterTestOf,
+  startTestCluster,
+  type TestCluster,
+} from "../support/cluster.ts";
 import { blobOf, randomBlob } from "../support/oci-fixtures.ts";
 import { startCorruptingPeer } from "../support/read-through-peer.ts";
 import { pushBlob } from "../support/registry-http.ts";
@@ -67,16 +71,8 @@ function timedRead(url: string, method: "GET" | "HEAD" = "GET"): Promise<TimedRe
 describe("read-through", () => {
   let cluster: TestCluster;
 
-  const clusterTest = (name: string, body: () => Promise<void>): void => {
-    it(name, { timeout: 120_000 }, async () => {
-      try {
-        await body();
-      } catch (error) {
-        if (error instanceof Error && cluster) error.message += `\n${cluster.logs()}`;
-        throw error;
-      }
-    });
-  };
+  const clusterTest = (name: string, body: () => Promise<void>): void =>
+    clusterTestOf(() => cluster, name, body);
 
   before(async () => {
     // Anti-entropy stays out of the way: only the feeds and read-through move content.

@@ -10,10 +10,14 @@ import { execFile } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { after, before, describe, it } from "node:test";
+import { after, before, describe } from "node:test";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
-import { startTestCluster, type TestCluster } from "../support/cluster.ts";
+import {
+  clusterTest as clusterTestOf,
+  startTestCluster,
+  type TestCluster,
+} from "../support/cluster.ts";
 import {
   type BuiltImage,
   type BuiltIndex,
@@ -54,17 +58,8 @@ describe("replication across three regions", () => {
   let multiLayer: BuiltImage;
   let twoPlatform: BuiltIndex;
 
-  /** A test whose failure message ends with every replica's recent log lines. */
-  const clusterTest = (name: string, body: () => Promise<void>): void => {
-    it(name, { timeout: testTimeoutMs }, async () => {
-      try {
-        await body();
-      } catch (error) {
-        if (error instanceof Error && cluster) error.message += `\n${cluster.logs()}`;
-        throw error;
-      }
-    });
-  };
+  const clusterTest = (name: string, body: () => Promise<void>): void =>
+    clusterTestOf(() => cluster, name, body, testTimeoutMs);
 
   /** Every region answers the same for each reference; returns the answers of the first. */
   const assertSameEverywhere = async (repository: string, references: readonly string[]) => {

@@ -5,9 +5,13 @@
 // Owns: this file. Helpers: test/support/{cluster,replication-http,registry-http}.ts.
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { after, before, describe, it } from "node:test";
+import { after, before, describe } from "node:test";
 import Database from "better-sqlite3";
-import { startTestCluster, type TestCluster } from "../support/cluster.ts";
+import {
+  clusterTest as clusterTestOf,
+  startTestCluster,
+  type TestCluster,
+} from "../support/cluster.ts";
 import { pushBlob } from "../support/registry-http.ts";
 import { headBlobStatus, makeImage, pushImage } from "../support/replication-http.ts";
 import { waitFor } from "../support/wait-for.ts";
@@ -18,16 +22,8 @@ const [west, east, europe] = regions;
 describe("merge rules across three regions", () => {
   let cluster: TestCluster;
 
-  const clusterTest = (name: string, body: () => Promise<void>): void => {
-    it(name, { timeout: 120_000 }, async () => {
-      try {
-        await body();
-      } catch (error) {
-        if (error instanceof Error && cluster) error.message += `\n${cluster.logs()}`;
-        throw error;
-      }
-    });
-  };
+  const clusterTest = (name: string, body: () => Promise<void>): void =>
+    clusterTestOf(() => cluster, name, body);
 
   /** Every feed drained, then an anti-entropy round in every region, then drained again. */
   const settle = async () => {

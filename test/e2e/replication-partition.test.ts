@@ -4,8 +4,12 @@
 // heal, with one winner for a tag written on both sides.
 // Owns: this file. Helpers: test/support/{cluster,replication-http}.ts.
 import assert from "node:assert/strict";
-import { after, before, describe, it } from "node:test";
-import { startTestCluster, type TestCluster } from "../support/cluster.ts";
+import { after, before, describe } from "node:test";
+import {
+  clusterTest as clusterTestOf,
+  startTestCluster,
+  type TestCluster,
+} from "../support/cluster.ts";
 import {
   assertBlobServed,
   makeImage,
@@ -23,16 +27,8 @@ const MiB = 1024 * 1024;
 describe("replication across broken links", () => {
   let cluster: TestCluster;
 
-  const clusterTest = (name: string, body: () => Promise<void>): void => {
-    it(name, { timeout: 90_000 }, async () => {
-      try {
-        await body();
-      } catch (error) {
-        if (error instanceof Error && cluster) error.message += `\n${cluster.logs()}`;
-        throw error;
-      }
-    });
-  };
+  const clusterTest = (name: string, body: () => Promise<void>): void =>
+    clusterTestOf(() => cluster, name, body, 90_000);
 
   const assertLocalBlobs = async (region: string, repository: string, image: TestImage) => {
     for (const blob of [image.config, ...image.layers]) {

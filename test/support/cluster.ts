@@ -7,6 +7,7 @@ import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { it } from "node:test";
 import { setTimeout as delay } from "node:timers/promises";
 import { stringify as toYaml } from "yaml";
 import { LocalCluster } from "../../src/cluster/local-cluster.ts";
@@ -77,6 +78,27 @@ export interface TestCluster {
   logs(): string;
   /** Stops every replica and WAN link and removes the temp folder. */
   dispose(): Promise<void>;
+}
+
+/**
+ * Declares a test whose failure message ends with every replica's recent log lines: the
+ * first thing to read when a multi-region test fails.
+ */
+export function clusterTest(
+  cluster: () => TestCluster | undefined,
+  name: string,
+  body: () => Promise<void>,
+  timeoutMs = 120_000,
+): void {
+  it(name, { timeout: timeoutMs }, async () => {
+    try {
+      await body();
+    } catch (error) {
+      const running = cluster();
+      if (error instanceof Error && running) error.message += `\n${running.logs()}`;
+      throw error;
+    }
+  });
 }
 
 /** The state digest of a repository with no live tag and no manifest. */

@@ -18,7 +18,9 @@ import { UploadLimiter } from "./api/upload-limiter.ts";
 import { buildAuth, isLoopback } from "./auth/build-auth.ts";
 import type { Config } from "./config/config-schema.ts";
 import { listenOn, parseListenAddress } from "./config/listen-address.ts";
-import { ConfigError } from "./config/load-config.ts";
+import { ConfigError, replicaEndpoint } from "./config/load-config.ts";
+import { createAdminApi } from "./control/admin-api.ts";
+import type { HomeReplica } from "./control/home-forwarding.ts";
 import { SqliteMetadataStore } from "./metadata/sqlite-metadata-store.ts";
 import { HybridClock } from "./registry/hybrid-clock.ts";
 import { Registry } from "./registry/registry.ts";
@@ -88,9 +90,15 @@ async function assemble(parts: {
   const entry = config.replicas?.find((r) => r.region === config.region);
   const routing = await RoutingSwitch.open(dataDir, entry?.globalEndpointRouting ?? true);
   const { host, port } = parseListenAddress(config.listen);
-  const auth = buildAuth(config, host);
+  const auth = await startAuth(config, host, registry, log);
+  undo.push(async () => auth.stop());
   const extensions: ApiExtension[] = [
     ...auth.extensions,
+    createAdminApi({
+      control: registry.control,
+      authorizer: auth.authorizer,
+      home: homeReplica(config),
+    }),
     createMetricsEndpoint(metrics),
     createStatusEndpoint({ config, replicator, routing, authorizer: auth.authorizer }),
   ];
@@ -185,6 +193,43 @@ async function startReplication(
   });
   replicator.start();
   return replicator;
+}
+
+/**
+ * Authentication from the configuration file overlaid by the control records, kept up to
+ * date as records arrive: a user added in any region can log in here at once.
+ */
+async function startAuth(config: Config, host: string, registry: Registry, log: Logger) {
+  const load = async () => ({
+    users: await registry.control.registers("user"),
+    tokens: await registry.control.registers("token"),
+  });
+  const auth = buildAuth(config, host, await load());
+  let warned = false;
+  const stop = registry.control.onChange((kinds) => {
+    if (!kinds.has("user") && !kinds.has("token")) return;
+    load().then(
+      (records) => {
+        auth.credentials.useRecords(records.users, records.tokens);
+        if (auth.credentials.configured && auth.ephemeralSigningKey && !warned) {
+          warned = true;
+          log.warn(
+            "users exist now but auth.signingKey is not set: tokens issued here work only in this process; set auth.signingKey (or MERIDIAN_TOKEN_SIGNING_KEY) on every replica",
+          );
+        }
+      },
+      (error: unknown) => log.error({ err: error }, "could not reload users and tokens"),
+    );
+  });
+  return { ...auth, stop };
+}
+
+/** The home replica to forward control-plane writes to; undefined when this is it. */
+function homeReplica(config: Config): HomeReplica | undefined {
+  const home = config.replicas?.find((r) => r.home);
+  if (!home || home.region === config.region) return undefined;
+  const peer = config.peers.find((p) => p.region === home.region);
+  return { region: home.region, url: peer?.url ?? replicaEndpoint(home) };
 }
 
 async function readTls(files: {

@@ -1,36 +1,45 @@
-// Builds a replica's authentication from its configuration, and enforces the default:
-// with no users or tokens a replica that listens only on loopback serves without
-// authentication (as Distribution does), and one listening anywhere else refuses to start
-// unless `auth.insecureNoAuth` (or --insecure-no-auth) says so.
+// Builds a replica's authentication from its configuration and the control records, and
+// enforces the default: with no users or tokens a replica that listens only on loopback
+// serves without authentication (as Distribution does), and one listening anywhere else
+// refuses to start unless `auth.insecureNoAuth` (or --insecure-no-auth) says so. Users
+// and tokens may appear and go later (control records replicate): the authorizer asks
+// the credentials on every request whether any exist.
+import { randomBytes } from "node:crypto";
 import type { ApiExtension } from "../api/api-server.ts";
 import type { Config } from "../config/config-schema.ts";
 import { ConfigError } from "../config/load-config.ts";
+import type { ControlRecord } from "../metadata/metadata-store.ts";
 import { Authorizer } from "./authorizer.ts";
 import { Credentials } from "./credentials.ts";
 import { createTokenEndpoint } from "./token-endpoint.ts";
 import { TokenService } from "./token-service.ts";
 
 export interface ReplicaAuth {
-  authorizer: Authorizer | undefined;
+  authorizer: Authorizer;
+  credentials: Credentials;
   extensions: ApiExtension[];
+  /** No signing key was configured: tokens are signed with a key of this process only. */
+  ephemeralSigningKey: boolean;
 }
 
-export function buildAuth(config: Config, listenHost: string): ReplicaAuth {
+export function buildAuth(
+  config: Config,
+  listenHost: string,
+  records: { users: readonly ControlRecord[]; tokens: readonly ControlRecord[] },
+): ReplicaAuth {
   const credentials = new Credentials(config.auth);
-  if (!credentials.configured) {
-    if (!isLoopback(listenHost) && !config.auth.insecureNoAuth) {
-      throw new ConfigError(
-        `refusing to serve ${config.listen} without authentication: add users (meridian user add) or set auth.insecureNoAuth / --insecure-no-auth`,
-      );
-    }
-    return { authorizer: undefined, extensions: [] };
+  credentials.useRecords(records.users, records.tokens);
+  if (!credentials.configured && !isLoopback(listenHost) && !config.auth.insecureNoAuth) {
+    throw new ConfigError(
+      `refusing to serve ${config.listen} without authentication: add users (meridian user add) or set auth.insecureNoAuth / --insecure-no-auth`,
+    );
   }
-  const signingKey = config.auth.signingKey;
-  if (!signingKey) {
+  if (credentials.configured && !config.auth.signingKey) {
     throw new ConfigError(
       "invalid configuration:\n  auth.signingKey: required once users or tokens exist (or MERIDIAN_TOKEN_SIGNING_KEY)",
     );
   }
+  const signingKey = config.auth.signingKey ?? randomBytes(32).toString("hex");
   const tokens = new TokenService({
     signingKey,
     service: config.auth.service,
@@ -46,9 +55,11 @@ export function buildAuth(config: Config, listenHost: string): ReplicaAuth {
   });
   return {
     authorizer,
+    credentials,
     extensions: [
       createTokenEndpoint({ credentials, tokens, anonymousPull: config.auth.anonymousPull }),
     ],
+    ephemeralSigningKey: config.auth.signingKey === undefined,
   };
 }
 

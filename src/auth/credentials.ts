@@ -9,7 +9,8 @@
 // one small gate (VerificationGate).
 import { createHash } from "node:crypto";
 import { setTimeout as delay } from "node:timers/promises";
-import type { Config } from "../config/config-schema.ts";
+import { type Config, tokenEntry, userEntry } from "../config/config-schema.ts";
+import type { ControlRecord } from "../metadata/metadata-store.ts";
 import { LoginThrottle } from "./login-throttle.ts";
 import { verifySecret } from "./password-hash.ts";
 import type { Principal } from "./permissions.ts";
@@ -49,6 +50,7 @@ export class Credentials {
   private readonly gate: VerificationGate;
   private readonly check: (secret: string, encoded: string) => Promise<boolean>;
   private readonly throttledDelayMs: number;
+  private readonly base: Config["auth"];
 
   constructor(auth: Config["auth"], options: CredentialsOptions = {}) {
     this.now = options.now ?? Date.now;
@@ -57,7 +59,22 @@ export class Credentials {
     this.gate = options.gate ?? scryptGate;
     this.check = options.verifySecret ?? verifySecret;
     this.throttledDelayMs = options.throttledDelayMs ?? 1000;
-    for (const user of auth.users) {
+    this.base = auth;
+    this.useAccounts(auth.users, auth.tokens);
+  }
+
+  /**
+   * Replaces the accounts with the configuration file's, overlaid by the control records:
+   * a record (or its deletion) wins over the file's entry of the same name. What was
+   * remembered of earlier checks goes, so that a changed password or a deleted account
+   * takes effect at once.
+   */
+  useAccounts(users: readonly UserEntry[], tokens: readonly TokenEntry[]): void {
+    this.users.clear();
+    this.tokens.clear();
+    this.remembered.clear();
+    this.failed.clear();
+    for (const user of users) {
       this.users.set(user.name, {
         principal: {
           kind: "user",
@@ -69,7 +86,7 @@ export class Credentials {
         secretHash: user.passwordHash,
       });
     }
-    for (const token of auth.tokens) {
+    for (const token of tokens) {
       this.tokens.set(token.name, {
         principal: {
           kind: "token",
@@ -81,6 +98,14 @@ export class Credentials {
         secretHash: token.secretHash,
       });
     }
+  }
+
+  /** The configuration file's accounts overlaid by the control records' registers. */
+  useRecords(users: readonly ControlRecord[], tokens: readonly ControlRecord[]): void {
+    this.useAccounts(
+      overlay(this.base.users, users, (name, value) => userEntry.parse({ name, ...value })),
+      overlay(this.base.tokens, tokens, (name, value) => tokenEntry.parse({ name, ...value })),
+    );
   }
 
   /** Whether any user or token exists (then every request needs credentials). */
@@ -162,6 +187,31 @@ export class Credentials {
 
 /** Principal names cannot hold ":" (config schema), so this prefix cannot be a user's. */
 const tokenIdPrefix = "token:";
+
+type UserEntry = Config["auth"]["users"][number];
+type TokenEntry = Config["auth"]["tokens"][number];
+
+/** The file's entries by name, replaced or removed by the records of the same name. */
+function overlay<T extends { name: string }>(
+  file: readonly T[],
+  records: readonly ControlRecord[],
+  parse: (name: string, value: Record<string, unknown>) => T,
+): T[] {
+  const byName = new Map(file.map((entry) => [entry.name, entry]));
+  for (const record of records) {
+    if (record.value === null) {
+      byName.delete(record.name);
+      continue;
+    }
+    try {
+      byName.set(record.name, parse(record.name, JSON.parse(record.value)));
+    } catch {
+      // A record this version cannot read names nobody who may log in.
+      byName.delete(record.name);
+    }
+  }
+  return [...byName.values()];
+}
 
 function remember<V>(cache: Map<string, V>, key: string, value: V): void {
   if (cache.size >= maxRemembered) cache.clear();

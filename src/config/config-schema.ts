@@ -34,7 +34,7 @@ const replicaEntry = z
   })
   .strict();
 
-const grant = z
+export const grant = z
   .object({
     repositories: z.string().min(1),
     actions: z.array(z.enum(["pull", "push", "delete"])).min(1),
@@ -47,7 +47,7 @@ const secretHash = z
 const principalName = z.string().regex(/^[A-Za-z0-9._@-]{1,64}$/, "letters, digits and ._@- only");
 
 /** A user: made by `meridian user add`. */
-const userEntry = z
+export const userEntry = z
   .object({
     name: principalName,
     passwordHash: secretHash,
@@ -57,7 +57,7 @@ const userEntry = z
   .strict();
 
 /** A repository-scoped token, like ACR's tokens with scope maps: made by `meridian token add`. */
-const tokenEntry = z
+export const tokenEntry = z
   .object({
     name: principalName,
     secretHash,

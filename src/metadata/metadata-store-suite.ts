@@ -5,7 +5,12 @@ import { describe, it } from "node:test";
 import { type Digest, digestOf } from "../oci/digest.ts";
 import { mediaTypes } from "../oci/media-types.ts";
 import { withFixture } from "../testing/with-fixture.ts";
-import type { ChangeRecord, ManifestRecord, MetadataStore } from "./metadata-store.ts";
+import {
+  type ChangeRecord,
+  controlRepository,
+  type ManifestRecord,
+  type MetadataStore,
+} from "./metadata-store.ts";
 
 export interface MetadataStoreFixture {
   store: MetadataStore;
@@ -259,6 +264,43 @@ export function runMetadataStoreSuite(
         assert.deepEqual(seen, log.slice(0, 2));
         assert.deepEqual(await store.changesSince(log[1]?.seq ?? 0, 100), log.slice(2));
         assert.equal(await store.latestStamp(), stamp(2));
+      }),
+    );
+
+    it(
+      "keeps control records as registers, replicated through the change log and the state digest",
+      withStore(async ({ store, another }) => {
+        const writes = [
+          { kind: "user", name: "alice", value: '{"v":1}', stamp: stamp(1) },
+          { kind: "user", name: "alice", value: null, stamp: stamp(3) },
+          { kind: "user", name: "alice", value: '{"v":2}', stamp: stamp(2) },
+          { kind: "token", name: "alice", value: '{"t":1}', stamp: stamp(1) },
+        ];
+        const applied = [];
+        for (const write of writes) applied.push(await store.putControlRecord(write));
+        assert.deepEqual(applied, [true, true, false, true], "an older write loses");
+        assert.deepEqual(await store.controlRecords("user"), [
+          { kind: "user", name: "alice", value: null, stamp: stamp(3) },
+        ]);
+        assert.equal((await store.controlRecords("token"))[0]?.value, '{"t":1}');
+        const log = await store.changesSince(0, 100);
+        assert.deepEqual(
+          log.map((c) => [c.kind, c.control?.kind, c.control?.name]),
+          [
+            ["control-put", "user", "alice"],
+            ["control-delete", "user", "alice"],
+            ["control-put", "token", "alice"],
+          ],
+        );
+        assert.deepEqual(await store.listRepositories({}), [], "not a repository");
+        const other = await another();
+        for (const write of [...writes].reverse()) await other.putControlRecord(write);
+        const digests = await store.stateDigests();
+        assert.ok(digests.has(controlRepository));
+        assert.deepEqual(await other.stateDigests(), digests);
+        assert.equal(await store.stateDigest(controlRepository), digests.get(controlRepository));
+        const exported = await store.exportRepository(controlRepository);
+        assert.equal(exported.controls?.length, 2);
       }),
     );
 

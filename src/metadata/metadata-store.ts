@@ -57,6 +57,8 @@ export interface Page {
 }
 
 export type ChangeKind =
+  | "control-put"
+  | "control-delete"
   | "blob-link"
   | "blob-unlink"
   | "manifest-put"
@@ -73,7 +75,21 @@ export interface ChangeRecord {
   /** Digest of the blob or manifest the change is about. */
   digest?: Digest | undefined;
   tag?: string | undefined;
+  /** For control-put and control-delete: which record (repository is then `_control:<kind>`). */
+  control?: { kind: string; name: string } | undefined;
 }
+
+/** A control-plane record (a user, a token, ...): value undefined once deleted. */
+export interface ControlRecord {
+  kind: string;
+  name: string;
+  /** JSON text, or null for a deleted record (a tombstone). */
+  value: string | null;
+  stamp: Stamp;
+}
+
+/** The pseudo-repository under which state digests and exports carry control records. */
+export const controlRepository = "_control";
 
 /** A repository's whole mergeable state: every register with its stamp. */
 export interface RepositoryExport {
@@ -83,6 +99,8 @@ export interface RepositoryExport {
   tombstones: { digest: Digest; stamp: Stamp }[];
   /** Blob-link registers: linked, or unlinked (a tombstone). */
   links: { digest: Digest; linked: boolean; stamp: Stamp }[];
+  /** Control-plane registers (only in the export of `controlRepository`). */
+  controls?: ControlRecord[] | undefined;
 }
 
 export type CommitListener = (changes: readonly ChangeRecord[]) => void;
@@ -141,8 +159,19 @@ export interface MetadataStore {
    * same records give the same value.
    */
   stateDigest(repository: string): Promise<string>;
-  /** The state digest of every repository, in one pass (anti-entropy compares them all). */
+  /**
+   * The state digest of every repository, in one pass (anti-entropy compares them all),
+   * with the control records under `controlRepository` when there are any.
+   */
   stateDigests(): Promise<Map<string, string>>;
+
+  /**
+   * Writes a control record's register (value null deletes it) unless it holds a stamp at
+   * least as new; whether it changed. One transaction with its change-log record.
+   */
+  putControlRecord(record: ControlRecord): Promise<boolean>;
+  /** The control records of a kind, tombstones included, by name. */
+  controlRecords(kind: string): Promise<ControlRecord[]>;
 
   /** The repository's tags in lexical order, or undefined when the repository is unknown. */
   listTags(repository: string, page: Page): Promise<string[] | undefined>;

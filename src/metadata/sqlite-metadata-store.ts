@@ -10,6 +10,7 @@ import type {
   ChangeKind,
   ChangeRecord,
   CommitListener,
+  ControlRecord,
   ManifestRecord,
   MetadataStore,
   Page,
@@ -18,6 +19,7 @@ import type {
   Stamp,
   StoredManifest,
 } from "./metadata-store.ts";
+import { controlRepository } from "./metadata-store.ts";
 import { schema, schemaVersion } from "./sqlite-schema.ts";
 
 export interface SqliteMetadataStoreOptions {
@@ -276,10 +278,16 @@ export class SqliteMetadataStore implements MetadataStore {
     for (const r of rows(this.sql.stateLinks)) {
       add(r.repository as string, `${r.linked === "1" ? "l" : "u"} ${r.digest} ${r.stamp}\n`);
     }
+    if (only === undefined || only === controlRepository) {
+      for (const r of this.sql.allControls.iterate() as Iterable<ControlRecord>) {
+        add(controlRepository, `c ${r.kind} ${r.name} ${r.value ?? "-"} ${r.stamp}\n`);
+      }
+    }
     const names =
       only === undefined
         ? (this.sql.listRepositories.all("", -1) as { name: string }[]).map((r) => r.name)
         : [only];
+    if (only === undefined && hashes.has(controlRepository)) names.push(controlRepository);
     const digests = new Map<string, string>();
     for (const name of names) {
       const hash = hashes.get(name);
@@ -338,14 +346,29 @@ export class SqliteMetadataStore implements MetadataStore {
       digest: string | null;
       tag: string | null;
     }[];
-    return rows.map((row) => ({
-      seq: row.seq,
-      stamp: row.stamp,
-      kind: row.kind,
-      repository: row.repository,
-      digest: (row.digest ?? undefined) as Digest | undefined,
-      tag: row.tag ?? undefined,
-    }));
+    return rows.map(changeRecord);
+  }
+
+  async putControlRecord(record: ControlRecord): Promise<boolean> {
+    return this.transact(() => {
+      const current = this.sql.controlStamp.get(record.kind, record.name) as
+        | { stamp: string }
+        | undefined;
+      if (current && current.stamp >= record.stamp) return false;
+      this.sql.putControl.run(record.kind, record.name, record.value, record.stamp);
+      this.record(
+        record.stamp,
+        record.value === null ? "control-delete" : "control-put",
+        `${controlPrefix}${record.kind}`,
+        undefined,
+        record.name,
+      );
+      return true;
+    });
+  }
+
+  async controlRecords(kind: string): Promise<ControlRecord[]> {
+    return this.sql.controlsOfKind.all(kind) as ControlRecord[];
   }
 
   async logId(): Promise<string> {
@@ -361,6 +384,10 @@ export class SqliteMetadataStore implements MetadataStore {
   }
 
   async exportRepository(repository: string): Promise<RepositoryExport> {
+    if (repository === controlRepository) {
+      const controls = this.sql.allControls.all() as ControlRecord[];
+      return { manifests: [], tags: [], tombstones: [], links: [], controls };
+    }
     const manifests = this.sql.exportManifests.all(repository) as {
       digest: Digest;
       media_type: string;
@@ -471,8 +498,35 @@ export class SqliteMetadataStore implements MetadataStore {
     tag?: string,
   ): void {
     const info = this.sql.appendChange.run(stamp, kind, repository, digest ?? null, tag ?? null);
-    this.pending.push({ seq: Number(info.lastInsertRowid), stamp, kind, repository, digest, tag });
+    this.pending.push(
+      changeRecord({ seq: Number(info.lastInsertRowid), stamp, kind, repository, digest, tag }),
+    );
   }
+}
+
+const controlPrefix = `${controlRepository}:`;
+
+/** A change-log row as a record; a control record's row names it by repository and tag. */
+function changeRecord(row: {
+  seq: number;
+  stamp: string;
+  kind: ChangeKind;
+  repository: string;
+  digest?: string | null | undefined;
+  tag?: string | null | undefined;
+}): ChangeRecord {
+  const record: ChangeRecord = {
+    seq: row.seq,
+    stamp: row.stamp,
+    kind: row.kind,
+    repository: row.repository,
+    digest: (row.digest ?? undefined) as Digest | undefined,
+    tag: row.tag ?? undefined,
+  };
+  if (row.repository.startsWith(controlPrefix) && row.tag) {
+    record.control = { kind: row.repository.slice(controlPrefix.length), name: row.tag };
+  }
+  return record;
 }
 
 function toStoredManifest(row: ManifestRow | undefined): StoredManifest | undefined {
@@ -600,6 +654,16 @@ function prepareStatements(db: Database.Database) {
     exportTags: prepare("SELECT tag, digest, stamp FROM tags WHERE repository = ? ORDER BY tag"),
     exportTombstones: prepare(
       "SELECT digest, stamp FROM manifest_tombstones WHERE repository = ? ORDER BY digest",
+    ),
+    controlStamp: prepare("SELECT stamp FROM control_records WHERE kind = ? AND name = ?"),
+    putControl: prepare(
+      "INSERT OR REPLACE INTO control_records (kind, name, value, stamp) VALUES (?, ?, ?, ?)",
+    ),
+    controlsOfKind: prepare(
+      "SELECT kind, name, value, stamp FROM control_records WHERE kind = ? ORDER BY name",
+    ),
+    allControls: prepare(
+      "SELECT kind, name, value, stamp FROM control_records ORDER BY kind, name",
     ),
     exportLinks: prepare(
       `SELECT digest, 1 AS linked, stamp FROM blob_links WHERE repository = ?

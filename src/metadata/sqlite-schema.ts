@@ -62,6 +62,17 @@ CREATE TABLE IF NOT EXISTS tags (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS tags_by_digest ON tags (repository, digest) WHERE digest IS NOT NULL;
 
+-- Control-plane records (users, tokens, ...): a last-writer-wins register per (kind, name);
+-- value NULL is a tombstone. Their change-log records name them as repository
+-- "_control:<kind>" (never a repository name: names start with [a-z0-9]) and tag <name>.
+CREATE TABLE IF NOT EXISTS control_records (
+  kind  TEXT NOT NULL,
+  name  TEXT NOT NULL,
+  value TEXT,
+  stamp TEXT NOT NULL,
+  PRIMARY KEY (kind, name)
+) WITHOUT ROWID;
+
 CREATE TABLE IF NOT EXISTS changes (
   seq        INTEGER PRIMARY KEY AUTOINCREMENT,
   stamp      TEXT NOT NULL,

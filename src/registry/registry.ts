@@ -6,6 +6,7 @@ import type { BlobStore } from "../storage/blob-store.ts";
 import { BlobIntake } from "./blob-intake.ts";
 import { BlobOperations } from "./blob-operations.ts";
 import type { ContentSource } from "./content-source.ts";
+import { ControlRecords } from "./control-records.ts";
 import type { HybridClock } from "./hybrid-clock.ts";
 import { ManifestOperations } from "./manifest-operations.ts";
 import type { RegistryContext } from "./registry-context.ts";
@@ -32,6 +33,8 @@ export class Registry {
   readonly intake: BlobIntake;
   /** What other replicas may read of this one. */
   readonly state: ReplicaState;
+  /** The control plane's records (users, tokens, ...). */
+  readonly control: ControlRecords;
 
   readonly clock: HybridClock;
   private readonly ctx: RegistryContext;
@@ -42,6 +45,7 @@ export class Registry {
     this.clock = options.clock;
     this.intake = new BlobIntake(options.blobs);
     this.state = new ReplicaState(ctx);
+    this.control = new ControlRecords(options.metadata, options.clock);
     this.blobs = new BlobOperations(ctx);
     this.uploads = new UploadOperations(ctx, this.blobs);
     this.manifests = new ManifestOperations(ctx);

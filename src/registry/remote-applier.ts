@@ -49,6 +49,15 @@ export class RemoteApplier {
       case "tag-delete":
         await metadata.deleteTag(change.repository, change.tag, change.stamp);
         return;
+      case "control-put":
+      case "control-delete":
+        await metadata.putControlRecord({
+          kind: change.controlKind,
+          name: change.name,
+          value: change.kind === "control-put" ? change.value : null,
+          stamp: change.stamp,
+        });
+        return;
     }
   }
 

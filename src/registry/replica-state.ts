@@ -5,6 +5,7 @@ import type { Readable } from "node:stream";
 import type {
   ChangeRecord,
   CommitListener,
+  ControlRecord,
   RepositoryExport,
   Stamp,
   StoredManifest,
@@ -72,6 +73,11 @@ export class ReplicaState {
   /** The stamp of the repository's link register for a blob (linked or not). */
   blobLinkStamp(repository: string, digest: Digest): Promise<Stamp | undefined> {
     return this.ctx.metadata.blobLinkStamp(repository, digest);
+  }
+
+  /** The control record's current register, or undefined when never written. */
+  async controlRecord(kind: string, name: string): Promise<ControlRecord | undefined> {
+    return (await this.ctx.metadata.controlRecords(kind)).find((r) => r.name === name);
   }
 
   blob(digest: Digest): Promise<BlobInfo | undefined> {

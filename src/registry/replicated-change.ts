@@ -17,7 +17,16 @@ export type ReplicatedChange =
     }
   | { kind: "manifest-delete"; repository: string; digest: Digest; stamp: Stamp }
   | { kind: "tag-put"; repository: string; tag: string; digest: Digest; stamp: Stamp }
-  | { kind: "tag-delete"; repository: string; tag: string; stamp: Stamp };
+  | { kind: "tag-delete"; repository: string; tag: string; stamp: Stamp }
+  | {
+      kind: "control-put" | "control-delete";
+      /** Which kind of control record (user, token, ...). */
+      controlKind: string;
+      name: string;
+      /** JSON text; null for a delete. */
+      value: string | null;
+      stamp: Stamp;
+    };
 
 /** Where a replica gets the content a remote change needs (the peers, in practice). */
 export interface ContentFetcher {

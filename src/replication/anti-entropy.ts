@@ -98,6 +98,15 @@ export class AntiEntropy {
       ...exported.tombstones.map(
         (t): ReplicatedChange => ({ kind: "manifest-delete", repository, ...t }),
       ),
+      ...(exported.controls ?? []).map(
+        (c): ReplicatedChange => ({
+          kind: c.value === null ? "control-delete" : "control-put",
+          controlKind: c.kind,
+          name: c.name,
+          value: c.value,
+          stamp: c.stamp,
+        }),
+      ),
       ...exported.tags.map(
         (t): ReplicatedChange =>
           t.digest === null

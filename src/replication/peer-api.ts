@@ -14,6 +14,7 @@ import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import type { ApiExtension, ExtensionContext } from "../api/api-server.ts";
 import { sendJson, withUnsatisfiedRange } from "../api/responses.ts";
+import { controlRepository } from "../metadata/metadata-store.ts";
 import { parseReadRange, resolveReadRange } from "../oci/content-range.ts";
 import { type Digest, parseDigest } from "../oci/digest.ts";
 import { OciError } from "../oci/oci-error.ts";
@@ -93,6 +94,13 @@ async function feed(
       const stored = await options.state.manifest(record.repository, { digest: record.digest });
       bytes += stored?.bytes.length ?? 0;
       wire.push(toWire(record, stored));
+    } else if (record.kind === "control-put" && record.control) {
+      // The value the record wrote, while it is still the register's (else a newer write
+      // follows in the feed).
+      const current = await options.state.controlRecord(record.control.kind, record.control.name);
+      const value = current?.stamp === record.stamp ? (current.value ?? undefined) : undefined;
+      bytes += value?.length ?? 0;
+      wire.push(toWire(record, undefined, undefined, value));
     } else if (record.kind === "blob-link" && record.digest && !inlined.has(record.digest)) {
       const blob = await inlineBlob(options.state, record.digest);
       if (blob) {
@@ -217,7 +225,9 @@ async function exportRepository(
   ctx: ExtensionContext,
   options: PeerApiOptions,
 ) {
-  const repository = parseRepositoryName(ctx.query.get("repository") ?? "");
+  const asked = ctx.query.get("repository") ?? "";
+  // The control records travel as one more "repository" that no real one can be named.
+  const repository = asked === controlRepository ? asked : parseRepositoryName(asked);
   const exported = await options.state.exportRepository(repository);
   sendJson(res, 200, {
     repository,
@@ -225,6 +235,7 @@ async function exportRepository(
     tags: exported.tags,
     tombstones: exported.tombstones,
     links: exported.links,
+    controls: exported.controls ?? [],
   });
 }
 

@@ -258,6 +258,13 @@ export class PeerClient {
         if (typeof l.linked !== "boolean") throw new PeerProtocolError("bad link in export");
         return { digest: digest(l.digest), linked: l.linked, stamp: stamp(l.stamp) };
       }),
+      controls: list(body.controls ?? []).map((c) => {
+        if (typeof c.kind !== "string" || typeof c.name !== "string")
+          throw new PeerProtocolError("bad control record in export");
+        if (c.value !== null && typeof c.value !== "string")
+          throw new PeerProtocolError("bad control record value in export");
+        return { kind: c.kind, name: c.name, value: c.value, stamp: stamp(c.stamp) };
+      }),
     };
   }
 

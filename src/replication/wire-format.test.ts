@@ -82,4 +82,54 @@ describe("wire format", () => {
       assert.throws(() => toChange(parsed as never), PeerProtocolError, what);
     }
   });
+
+  it("carries control records by kind and name, and refuses a malformed one", () => {
+    const control = { kind: "user", name: "alice" };
+    const [put, deleted, stale] = overTheWire({
+      head: 3,
+      records: [
+        toWire(
+          {
+            seq: 1,
+            stamp,
+            kind: "control-put",
+            repository: "_control:user",
+            tag: "alice",
+            control,
+          },
+          undefined,
+          undefined,
+          '{"admin":true}',
+        ),
+        toWire({
+          seq: 2,
+          stamp,
+          kind: "control-delete",
+          repository: "_control:user",
+          tag: "alice",
+        }),
+        toWire({ seq: 3, stamp, kind: "control-put", repository: "_control:user", tag: "alice" }),
+      ],
+    }).records.map(toChange);
+    assert.deepEqual(put, {
+      kind: "control-put",
+      controlKind: "user",
+      name: "alice",
+      value: '{"admin":true}',
+      stamp,
+    });
+    assert.equal(deleted?.kind, "control-delete");
+    assert.equal(stale, undefined, "a put written again since carries no value and is skipped");
+    for (const bad of [
+      { repository: "_control:User", tag: "alice", value: "{}" },
+      { repository: "_control:user", tag: "a/b", value: "{}" },
+      { repository: "_control:user", tag: "alice", value: "{not json" },
+    ]) {
+      const [record] = overTheWire({
+        head: 1,
+        records: [{ seq: 1, stamp, kind: "control-put", ...bad }],
+      }).records;
+      assert.throws(() => toChange(record as never), PeerProtocolError, JSON.stringify(bad));
+    }
+  });
 });

@@ -7,7 +7,11 @@
 //   since carries neither and is skipped (its delete follows in the feed). A blob-link
 //   record of a small blob carries the blob as "blob" (base64), checked against its digest
 //   by the follower before it is stored.
-import type { ChangeKind, ChangeRecord } from "../metadata/metadata-store.ts";
+import {
+  type ChangeKind,
+  type ChangeRecord,
+  controlRepository,
+} from "../metadata/metadata-store.ts";
 import { type Digest, parseDigest } from "../oci/digest.ts";
 import { isTag, parseRepositoryName } from "../oci/reference.ts";
 import { parseStamp } from "../registry/hybrid-clock.ts";
@@ -24,6 +28,8 @@ export interface WireRecord {
   bytes?: string | undefined;
   /** A small blob's bytes (base64), on its blob-link record. */
   blob?: string | undefined;
+  /** A control record's value (JSON text), on its control-put record. */
+  value?: string | undefined;
 }
 
 export interface FeedPage {
@@ -38,6 +44,7 @@ export function toWire(
   record: ChangeRecord,
   manifest?: { mediaType: string; bytes: Buffer },
   blob?: Buffer,
+  value?: string,
 ): WireRecord {
   const wire: WireRecord = {
     seq: record.seq,
@@ -52,6 +59,7 @@ export function toWire(
     wire.bytes = manifest.bytes.toString("base64");
   }
   if (blob) wire.blob = blob.toString("base64");
+  if (value !== undefined) wire.value = value;
   return wire;
 }
 
@@ -94,6 +102,7 @@ function parseWireRecord(value: unknown): WireRecord {
     mediaType: optionalString("mediaType"),
     bytes: optionalString("bytes"),
     blob: optionalString("blob"),
+    value: optionalString("value"),
   };
 }
 
@@ -103,6 +112,9 @@ function parseWireRecord(value: unknown): WireRecord {
  * PeerProtocolError for malformed records.
  */
 export function toChange(record: WireRecord): ReplicatedChange | undefined {
+  if (record.kind === "control-put" || record.kind === "control-delete") {
+    return toControlChange(record);
+  }
   const repository = guard(() => parseRepositoryName(record.repository), "repository");
   const { stamp } = record;
   const digest = (): Digest => {
@@ -136,6 +148,39 @@ export function toChange(record: WireRecord): ReplicatedChange | undefined {
     default:
       throw new PeerProtocolError(`unknown record kind ${String(record.kind).slice(0, 40)}`);
   }
+}
+
+const controlKindPattern = /^[a-z][a-z0-9-]{0,31}$/;
+
+/**
+ * A control record's change: its repository is `_control:<kind>`, its tag the record's
+ * name. A put whose record was written again since carries no value and is skipped (the
+ * newer write follows in the feed).
+ */
+function toControlChange(record: WireRecord): ReplicatedChange | undefined {
+  const prefix = `${controlRepository}:`;
+  const controlKind = record.repository.startsWith(prefix)
+    ? record.repository.slice(prefix.length)
+    : "";
+  if (!controlKindPattern.test(controlKind)) throw new PeerProtocolError("bad control kind");
+  const name = record.tag ?? "";
+  if (!isControlName(name)) throw new PeerProtocolError("bad control record name");
+  const { stamp } = record;
+  if (record.kind === "control-delete") {
+    return { kind: "control-delete", controlKind, name, value: null, stamp };
+  }
+  if (record.value === undefined) return undefined;
+  try {
+    JSON.parse(record.value);
+  } catch {
+    throw new PeerProtocolError("control record value is not JSON");
+  }
+  return { kind: "control-put", controlKind, name, value: record.value, stamp };
+}
+
+/** A control record's name: printable, without separators, at most 128 characters. */
+export function isControlName(name: string): boolean {
+  return /^[A-Za-z0-9._@-]{1,128}$/.test(name);
 }
 
 function guard<T>(parse: () => T, field: string): T {

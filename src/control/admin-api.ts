@@ -1,0 +1,148 @@
+// The admin API for the control plane's users and tokens, on every replica (admin role):
+//
+//   GET    /_meridian/admin/users             [{name, admin, permissions}]
+//   PUT    /_meridian/admin/users/<name>      {password, admin?, permissions?} -> the user
+//   DELETE /_meridian/admin/users/<name>      204
+//   GET    /_meridian/admin/tokens            [{name, permissions}]
+//   PUT    /_meridian/admin/tokens/<name>     {permissions} -> the token with its secret (once)
+//   DELETE /_meridian/admin/tokens/<name>     204
+//
+// `permissions` are grants as in the configuration file: [{repositories, actions}].
+// Reads are answered by any replica. Writes are made by the home replica (a write sent to
+// another replica is forwarded there), stored as control records and replicated to every
+// replica by the feeds; while the home replica cannot be reached they fail with 503 naming
+// it, and pushes and pulls go on everywhere. Only scrypt hashes are stored.
+import { randomBytes } from "node:crypto";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { z } from "zod";
+import type { ApiExtension } from "../api/api-server.ts";
+import { readBody } from "../api/request-body.ts";
+import { sendEmpty, sendJson } from "../api/responses.ts";
+import type { Authorizer } from "../auth/authorizer.ts";
+import { hashSecret } from "../auth/password-hash.ts";
+import { grant } from "../config/config-schema.ts";
+import { OciError } from "../oci/oci-error.ts";
+import type { ControlRecords } from "../registry/control-records.ts";
+import { isControlName } from "../replication/wire-format.ts";
+import { forwardToHome, type HomeReplica } from "./home-forwarding.ts";
+
+export const adminApiPrefix = "/_meridian/admin/";
+
+const userBody = z
+  .object({
+    password: z.string().min(8, "at least 8 characters"),
+    admin: z.boolean().default(false),
+    permissions: z.array(grant).default([]),
+  })
+  .strict();
+const tokenBody = z.object({ permissions: z.array(grant).min(1) }).strict();
+
+export interface AdminApiOptions {
+  control: ControlRecords;
+  authorizer: Authorizer;
+  /** Where writes are made: this replica (undefined) or the home replica to forward to. */
+  home: HomeReplica | undefined;
+}
+
+export function createAdminApi(options: AdminApiOptions): ApiExtension {
+  return {
+    prefix: adminApiPrefix,
+    async handle(req, res, ctx) {
+      await options.authorizer.requireAdmin(req, ctx.client);
+      const [collection, name, ...rest] = ctx.path.slice(adminApiPrefix.length).split("/");
+      const kind = collection === "users" ? "user" : collection === "tokens" ? "token" : undefined;
+      if (!kind || rest.length > 0) {
+        throw new OciError("NAME_UNKNOWN", { path: ctx.path.slice(0, 200) }, { status: 404 });
+      }
+      if (name === undefined || name === "") {
+        if (req.method !== "GET") throw new OciError("UNSUPPORTED", { method: req.method });
+        sendJson(res, 200, await list(options.control, kind));
+        return;
+      }
+      const decoded = decodeURIComponent(name);
+      if (!isControlName(decoded) || decoded.length > 64) {
+        throw new OciError(
+          "UNSUPPORTED",
+          { reason: "a name has 1-64 letters, digits and ._@- only", name: decoded.slice(0, 80) },
+          { status: 400 },
+        );
+      }
+      if (req.method !== "PUT" && req.method !== "DELETE") {
+        throw new OciError("UNSUPPORTED", { method: req.method });
+      }
+      if (options.home) {
+        await forwardToHome(options.home, req, res);
+        return;
+      }
+      if (req.method === "DELETE") {
+        if (!(await options.control.delete(kind, decoded))) {
+          throw new OciError("NAME_UNKNOWN", { [kind]: decoded }, { status: 404 });
+        }
+        sendEmpty(res, 204);
+        return;
+      }
+      await (kind === "user"
+        ? putUser(options.control, decoded, req, res)
+        : putToken(options.control, decoded, req, res));
+    },
+  };
+}
+
+async function list(control: ControlRecords, kind: "user" | "token") {
+  return (await control.list(kind)).map((record) => {
+    const value = JSON.parse(record.value ?? "{}") as Record<string, unknown>;
+    return kind === "user"
+      ? { name: record.name, admin: value.admin ?? false, permissions: value.permissions ?? [] }
+      : { name: record.name, permissions: value.permissions ?? [] };
+  });
+}
+
+async function putUser(
+  control: ControlRecords,
+  name: string,
+  req: IncomingMessage,
+  res: ServerResponse,
+): Promise<void> {
+  const body = parse(userBody, await readBody(req, 64 * 1024));
+  await control.put("user", name, {
+    passwordHash: await hashSecret(body.password),
+    admin: body.admin,
+    permissions: body.permissions,
+  });
+  sendJson(res, 200, { name, admin: body.admin, permissions: body.permissions });
+}
+
+async function putToken(
+  control: ControlRecords,
+  name: string,
+  req: IncomingMessage,
+  res: ServerResponse,
+): Promise<void> {
+  const body = parse(tokenBody, await readBody(req, 64 * 1024));
+  const secret = randomBytes(24).toString("base64url");
+  await control.put("token", name, {
+    secretHash: await hashSecret(secret),
+    permissions: body.permissions,
+  });
+  // The secret is shown here once; only its hash is kept.
+  sendJson(res, 201, { name, permissions: body.permissions, secret });
+}
+
+function parse<T>(schema: z.ZodType<T>, bytes: Buffer): T {
+  let json: unknown;
+  try {
+    json = JSON.parse(bytes.toString("utf8"));
+  } catch {
+    throw new OciError("UNSUPPORTED", { reason: "the body must be JSON" }, { status: 400 });
+  }
+  const parsed = schema.safeParse(json);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new OciError(
+      "UNSUPPORTED",
+      { reason: `${issue?.path.join(".") || "body"}: ${issue?.message ?? "invalid"}` },
+      { status: 400 },
+    );
+  }
+  return parsed.data;
+}

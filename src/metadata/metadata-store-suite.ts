@@ -43,6 +43,9 @@ type Change = (store: MetadataStore) => Promise<unknown>;
 /** What clients and peers see of a repository, and its state digest. */
 async function visibleState(store: MetadataStore, repository: string) {
   const tags = (await store.listTags(repository, {})) ?? [];
+  for (const tag of tags) {
+    assert.ok(await store.getTaggedManifest(repository, tag), `listed tag ${tag} resolves`);
+  }
   return {
     tags: await Promise.all(
       tags.map(async (tag) => [tag, (await store.getTaggedManifest(repository, tag))?.digest]),
@@ -205,6 +208,37 @@ export function runMetadataStoreSuite(
         assert.deepEqual(await store.listTags("r/two", {}), []);
         assert.deepEqual(await store.listRepositories({}), ["r/one", "r/two"]);
         assert.deepEqual(await store.listRepositories({ last: "r/one" }), ["r/two"]);
+      }),
+    );
+
+    it(
+      "pages over visible tags only, from a last that names a hidden tag",
+      withStore(async ({ store }) => {
+        const kept = manifest("repo", { v: "kept" }, 1);
+        const gone = manifest("repo", { v: "gone" }, 2);
+        for (const [n, tag] of ["a", "c", "e"].entries()) {
+          await store.putManifest({ ...kept, stamp: stamp(10 + n) }, tag);
+        }
+        for (const [n, tag] of ["b", "d"].entries()) {
+          await store.putManifest({ ...gone, stamp: stamp(20 + n) }, tag);
+        }
+        await store.deleteManifest("repo", gone.digest, stamp(30));
+        await store.putManifest({ ...kept, stamp: stamp(31) }, "f");
+        await store.deleteTag("repo", "f", stamp(32));
+        assert.deepEqual(await store.listTags("repo", {}), ["a", "c", "e"]);
+        assert.deepEqual(await store.listTags("repo", { limit: 2 }), ["a", "c"]);
+        assert.deepEqual(await store.listTags("repo", { last: "b", limit: 1 }), ["c"]);
+        assert.deepEqual(await store.listTags("repo", { last: "d" }), ["e"]);
+        assert.deepEqual(await store.listTags("repo", { last: "e" }), []);
+        assert.deepEqual(await store.listTags("repo", { last: "f" }), []);
+        // A newer put of the deleted manifest and newer tag writes bring tags back; "b" and
+        // "d" were written before the delete and stay hidden.
+        await store.putManifest({ ...gone, stamp: stamp(40) }, "bb");
+        assert.deepEqual(await store.listTags("repo", { last: "a", limit: 2 }), ["bb", "c"]);
+        assert.equal(await store.getTaggedManifest("repo", "b"), undefined);
+        assert.equal((await store.getTaggedManifest("repo", "bb"))?.digest, gone.digest);
+        await store.setTag("repo", "d", gone.digest, stamp(41));
+        assert.deepEqual(await store.listTags("repo", {}), ["a", "bb", "c", "d", "e"]);
       }),
     );
 

@@ -18,7 +18,7 @@ import type {
   Stamp,
   StoredManifest,
 } from "./metadata-store.ts";
-import { schema, schemaVersion } from "./sqlite-schema.ts";
+import { schema, schemaVersion, tagVisibility, upgradeSchema } from "./sqlite-schema.ts";
 
 export interface SqliteMetadataStoreOptions {
   /** Database file path; ":memory:" for a throwaway store. */
@@ -67,6 +67,7 @@ export class SqliteMetadataStore implements MetadataStore {
     this.db.pragma(`synchronous = ${options.durable === false ? "NORMAL" : "FULL"}`);
     this.db.pragma("busy_timeout = 5000");
     this.db.exec(schema);
+    upgradeSchema(this.db);
     this.db
       .prepare("INSERT OR IGNORE INTO meta (key, value) VALUES ('log_id', ?)")
       .run(randomUUID());
@@ -174,13 +175,14 @@ export class SqliteMetadataStore implements MetadataStore {
         manifest.annotations ? JSON.stringify(manifest.annotations) : null,
         stamp,
       );
+      this.sql.refreshDigestTags.run(repository, digest);
     }
     this.record(stamp, "manifest-put", repository, digest);
   }
 
   /**
    * A tag is a last-writer-wins register of (digest or deleted, stamp). Whether it is
-   * visible also depends on its manifest: see the tag queries.
+   * visible also depends on its manifest (`tagVisibility`): the manifest writes refresh it.
    */
   private applyTagWrite(
     repository: string,
@@ -192,6 +194,7 @@ export class SqliteMetadataStore implements MetadataStore {
     if (current && current.stamp >= stamp) return false;
     this.sql.addRepository.run(repository);
     this.sql.putTag.run(repository, tag, digest, stamp);
+    this.sql.refreshTag.run(repository, tag);
     this.record(
       stamp,
       digest === null ? "tag-delete" : "tag-put",
@@ -230,9 +233,10 @@ export class SqliteMetadataStore implements MetadataStore {
       const current = this.sql.manifestStamp.get(repository, digest) as
         | { stamp: string }
         | undefined;
-      if (!current || current.stamp >= stamp) return false;
-      this.sql.deleteManifest.run(repository, digest);
-      return true;
+      const removed = current !== undefined && current.stamp < stamp;
+      if (removed) this.sql.deleteManifest.run(repository, digest);
+      this.sql.refreshDigestTags.run(repository, digest);
+      return removed;
     });
   }
 
@@ -290,10 +294,7 @@ export class SqliteMetadataStore implements MetadataStore {
 
   async listTags(repository: string, page: Page): Promise<string[] | undefined> {
     if (!this.sql.repositoryExists.get(repository)) return undefined;
-    const rows = this.sql.listTags.all(repository, page.last ?? "", pageLimit(page)) as {
-      tag: string;
-    }[];
-    return rows.map((row) => row.tag);
+    return this.sql.listTags.all(repository, page.last ?? "", pageLimit(page)) as string[];
   }
 
   async listRepositories(page: Page): Promise<string[]> {
@@ -493,15 +494,6 @@ function pageLimit(page: Page): number {
   return page.limit === undefined ? -1 : Math.min(page.limit, maxPage);
 }
 
-/**
- * A tag is visible when its register names a stored manifest and was written after the
- * manifest's last delete (a delete hides the tag writes it followed).
- */
-const visibleTagJoin = `
-  JOIN manifests m ON m.repository = t.repository AND m.digest = t.digest
-  LEFT JOIN manifest_tombstones x ON x.repository = t.repository AND x.digest = t.digest`;
-const visibleTagCondition = "(x.stamp IS NULL OR t.stamp > x.stamp)";
-
 /** Every statement the driver runs, prepared once at open. */
 function prepareStatements(db: Database.Database) {
   const prepare = (text: string): Statement => db.prepare(text);
@@ -555,8 +547,8 @@ function prepareStatements(db: Database.Database) {
     ),
     getTaggedManifest: prepare(
       `SELECT m.digest, m.media_type, m.bytes, m.subject, m.stamp, t.stamp AS tag_stamp
-       FROM tags t ${visibleTagJoin}
-       WHERE t.repository = ? AND t.tag = ? AND ${visibleTagCondition}`,
+       FROM tags t JOIN manifests m ON m.repository = t.repository AND m.digest = t.digest
+       WHERE t.repository = ? AND t.tag = ? AND t.visible = 1`,
     ),
     manifestExists: prepare("SELECT 1 FROM manifests WHERE repository = ? AND digest = ?"),
     insertManifest: prepare(
@@ -578,10 +570,19 @@ function prepareStatements(db: Database.Database) {
     putTag: prepare(
       "INSERT OR REPLACE INTO tags (repository, tag, digest, stamp) VALUES (?, ?, ?, ?)",
     ),
-    listTags: prepare(
-      `SELECT t.tag FROM tags t ${visibleTagJoin}
-         WHERE t.repository = ? AND ${visibleTagCondition} AND t.tag > ? ORDER BY t.tag LIMIT ?`,
+    // After every write that can change whether a tag is visible: the tag's own write, and
+    // a manifest's first put or a delete (for every tag that names it).
+    refreshTag: prepare(
+      `UPDATE tags SET visible = ${tagVisibility} WHERE repository = ? AND tag = ?`,
     ),
+    refreshDigestTags: prepare(
+      `UPDATE tags SET visible = ${tagVisibility} WHERE repository = ? AND digest = ?`,
+    ),
+    // One table, no per-row join, and the tag names only (pluck: no object per row): with
+    // the two joins and a row object per tag, 3,000 tags took 3.2-5.2 ms; like this 0.8 ms.
+    listTags: prepare(
+      "SELECT tag FROM tags WHERE repository = ? AND visible = 1 AND tag > ? ORDER BY tag LIMIT ?",
+    ).pluck(),
     listRepositories: prepare("SELECT name FROM repositories WHERE name > ? ORDER BY name LIMIT ?"),
     listReferrers: prepare(
       `SELECT digest, media_type, length(bytes) AS size, artifact_type, annotations FROM manifests

@@ -46,6 +46,7 @@ async function visibleState(store: MetadataStore, repository: string) {
   for (const tag of tags) {
     assert.ok(await store.getTaggedManifest(repository, tag), `listed tag ${tag} resolves`);
   }
+  assert.deepEqual(JSON.parse((await store.listTagsJson(repository)) ?? "[]"), tags);
   return {
     tags: await Promise.all(
       tags.map(async (tag) => [tag, (await store.getTaggedManifest(repository, tag))?.digest]),
@@ -206,6 +207,9 @@ export function runMetadataStoreSuite(
         assert.deepEqual(await store.listTags("r/one", { last: "a", limit: 2 }), ["b", "c"]);
         assert.equal(await store.listTags("missing", {}), undefined);
         assert.deepEqual(await store.listTags("r/two", {}), []);
+        assert.equal(await store.listTagsJson("r/one"), '["A","a","b","c"]');
+        assert.equal(await store.listTagsJson("missing"), undefined);
+        assert.equal(await store.listTagsJson("r/two"), "[]");
         assert.deepEqual(await store.listRepositories({}), ["r/one", "r/two"]);
         assert.deepEqual(await store.listRepositories({ last: "r/one" }), ["r/two"]);
       }),
@@ -226,6 +230,7 @@ export function runMetadataStoreSuite(
         await store.putManifest({ ...kept, stamp: stamp(31) }, "f");
         await store.deleteTag("repo", "f", stamp(32));
         assert.deepEqual(await store.listTags("repo", {}), ["a", "c", "e"]);
+        assert.deepEqual(JSON.parse((await store.listTagsJson("repo")) ?? ""), ["a", "c", "e"]);
         assert.deepEqual(await store.listTags("repo", { limit: 2 }), ["a", "c"]);
         assert.deepEqual(await store.listTags("repo", { last: "b", limit: 1 }), ["c"]);
         assert.deepEqual(await store.listTags("repo", { last: "d" }), ["e"]);

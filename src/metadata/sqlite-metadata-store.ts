@@ -297,6 +297,11 @@ export class SqliteMetadataStore implements MetadataStore {
     return this.sql.listTags.all(repository, page.last ?? "", pageLimit(page)) as string[];
   }
 
+  async listTagsJson(repository: string): Promise<string | undefined> {
+    if (!this.sql.repositoryExists.get(repository)) return undefined;
+    return this.sql.listTagsJson.get(repository) as string;
+  }
+
   async listRepositories(page: Page): Promise<string[]> {
     const rows = this.sql.listRepositories.all(page.last ?? "", pageLimit(page)) as {
       name: string;
@@ -582,6 +587,14 @@ function prepareStatements(db: Database.Database) {
     // the two joins and a row object per tag, 3,000 tags took 3.2-5.2 ms; like this 0.8 ms.
     listTags: prepare(
       "SELECT tag FROM tags WHERE repository = ? AND visible = 1 AND tag > ? ORDER BY tag LIMIT ?",
+    ).pluck(),
+    // SQLite writes the JSON array itself (escaping included): 3,000 tags in 0.5 ms, against
+    // 0.8 ms for listTags plus 0.2 ms for JSON.stringify of its array. The aggregate takes
+    // the ordered subquery's rows in order (the suite checks it); json_group_array(tag
+    // ORDER BY tag) would promise it but sorts again: 0.9 ms.
+    listTagsJson: prepare(
+      `SELECT json_group_array(tag) FROM
+         (SELECT tag FROM tags WHERE repository = ? AND visible = 1 ORDER BY tag)`,
     ).pluck(),
     listRepositories: prepare("SELECT name FROM repositories WHERE name > ? ORDER BY name LIMIT ?"),
     listReferrers: prepare(

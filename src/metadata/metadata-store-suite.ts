@@ -248,6 +248,28 @@ export function runMetadataStoreSuite(
     );
 
     it(
+      "returns as many entries as a page asks for, past the API's largest page",
+      withStore(async ({ store }) => {
+        const m = manifest("repo", { v: 1 }, 1);
+        await store.putManifest(m);
+        const names = Array.from({ length: 10_002 }, (_, i) => `t${String(i).padStart(5, "0")}`);
+        await Promise.all(names.map((tag, i) => store.setTag("repo", tag, m.digest, stamp(2 + i))));
+        assert.deepEqual(await store.listTags("repo", { limit: 10_001 }), names.slice(0, 10_001));
+        await Promise.all(
+          names.map((name, i) =>
+            store.linkBlob({
+              repository: `r/${name}`,
+              digest: blob("x"),
+              size: 1,
+              stamp: stamp(i),
+            }),
+          ),
+        );
+        assert.equal((await store.listRepositories({ limit: 10_001 })).length, 10_001);
+      }),
+    );
+
+    it(
       "finds referrers of a subject, filtered by artifact type",
       withStore(async ({ store }) => {
         const subject = blob("image");

@@ -40,8 +40,6 @@ interface ManifestRow {
   subject: string | null;
 }
 
-const maxPage = 10_000;
-
 /** The state digest of a repository that holds no register at all. */
 const emptyStateDigest = `sha256:${createHash("sha256").digest("hex")}`;
 
@@ -495,8 +493,10 @@ function toStoredManifest(row: ManifestRow | undefined): StoredManifest | undefi
 }
 
 function pageLimit(page: Page): number {
-  // SQLite reads LIMIT -1 as "no limit": an unpaginated listing returns everything.
-  return page.limit === undefined ? -1 : Math.min(page.limit, maxPage);
+  // SQLite reads LIMIT -1 as "no limit": an unpaginated listing returns everything. No
+  // cap of its own: the API caps n and asks for one entry more, to learn whether a next
+  // page follows (a cap equal to the API's hid the Link header of an n=10000 page).
+  return page.limit ?? -1;
 }
 
 /** Every statement the driver runs, prepared once at open. */

@@ -10,7 +10,17 @@ export function sendJson(
   body: unknown,
   headers: Record<string, string> = {},
 ): void {
-  const payload = Buffer.from(JSON.stringify(body));
+  sendJsonText(res, status, JSON.stringify(body), headers);
+}
+
+/** Like sendJson, for a body already serialised. */
+export function sendJsonText(
+  res: ServerResponse,
+  status: number,
+  text: string,
+  headers: Record<string, string> = {},
+): void {
+  const payload = Buffer.from(text);
   res.writeHead(status, {
     "Content-Type": "application/json",
     "Content-Length": String(payload.length),

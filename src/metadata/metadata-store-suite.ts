@@ -48,6 +48,10 @@ type Change = (store: MetadataStore) => Promise<unknown>;
 /** What clients and peers see of a repository, and its state digest. */
 async function visibleState(store: MetadataStore, repository: string) {
   const tags = (await store.listTags(repository, {})) ?? [];
+  for (const tag of tags) {
+    assert.ok(await store.getTaggedManifest(repository, tag), `listed tag ${tag} resolves`);
+  }
+  assert.deepEqual(JSON.parse((await store.listTagsJson(repository)) ?? "[]"), tags);
   return {
     tags: await Promise.all(
       tags.map(async (tag) => [tag, (await store.getTaggedManifest(repository, tag))?.digest]),
@@ -208,8 +212,65 @@ export function runMetadataStoreSuite(
         assert.deepEqual(await store.listTags("r/one", { last: "a", limit: 2 }), ["b", "c"]);
         assert.equal(await store.listTags("missing", {}), undefined);
         assert.deepEqual(await store.listTags("r/two", {}), []);
+        assert.equal(await store.listTagsJson("r/one"), '["A","a","b","c"]');
+        assert.equal(await store.listTagsJson("missing"), undefined);
+        assert.equal(await store.listTagsJson("r/two"), "[]");
         assert.deepEqual(await store.listRepositories({}), ["r/one", "r/two"]);
         assert.deepEqual(await store.listRepositories({ last: "r/one" }), ["r/two"]);
+      }),
+    );
+
+    it(
+      "pages over visible tags only, from a last that names a hidden tag",
+      withStore(async ({ store }) => {
+        const kept = manifest("repo", { v: "kept" }, 1);
+        const gone = manifest("repo", { v: "gone" }, 2);
+        for (const [n, tag] of ["a", "c", "e"].entries()) {
+          await store.putManifest({ ...kept, stamp: stamp(10 + n) }, tag);
+        }
+        for (const [n, tag] of ["b", "d"].entries()) {
+          await store.putManifest({ ...gone, stamp: stamp(20 + n) }, tag);
+        }
+        await store.deleteManifest("repo", gone.digest, stamp(30));
+        await store.putManifest({ ...kept, stamp: stamp(31) }, "f");
+        await store.deleteTag("repo", "f", stamp(32));
+        assert.deepEqual(await store.listTags("repo", {}), ["a", "c", "e"]);
+        assert.deepEqual(JSON.parse((await store.listTagsJson("repo")) ?? ""), ["a", "c", "e"]);
+        assert.deepEqual(await store.listTags("repo", { limit: 2 }), ["a", "c"]);
+        assert.deepEqual(await store.listTags("repo", { last: "b", limit: 1 }), ["c"]);
+        assert.deepEqual(await store.listTags("repo", { last: "d" }), ["e"]);
+        assert.deepEqual(await store.listTags("repo", { last: "e" }), []);
+        assert.deepEqual(await store.listTags("repo", { last: "f" }), []);
+        // A newer put of the deleted manifest and newer tag writes bring tags back; "b" and
+        // "d" were written before the delete and stay hidden.
+        await store.putManifest({ ...gone, stamp: stamp(40) }, "bb");
+        assert.deepEqual(await store.listTags("repo", { last: "a", limit: 2 }), ["bb", "c"]);
+        assert.equal(await store.getTaggedManifest("repo", "b"), undefined);
+        assert.equal((await store.getTaggedManifest("repo", "bb"))?.digest, gone.digest);
+        await store.setTag("repo", "d", gone.digest, stamp(41));
+        assert.deepEqual(await store.listTags("repo", {}), ["a", "bb", "c", "d", "e"]);
+      }),
+    );
+
+    it(
+      "returns as many entries as a page asks for, past the API's largest page",
+      withStore(async ({ store }) => {
+        const m = manifest("repo", { v: 1 }, 1);
+        await store.putManifest(m);
+        const names = Array.from({ length: 10_002 }, (_, i) => `t${String(i).padStart(5, "0")}`);
+        await Promise.all(names.map((tag, i) => store.setTag("repo", tag, m.digest, stamp(2 + i))));
+        assert.deepEqual(await store.listTags("repo", { limit: 10_001 }), names.slice(0, 10_001));
+        await Promise.all(
+          names.map((name, i) =>
+            store.linkBlob({
+              repository: `r/${name}`,
+              digest: blob("x"),
+              size: 1,
+              stamp: stamp(i),
+            }),
+          ),
+        );
+        assert.equal((await store.listRepositories({ limit: 10_001 })).length, 10_001);
       }),
     );
 

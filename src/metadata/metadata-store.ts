@@ -175,6 +175,11 @@ export interface MetadataStore {
 
   /** The repository's tags in lexical order, or undefined when the repository is unknown. */
   listTags(repository: string, page: Page): Promise<string[] | undefined>;
+  /**
+   * All of `listTags(repository, {})` as the text of a JSON array of strings, the form a
+   * tag list is sent in, so that a large listing needs no string per tag in between.
+   */
+  listTagsJson(repository: string): Promise<string | undefined>;
   /** Repositories in lexical order. */
   listRepositories(page: Page): Promise<string[]>;
   /** Manifests of the repository whose `subject` is `digest`, optionally by artifact type. */

@@ -20,7 +20,7 @@ import type {
   StoredManifest,
 } from "./metadata-store.ts";
 import { controlRepository } from "./metadata-store.ts";
-import { schema, schemaVersion } from "./sqlite-schema.ts";
+import { schema, schemaVersion, tagVisibility, upgradeSchema } from "./sqlite-schema.ts";
 
 export interface SqliteMetadataStoreOptions {
   /** Database file path; ":memory:" for a throwaway store. */
@@ -41,8 +41,6 @@ interface ManifestRow {
   tag_stamp?: string;
   subject: string | null;
 }
-
-const maxPage = 10_000;
 
 /** The state digest of a repository that holds no register at all. */
 const emptyStateDigest = `sha256:${createHash("sha256").digest("hex")}`;
@@ -69,6 +67,7 @@ export class SqliteMetadataStore implements MetadataStore {
     this.db.pragma(`synchronous = ${options.durable === false ? "NORMAL" : "FULL"}`);
     this.db.pragma("busy_timeout = 5000");
     this.db.exec(schema);
+    upgradeSchema(this.db);
     this.db
       .prepare("INSERT OR IGNORE INTO meta (key, value) VALUES ('log_id', ?)")
       .run(randomUUID());
@@ -176,13 +175,14 @@ export class SqliteMetadataStore implements MetadataStore {
         manifest.annotations ? JSON.stringify(manifest.annotations) : null,
         stamp,
       );
+      this.sql.refreshDigestTags.run(repository, digest);
     }
     this.record(stamp, "manifest-put", repository, digest);
   }
 
   /**
    * A tag is a last-writer-wins register of (digest or deleted, stamp). Whether it is
-   * visible also depends on its manifest: see the tag queries.
+   * visible also depends on its manifest (`tagVisibility`): the manifest writes refresh it.
    */
   private applyTagWrite(
     repository: string,
@@ -194,6 +194,7 @@ export class SqliteMetadataStore implements MetadataStore {
     if (current && current.stamp >= stamp) return false;
     this.sql.addRepository.run(repository);
     this.sql.putTag.run(repository, tag, digest, stamp);
+    this.sql.refreshTag.run(repository, tag);
     this.record(
       stamp,
       digest === null ? "tag-delete" : "tag-put",
@@ -232,9 +233,10 @@ export class SqliteMetadataStore implements MetadataStore {
       const current = this.sql.manifestStamp.get(repository, digest) as
         | { stamp: string }
         | undefined;
-      if (!current || current.stamp >= stamp) return false;
-      this.sql.deleteManifest.run(repository, digest);
-      return true;
+      const removed = current !== undefined && current.stamp < stamp;
+      if (removed) this.sql.deleteManifest.run(repository, digest);
+      this.sql.refreshDigestTags.run(repository, digest);
+      return removed;
     });
   }
 
@@ -298,10 +300,12 @@ export class SqliteMetadataStore implements MetadataStore {
 
   async listTags(repository: string, page: Page): Promise<string[] | undefined> {
     if (!this.sql.repositoryExists.get(repository)) return undefined;
-    const rows = this.sql.listTags.all(repository, page.last ?? "", pageLimit(page)) as {
-      tag: string;
-    }[];
-    return rows.map((row) => row.tag);
+    return this.sql.listTags.all(repository, page.last ?? "", pageLimit(page)) as string[];
+  }
+
+  async listTagsJson(repository: string): Promise<string | undefined> {
+    if (!this.sql.repositoryExists.get(repository)) return undefined;
+    return this.sql.listTagsJson.get(repository) as string;
   }
 
   async listRepositories(page: Page): Promise<string[]> {
@@ -543,18 +547,11 @@ function toStoredManifest(row: ManifestRow | undefined): StoredManifest | undefi
 }
 
 function pageLimit(page: Page): number {
-  // SQLite reads LIMIT -1 as "no limit": an unpaginated listing returns everything.
-  return page.limit === undefined ? -1 : Math.min(page.limit, maxPage);
+  // SQLite reads LIMIT -1 as "no limit": an unpaginated listing returns everything. No
+  // cap of its own: the API caps n and asks for one entry more, to learn whether a next
+  // page follows (a cap equal to the API's hid the Link header of an n=10000 page).
+  return page.limit ?? -1;
 }
-
-/**
- * A tag is visible when its register names a stored manifest and was written after the
- * manifest's last delete (a delete hides the tag writes it followed).
- */
-const visibleTagJoin = `
-  JOIN manifests m ON m.repository = t.repository AND m.digest = t.digest
-  LEFT JOIN manifest_tombstones x ON x.repository = t.repository AND x.digest = t.digest`;
-const visibleTagCondition = "(x.stamp IS NULL OR t.stamp > x.stamp)";
 
 /** Every statement the driver runs, prepared once at open. */
 function prepareStatements(db: Database.Database) {
@@ -609,8 +606,8 @@ function prepareStatements(db: Database.Database) {
     ),
     getTaggedManifest: prepare(
       `SELECT m.digest, m.media_type, m.bytes, m.subject, m.stamp, t.stamp AS tag_stamp
-       FROM tags t ${visibleTagJoin}
-       WHERE t.repository = ? AND t.tag = ? AND ${visibleTagCondition}`,
+       FROM tags t JOIN manifests m ON m.repository = t.repository AND m.digest = t.digest
+       WHERE t.repository = ? AND t.tag = ? AND t.visible = 1`,
     ),
     manifestExists: prepare("SELECT 1 FROM manifests WHERE repository = ? AND digest = ?"),
     insertManifest: prepare(
@@ -632,10 +629,27 @@ function prepareStatements(db: Database.Database) {
     putTag: prepare(
       "INSERT OR REPLACE INTO tags (repository, tag, digest, stamp) VALUES (?, ?, ?, ?)",
     ),
-    listTags: prepare(
-      `SELECT t.tag FROM tags t ${visibleTagJoin}
-         WHERE t.repository = ? AND ${visibleTagCondition} AND t.tag > ? ORDER BY t.tag LIMIT ?`,
+    // After every write that can change whether a tag is visible: the tag's own write, and
+    // a manifest's first put or a delete (for every tag that names it).
+    refreshTag: prepare(
+      `UPDATE tags SET visible = ${tagVisibility} WHERE repository = ? AND tag = ?`,
     ),
+    refreshDigestTags: prepare(
+      `UPDATE tags SET visible = ${tagVisibility} WHERE repository = ? AND digest = ?`,
+    ),
+    // One table, no per-row join, and the tag names only (pluck: no object per row): with
+    // the two joins and a row object per tag, 3,000 tags took 3.2-5.2 ms; like this 0.8 ms.
+    listTags: prepare(
+      "SELECT tag FROM tags WHERE repository = ? AND visible = 1 AND tag > ? ORDER BY tag LIMIT ?",
+    ).pluck(),
+    // SQLite writes the JSON array itself (escaping included): 3,000 tags in 0.5 ms, against
+    // 0.8 ms for listTags plus 0.2 ms for JSON.stringify of its array. The aggregate takes
+    // the ordered subquery's rows in order (the suite checks it); json_group_array(tag
+    // ORDER BY tag) would promise it but sorts again: 0.9 ms.
+    listTagsJson: prepare(
+      `SELECT json_group_array(tag) FROM
+         (SELECT tag FROM tags WHERE repository = ? AND visible = 1 ORDER BY tag)`,
+    ).pluck(),
     listRepositories: prepare("SELECT name FROM repositories WHERE name > ? ORDER BY name LIMIT ?"),
     listReferrers: prepare(
       `SELECT digest, media_type, length(bytes) AS size, artifact_type, annotations FROM manifests

@@ -1,4 +1,5 @@
 // The SQLite schema of the metadata store, applied idempotently at open.
+import type Database from "better-sqlite3";
 
 export const schemaVersion = 1;
 
@@ -52,12 +53,16 @@ CREATE TABLE IF NOT EXISTS manifest_tombstones (
   PRIMARY KEY (repository, digest)
 ) WITHOUT ROWID;
 
--- A last-writer-wins register per tag; digest NULL is a tombstone.
+-- A last-writer-wins register per tag; digest NULL is a tombstone. visible is derived, not
+-- part of the register: 1 while the tag names a stored manifest and was written after that
+-- manifest's newest delete (see tagVisibility), kept up to date by every write that can
+-- change it, so that a listing reads one table.
 CREATE TABLE IF NOT EXISTS tags (
   repository TEXT NOT NULL,
   tag        TEXT NOT NULL,
   digest     TEXT,
   stamp      TEXT NOT NULL,
+  visible    INTEGER NOT NULL DEFAULT 0,
   PRIMARY KEY (repository, tag)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS tags_by_digest ON tags (repository, digest) WHERE digest IS NOT NULL;
@@ -82,3 +87,29 @@ CREATE TABLE IF NOT EXISTS changes (
   tag        TEXT
 );
 `;
+
+/**
+ * Whether the row of `tags` being read or updated is visible: its register names a stored
+ * manifest and is newer than that manifest's newest delete (a delete hides the tag writes
+ * it followed). The one definition of tag visibility; `tags.visible` caches it.
+ */
+export const tagVisibility = `(
+  tags.digest IS NOT NULL
+  AND EXISTS (SELECT 1 FROM manifests m WHERE m.repository = tags.repository AND m.digest = tags.digest)
+  AND tags.stamp > coalesce(
+    (SELECT x.stamp FROM manifest_tombstones x
+      WHERE x.repository = tags.repository AND x.digest = tags.digest), ''))`;
+
+/**
+ * Brings a database created by an older version up to this schema: `tags.visible`
+ * appeared after the first release and is filled in once, in one transaction.
+ */
+export function upgradeSchema(db: Database.Database): void {
+  const columns = db.pragma("table_info(tags)") as { name: string }[];
+  if (!columns.some((column) => column.name === "visible")) {
+    db.transaction(() => {
+      db.exec("ALTER TABLE tags ADD COLUMN visible INTEGER NOT NULL DEFAULT 0");
+      db.exec(`UPDATE tags SET visible = ${tagVisibility}`);
+    }).immediate();
+  }
+}

@@ -89,6 +89,13 @@ export class ManifestOperations {
     return tags;
   }
 
+  /** Every tag, as `tags` orders them, as the text of a JSON array; throws NAME_UNKNOWN too. */
+  async tagsJson(repository: string): Promise<string> {
+    const json = await this.ctx.metadata.listTagsJson(repository);
+    if (json === undefined) throw new OciError("NAME_UNKNOWN", { name: repository });
+    return json;
+  }
+
   async referrers(
     repository: string,
     digest: Digest,

@@ -160,6 +160,7 @@ async function visibleState(fixture: RegistryFixture, world: ReturnType<typeof m
     tags: await Promise.all(
       tags.map(async (tag) => (await metadata.getTaggedManifest(repository, tag))?.digest),
     ),
+    listed: await metadata.listTags(repository, {}),
     manifests: await metadata.missingManifests(repository, world.manifests),
     blobs: await metadata.missingBlobs(repository, world.blobs),
     export: await metadata.exportRepository(repository),
@@ -196,6 +197,9 @@ describe(`merge convergence (seed ${seed})`, () => {
               replicas.map((replica) => visibleState(replica, world)),
             );
             for (const other of others) assert.deepEqual(other, first);
+            // A tag is listed exactly when it resolves.
+            const resolving = tags.filter((_, i) => first?.tags[i] !== undefined);
+            assert.deepEqual(first?.listed ?? [], resolving);
             // A free blob is linked exactly when its newest record links it: an older link
             // never revives a newer unlink.
             for (const blob of [4, 5]) {

@@ -1,5 +1,6 @@
 // The `meridian` command line.
 import { Command } from "commander";
+import { registerLoginCommand } from "./login-command.ts";
 import { registerReplicationCommand } from "./replication-command.ts";
 import { registerServeCommand } from "./serve-command.ts";
 import { describeFailure } from "./unreachable-reason.ts";
@@ -15,6 +16,7 @@ registerServeCommand(program);
 registerUpCommand(program);
 registerReplicationCommand(program);
 registerUserCommands(program);
+registerLoginCommand(program);
 
 try {
   await program.parseAsync(process.argv);

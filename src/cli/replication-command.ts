@@ -4,6 +4,7 @@
 import type { Command } from "commander";
 import { loadConfig, replicaEndpoint } from "../config/load-config.ts";
 import type { ReplicaStatusReport } from "../replication/status-endpoint.ts";
+import { AdminClient } from "./admin-client.ts";
 import { unreachableReason } from "./unreachable-reason.ts";
 
 export interface ReplicationListing {
@@ -109,15 +110,11 @@ export async function updateReplication(
   const config = await loadConfig({ file: configFile, env: {} }, { topologyOnly: true });
   const entry = config.replicas?.find((r) => r.region === region);
   if (!entry) throw new Error(`no replica in region ${region} in ${configFile}`);
-  const endpoint = replicaEndpoint(entry);
-  const response = await fetch(`${endpoint}/_meridian/status`, {
-    method: "PUT",
-    headers: { "Content-Type": "application/json" },
-    body: JSON.stringify({ globalEndpointRouting: routing }),
-    signal: AbortSignal.timeout(5_000),
-  }).catch((error: unknown) => {
-    throw new Error(`${region}: ${unreachableReason(error, endpoint)}`);
-  });
-  if (!response.ok)
-    throw new Error(`${region} answered ${response.status}: ${await response.text()}`);
+  // The admin credentials of `meridian login` (or the environment), once users exist.
+  const client = await AdminClient.resolve(replicaEndpoint(entry));
+  await client
+    .send("PUT", "/_meridian/status", { globalEndpointRouting: routing })
+    .catch((error: unknown) => {
+      throw new Error(`${region}: ${(error as Error).message}`);
+    });
 }

@@ -1,78 +1,179 @@
-// `meridian user add|remove` and `meridian token add|remove`: users (with a password) and
-// repository-scoped tokens (with a generated secret, shown once) in the configuration
-// file. Only slow hashes are written; the file's comments and layout are kept.
+// `meridian user add|update|list|delete` and `meridian token add|list|delete`: users (with a
+// password) and repository-scoped tokens (with a generated secret, shown once), through the
+// admin API of a running registry, so that they take effect in every region at once; or,
+// with --config FILE, in a configuration file for a registry not started yet (its comments
+// and layout kept). Only slow hashes are stored either way.
 import { randomBytes } from "node:crypto";
 import { readFile, rename, writeFile } from "node:fs/promises";
 import type { Command } from "commander";
 import { parseDocument } from "yaml";
 import { hashSecret } from "../auth/password-hash.ts";
-
-interface GrantFlags {
-  config: string;
-  grant: string[];
-}
+import { AdminClient } from "./admin-client.ts";
 
 export function registerUserCommands(program: Command): void {
   const user = program
     .command("user")
     .description("manage users (passwords stored as scrypt hashes)");
-  user
-    .command("add <name>")
-    .description("add or replace a user; the password is read from standard input")
-    .option("-c, --config <file>", "configuration file", "meridian.yaml")
-    .option("--admin", "admin role: every repository and the admin API")
-    .option(
-      "--grant <pattern=actions...>",
-      "e.g. 'team/**=pull,push,delete' (repeatable)",
-      collect,
-      [],
-    )
-    .action(async (name: string, flags: GrantFlags & { admin?: boolean }) => {
-      const password = (await readStdin()).replace(/\r?\n$/, "");
-      if (password.length < 8) fail("the password must have at least 8 characters");
+  const addUser = async (name: string, flags: Flags & { admin?: boolean }) => {
+    const password = (await readStdin()).replace(/\r?\n$/, "");
+    if (password.length < 8) fail("the password must have at least 8 characters");
+    const admin = flags.admin ?? false;
+    const permissions = parseGrants(flags.grant);
+    if (flags.config) {
       await upsert(flags.config, "users", {
         name,
         passwordHash: await hashSecret(password),
-        admin: flags.admin ?? false,
-        permissions: parseGrants(flags.grant),
+        admin,
+        permissions,
       });
       process.stdout.write(`user ${name} saved in ${flags.config}\n`);
+      return;
+    }
+    const client = await AdminClient.resolve(flags.registry);
+    await client.request("PUT", `users/${encodeURIComponent(name)}`, {
+      password,
+      admin,
+      permissions,
     });
-  user
-    .command("remove <name>")
-    .option("-c, --config <file>", "configuration file", "meridian.yaml")
-    .action(async (name: string, flags: { config: string }) => remove(flags.config, "users", name));
+    process.stdout.write(`user ${name} saved in ${client.endpoint} (every region)\n`);
+  };
+  for (const verb of ["add", "update"]) {
+    withTarget(user.command(`${verb} <name>`))
+      .description(
+        `${verb === "add" ? "add" : "change"} a user; the password is read from standard input`,
+      )
+      .option("--admin", "admin role: every repository and the admin API")
+      .option(
+        "--grant <pattern=actions...>",
+        "e.g. 'team/**=pull,push,delete' (repeatable)",
+        collect,
+        [],
+      )
+      .action(addUser);
+  }
+  withTarget(user.command("list"))
+    .description("list the users")
+    .option("-o, --output <format>", "table or json", "table")
+    .action(async (flags: Flags & { output: string }) => {
+      const users = (await listOf(flags, "users")) as {
+        name: string;
+        admin: boolean;
+        permissions: Grant[];
+      }[];
+      print(flags.output, users, ["NAME", "ROLE", "PERMISSIONS"], (u) => [
+        u.name,
+        u.admin ? "admin" : "",
+        grantsText(u.permissions),
+      ]);
+    });
+  withTarget(user.command("delete <name>").alias("remove"))
+    .description("delete a user")
+    .action(async (name: string, flags: Flags) => deleteOne(flags, "users", name));
 
   const token = program.command("token").description("manage repository-scoped tokens");
-  token
-    .command("add <name>")
+  withTarget(token.command("add <name>"))
     .description("add a token; its secret is printed once")
-    .option("-c, --config <file>", "configuration file", "meridian.yaml")
     .option(
       "--grant <pattern=actions...>",
       "e.g. 'app/*=pull' (repeatable, at least one)",
       collect,
       [],
     )
-    .action(async (name: string, flags: GrantFlags) => {
+    .action(async (name: string, flags: Flags) => {
       const grants = parseGrants(flags.grant);
       if (grants.length === 0) fail("a token needs at least one --grant");
-      const secret = randomBytes(24).toString("base64url");
-      await upsert(flags.config, "tokens", {
-        name,
-        secretHash: await hashSecret(secret),
+      if (flags.config) {
+        const secret = randomBytes(24).toString("base64url");
+        await upsert(flags.config, "tokens", {
+          name,
+          secretHash: await hashSecret(secret),
+          permissions: grants,
+        });
+        process.stdout.write(
+          `token ${name} saved in ${flags.config}; its secret (shown once):\n${secret}\n`,
+        );
+        return;
+      }
+      const client = await AdminClient.resolve(flags.registry);
+      const made = (await client.request("PUT", `tokens/${encodeURIComponent(name)}`, {
         permissions: grants,
-      });
+      })) as { secret: string };
       process.stdout.write(
-        `token ${name} saved in ${flags.config}; its secret (shown once):\n${secret}\n`,
+        `token ${name} saved in ${client.endpoint}; its secret (shown once):\n${made.secret}\n`,
       );
     });
-  token
-    .command("remove <name>")
-    .option("-c, --config <file>", "configuration file", "meridian.yaml")
-    .action(async (name: string, flags: { config: string }) =>
-      remove(flags.config, "tokens", name),
-    );
+  withTarget(token.command("list"))
+    .description("list the tokens")
+    .option("-o, --output <format>", "table or json", "table")
+    .action(async (flags: Flags & { output: string }) => {
+      const tokens = (await listOf(flags, "tokens")) as { name: string; permissions: Grant[] }[];
+      print(flags.output, tokens, ["NAME", "PERMISSIONS"], (t) => [
+        t.name,
+        grantsText(t.permissions),
+      ]);
+    });
+  withTarget(token.command("delete <name>").alias("remove"))
+    .description("delete a token")
+    .action(async (name: string, flags: Flags) => deleteOne(flags, "tokens", name));
+}
+
+interface Flags {
+  /** A configuration file to edit instead of the registry (an offline bootstrap). */
+  config?: string;
+  registry?: string;
+  grant: string[];
+}
+
+type Grant = { repositories: string; actions: string[] };
+
+/**
+ * The options every user and token command takes: by default it goes through the admin
+ * API of a running registry; `--config FILE` edits a configuration file instead, for a
+ * registry that has not started yet.
+ */
+function withTarget(command: Command): Command {
+  return command
+    .option("--registry <endpoint>", "the registry's admin API (default: meridian login's)")
+    .option("-c, --config <file>", "edit this configuration file instead (offline bootstrap)");
+}
+
+async function listOf(flags: Flags, collection: "users" | "tokens"): Promise<unknown[]> {
+  if (flags.config) fail(`list reads a running registry: drop --config`);
+  const client = await AdminClient.resolve(flags.registry);
+  return (await client.request("GET", collection)) as unknown[];
+}
+
+async function deleteOne(flags: Flags, collection: "users" | "tokens", name: string) {
+  if (flags.config) {
+    await remove(flags.config, collection, name);
+    return;
+  }
+  const client = await AdminClient.resolve(flags.registry);
+  await client.request("DELETE", `${collection}/${encodeURIComponent(name)}`);
+  process.stdout.write(`${collection === "users" ? "user" : "token"} ${name} deleted\n`);
+}
+
+function grantsText(grants: Grant[]): string {
+  return grants.map((g) => `${g.repositories}=${g.actions.join(",")}`).join(" ");
+}
+
+function print<T>(
+  format: string,
+  rows: T[],
+  header: string[],
+  columns: (row: T) => string[],
+): void {
+  if (format === "json") {
+    process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
+    return;
+  }
+  if (format !== "table") fail(`unknown output format ${format}: table or json`);
+  const lines = [header, ...rows.map(columns)];
+  const widths = header.map((_, i) => Math.max(...lines.map((line) => (line[i] ?? "").length)));
+  for (const line of lines) {
+    const text = line.map((cell, i) => cell.padEnd(widths[i] ?? 0)).join("  ");
+    process.stdout.write(`${text.trimEnd()}\n`);
+  }
 }
 
 function collect(value: string, previous: string[]): string[] {

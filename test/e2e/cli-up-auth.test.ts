@@ -42,7 +42,7 @@ describe("meridian up with a user", () => {
     await new Promise<void>((resolve, reject) => {
       const add = execFile(
         process.execPath,
-        [bin, "user", "add", "alice", "--grant", "team/**=pull,push"],
+        [bin, "user", "add", "alice", "--config", "meridian.yaml", "--grant", "team/**=pull,push"],
         { cwd: dir },
         (error) => (error ? reject(error) : resolve()),
       );

@@ -1,0 +1,93 @@
+// How CLI commands reach a registry's admin API: the endpoint from --registry,
+// $MERIDIAN_REGISTRY, the last `meridian login`, or the home replica of ./meridian.yaml;
+// credentials from $MERIDIAN_USERNAME/$MERIDIAN_PASSWORD or the stored login. A failure
+// becomes one line (the OCI error's message and reason), never a stack trace.
+import { access } from "node:fs/promises";
+import { loadConfig, replicaEndpoint } from "../config/load-config.ts";
+import { currentLogin, storedAuthorization } from "./login-store.ts";
+import { unreachableReason } from "./unreachable-reason.ts";
+
+export class AdminClient {
+  private constructor(
+    readonly endpoint: string,
+    private readonly authorization: string | undefined,
+  ) {}
+
+  static async resolve(registry: string | undefined): Promise<AdminClient> {
+    const endpoint = normalise(
+      registry ?? process.env.MERIDIAN_REGISTRY ?? (await currentLogin()) ?? (await localHome()),
+    );
+    const { MERIDIAN_USERNAME: name, MERIDIAN_PASSWORD: password } = process.env;
+    // Another replica of the registry logged in to takes the same credentials.
+    const current = await currentLogin();
+    const authorization =
+      name && password
+        ? `Basic ${Buffer.from(`${name}:${password}`).toString("base64")}`
+        : ((await storedAuthorization(endpoint)) ??
+          (current ? await storedAuthorization(current) : undefined));
+    return new AdminClient(endpoint, authorization);
+  }
+
+  /** Sends a request to the admin API; the parsed answer, or throws one readable line. */
+  request(method: string, path: string, body?: unknown): Promise<unknown> {
+    return this.send(method, `/_meridian/admin/${path}`, body);
+  }
+
+  /** Sends a request to a path of the replica with the admin credentials. */
+  async send(method: string, path: string, body?: unknown): Promise<unknown> {
+    const url = `${this.endpoint}${path}`;
+    const headers: Record<string, string> = { "Content-Type": "application/json" };
+    if (this.authorization) headers.Authorization = this.authorization;
+    const response = await fetch(url, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+      signal: AbortSignal.timeout(30_000),
+    }).catch((error: unknown) => {
+      throw new Error(unreachableReason(error, url));
+    });
+    const text = await response.text();
+    if (!response.ok) throw new Error(`${this.endpoint}: ${describeError(response.status, text)}`);
+    return text === "" ? undefined : JSON.parse(text);
+  }
+}
+
+/** The home replica of the topology file in the working folder, as `npm start` runs it. */
+async function localHome(): Promise<string> {
+  const file = "meridian.yaml";
+  const missing = new Error(
+    "no registry to talk to: pass --registry <endpoint>, set MERIDIAN_REGISTRY, or run meridian login <endpoint>",
+  );
+  if (
+    !(await access(file).then(
+      () => true,
+      () => false,
+    ))
+  )
+    throw missing;
+  const config = await loadConfig({ file, env: {} }, { topologyOnly: true });
+  const home = config.replicas?.find((r) => r.home);
+  if (!home) throw missing;
+  return replicaEndpoint(home);
+}
+
+function normalise(endpoint: string): string {
+  const withScheme = /^https?:\/\//.test(endpoint) ? endpoint : `http://${endpoint}`;
+  return withScheme.replace(/\/+$/, "");
+}
+
+function describeError(status: number, text: string): string {
+  try {
+    const body = JSON.parse(text) as {
+      errors?: { code?: string; message?: string; detail?: { reason?: string } }[];
+    };
+    const first = body.errors?.[0];
+    if (first) {
+      const reason = first.detail?.reason ? `: ${first.detail.reason}` : "";
+      return `${status} ${first.code ?? ""} ${first.message ?? ""}${reason}`.replace(/\s+/g, " ");
+    }
+  } catch {
+    // not an OCI error body
+  }
+  return `${status} ${text.slice(0, 200)}`;
+}

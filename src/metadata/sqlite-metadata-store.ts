@@ -622,9 +622,6 @@ function prepareStatements(db: Database.Database) {
     putManifestTombstone: prepare(
       "INSERT OR REPLACE INTO manifest_tombstones (repository, digest, stamp) VALUES (?, ?, ?)",
     ),
-    clearManifestTombstone: prepare(
-      "DELETE FROM manifest_tombstones WHERE repository = ? AND digest = ?",
-    ),
     getTag: prepare("SELECT digest, stamp FROM tags WHERE repository = ? AND tag = ?"),
     putTag: prepare(
       "INSERT OR REPLACE INTO tags (repository, tag, digest, stamp) VALUES (?, ?, ?, ?)",

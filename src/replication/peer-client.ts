@@ -117,18 +117,8 @@ export class PeerClient {
     digest: Digest,
     options: { signal?: AbortSignal; timeoutMs?: number } = {},
   ): Promise<{ size: number; stamp: string } | undefined> {
-    const query = `repository=${encodeURIComponent(repository)}&digest=${encodeURIComponent(digest)}`;
-    const response = await this.get(
-      `link?${query}`,
-      {},
-      options.signal,
-      [200, 404],
-      options.timeoutMs,
-    );
-    if (response.status === 404) {
-      response.discard();
-      return undefined;
-    }
+    const response = await this.lookup("link", { repository, digest }, options);
+    if (!response) return undefined;
     const body = (await this.json(response)) as { size?: unknown; stamp?: unknown };
     if (typeof body.size !== "number" || !Number.isSafeInteger(body.size) || body.size < 0) {
       throw new PeerProtocolError("link without a size");
@@ -154,18 +144,8 @@ export class PeerClient {
       }
     | undefined
   > {
-    const query = `repository=${encodeURIComponent(repository)}&reference=${encodeURIComponent(reference)}`;
-    const response = await this.get(
-      `manifest?${query}`,
-      {},
-      options.signal,
-      [200, 404],
-      options.timeoutMs,
-    );
-    if (response.status === 404) {
-      response.discard();
-      return undefined;
-    }
+    const response = await this.lookup("manifest", { repository, reference }, options);
+    if (!response) return undefined;
     const stamp = response.header("x-meridian-stamp");
     const tagStamp = response.header("x-meridian-tag-stamp");
     if (!stamp || !parseStamp(stamp) || (tagStamp !== undefined && !parseStamp(tagStamp))) {
@@ -266,6 +246,25 @@ export class PeerClient {
         return { kind: c.kind, name: c.name, value: c.value, stamp: stamp(c.stamp) };
       }),
     };
+  }
+
+  /** A GET of `route` with `params`; undefined when the peer answers 404. */
+  private async lookup(
+    route: string,
+    params: Record<string, string>,
+    options: { signal?: AbortSignal; timeoutMs?: number },
+  ): Promise<PeerResponse | undefined> {
+    const query = new URLSearchParams(params).toString();
+    const response = await this.get(
+      `${route}?${query}`,
+      {},
+      options.signal,
+      [200, 404],
+      options.timeoutMs,
+    );
+    if (response.status !== 404) return response;
+    response.discard();
+    return undefined;
   }
 
   private get(

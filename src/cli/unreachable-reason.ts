@@ -26,7 +26,12 @@ export function unreachableReason(error: unknown, url: string): string {
 export function describeFailure(error: unknown): string {
   if (!(error instanceof Error)) return String(error);
   const cause = error.cause as { code?: unknown; address?: unknown; port?: unknown } | undefined;
-  if (typeof cause?.code === "string" && typeof cause.address === "string") {
+  // A failed connection (fetch hides it in the cause); a failed listen says so itself.
+  if (
+    typeof cause?.code === "string" &&
+    cause.code in phrases &&
+    typeof cause.address === "string"
+  ) {
     return unreachableReason(error, `http://${cause.address}:${String(cause.port ?? "")}`);
   }
   return error.message.split("\n")[0] ?? error.message;

@@ -49,10 +49,18 @@ async function up(configFile: string, quiet: boolean): Promise<void> {
     onLine: quiet ? undefined : (_region, line) => process.stdout.write(`${line}\n`),
   });
   // A global endpoint hosted by a replica started with it; otherwise it runs here.
-  const global =
-    config.globalEndpoint && config.globalEndpoint.hostedBy === undefined
-      ? await startGlobalEndpoint(config, createLogger(config.log.level))
-      : undefined;
+  let global: Awaited<ReturnType<typeof startGlobalEndpoint>> | undefined;
+  try {
+    global =
+      config.globalEndpoint && config.globalEndpoint.hostedBy === undefined
+        ? await startGlobalEndpoint(config, createLogger(config.log.level))
+        : undefined;
+  } catch (error) {
+    // The replicas already started go too: nothing of a registry that cannot serve its
+    // name is left running.
+    await cluster.stop();
+    throw new Error(`global endpoint: ${(error as Error).message}`);
+  }
   const rows = [...cluster.replicas.values()].map(
     (r) => `  ${r.entry.region.padEnd(16)} ${r.url.padEnd(26)} ${r.entry.home ? "home" : ""}`,
   );

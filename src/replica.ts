@@ -21,6 +21,11 @@ import { listenOn, parseListenAddress } from "./config/listen-address.ts";
 import { ConfigError, replicaEndpoint } from "./config/load-config.ts";
 import { createAdminApi } from "./control/admin-api.ts";
 import type { HomeReplica } from "./control/home-forwarding.ts";
+import { createJoinApi } from "./control/join-api.ts";
+import { PeerDirectory } from "./control/peer-directory.ts";
+import { ReplicaLifecycle } from "./control/replica-lifecycle.ts";
+import { ReplicaSet } from "./control/replica-set.ts";
+import { createReplicationsApi } from "./control/replications-api.ts";
 import { SqliteMetadataStore } from "./metadata/sqlite-metadata-store.ts";
 import { HybridClock } from "./registry/hybrid-clock.ts";
 import { Registry } from "./registry/registry.ts";
@@ -76,6 +81,8 @@ async function assemble(parts: {
   const clock = new HybridClock(replicaId);
   const latest = await metadata.latestStamp();
   if (latest) clock.observe(latest);
+  // A replica that holds nothing yet copies its nearest peer's state before it follows.
+  const fresh = latest === undefined;
   const registry = new Registry({
     blobs,
     metadata,
@@ -85,22 +92,74 @@ async function assemble(parts: {
 
   const metrics = new MetricsRegistry();
   collectDefaultMetrics({ register: metrics });
-  const replicator = await startReplication(config, dataDir, registry, metrics, log);
+  const replicaSet = new ReplicaSet(registry.control);
+  const isHome = configHome(config) === undefined;
+  // The topology file seeds the replica set once, on the home replica; afterwards the
+  // records are the truth and travel to every replica with the feeds.
+  if (isHome && config.replicas) await replicaSet.seed(config);
+  const replicator = await createReplicator(config, dataDir, registry, metrics, log);
   if (replicator) undo.push(() => replicator.stop());
   const entry = config.replicas?.find((r) => r.region === config.region);
   const routing = await RoutingSwitch.open(dataDir, entry?.globalEndpointRouting ?? true);
+  const directory = new PeerDirectory({
+    self: config.region ?? "local",
+    replicaSet,
+    configPeers: config.peers,
+    configHome: configHome(config),
+    routesFile: config.replication.routesFile,
+    log,
+    onPeers: (peers) => replicator?.setPeers(peers),
+  });
+  await directory.start();
+  undo.push(async () => directory.stop());
+  const followRecordedRouting = routingFromRecord(replicaSet, config.region, routing, log);
+  undo.push(async () => followRecordedRouting());
+  replicator?.start({ bootstrap: fresh && !isHome });
+  const lifecycle =
+    isHome && replicator
+      ? new ReplicaLifecycle({
+          self: config.region ?? "local",
+          replicaSet,
+          directory,
+          secret: config.replication.secret ?? "",
+          supervisor: config.supervisor,
+          log,
+        })
+      : undefined;
+  lifecycle?.start();
+  if (lifecycle) undo.push(() => lifecycle.stop());
   const { host, port } = parseListenAddress(config.listen);
   const auth = await startAuth(config, host, registry, log);
   undo.push(async () => auth.stop());
   const extensions: ApiExtension[] = [
     ...auth.extensions,
+    createReplicationsApi({
+      replicaSet,
+      directory,
+      authorizer: auth.authorizer,
+      lifecycle,
+      homeOf: () => directory.home(),
+    }),
+    createJoinApi({
+      replicaSet,
+      self: config.region ?? "local",
+      secret: config.replication.secret,
+      signingKey: config.auth.signingKey,
+      homeOf: () => directory.home(),
+    }),
     createAdminApi({
       control: registry.control,
       authorizer: auth.authorizer,
-      home: homeReplica(config),
+      home: () => directory.home(),
     }),
     createMetricsEndpoint(metrics),
-    createStatusEndpoint({ config, replicator, routing, authorizer: auth.authorizer }),
+    createStatusEndpoint({
+      config,
+      replicator,
+      routing,
+      authorizer: auth.authorizer,
+      isHome: () => directory.home() === undefined,
+    }),
   ];
   if (replicator) extensions.push(replicator.peerApi);
   const tls = config.tls ? await readTls(config.tls) : undefined;
@@ -163,6 +222,9 @@ async function assemble(parts: {
     async close() {
       clearInterval(sweeper);
       await global?.close();
+      await lifecycle?.stop();
+      followRecordedRouting();
+      directory.stop();
       await replicator?.stop();
       await closeServer();
       await metadata.close();
@@ -170,7 +232,11 @@ async function assemble(parts: {
   };
 }
 
-async function startReplication(
+/**
+ * Replication runs wherever the replicas share a credential, even with no peer yet: a
+ * replica created later is followed as soon as its record arrives.
+ */
+async function createReplicator(
   config: Config,
   dataDir: string,
   registry: Registry,
@@ -178,8 +244,10 @@ async function startReplication(
   log: Logger,
 ): Promise<Replicator | undefined> {
   const secret = config.replication.secret;
-  if (config.peers.length === 0 || !secret) return undefined;
-  const replicator = await Replicator.create({
+  if (!secret || (config.peers.length === 0 && !config.replicas && !config.region)) {
+    return undefined;
+  }
+  return Replicator.create({
     region: config.region ?? "local",
     peers: config.peers,
     secret,
@@ -191,8 +259,31 @@ async function startReplication(
     pollWaitMs: config.replication.pollWaitMs,
     readThroughTimeoutMs: config.replication.readThroughTimeoutMs,
   });
-  replicator.start();
-  return replicator;
+}
+
+/**
+ * Keeps this replica's routing switch as its replica record says (`replication update
+ * --region-endpoint-enabled`); returns the unsubscribe.
+ */
+function routingFromRecord(
+  replicaSet: ReplicaSet,
+  region: string | undefined,
+  routing: RoutingSwitch,
+  log: Logger,
+): () => void {
+  let applied: boolean | undefined;
+  const apply = async () => {
+    const record = region ? await replicaSet.get(region) : undefined;
+    if (!record || record.globalEndpointRouting === applied) return;
+    applied = record.globalEndpointRouting;
+    if (routing.globalEndpointRouting !== applied) await routing.set(applied);
+  };
+  const run = () =>
+    void apply().catch((error: unknown) =>
+      log.error({ err: error }, "could not apply the recorded routing switch"),
+    );
+  run();
+  return replicaSet.onChange(run);
 }
 
 /**
@@ -224,8 +315,11 @@ async function startAuth(config: Config, host: string, registry: Registry, log: 
   return { ...auth, stop };
 }
 
-/** The home replica to forward control-plane writes to; undefined when this is it. */
-function homeReplica(config: Config): HomeReplica | undefined {
+/** The home replica the configuration names; undefined when this is it. */
+function configHome(config: Config): HomeReplica | undefined {
+  if (config.homeReplica) {
+    return config.homeReplica.region === config.region ? undefined : config.homeReplica;
+  }
   const home = config.replicas?.find((r) => r.home);
   if (!home || home.region === config.region) return undefined;
   const peer = config.peers.find((p) => p.region === home.region);

@@ -4,8 +4,8 @@
 // becomes one line (the OCI error's message and reason), never a stack trace.
 import { access } from "node:fs/promises";
 import { loadConfig, replicaEndpoint } from "../config/load-config.ts";
+import { unreachableReason } from "../control/unreachable-reason.ts";
 import { currentLogin, storedAuthorization } from "./login-store.ts";
-import { unreachableReason } from "./unreachable-reason.ts";
 
 export class AdminClient {
   private constructor(
@@ -13,9 +13,17 @@ export class AdminClient {
     private readonly authorization: string | undefined,
   ) {}
 
-  static async resolve(registry: string | undefined): Promise<AdminClient> {
+  /**
+   * `configFile`: a topology file named on the command line, whose home replica then comes
+   * before the environment and the last login.
+   */
+  static async resolve(registry: string | undefined, configFile?: string): Promise<AdminClient> {
     const endpoint = normalise(
-      registry ?? process.env.MERIDIAN_REGISTRY ?? (await currentLogin()) ?? (await localHome()),
+      registry ??
+        (configFile ? await localHome(configFile) : undefined) ??
+        process.env.MERIDIAN_REGISTRY ??
+        (await currentLogin()) ??
+        (await localHome()),
     );
     const { MERIDIAN_USERNAME: name, MERIDIAN_PASSWORD: password } = process.env;
     // Another replica of the registry logged in to takes the same credentials.
@@ -47,14 +55,17 @@ export class AdminClient {
       throw new Error(unreachableReason(error, url));
     });
     const text = await response.text();
-    if (!response.ok) throw new Error(`${this.endpoint}: ${describeError(response.status, text)}`);
+    if (!response.ok)
+      throw new AdminRequestError(
+        response.status,
+        describeError(this.endpoint, response.status, text),
+      );
     return text === "" ? undefined : JSON.parse(text);
   }
 }
 
 /** The home replica of the topology file in the working folder, as `npm start` runs it. */
-async function localHome(): Promise<string> {
-  const file = "meridian.yaml";
+async function localHome(file = "meridian.yaml"): Promise<string> {
   const missing = new Error(
     "no registry to talk to: pass --registry <endpoint>, set MERIDIAN_REGISTRY, or run meridian login <endpoint>",
   );
@@ -76,18 +87,36 @@ function normalise(endpoint: string): string {
   return withScheme.replace(/\/+$/, "");
 }
 
-function describeError(status: number, text: string): string {
+/** An answer of the admin API other than success, said in one line. */
+export class AdminRequestError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+    this.name = "AdminRequestError";
+  }
+}
+
+/**
+ * The error's reason alone when the registry gave one (it names what was wrong), else the
+ * endpoint with the status and the OCI code and message.
+ */
+function describeError(endpoint: string, status: number, text: string): string {
   try {
     const body = JSON.parse(text) as {
       errors?: { code?: string; message?: string; detail?: { reason?: string } }[];
     };
     const first = body.errors?.[0];
+    if (first?.detail?.reason) return first.detail.reason;
     if (first) {
-      const reason = first.detail?.reason ? `: ${first.detail.reason}` : "";
-      return `${status} ${first.code ?? ""} ${first.message ?? ""}${reason}`.replace(/\s+/g, " ");
+      return `${endpoint}: ${status} ${first.code ?? ""} ${first.message ?? ""}`.replace(
+        /\s+/g,
+        " ",
+      );
     }
   } catch {
     // not an OCI error body
   }
-  return `${status} ${text.slice(0, 200)}`;
+  return `${endpoint}: ${status} ${text.slice(0, 200)}`;
 }

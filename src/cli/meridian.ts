@@ -1,9 +1,9 @@
 // The `meridian` command line.
 import { Command } from "commander";
+import { describeFailure } from "../control/unreachable-reason.ts";
 import { registerLoginCommand } from "./login-command.ts";
 import { registerReplicationCommand } from "./replication-command.ts";
 import { registerServeCommand } from "./serve-command.ts";
-import { describeFailure } from "./unreachable-reason.ts";
 import { registerUpCommand } from "./up-command.ts";
 import { registerUserCommands } from "./user-command.ts";
 

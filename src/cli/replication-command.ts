@@ -1,120 +1,211 @@
-// `meridian replication list`: every replica of the topology with its regional endpoint
-// and status, read from each replica's /_meridian/status. A replica that does not answer
-// is listed as Failed with the reason, and the command then exits 1.
+// `meridian replication create|list|show|update|delete`, as `az acr replication`: each a
+// call of the admin API of the registry (--registry, $MERIDIAN_REGISTRY, the last login,
+// or the home replica of the topology file). `list` exits 1 when a replica is Failed, so
+// that a script can check the registry's health; when the registry's admin API cannot be
+// reached at all, it lists the topology file's replicas, each read directly.
 import type { Command } from "commander";
 import { loadConfig, replicaEndpoint } from "../config/load-config.ts";
-import type { ReplicaStatusReport } from "../replication/status-endpoint.ts";
-import { AdminClient } from "./admin-client.ts";
-import { unreachableReason } from "./unreachable-reason.ts";
+import { readReplicaStatus } from "../control/replica-status-reader.ts";
+import type { ReplicationView } from "../control/replication-view.ts";
+import { AdminClient, AdminRequestError } from "./admin-client.ts";
+import { outputFormat, render } from "./replication-output.ts";
+import { watchReplication } from "./replication-watch.ts";
 
-export interface ReplicationListing {
-  name: string;
-  region: string;
-  endpoint: string;
-  home: boolean;
-  globalEndpointRouting: boolean;
-  status: string;
-  reason?: string;
-  pending?: ReplicaStatusReport["pending"];
-  peers?: ReplicaStatusReport["peers"];
+interface CommonFlags {
+  registry?: string;
+  config?: string;
+  output: string;
 }
 
 export function registerReplicationCommand(program: Command): void {
   const replication = program
     .command("replication")
-    .description("manage the replicas of the registry");
-  replication
-    .command("list")
-    .description("list the replicas with their endpoints and status")
-    .option("-c, --config <file>", "topology file", "meridian.yaml")
-    .option("-o, --output <format>", "table or json", "table")
-    .action(async (flags: { config: string; output: string }) => {
-      const listing = await listReplications(flags.config);
-      // A script checking the registry's health reads the exit code.
-      if (listing.some((r) => r.status === "Failed")) process.exitCode = 1;
-      if (flags.output === "json") {
-        process.stdout.write(`${JSON.stringify(listing, null, 2)}\n`);
+    .description("manage the replicas of the registry (as az acr replication)");
+  const common = (command: Command) =>
+    command
+      .option("--registry <endpoint>", "any replica of the registry (env MERIDIAN_REGISTRY)")
+      .option("-c, --config <file>", "topology file whose home replica to ask")
+      .option("-o, --output <format>", "table, json or yaml", "table");
+
+  common(replication.command("list").description("list the replicas with their status")).action(
+    async (flags: CommonFlags) => {
+      const format = outputFormat(flags.output);
+      const views = await listReplications(flags);
+      if (views.some((v) => v.status === "Failed")) process.exitCode = 1;
+      print(render(views, format));
+    },
+  );
+
+  common(replication.command("show <name>").description("show one replica"))
+    .option("--watch", "redraw until the replica is Ready")
+    .action(async (name: string, flags: CommonFlags & { watch?: boolean }) => {
+      const format = outputFormat(flags.output);
+      const client = await AdminClient.resolve(flags.registry, flags.config);
+      const get = async () =>
+        (await client.request(
+          "GET",
+          `replications/${encodeURIComponent(name)}`,
+        )) as ReplicationView;
+      if (flags.watch) {
+        const final = await watchReplication(get);
+        if (final.status === "Failed") process.exitCode = 1;
         return;
       }
-      const header = `${"NAME".padEnd(16)} ${"ENDPOINT".padEnd(26)} ${"HOME".padEnd(5)} ${"STATUS".padEnd(9)} PENDING`;
-      const lines = listing.map((r) => {
-        const pending = r.pending
-          ? `${r.pending.records} records, ${r.pending.blobs} blobs`
-          : (r.reason ?? "");
-        return `${r.name.padEnd(16)} ${r.endpoint.padEnd(26)} ${(r.home ? "yes" : "").padEnd(5)} ${r.status.padEnd(9)} ${pending}`;
-      });
-      process.stdout.write(`${[header, ...lines].join("\n")}\n`);
+      print(render(await get(), format));
     });
-  registerUpdate(replication);
-}
 
-function registerUpdate(replication: Command): void {
-  replication
-    .command("update <region>")
-    .description(
-      "change a replica; --global-endpoint-routing false takes it out of routing (it keeps replicating)",
-    )
-    .option("-c, --config <file>", "topology file", "meridian.yaml")
-    .requiredOption("--global-endpoint-routing <bool>", "true or false")
-    .action(async (region: string, flags: { config: string; globalEndpointRouting: string }) => {
-      const value = flags.globalEndpointRouting.toLowerCase();
-      if (value !== "true" && value !== "false") {
-        process.stderr.write("meridian: --global-endpoint-routing takes true or false\n");
-        process.exit(2);
+  common(replication.command("create").description("add a replica in a region"))
+    .requiredOption("-l, --location <region>", "the region, e.g. eastus")
+    .option("-n, --name <name>", "the replication's name (its location)")
+    .option("--region-endpoint-enabled <bool>", "route the global endpoint's clients to it", "true")
+    .option("--latitude <degrees>", "for a region the catalogue does not know")
+    .option("--longitude <degrees>", "for a region the catalogue does not know")
+    .action(
+      async (
+        flags: CommonFlags & {
+          location: string;
+          name?: string;
+          regionEndpointEnabled: string;
+          latitude?: string;
+          longitude?: string;
+        },
+      ) => {
+        const format = outputFormat(flags.output);
+        const client = await AdminClient.resolve(flags.registry, flags.config);
+        const created = (await client.request("POST", "replications", {
+          location: flags.location,
+          ...(flags.name !== undefined ? { name: flags.name } : {}),
+          regionEndpointEnabled: booleanFlag(
+            "--region-endpoint-enabled",
+            flags.regionEndpointEnabled,
+          ),
+          ...coordinates(flags.latitude, flags.longitude),
+        })) as ReplicationView & { joinToken?: string; joinCommand?: string };
+        const { joinToken: _token, joinCommand, ...view } = created;
+        print(render(view, format));
+        if (format !== "table") return;
+        print(
+          joinCommand
+            ? `\nRun this on the new machine (the token works once, for a day):\n  ${joinCommand}`
+            : `\nWatch it become Ready: meridian replication show ${view.name} --watch`,
+        );
+      },
+    );
+
+  common(replication.command("update <name>").description("change a replica"))
+    .option("--region-endpoint-enabled <bool>", "false takes it out of global routing")
+    .option("--global-endpoint-routing <bool>", "the same as --region-endpoint-enabled")
+    .action(
+      async (
+        name: string,
+        flags: CommonFlags & { regionEndpointEnabled?: string; globalEndpointRouting?: string },
+      ) => {
+        const format = outputFormat(flags.output);
+        const value = flags.regionEndpointEnabled ?? flags.globalEndpointRouting;
+        if (value === undefined) throw new Error("give --region-endpoint-enabled true|false");
+        const enabled = booleanFlag("--region-endpoint-enabled", value);
+        const client = await AdminClient.resolve(flags.registry, flags.config);
+        const view = (await client
+          .request("PATCH", `replications/${encodeURIComponent(name)}`, {
+            regionEndpointEnabled: enabled,
+          })
+          .catch((error: unknown) => {
+            throw new Error(`${name}: ${(error as Error).message}`);
+          })) as ReplicationView;
+        print(render(view, format));
+      },
+    );
+
+  common(replication.command("delete <name>").description("drain and remove a replica"))
+    .option("--no-wait", "return once the deletion began")
+    .action(async (name: string, flags: CommonFlags & { wait: boolean }) => {
+      const client = await AdminClient.resolve(flags.registry, flags.config);
+      await client.request("DELETE", `replications/${encodeURIComponent(name)}`);
+      if (!flags.wait) {
+        print(`${name}: Deleting (its records drain into the other replicas first)`);
+        return;
       }
-      await updateReplication(flags.config, region, value === "true");
-      process.stdout.write(
-        `${region}: global endpoint routing ${value === "true" ? "enabled" : "disabled"}\n`,
-      );
+      await waitGone(client, name);
+      print(`${name}: deleted`);
     });
 }
 
-export async function listReplications(configFile: string): Promise<ReplicationListing[]> {
-  const config = await loadConfig({ file: configFile, env: {} }, { topologyOnly: true });
-  const replicas = config.replicas ?? [];
+async function listReplications(flags: CommonFlags): Promise<ReplicationView[]> {
+  const client = await AdminClient.resolve(flags.registry, flags.config);
+  try {
+    return (await client.request("GET", "replications")) as ReplicationView[];
+  } catch (error) {
+    // Only a registry whose API does not answer at all is listed from the file.
+    if (error instanceof AdminRequestError || !flags.config) throw error;
+    return listFromFile(flags.config);
+  }
+}
+
+/** Every replica of the topology file, read directly: the registry's API is down. */
+async function listFromFile(file: string): Promise<ReplicationView[]> {
+  const config = await loadConfig({ file, env: {} }, { topologyOnly: true });
   return Promise.all(
-    replicas.map(async (entry): Promise<ReplicationListing> => {
+    (config.replicas ?? []).map(async (entry): Promise<ReplicationView> => {
       const endpoint = replicaEndpoint(entry);
-      const base = {
+      const base: ReplicationView = {
         name: entry.region,
+        location: entry.region,
         region: entry.region,
         endpoint,
         home: entry.home,
-        globalEndpointRouting: entry.globalEndpointRouting,
+        regionEndpointEnabled: entry.globalEndpointRouting,
+        provisioner: "local",
+        provisioningState: "Succeeded",
+        status: "Failed",
+        lagSeconds: 0,
+        pending: { records: 0, blobs: 0, bytes: 0 },
+        bytesPerSecond: 0,
+        createdAt: "",
       };
       try {
-        const response = await fetch(`${endpoint}/_meridian/status`, {
-          signal: AbortSignal.timeout(3_000),
-        });
-        if (!response.ok)
-          return {
-            ...base,
-            status: "Failed",
-            reason: `status endpoint answered ${response.status}`,
-          };
-        const report = (await response.json()) as ReplicaStatusReport;
-        return { ...base, status: report.status, pending: report.pending, peers: report.peers };
+        const report = await readReplicaStatus(endpoint, 3_000);
+        return { ...base, status: report.status, pending: report.pending };
       } catch (error) {
-        return { ...base, status: "Failed", reason: unreachableReason(error, endpoint) };
+        return { ...base, statusMessage: (error as Error).message };
       }
     }),
   );
 }
 
-/** Switches the global endpoint's routing to one replica on or off. */
-export async function updateReplication(
-  configFile: string,
-  region: string,
-  routing: boolean,
-): Promise<void> {
-  const config = await loadConfig({ file: configFile, env: {} }, { topologyOnly: true });
-  const entry = config.replicas?.find((r) => r.region === region);
-  if (!entry) throw new Error(`no replica in region ${region} in ${configFile}`);
-  // The admin credentials of `meridian login` (or the environment), once users exist.
-  const client = await AdminClient.resolve(replicaEndpoint(entry));
-  await client
-    .send("PUT", "/_meridian/status", { globalEndpointRouting: routing })
-    .catch((error: unknown) => {
-      throw new Error(`${region}: ${(error as Error).message}`);
-    });
+/** Waits, with a deadline, until the replica is drained and gone. */
+async function waitGone(client: AdminClient, name: string): Promise<void> {
+  const deadline = Date.now() + 15 * 60 * 1000;
+  while (Date.now() < deadline) {
+    const gone = await client.request("GET", `replications/${encodeURIComponent(name)}`).then(
+      () => false,
+      (error: unknown) => {
+        if (error instanceof AdminRequestError && error.status === 404) return true;
+        throw error;
+      },
+    );
+    if (gone) return;
+    await new Promise((done) => setTimeout(done, 500));
+  }
+  throw new Error(`${name} is still being deleted; see meridian replication list`);
+}
+
+function booleanFlag(name: string, value: string): boolean {
+  const lowered = value.toLowerCase();
+  if (lowered === "true") return true;
+  if (lowered === "false") return false;
+  throw new Error(`${name} takes true or false, not '${value}'`);
+}
+
+function coordinates(latitude?: string, longitude?: string) {
+  if (latitude === undefined && longitude === undefined) return {};
+  const lat = Number(latitude);
+  const lon = Number(longitude);
+  if (!Number.isFinite(lat) || !Number.isFinite(lon)) {
+    throw new Error("--latitude and --longitude go together, as numbers of degrees");
+  }
+  return { latitude: lat, longitude: lon };
+}
+
+function print(text: string): void {
+  process.stdout.write(`${text}\n`);
 }

@@ -4,6 +4,7 @@ import { ListenError } from "../config/listen-address.ts";
 import { ConfigError, loadConfig } from "../config/load-config.ts";
 import { announce, createLogger } from "../logger.ts";
 import { startReplica } from "../replica.ts";
+import { joinedConfig } from "./join-replica.ts";
 
 interface ServeFlags {
   config?: string;
@@ -14,6 +15,9 @@ interface ServeFlags {
   region?: string;
   insecureNoAuth?: boolean;
   allowHttp?: boolean;
+  join?: string;
+  joinToken?: string;
+  endpoint?: string;
 }
 
 export function registerServeCommand(program: Command): void {
@@ -37,6 +41,9 @@ export function registerServeCommand(program: Command): void {
       "-r, --region <region>",
       "with a `replicas` list in the config, which replica this is (env MERIDIAN_REGION)",
     )
+    .option("--join <home endpoint>", "join the registry whose home replica is there")
+    .option("--join-token <token>", "the one-time token of meridian replication create")
+    .option("--endpoint <url>", "this replica's regional endpoint, as peers and clients reach it")
     .action(async (flags: ServeFlags) => {
       await serve(flags);
     });
@@ -46,12 +53,17 @@ async function serve(flags: ServeFlags): Promise<void> {
   let config: Awaited<ReturnType<typeof loadConfig>>;
   try {
     config = await loadConfig({ file: flags.config, env: process.env, flags });
+    if (flags.endpoint) config = { ...config, endpoint: flags.endpoint };
   } catch (error) {
     if (error instanceof ConfigError) {
       process.stderr.write(`meridian: ${error.message}\n`);
       process.exit(2);
     }
     throw error;
+  }
+  if (flags.join) {
+    // One line and a non-zero exit for a refused or unreachable join.
+    config = await joinedConfig(config, { home: flags.join, token: flags.joinToken });
   }
   const log = createLogger(config.log.level);
   let replica: Awaited<ReturnType<typeof startReplica>>;

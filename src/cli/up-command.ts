@@ -5,24 +5,38 @@ import { randomBytes } from "node:crypto";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import type { Command } from "commander";
-import { LocalCluster } from "../cluster/local-cluster.ts";
+import { startSupervisedCluster } from "../cluster/supervised-cluster.ts";
 import type { Config } from "../config/config-schema.ts";
 import { ConfigError, loadConfig } from "../config/load-config.ts";
 import { createLogger } from "../logger.ts";
 import { startGlobalEndpoint } from "../routing/start-global-endpoint.ts";
+import { UpConsole } from "./up-console.ts";
 
 export function registerUpCommand(program: Command): void {
   program
     .command("up")
-    .description("run every replica of a topology file locally, each as its own process")
+    .description(
+      "run every replica of a topology file locally, each as its own process, and supervise them",
+    )
     .option("-c, --config <file>", "topology file", "meridian.yaml")
-    .option("--quiet", "do not forward the replicas' logs")
-    .action(async (flags: { config: string; quiet?: boolean }) => {
-      await up(flags.config, flags.quiet ?? false);
+    .option(
+      "--log-format <format>",
+      "human (a console of events) or json (the replicas' logs)",
+      "human",
+    )
+    .option("--quiet", "print only the table of regions and the closing line")
+    .action(async (flags: { config: string; quiet?: boolean; logFormat: string }) => {
+      if (flags.logFormat !== "human" && flags.logFormat !== "json") {
+        process.stderr.write(
+          `meridian: --log-format takes human or json, not ${flags.logFormat}\n`,
+        );
+        process.exit(2);
+      }
+      await up(flags.config, flags.logFormat, flags.quiet ?? false);
     });
 }
 
-async function up(configFile: string, quiet: boolean): Promise<void> {
+async function up(configFile: string, format: "human" | "json", quiet: boolean): Promise<void> {
   let config: Config;
   try {
     config = await loadConfig({ file: configFile, env: process.env }, { topologyOnly: true });
@@ -39,15 +53,20 @@ async function up(configFile: string, quiet: boolean): Promise<void> {
   }
   const secret = config.replication.secret ?? (await localSecret(configFile, "replication-secret"));
   const signingKey = config.auth.signingKey ?? (await localSecret(configFile, "token-signing-key"));
-  const cluster = await LocalCluster.start({
+  const screen = new UpConsole(format);
+  if (quiet) screen.silence();
+  const supervised = await startSupervisedCluster({
     configFile,
     config: {
       ...config,
       replication: { ...config.replication, secret },
       auth: { ...config.auth, signingKey },
     },
-    onLine: quiet ? undefined : (_region, line) => process.stdout.write(`${line}\n`),
+    dataRoot: join(resolve(dirname(configFile)), "data"),
+    onLine: (region, line) => screen.replicaLine(region, line),
+    onEvent: (region, message) => screen.event(region, message),
   });
+  const running = supervised.cluster;
   // A global endpoint hosted by a replica started with it; otherwise it runs here.
   let global: Awaited<ReturnType<typeof startGlobalEndpoint>> | undefined;
   try {
@@ -58,26 +77,38 @@ async function up(configFile: string, quiet: boolean): Promise<void> {
   } catch (error) {
     // The replicas already started go too: nothing of a registry that cannot serve its
     // name is left running.
-    await cluster.stop();
+    await supervised.stop();
     throw new Error(`global endpoint: ${(error as Error).message}`);
   }
-  const rows = [...cluster.replicas.values()].map(
+  const rows = [...running.replicas.values()].map(
     (r) => `  ${r.entry.region.padEnd(16)} ${r.url.padEnd(26)} ${r.entry.home ? "home" : ""}`,
   );
-  process.stderr.write(
+  screen.print(
     `Meridian ${config.registry.name}: ${rows.length} replicas running` +
-      `${config.wan ? ` (WAN emulation: ${config.wan.rttMs} ms round trip)` : ""}\n${rows.join("\n")}\n` +
+      `${config.wan ? ` (WAN emulation: ${config.wan.rttMs} ms round trip)` : ""}\n` +
+      `  ${"REGION".padEnd(16)} ${"ENDPOINT".padEnd(26)} ROLE\n${rows.join("\n")}\n` +
       (config.globalEndpoint
         ? `  global endpoint  ${global?.endpoint.url ?? `http://${config.globalEndpoint.listen}`} (${config.globalEndpoint.mode} mode${config.globalEndpoint.hostedBy ? `, in ${config.globalEndpoint.hostedBy.join(", ")}'s process` : ""})\n`
-        : ""),
+        : "") +
+      "Add a region: meridian replication create --location <region>. Stop: Ctrl-C.",
   );
   let stopping = false;
   const stop = () => {
     if (stopping) return;
     stopping = true;
-    Promise.all([global?.close(), cluster.stop()]).then(
-      () => process.exit(0),
-      () => process.exit(1),
+    // What the replicas say while they stop (resets of closing links) is not news.
+    screen.silence();
+    Promise.all([global?.close(), supervised.stop()]).then(
+      () => {
+        screen.print(`Meridian ${config.registry.name} stopped.`);
+        process.exit(0);
+      },
+      (error: unknown) => {
+        screen.print(
+          `Meridian ${config.registry.name} stopped with an error: ${(error as Error).message}`,
+        );
+        process.exit(1);
+      },
     );
   };
   process.on("SIGTERM", stop);

@@ -119,6 +119,12 @@ export const configSchema = z
          * this replica lacks (read-through, split pushes); a slower peer counts as "no".
          */
         readThroughTimeoutMs: z.number().int().positive().max(30_000).default(1000),
+        /**
+         * A JSON file {region: url} of routes to peers that override their recorded
+         * endpoints; `meridian up` writes it to put its WAN links between replicas
+         * (env MERIDIAN_PEER_ROUTES).
+         */
+        routesFile: z.string().min(1).optional(),
       })
       .strict()
       .default({}),
@@ -157,6 +163,21 @@ export const configSchema = z
       })
       .strict()
       .default({}),
+    /**
+     * This replica's regional endpoint as peers and clients reach it, when it differs from
+     * the address it listens on (recorded in the replica set when the replica joins).
+     */
+    endpoint: z.string().url().optional(),
+    /** The home replica, for a replica that joined (`serve --join`) rather than read a topology. */
+    homeReplica: z.object({ region: regionName, url: z.string().url() }).strict().optional(),
+    /**
+     * The local supervisor (`meridian up`) that starts and stops replica processes for
+     * `replication create|delete`; set by the supervisor itself through the environment.
+     */
+    supervisor: z
+      .object({ url: z.string().url(), token: z.string().min(16) })
+      .strict()
+      .optional(),
     /** Plain HTTP on a non-loopback address (behind a TLS-terminating proxy, say). */
     allowHttp: z.boolean().default(false),
     /** Certificate and key files: every listener of this process serves HTTPS. */

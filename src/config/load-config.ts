@@ -56,6 +56,14 @@ export async function loadConfig(
   if (secret) {
     merged.replication = { ...(isObject(merged.replication) ? merged.replication : {}), secret };
   }
+  const routes = env.MERIDIAN_PEER_ROUTES;
+  if (routes) {
+    const replication = isObject(merged.replication) ? merged.replication : {};
+    merged.replication = { ...replication, routesFile: routes };
+  }
+  if (env.MERIDIAN_SUPERVISOR && env.MERIDIAN_SUPERVISOR_TOKEN) {
+    merged.supervisor = { url: env.MERIDIAN_SUPERVISOR, token: env.MERIDIAN_SUPERVISOR_TOKEN };
+  }
   const level = sources.flags?.logLevel ?? env.MERIDIAN_LOG_LEVEL;
   if (level) merged.log = { ...(isObject(merged.log) ? merged.log : {}), level };
   const result = configSchema.safeParse(merged as ConfigInput);
@@ -91,8 +99,19 @@ function selectReplica(
   }
   const problems = topologyProblems(config);
   const region = config.region ?? config.replicas.find((r) => r.home)?.region;
-  const entry = config.replicas.find((r) => r.region === region);
+  const listen = flags.listen ?? env.MERIDIAN_LISTEN;
+  const data = flags.data ?? env.MERIDIAN_DATA;
+  // A replica added since the file was written (`replication create` under `meridian up`)
+  // is not in it: given its own address and folder, it joins the replicas the file lists.
+  const added =
+    region !== undefined && listen !== undefined && data !== undefined
+      ? { region, home: false, listen, data, globalEndpointRouting: true }
+      : undefined;
+  const entry = config.replicas.find((r) => r.region === region) ?? added;
   if (!entry) problems.push(`region: ${region ?? "(none)"} is not one of the replicas`);
+  else if (!config.replicas.includes(entry) && !findRegion(entry.region)) {
+    problems.push(`region: ${entry.region} is not in the catalogue`);
+  }
   if (config.replicas.length > 1 && !config.replication.secret) {
     problems.push(
       "replication.secret: required with several replicas (or MERIDIAN_REPLICATION_SECRET)",
@@ -110,7 +129,7 @@ function selectReplica(
     data: flags.data ?? env.MERIDIAN_DATA ?? entry.data,
     replicaId: config.replicaId ?? entry.region,
     peers: config.replicas
-      .filter((r) => r !== entry)
+      .filter((r) => r.region !== entry.region)
       .map((r) => ({ region: r.region, url: peerUrl(r) })),
   };
 }

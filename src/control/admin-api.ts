@@ -25,6 +25,7 @@ import { OciError } from "../oci/oci-error.ts";
 import type { ControlRecords } from "../registry/control-records.ts";
 import { isControlName } from "../replication/wire-format.ts";
 import { forwardToHome, type HomeReplica } from "./home-forwarding.ts";
+import { parseJsonBody } from "./json-body.ts";
 
 export const adminApiPrefix = "/_meridian/admin/";
 
@@ -41,7 +42,7 @@ export interface AdminApiOptions {
   control: ControlRecords;
   authorizer: Authorizer;
   /** Where writes are made: this replica (undefined) or the home replica to forward to. */
-  home: HomeReplica | undefined;
+  home: () => HomeReplica | undefined;
 }
 
 export function createAdminApi(options: AdminApiOptions): ApiExtension {
@@ -70,8 +71,9 @@ export function createAdminApi(options: AdminApiOptions): ApiExtension {
       if (req.method !== "PUT" && req.method !== "DELETE") {
         throw new OciError("UNSUPPORTED", { method: req.method });
       }
-      if (options.home) {
-        await forwardToHome(options.home, req, res);
+      const home = options.home();
+      if (home) {
+        await forwardToHome(home, req, res);
         return;
       }
       if (req.method === "DELETE") {
@@ -103,7 +105,7 @@ async function putUser(
   req: IncomingMessage,
   res: ServerResponse,
 ): Promise<void> {
-  const body = parse(userBody, await readBody(req, 64 * 1024));
+  const body = parseJsonBody(userBody, await readBody(req, 64 * 1024));
   await control.put("user", name, {
     passwordHash: await hashSecret(body.password),
     admin: body.admin,
@@ -118,7 +120,7 @@ async function putToken(
   req: IncomingMessage,
   res: ServerResponse,
 ): Promise<void> {
-  const body = parse(tokenBody, await readBody(req, 64 * 1024));
+  const body = parseJsonBody(tokenBody, await readBody(req, 64 * 1024));
   const secret = randomBytes(24).toString("base64url");
   await control.put("token", name, {
     secretHash: await hashSecret(secret),
@@ -126,23 +128,4 @@ async function putToken(
   });
   // The secret is shown here once; only its hash is kept.
   sendJson(res, 201, { name, permissions: body.permissions, secret });
-}
-
-function parse<T>(schema: z.ZodType<T>, bytes: Buffer): T {
-  let json: unknown;
-  try {
-    json = JSON.parse(bytes.toString("utf8"));
-  } catch {
-    throw new OciError("UNSUPPORTED", { reason: "the body must be JSON" }, { status: 400 });
-  }
-  const parsed = schema.safeParse(json);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    throw new OciError(
-      "UNSUPPORTED",
-      { reason: `${issue?.path.join(".") || "body"}: ${issue?.message ?? "invalid"}` },
-      { status: 400 },
-    );
-  }
-  return parsed.data;
 }

@@ -55,16 +55,26 @@ export class AntiEntropy {
     return repaired;
   }
 
-  private async reconcileWith(peer: PeerClient): Promise<number> {
+  /**
+   * Merges every repository whose state differs from the peer's; returns how many.
+   * `onProgress` hears how many of the differing repositories are left (a bootstrap shows it).
+   */
+  async reconcileWith(
+    peer: PeerClient,
+    onProgress?: (left: number, total: number) => void,
+  ): Promise<number> {
     const [mine, theirs] = await Promise.all([
       this.options.registry.state.stateDigests(),
       peer.stateDigests(),
     ]);
+    // A repository only this replica knows is the peer's to fetch from here. The control
+    // records go first: a new replica learns the replica set and the users before images.
+    const differing = [...theirs.keys()]
+      .filter((repository) => mine.get(repository) !== theirs.get(repository))
+      .sort((a, b) => Number(b.startsWith("_")) - Number(a.startsWith("_")) || a.localeCompare(b));
     let repaired = 0;
-    for (const repository of [...new Set([...mine.keys(), ...theirs.keys()])].sort()) {
-      const their = theirs.get(repository);
-      // A repository only this replica knows is the peer's to fetch from here.
-      if (their === undefined || mine.get(repository) === their) continue;
+    for (const repository of differing) {
+      onProgress?.(differing.length - repaired, differing.length);
       await this.merge(peer, repository);
       repaired += 1;
       this.options.metrics.antiEntropyRepairs.inc({ peer: peer.region });

@@ -10,6 +10,7 @@ import { ContentUnavailableError } from "../registry/replicated-change.ts";
 import { BlobTransfer, type TransferReader } from "./blob-transfer.ts";
 import type { PeerClient } from "./peer-client.ts";
 import type { ReplicationMetrics } from "./replication-metrics.ts";
+import { TransferRate } from "./transfer-rate.ts";
 
 /** A blob transfer that receives nothing for this long is abandoned (and later resumed). */
 const stallMs = 20_000;
@@ -22,6 +23,8 @@ interface InflightFetch {
 export class BlobFetcher {
   private readonly inflight = new Map<Digest, InflightFetch>();
   private outstandingBytes = 0;
+  /** How fast blob bytes arrive, for the time-left estimate of a syncing replica. */
+  readonly rate = new TransferRate();
   /** Aborted by close(): every transfer in progress stops (its partial bytes stay). */
   private readonly closing = new AbortController();
 
@@ -167,12 +170,13 @@ export class BlobFetcher {
     // comes. The transfer's readers are told as the bytes land in the file, so that the
     // body streams in one append: appending in pieces stalled the socket at every piece
     // (0.83 of a 100 MB/s link with 4 MiB pieces, 0.96 in one append).
-    const { metrics } = this;
+    const { metrics, rate } = this;
     const addOutstanding = (bytes: number) => this.addOutstanding(bytes);
     async function* countedBody(): AsyncGenerator<Buffer> {
       for await (const chunk of body as AsyncIterable<Buffer>) {
         watchStall();
         counted += chunk.length;
+        rate.add(chunk.length);
         metrics.bytesReceived.inc({ source_region: peer.region }, chunk.length);
         addOutstanding(-chunk.length);
         transfer.receive(chunk);

@@ -9,6 +9,8 @@
 //   GET /_meridian/replication/export?repository=                      mergeable state
 //   GET /_meridian/replication/repositories                            every repository
 //   POST /_meridian/replication/anti-entropy                           one round now
+//   GET /_meridian/replication/drained?peer=<region>&timeoutMs=<ms>    answers once this
+//                                 replica holds everything that peer (being deleted) holds
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
@@ -31,6 +33,8 @@ export interface PeerApiOptions {
   waiter: ChangeWaiter;
   /** Runs one anti-entropy round now; resolves how many repositories it repaired. */
   reconcile: () => Promise<number>;
+  /** Resolves once everything `region` holds is here too (before that replica goes). */
+  drain?: (region: string, timeoutMs: number) => Promise<void>;
 }
 
 export const peerApiPrefix = "/_meridian/replication/";
@@ -57,6 +61,13 @@ export function createPeerApi(options: PeerApiOptions): ApiExtension {
       if (req.method !== "GET" && req.method !== "HEAD")
         throw new OciError("UNSUPPORTED", { method: req.method });
       if (route === "feed") return feed(res, ctx, options);
+      if (route === "drained" && options.drain) {
+        const region = ctx.query.get("peer") ?? "";
+        const timeoutMs = Math.min(integerParam(ctx.query, "timeoutMs", 60_000), 600_000);
+        await options.drain(region, timeoutMs);
+        sendJson(res, 200, { drained: region });
+        return;
+      }
       if (route.startsWith("blobs/")) return blob(req, res, route.slice("blobs/".length), options);
       if (route === "manifest") return manifest(res, ctx, options);
       if (route === "link") return link(res, ctx, options);

@@ -51,6 +51,11 @@ export class PeerClient {
     this.authorization = peerAuthorization(secret);
   }
 
+  /** The base URL this client reaches the peer at. */
+  get url(): string {
+    return this.base;
+  }
+
   /** One feed page after `since`, waiting up to `waitMs` for new records. */
   async feed(since: number, waitMs: number, signal?: AbortSignal): Promise<FeedPage> {
     const response = await this.get(
@@ -61,6 +66,28 @@ export class PeerClient {
       waitMs + requestTimeoutMs,
     );
     return parseFeedPage(await this.json(response));
+  }
+
+  /** The peer's newest seq and change-log identity, without waiting. */
+  async head(timeoutMs = requestTimeoutMs): Promise<{ head: number; log: string | undefined }> {
+    const response = await this.get("feed?since=0&limit=1&wait=0", {}, undefined, [200], timeoutMs);
+    const page = parseFeedPage(await this.json(response));
+    return { head: page.head, log: page.log };
+  }
+
+  /**
+   * Resolves once the peer holds every record that `region` (a replica being deleted)
+   * holds: it has followed that replica's feed to its head and merged its state.
+   */
+  async drained(region: string, timeoutMs: number): Promise<void> {
+    const response = await this.get(
+      `drained?peer=${encodeURIComponent(region)}&timeoutMs=${timeoutMs}`,
+      {},
+      undefined,
+      [200],
+      timeoutMs + requestTimeoutMs,
+    );
+    await this.json(response);
   }
 
   /**

@@ -12,8 +12,15 @@ export type ReplicaStatusName = "Creating" | "Syncing" | "Ready" | "Failed" | "D
 
 export interface ReplicationStatus {
   status: ReplicaStatusName;
-  pending: { records: number; blobs: number; bytes: number };
+  /** `repositories`: while bootstrapping, those still to copy from the nearest peer. */
+  pending: { records: number; blobs: number; bytes: number; repositories?: number };
   peers: PeerSyncState[];
+  /** While a new replica copies its nearest peer's state. */
+  bootstrap?: { from: string; left: number; total: number };
+  /** Blob bytes arriving per second, measured over the last seconds. */
+  bytesPerSecond?: number;
+  /** Estimated seconds until the pending bytes are here (undefined: no rate yet). */
+  secondsLeft?: number | undefined;
 }
 
 export function computeStatus(

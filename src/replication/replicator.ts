@@ -32,53 +32,48 @@ export interface ReplicatorOptions {
   readThroughTimeoutMs?: number;
 }
 
+/** How long a fresh replica gives each peer to answer when it looks for the nearest. */
+const nearestProbeMs = 3_000;
+
 export class Replicator {
   readonly peerApi: ApiExtension;
-  private readonly followers: PeerFollower[];
-  private readonly peers: PeerClient[];
+  /** Shared with the fetcher, the content source and anti-entropy, which read it live. */
+  private readonly peers: PeerClient[] = [];
+  private readonly followers = new Map<string, PeerFollower>();
   private readonly checkpoints: CheckpointStore;
   private readonly fetcher: BlobFetcher;
   private readonly antiEntropy: AntiEntropy;
+  private readonly metrics: ReplicationMetrics;
   private everCaughtUp = false;
+  private bootstrapped = false;
+  private started = false;
+  /** While a fresh replica copies the nearest peer's state: repositories left of how many. */
+  private bootstrap: { region: string; left: number; total: number } | undefined;
+  /** Set while the bootstrap runs: followers added meanwhile start after it. */
+  private bootstrapping: Promise<void> | undefined;
 
   private constructor(
-    options: ReplicatorOptions,
+    private readonly options: ReplicatorOptions,
     private readonly waiter: ChangeWaiter,
   ) {
-    const metrics = new ReplicationMetrics(options.metrics);
-    const peers = options.peers.map((endpoint) => new PeerClient(endpoint, options.secret));
-    this.peers = peers;
+    this.metrics = new ReplicationMetrics(options.metrics);
     this.checkpoints = new CheckpointStore(join(options.dataDir, "replication.db"));
-    this.fetcher = new BlobFetcher(options.registry.intake, peers, metrics);
-    this.followers = peers.map(
-      (peer) =>
-        new PeerFollower({
-          peer,
-          peers,
-          registry: options.registry,
-          checkpoints: this.checkpoints,
-          fetcher: this.fetcher,
-          metrics,
-          log: options.log,
-          pollWaitMs: options.pollWaitMs,
-        }),
-    );
+    this.fetcher = new BlobFetcher(options.registry.intake, this.peers, this.metrics);
     this.antiEntropy = new AntiEntropy({
       registry: options.registry,
-      peers,
+      peers: this.peers,
       fetcher: this.fetcher,
-      metrics,
+      metrics: this.metrics,
       log: options.log,
       intervalMs: options.antiEntropyIntervalMs,
     });
-    const followerOf = new Map(this.followers.map((f, i) => [peers[i], f]));
     options.registry.useContentSource(
       new PeerContentSource({
-        peers,
+        peers: this.peers,
         fetcher: this.fetcher,
         registry: options.registry,
         log: options.log,
-        isReachable: (peer) => followerOf.get(peer)?.reachable ?? false,
+        isReachable: (peer) => this.followers.get(peer.region)?.reachable ?? false,
         askTimeoutMs: options.readThroughTimeoutMs ?? 1000,
       }),
     );
@@ -87,7 +82,9 @@ export class Replicator {
       state: options.registry.state,
       waiter,
       reconcile: () => this.antiEntropy.runOnce(),
+      drain: (region, timeoutMs) => this.drain(region, timeoutMs),
     });
+    this.setPeers(options.peers);
   }
 
   static async create(options: ReplicatorOptions): Promise<Replicator> {
@@ -95,22 +92,135 @@ export class Replicator {
     return new Replicator(options, waiter);
   }
 
-  start(): void {
-    for (const follower of this.followers) follower.start();
+  /**
+   * Starts following every peer. A replica that holds nothing yet (just created) first
+   * copies the visible state of its nearest healthy peer, then follows that peer's feed
+   * from the head it saw before the copy, and every other peer's from the start.
+   */
+  start(options: { bootstrap?: boolean } = {}): void {
+    this.started = true;
+    if (options.bootstrap && this.peers.length > 0) {
+      this.bootstrapping = this.bootstrapFromNearest()
+        .catch((error: unknown) =>
+          this.options.log.info(
+            { err: (error as Error).message },
+            "no bootstrap copy; following the feeds instead",
+          ),
+        )
+        .finally(() => {
+          this.bootstrap = undefined;
+          this.bootstrapping = undefined;
+          if (this.started) for (const follower of this.followers.values()) follower.start();
+        });
+    } else {
+      for (const follower of this.followers.values()) follower.start();
+    }
     this.antiEntropy.start();
   }
 
+  /** Follows exactly these peers from now on: new ones start, gone ones stop. */
+  setPeers(endpoints: readonly PeerEndpoint[]): void {
+    const wanted = new Map(endpoints.map((e) => [e.region, e]));
+    for (const peer of [...this.peers]) {
+      const endpoint = wanted.get(peer.region);
+      if (endpoint && endpoint.url.replace(/\/+$/, "") === peer.url) continue;
+      this.removePeer(peer);
+    }
+    for (const endpoint of endpoints) {
+      if (this.peers.some((p) => p.region === endpoint.region)) continue;
+      const peer = new PeerClient(endpoint, this.options.secret);
+      this.peers.push(peer);
+      const follower = new PeerFollower({
+        peer,
+        peers: this.peers,
+        registry: this.options.registry,
+        checkpoints: this.checkpoints,
+        fetcher: this.fetcher,
+        metrics: this.metrics,
+        log: this.options.log,
+        pollWaitMs: this.options.pollWaitMs,
+      });
+      this.followers.set(peer.region, follower);
+      if (this.started && !this.bootstrapping) follower.start();
+      this.options.log.info({ peer: peer.region, url: peer.url }, "following a peer");
+    }
+  }
+
+  private removePeer(peer: PeerClient): void {
+    this.peers.splice(this.peers.indexOf(peer), 1);
+    const follower = this.followers.get(peer.region);
+    this.followers.delete(peer.region);
+    this.options.log.info({ peer: peer.region }, "no longer following a peer");
+    void follower?.stop().finally(() => peer.close());
+  }
+
+  private async bootstrapFromNearest(): Promise<void> {
+    const probes = await Promise.all(
+      this.peers.map(async (peer) => {
+        const began = performance.now();
+        const head = await peer.head(nearestProbeMs).catch(() => undefined);
+        return head ? { peer, head, rttMs: performance.now() - began } : undefined;
+      }),
+    );
+    const nearest = probes
+      .filter((p): p is NonNullable<typeof p> => p !== undefined)
+      .sort((a, b) => a.rttMs - b.rttMs)[0];
+    if (!nearest) throw new Error("no peer answered");
+    const { peer, head } = nearest;
+    this.options.log.info({ peer: peer.region, head: head.head }, "bootstrapping from a peer");
+    this.bootstrap = { region: peer.region, left: 0, total: 0 };
+    await this.antiEntropy.reconcileWith(peer, (left, total) => {
+      this.bootstrap = { region: peer.region, left, total };
+    });
+    // Everything up to the head seen before the copy is here now.
+    this.checkpoints.set(peer.region, head.head, head.log);
+    this.bootstrapped = true;
+    this.options.log.info({ peer: peer.region }, "bootstrap done; following every peer");
+  }
+
+  /** Resolves once every record `region` holds is here too; throws after `timeoutMs`. */
+  private async drain(region: string, timeoutMs: number): Promise<void> {
+    const peer = this.peers.find((p) => p.region === region);
+    const follower = this.followers.get(region);
+    if (!peer || !follower) throw new Error(`${region} is not a peer of this replica`);
+    const deadline = Date.now() + timeoutMs;
+    const { head } = await peer.head();
+    // The feed first (cheap, in order), then one merge of the whole state for whatever
+    // the feed could not apply.
+    for (;;) {
+      const state = follower.syncState;
+      if (state.checkpoint >= head && this.fetcher.pendingBlobs === 0) break;
+      if (Date.now() > deadline) throw new Error(`${region}: not drained in ${timeoutMs} ms`);
+      await this.waiter.waitBeyond(await this.options.registry.state.headSeq(), 200);
+    }
+    await this.antiEntropy.reconcileWith(peer);
+  }
+
   status(): ReplicationStatus {
-    const peers = this.followers.map((f) => f.syncState);
+    const peers = [...this.followers.values()].map((f) => f.syncState);
     const reachable = peers.filter((p) => p.connected);
     const caughtUp = reachable.length > 0 && reachable.every((p) => p.checkpoint >= p.head);
     if (caughtUp) this.everCaughtUp = true;
-    return computeStatus(
+    const status = computeStatus(
       peers,
       this.fetcher.pendingBlobs,
       this.fetcher.pendingBytes,
-      this.everCaughtUp,
+      // After a bootstrap copy the replica holds a whole snapshot: Syncing, not Creating.
+      this.everCaughtUp || this.bootstrapped,
     );
+    const secondsLeft = this.fetcher.rate.secondsFor(status.pending.bytes);
+    const rate = Math.round(this.fetcher.rate.bytesPerSecond());
+    if (this.bootstrap) {
+      return {
+        ...status,
+        status: "Syncing",
+        pending: { ...status.pending, repositories: this.bootstrap.left },
+        bootstrap: { from: this.bootstrap.region, ...this.bootstrap },
+        bytesPerSecond: rate,
+        secondsLeft,
+      };
+    }
+    return { ...status, bytesPerSecond: rate, secondsLeft };
   }
 
   /** One anti-entropy round now (tests and the admin API). */
@@ -119,10 +229,13 @@ export class Replicator {
   }
 
   async stop(): Promise<void> {
+    this.started = false;
     // Transfers in progress are abandoned first: a follower waiting for a large or stalled
     // blob would otherwise hold the shutdown.
     this.fetcher.close();
-    await Promise.all(this.followers.map((f) => f.stop()));
+    const bootstrapping = this.bootstrapping;
+    await Promise.all([...this.followers.values()].map((f) => f.stop()));
+    await bootstrapping;
     await this.antiEntropy.stop();
     // Their keep-alive connections would otherwise hold the peers' sockets (and this
     // process's handles) open after the replica stopped.

@@ -14,7 +14,10 @@ export interface ReplicaStatusReport {
   home: boolean;
   globalEndpointRouting: boolean;
   status: string;
-  pending: { records: number; blobs: number; bytes: number };
+  pending: { records: number; blobs: number; bytes: number; repositories?: number };
+  bootstrap?: { from: string; left: number; total: number };
+  bytesPerSecond?: number;
+  secondsLeft?: number;
   peers: {
     region: string;
     connected: boolean;
@@ -31,6 +34,8 @@ export function createStatusEndpoint(options: {
   routing: RoutingSwitch;
   /** When authentication is on, changing a replica needs the admin role. */
   authorizer?: Authorizer | undefined;
+  /** Whether this replica is the home replica now (the replica set says). */
+  isHome?: () => boolean;
 }): ApiExtension {
   const { config } = options;
   const entry = config.replicas?.find((r) => r.region === config.region);
@@ -58,11 +63,14 @@ export function createStatusEndpoint(options: {
       const replication = options.replicator?.status();
       const report: ReplicaStatusReport = {
         region: config.region ?? "local",
-        home: entry?.home ?? true,
+        home: options.isHome?.() ?? entry?.home ?? true,
         globalEndpointRouting: options.routing.globalEndpointRouting,
         status: replication?.status ?? "Ready",
         pending: replication?.pending ?? { records: 0, blobs: 0, bytes: 0 },
         peers: replication?.peers ?? [],
+        ...(replication?.bootstrap ? { bootstrap: replication.bootstrap } : {}),
+        bytesPerSecond: replication?.bytesPerSecond ?? 0,
+        ...(replication?.secondsLeft !== undefined ? { secondsLeft: replication.secondsLeft } : {}),
       };
       sendJson(res, 200, report);
     },

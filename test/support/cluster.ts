@@ -11,6 +11,7 @@ import { it } from "node:test";
 import { setTimeout as delay } from "node:timers/promises";
 import { stringify as toYaml } from "yaml";
 import { LocalCluster } from "../../src/cluster/local-cluster.ts";
+import { startSupervisedCluster } from "../../src/cluster/supervised-cluster.ts";
 import type { Config } from "../../src/config/config-schema.ts";
 import { loadConfig } from "../../src/config/load-config.ts";
 import type { ReplicaStatusReport } from "../../src/replication/status-endpoint.ts";
@@ -28,6 +29,11 @@ export interface TestClusterOptions {
   logLevel?: "fatal" | "error" | "warn" | "info" | "debug";
   /** The topology's `globalEndpoint` section (for an endpoint hosted by a replica). */
   globalEndpoint?: Record<string, unknown>;
+  /**
+   * Under the local supervisor, as `meridian up` runs them: `replication create|delete`
+   * start and stop replica processes, and a replica that exits is restarted.
+   */
+  supervised?: boolean;
 }
 
 export interface TestCluster {
@@ -192,20 +198,36 @@ async function startOnce(options: TestClusterOptions): Promise<TestCluster> {
     await writeFile(configFile, toYaml(topology));
     const config = await loadConfig({ file: configFile, env: {} }, { topologyOnly: true });
     const verbose = process.env.MERIDIAN_TEST_LOGS === "1";
-    // LocalCluster.start stops whatever it started when one replica fails to start.
-    const cluster = await LocalCluster.start({
-      configFile,
-      config,
-      env: { MERIDIAN_LOG_LEVEL: options.logLevel ?? "warn" },
-      onLine: (region, line) => {
-        const kept = logs.get(region);
-        if (kept) {
-          kept.push(line);
-          if (kept.length > keptLogLines) kept.shift();
-        }
-        if (verbose) process.stderr.write(`[${region}] ${line}\n`);
-      },
-    });
+    const onLine = (region: string, line: string) => {
+      const kept = logs.get(region) ?? [];
+      logs.set(region, kept);
+      kept.push(line);
+      if (kept.length > keptLogLines) kept.shift();
+      if (verbose) process.stderr.write(`[${region}] ${line}\n`);
+    };
+    const env = { MERIDIAN_LOG_LEVEL: options.logLevel ?? "warn" };
+    // Either start stops whatever it started when one replica fails to start.
+    if (options.supervised) {
+      const supervised = await startSupervisedCluster({
+        configFile,
+        config,
+        dataRoot: dir,
+        env,
+        onLine,
+        onEvent: (region, message) => onLine(region, `[supervisor] ${message}`),
+      });
+      return makeTestCluster({
+        cluster: supervised.cluster,
+        regions,
+        configFile,
+        config,
+        secret,
+        dir,
+        logs,
+        afterStop: () => supervised.stop(),
+      });
+    }
+    const cluster = await LocalCluster.start({ configFile, config, env, onLine });
     return makeTestCluster({ cluster, regions, configFile, config, secret, dir, logs });
   } catch (error) {
     await rm(dir, { recursive: true, force: true });
@@ -221,6 +243,8 @@ function makeTestCluster(parts: {
   secret: string;
   dir: string;
   logs: Map<string, string[]>;
+  /** Runs after the replicas stopped (the supervisor's own shutdown). */
+  afterStop?: () => Promise<void>;
 }): TestCluster {
   const { cluster, regions, secret } = parts;
   const url = (region: string): string => cluster.replica(region).url;
@@ -372,6 +396,7 @@ function makeTestCluster(parts: {
     logs,
     dispose: async () => {
       await stopCluster(cluster);
+      await parts.afterStop?.();
       await rm(parts.dir, { recursive: true, force: true });
     },
   };
@@ -382,6 +407,8 @@ function makeTestCluster(parts: {
  * what is left, so that a replica that hangs in shutdown cannot hang the test run.
  */
 async function stopCluster(cluster: LocalCluster, graceMs = 10_000): Promise<void> {
+  // A supervised cluster must not restart the replicas stopped here.
+  cluster.beginStop();
   await Promise.all([...cluster.links.values()].map((link) => link.close()));
   await Promise.all(
     [...cluster.replicas.values()].map(async ({ process: replica }) => {

@@ -29,6 +29,7 @@ import { RoutingSwitch } from "./replication/routing-switch.ts";
 import { createStatusEndpoint } from "./replication/status-endpoint.ts";
 import { startGlobalEndpoint } from "./routing/start-global-endpoint.ts";
 import { FsBlobStore } from "./storage/fs-blob-store.ts";
+import { startWebhooks } from "./webhooks/start-webhooks.ts";
 
 export interface RunningReplica {
   url: string;
@@ -92,8 +93,11 @@ async function assemble(parts: {
   const { host, port } = parseListenAddress(config.listen);
   const auth = await startAuth(config, host, registry, log);
   undo.push(async () => auth.stop());
+  const webhooks = startWebhooks({ config, dataDir, replicaId, registry, metadata, metrics, log });
+  undo.push(() => webhooks.close());
   const extensions: ApiExtension[] = [
     ...auth.extensions,
+    webhooks.adminApi(auth.authorizer, homeReplica(config)),
     createAdminApi({
       control: registry.control,
       authorizer: auth.authorizer,
@@ -165,6 +169,7 @@ async function assemble(parts: {
       await global?.close();
       await replicator?.stop();
       await closeServer();
+      await webhooks.close();
       await metadata.close();
     },
   };

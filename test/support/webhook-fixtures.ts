@@ -30,13 +30,17 @@ export async function pushImage(
   return { digest: manifest.digest, blobs: [config.digest, layer.digest], size: manifest.size };
 }
 
+/** A parsed answer, read loosely: the tests' assertions say when its shape is wrong. */
+// biome-ignore lint/suspicious/noExplicitAny: answers of many shapes, checked by assertions
+type Loose = any;
+
 /** Calls the webhook admin API; status and parsed body. */
 export async function webhookApi(
   base: string,
   method: string,
   path: string,
   body?: unknown,
-): Promise<{ status: number; body: any }> {
+): Promise<{ status: number; body: Loose }> {
   const response = await fetch(`${base}/_meridian/admin/webhooks${path}`, {
     method,
     headers: { "Content-Type": "application/json" },

@@ -44,11 +44,15 @@ export class EventSource {
   private running: Promise<void> | undefined;
   private again = false;
   private timer: NodeJS.Timeout | undefined;
+  private timerAt = 0;
   private stopped = false;
   /** When each held manifest put was first seen (by seq), to end its wait. */
   private readonly firstSeen = new Map<number, number>();
   private readonly now: () => number;
   private readonly settleMs: number;
+  private cursor: { seq: number; log: string } | undefined;
+  private savedAt = 0;
+  private unsaved = false;
 
   constructor(private readonly options: EventSourceOptions) {
     this.now = options.now ?? Date.now;
@@ -77,15 +81,22 @@ export class EventSource {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
     await this.running;
+    if (this.unsaved && this.cursor) this.options.outbox.enqueue([], this.cursor);
+    this.unsaved = false;
   }
 
   /** Starts at the head of the log the first time (no events for history). */
   private async position(): Promise<{ seq: number; log: string }> {
+    if (this.cursor) return this.cursor;
     const log = await this.options.metadata.logId();
     const saved = this.options.outbox.cursor();
-    if (saved && saved.log === log) return saved;
+    if (saved && saved.log === log) {
+      this.cursor = saved;
+      return saved;
+    }
     const start = { seq: await this.options.metadata.headSeq(), log };
     this.options.outbox.enqueue([], start);
+    this.cursor = start;
     return start;
   }
 
@@ -94,11 +105,26 @@ export class EventSource {
     for (;;) {
       if (this.stopped) return;
       const batch = await this.options.metadata.changesSince(cursor.seq, batchSize);
-      if (batch.length === 0) return;
+      if (batch.length === 0) {
+        this.flush();
+        return;
+      }
       const { events, upTo, held } = await this.derive(batch);
       if (upTo > cursor.seq) {
         cursor = { seq: upTo, log: cursor.log };
-        if (this.options.outbox.enqueue(events, cursor) > 0) this.options.onEnqueued();
+        this.cursor = cursor;
+        // A batch without events moves the saved cursor at most once a second, so that a
+        // push burst no webhook wants costs no outbox write per commit. After a crash such
+        // changes are read again; they add nothing unless a webhook was made meanwhile.
+        const now = this.now();
+        if (events.length > 0 || now - this.savedAt >= 1000) {
+          this.savedAt = now;
+          this.unsaved = false;
+          if (this.options.outbox.enqueue(events, cursor) > 0) this.options.onEnqueued();
+        } else {
+          this.unsaved = true;
+          this.wakeIn(1000);
+        }
       }
       if (held !== undefined) {
         this.wakeIn(held);
@@ -107,9 +133,29 @@ export class EventSource {
     }
   }
 
+  /** Saves a cursor that moved over changes without events, once it is a second old. */
+  private flush(): void {
+    if (!this.unsaved || !this.cursor) return;
+    const now = this.now();
+    if (now - this.savedAt < 1000) {
+      this.wakeIn(this.savedAt + 1000 - now);
+      return;
+    }
+    this.savedAt = now;
+    this.unsaved = false;
+    this.options.outbox.enqueue([], this.cursor);
+  }
+
+  /** Pokes again in `ms`, unless an earlier poke is already due. */
   private wakeIn(ms: number): void {
+    const at = this.now() + Math.max(1, ms);
+    if (this.timer && this.timerAt <= at) return;
     if (this.timer) clearTimeout(this.timer);
-    this.timer = setTimeout(() => this.poke(), Math.max(1, ms));
+    this.timerAt = at;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.poke();
+    }, at - this.now());
     this.timer.unref();
   }
 

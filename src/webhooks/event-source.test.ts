@@ -1,6 +1,7 @@
 // The event source on a real metadata store and outbox: a push by tag is one event with
 // its tag whether the manifest and tag arrive in one commit (the origin) or one after the
-// other (a follower); a manifest alone becomes a push by digest once the tag wait is over;
+// other (a follower); a manifest alone becomes a push by digest once the tag wait is over
+// on a follower, at once where it was made;
 // unpinned webhooks fire only from the replica that made the change, pinned ones only
 // from their region; the event key is the same wherever it is derived; restarting from the
 // saved cursor adds nothing twice.
@@ -134,6 +135,16 @@ describe("webhook event source", () => {
       };
       assert.equal(body.target.tag, undefined);
       assert.equal(body.target.digest, digest);
+    } finally {
+      await replica.close();
+    }
+  });
+
+  it("a push by digest made here needs no wait: its tag would be in the same commit", async () => {
+    const replica = await open("r-east", 60_000);
+    try {
+      await replica.metadata.putManifest(manifest(formatStamp(3500, 0, "r-east")));
+      await waitFor(() => replica.events("origin").length === 1, "the push by digest");
     } finally {
       await replica.close();
     }

@@ -11,9 +11,9 @@
 //
 // A push by tag is a manifest put and a tag put with one stamp. In the origin's log they
 // are one commit; a follower applies them one after the other. A manifest put with no tag
-// put of the same stamp behind it is therefore held for `settleMs` before it is taken for
-// a push by digest, so that a regional webhook names the tag and fires once the tag
-// resolves.
+// put of the same stamp behind it is therefore held for `settleMs` (on a follower only)
+// before it is taken for a push by digest, so that a regional webhook names the tag and
+// fires once the tag resolves.
 import { randomUUID } from "node:crypto";
 import type { ChangeRecord, MetadataStore } from "../metadata/metadata-store.ts";
 import type { Digest } from "../oci/digest.ts";
@@ -184,7 +184,9 @@ export class EventSource {
         if (!tagged) {
           // Near the end of a full batch the tag put may be in the next one: read on from here.
           if (full && index >= batchSize / 2) return { events, upTo, held: undefined };
-          if (!full) {
+          // Made here, its tag put would be in the same commit: nothing to wait for.
+          const mine = parseStamp(change.stamp)?.replicaId === this.options.replicaId;
+          if (!full && !mine) {
             const seen = this.firstSeen.get(change.seq) ?? this.now();
             this.firstSeen.set(change.seq, seen);
             const wait = seen + this.settleMs - this.now();

@@ -4,7 +4,7 @@
 // replica is killed with kill -9 is delivered after the restart; a receiver that never
 // answers holds back no push and its events end dead-lettered with every attempt logged;
 // receiver URLs on link-local and metadata addresses are always refused, private ones
-// when webhooks.denyPrivateNetworks is set.
+// when webhooks.denyPrivateNetworks is set; the API takes the admin role once users exist.
 // Owns: this file. Helpers: test/support/{meridian-process,webhook-receiver,webhook-fixtures}.ts.
 import assert from "node:assert/strict";
 import { createHmac } from "node:crypto";
@@ -271,5 +271,28 @@ describe("webhook receiver URLs", () => {
     assert.equal(allowed.status, 201, JSON.stringify(allowed.body));
     const listed = await webhookApi(strict.url, "GET", "");
     assert.deepEqual(listed.body, []);
+  });
+
+  it("the webhook API takes the admin role once users exist", async () => {
+    // Runs last: it turns authentication on for this replica.
+    const made = await fetch(`${strict.url}/_meridian/admin/users/root`, {
+      method: "PUT",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ password: "root-password-1", admin: true }),
+    });
+    assert.equal(made.status, 200, await made.text());
+    await waitFor(async () => (await webhookApi(strict.url, "GET", "")).status === 401, "auth on");
+    const basic = (name: string, password: string) =>
+      `Basic ${Buffer.from(`${name}:${password}`).toString("base64")}`;
+    const asRoot = await fetch(`${strict.url}/_meridian/admin/webhooks`, {
+      headers: { Authorization: basic("root", "root-password-1") },
+    });
+    assert.equal(asRoot.status, 200, await asRoot.text());
+    const bad = await fetch(`${strict.url}/_meridian/admin/webhooks`, {
+      method: "POST",
+      headers: { Authorization: basic("root", "wrong-password") },
+      body: "{}",
+    });
+    assert.equal(bad.status, 401);
   });
 });

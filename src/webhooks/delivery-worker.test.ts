@@ -1,7 +1,8 @@
 // The delivery worker on a real outbox file with a scripted sender: the backoff grows and
 // is jittered within bounds; a thousand waiting events never put more than the concurrency
 // limit in memory; one repository's events go out in order, a failure holding back only
-// its own repository; the last failure dead-letters.
+// its own repository; the last failure dead-letters; a stop leaves attempts in flight
+// uncounted.
 import assert from "node:assert/strict";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -133,6 +134,32 @@ describe("delivery worker", () => {
       assert.deepEqual(
         e0?.log.map((a) => a.status),
         [503, 200],
+      );
+    });
+  });
+
+  it("a stop aborts the attempts in flight and leaves their events pending, uncounted", async () => {
+    await withOutbox(async (outbox) => {
+      fill(outbox, 3, 3);
+      let started = 0;
+      const worker = new DeliveryWorker({
+        outbox,
+        webhook: async () => hook,
+        send: (_webhook, _event, signal) =>
+          new Promise<Attempt>((resolve) => {
+            started += 1;
+            signal.addEventListener("abort", () => resolve(answer(null)));
+          }),
+        retry: policy,
+        concurrency: 4,
+        onError: (error) => assert.fail(String(error)),
+      });
+      worker.wake();
+      await waitFor(() => started === 3, "three attempts in flight");
+      await worker.stop();
+      const events = outbox.events("h", 10);
+      assert.ok(
+        events.every((e) => e.state === "pending" && e.attempts === 0 && e.log.length === 0),
       );
     });
   });

@@ -26,7 +26,8 @@ export interface DeliveryWorkerOptions {
   outbox: OutboxStore;
   /** The webhook as it is now; undefined once deleted. */
   webhook: (name: string) => Promise<Webhook | undefined>;
-  send: (webhook: Webhook, event: OutboxEvent) => Promise<Attempt>;
+  /** One attempt; `signal` aborts it when the worker stops. */
+  send: (webhook: Webhook, event: OutboxEvent, signal: AbortSignal) => Promise<Attempt>;
   retry: RetryPolicy;
   concurrency: number;
   now?: () => number;
@@ -52,6 +53,7 @@ export class DeliveryWorker {
   private readonly inFlight = new Map<number, Promise<void>>();
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
+  private readonly stopping = new AbortController();
   private passing = false;
   private again = false;
   private readonly now: () => number;
@@ -85,9 +87,13 @@ export class DeliveryWorker {
     }
   }
 
-  /** Stops taking events and waits for the attempts in flight to settle. */
+  /**
+   * Stops taking events and aborts the attempts in flight; they stay pending as they were
+   * (an attempt cut short by a stop is not counted), to be sent again after the restart.
+   */
   async stop(): Promise<void> {
     this.stopped = true;
+    this.stopping.abort();
     if (this.timer) clearTimeout(this.timer);
     await Promise.allSettled([...this.inFlight.values()]);
   }
@@ -140,7 +146,8 @@ export class DeliveryWorker {
       });
       return;
     }
-    const attempt = await this.options.send(webhook, event);
+    const attempt = await this.options.send(webhook, event, this.stopping.signal);
+    if (this.stopped) return;
     const attempts = event.attempts + 1;
     const isRetry = event.attempts > 0;
     if (attempt.status !== null && attempt.status >= 200 && attempt.status < 300) {

@@ -15,6 +15,8 @@ export interface SendOptions {
   denyPrivateNetworks: boolean;
   timeoutMs: number;
   now?: () => number;
+  /** Aborts the attempt (the replica is stopping). */
+  signal?: AbortSignal;
 }
 
 /** How much of an answer the delivery log keeps. */
@@ -54,7 +56,7 @@ export async function sendEvent(
   };
   if (webhook.secret) headers["X-Meridian-Signature"] = signatureOf(webhook.secret, event.payload);
   try {
-    const answer = await post(target, event.payload, headers, options.timeoutMs);
+    const answer = await post(target, event.payload, headers, options);
     return done(answer.status, answer.excerpt);
   } catch (error) {
     return done(null, describe(error));
@@ -65,8 +67,9 @@ function post(
   target: ApprovedTarget,
   body: string,
   headers: Record<string, string>,
-  timeoutMs: number,
+  options: SendOptions,
 ): Promise<{ status: number; excerpt: string }> {
+  const { timeoutMs, signal } = options;
   // Connect to the address approved above, whatever the name resolves to by now.
   const pinned: LookupFunction = (_host, opts, callback) => {
     if ((opts as { all?: boolean }).all) {
@@ -87,6 +90,7 @@ function post(
         headers: { ...headers, "Content-Length": String(payload.length) },
         lookup: pinned,
         agent: false,
+        signal,
       },
       (answer: IncomingMessage) => {
         const chunks: Buffer[] = [];

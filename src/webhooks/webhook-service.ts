@@ -73,7 +73,7 @@ export class WebhookService {
     this.worker = new DeliveryWorker({
       outbox: this.outbox,
       webhook: (name) => this.get(name),
-      send: (webhook, event) => this.send(webhook, event),
+      send: (webhook, event, signal) => this.send(webhook, event, signal),
       retry: settings,
       concurrency: settings.concurrency,
       now: this.now,
@@ -188,9 +188,10 @@ export class WebhookService {
   private send(
     webhook: Webhook,
     event: { id: string; eventKey: string; action: string; payload: string },
+    signal?: AbortSignal,
   ) {
     const { denyPrivateNetworks, timeoutMs } = this.options.settings;
-    return sendEvent(webhook, event, { denyPrivateNetworks, timeoutMs, now: this.now });
+    return sendEvent(webhook, event, { denyPrivateNetworks, timeoutMs, now: this.now, signal });
   }
 
   /** The checks of a create or an update: a known region, a receiver URL that may be called. */

@@ -41,7 +41,7 @@ describe("receiver URL guard", () => {
     await assert.rejects(approveUrl("http://user:pw@127.0.0.1/", false), /credentials/);
     await assert.rejects(approveUrl("not a url", false), /not a URL/);
     const ok = await approveUrl("http://127.0.0.1:8080/hook", false);
-    assert.equal(ok.address, "127.0.0.1");
+    assert.deepEqual(ok.addresses, [{ address: "127.0.0.1", family: 4 }]);
   });
 });
 

@@ -16,9 +16,8 @@ export class UrlRefusedError extends Error {
 
 export interface ApprovedTarget {
   url: URL;
-  /** The address to connect to (checked). */
-  address: string;
-  family: 4 | 6;
+  /** The addresses the host resolved to, every one checked: the only ones to connect to. */
+  addresses: { address: string; family: 4 | 6 }[];
 }
 
 const alwaysDenied = new BlockList();
@@ -102,6 +101,8 @@ export async function approveUrl(uri: string, denyPrivate: boolean): Promise<App
     const why = refusal(address, denyPrivate);
     if (why) throw new UrlRefusedError(`refused ${host}: ${why}`);
   }
-  const first = addresses[0] as { address: string; family: number };
-  return { url, address: first.address, family: first.family === 6 ? 6 : 4 };
+  return {
+    url,
+    addresses: addresses.map(({ address, family }) => ({ address, family: family === 6 ? 6 : 4 })),
+  };
 }

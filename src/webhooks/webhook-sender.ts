@@ -70,14 +70,16 @@ function post(
   options: SendOptions,
 ): Promise<{ status: number; excerpt: string }> {
   const { timeoutMs, signal } = options;
-  // Connect to the address approved above, whatever the name resolves to by now.
+  // Connect only to the addresses approved above, whatever the name resolves to by now.
+  const [first] = target.addresses;
   const pinned: LookupFunction = (_host, opts, callback) => {
     if ((opts as { all?: boolean }).all) {
-      (callback as (e: null, a: { address: string; family: number }[]) => void)(null, [
-        { address: target.address, family: target.family },
-      ]);
-    } else {
-      callback(null, target.address, target.family);
+      (callback as (e: null, a: { address: string; family: number }[]) => void)(
+        null,
+        target.addresses,
+      );
+    } else if (first) {
+      callback(null, first.address, first.family);
     }
   };
   const send = target.url.protocol === "https:" ? httpsRequest : httpRequest;

@@ -132,8 +132,11 @@ describe("regional webhooks fire when the image is really there", () => {
         pushed.push((await pushImage(cluster.url(west), repository, `v${i}`, 256 * 1024)).digest);
       }
       await waitFor(
-        () => [eastHook, europeHook, anyHook].every((hook) => pushKeys(hook).size === pushes),
-        "every push event at every receiver",
+        // A receiver records an event on arrival and its pulls when its handler is done.
+        () =>
+          [eastHook, europeHook, anyHook].every((hook) => pushKeys(hook).size === pushes) &&
+          [east, europe].every((region) => pulls.get(region)?.length === pushes),
+        "every push event at every receiver, and its pulls done",
         120_000,
         100,
       );

@@ -34,6 +34,7 @@ import { RoutingSwitch } from "./replication/routing-switch.ts";
 import { createStatusEndpoint } from "./replication/status-endpoint.ts";
 import { startGlobalEndpoint } from "./routing/start-global-endpoint.ts";
 import { FsBlobStore } from "./storage/fs-blob-store.ts";
+import { startWebhooks } from "./webhooks/start-webhooks.ts";
 
 export interface RunningReplica {
   url: string;
@@ -131,6 +132,8 @@ async function assemble(parts: {
   const { host, port } = parseListenAddress(config.listen);
   const auth = await startAuth(config, host, registry, log);
   undo.push(async () => auth.stop());
+  const webhooks = startWebhooks({ config, dataDir, replicaId, registry, metadata, metrics, log });
+  undo.push(() => webhooks.close());
   const extensions: ApiExtension[] = [
     ...auth.extensions,
     createReplicationsApi({
@@ -147,6 +150,11 @@ async function assemble(parts: {
       signingKey: config.auth.signingKey,
       homeOf: () => directory.home(),
     }),
+    webhooks.adminApi(
+      auth.authorizer,
+      () => directory.home(),
+      (region) => directory.urlOf(region),
+    ),
     createAdminApi({
       control: registry.control,
       authorizer: auth.authorizer,
@@ -227,6 +235,7 @@ async function assemble(parts: {
       directory.stop();
       await replicator?.stop();
       await closeServer();
+      await webhooks.close();
       await metadata.close();
     },
   };

@@ -6,6 +6,7 @@ import { registerReplicationCommand } from "./replication-command.ts";
 import { registerServeCommand } from "./serve-command.ts";
 import { registerUpCommand } from "./up-command.ts";
 import { registerUserCommands } from "./user-command.ts";
+import { registerWebhookCommand } from "./webhook-command.ts";
 
 const program = new Command()
   .name("meridian")
@@ -17,6 +18,7 @@ registerUpCommand(program);
 registerReplicationCommand(program);
 registerUserCommands(program);
 registerLoginCommand(program);
+registerWebhookCommand(program);
 
 try {
   await program.parseAsync(process.argv);

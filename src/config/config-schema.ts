@@ -224,6 +224,25 @@ export const configSchema = z
       })
       .strict()
       .optional(),
+    /** Webhooks: receiver safety and delivery (see src/webhooks/). */
+    webhooks: z
+      .object({
+        /** Also refuse loopback and private receivers (link-local is always refused). */
+        denyPrivateNetworks: z.boolean().default(false),
+        /** Attempts per event before it is dead-lettered. */
+        maxAttempts: z.number().int().min(1).max(100).default(8),
+        /** The wait after the first failure; it doubles per failure (with jitter). */
+        initialBackoffMs: z.number().int().positive().default(1000),
+        maxBackoffMs: z.number().int().positive().default(300_000),
+        /** How long a receiver may take to answer one attempt. */
+        timeoutMs: z.number().int().positive().max(120_000).default(10_000),
+        /** Attempts in flight at once, across every webhook of this replica. */
+        concurrency: z.number().int().positive().max(256).default(8),
+        /** How long a replicated manifest waits for its tag before it counts as a push by digest. */
+        tagWaitMs: z.number().int().min(0).max(60_000).default(1000),
+      })
+      .strict()
+      .default({}),
     uploads: z
       .object({
         /** An upload that received nothing for this long is removed. */

@@ -71,7 +71,7 @@ export function createJoinApi(options: JoinApiOptions): ApiExtension {
       if (!token?.success || Date.parse(token.data.expiresAt) < Date.now()) throw refused;
       if (!(await verifySecret(body.token, token.data.tokenHash))) throw refused;
       const record = await options.replicaSet.get(body.region);
-      if (!record || record.state !== "Creating" || !options.secret) throw refused;
+      if (record?.state !== "Creating" || !options.secret) throw refused;
       // One use: the token goes before the credential is handed over.
       await options.replicaSet.control.delete(joinTokenKind, body.region);
       await options.replicaSet.put({ ...record, endpoint: body.endpoint });

@@ -1,0 +1,131 @@
+// The admin API of webhooks (admin role), before the generic admin extension:
+//
+//   GET    /_meridian/admin/webhooks                          [view]
+//   POST   /_meridian/admin/webhooks                          {name, uri, actions, ...} -> 201 view
+//   GET    /_meridian/admin/webhooks/<name>                   view
+//   PATCH  /_meridian/admin/webhooks/<name>                   {any field; null clears} -> view
+//   DELETE /_meridian/admin/webhooks/<name>                   204
+//   POST   /_meridian/admin/webhooks/<name>/ping              the attempt
+//   GET    /_meridian/admin/webhooks/<name>/events?limit=N    [event with its attempts]
+//   POST   /_meridian/admin/webhooks/<name>/events/<id>/redeliver  202
+//
+// Writes are made by the home replica (forwarded there from any other). Events live in
+// the outbox of the replica that delivers them: for a webhook pinned to another region,
+// ping, events and redeliver are forwarded to that region's replica. No read shows the
+// secret or header values.
+import type { IncomingMessage } from "node:http";
+import type { z } from "zod";
+import type { ApiExtension } from "../api/api-server.ts";
+import { readBody } from "../api/request-body.ts";
+import { sendEmpty, sendJson } from "../api/responses.ts";
+import { forwardToHome, type HomeReplica } from "../control/home-forwarding.ts";
+import { OciError } from "../oci/oci-error.ts";
+import { createBody, updateBody, viewOf } from "./webhook-record.ts";
+import type { WebhookService } from "./webhook-service.ts";
+
+export const webhooksApiPrefix = "/_meridian/admin/webhooks";
+
+export interface WebhookAdminOptions {
+  service: WebhookService;
+  authorizer: { requireAdmin(req: IncomingMessage, client: string): Promise<void> };
+  /** Where writes are made: this replica (undefined) or the home replica. */
+  home: () => HomeReplica | undefined;
+  /** The other regions' replicas, for the events of webhooks pinned there. */
+  /** Where this replica reaches another region's replica (the replica set says). */
+  peerUrl: (region: string) => string | undefined;
+}
+
+export function createWebhookAdminApi(options: WebhookAdminOptions): ApiExtension {
+  const { service } = options;
+  return {
+    prefix: webhooksApiPrefix,
+    async handle(req, res, ctx) {
+      const rest = ctx.path.slice(webhooksApiPrefix.length);
+      if (rest !== "" && !rest.startsWith("/")) notFound(ctx.path);
+      await options.authorizer.requireAdmin(req, ctx.client);
+      const [name, sub, id, verb, ...extra] = rest.split("/").slice(1).map(decodeURIComponent);
+      const method = req.method ?? "GET";
+      if (name === undefined || name === "") {
+        if (method === "GET") return sendJson(res, 200, (await service.list()).map(viewOf));
+        if (method !== "POST") unsupported(method);
+        const home = options.home();
+        if (home) return forwardToHome(home, req, res);
+        const body = parse(createBody, await readBody(req, 64 * 1024));
+        return sendJson(res, 201, viewOf(await service.create(body)));
+      }
+      if (extra.length > 0) notFound(ctx.path);
+      const webhook = await service.get(name);
+      if (sub === undefined) {
+        if (method === "GET") {
+          if (!webhook) throw unknown(name);
+          return sendJson(res, 200, viewOf(webhook));
+        }
+        if (method !== "PATCH" && method !== "DELETE") unsupported(method);
+        const home = options.home();
+        if (home) return forwardToHome(home, req, res);
+        if (!webhook) throw unknown(name);
+        if (method === "DELETE") {
+          await service.remove(name);
+          return sendEmpty(res, 204);
+        }
+        const update = parse(updateBody, await readBody(req, 64 * 1024));
+        return sendJson(res, 200, viewOf(await service.update(webhook, update)));
+      }
+      if (!webhook) throw unknown(name);
+      // Events are kept where they are delivered from: ask that region's replica.
+      const at = webhook.location;
+      if (at !== undefined && at !== service.region) {
+        const url = options.peerUrl(at);
+        if (!url) {
+          throw new OciError("UNAVAILABLE", { reason: `no replica of region ${at} is known here` });
+        }
+        return forwardToHome({ region: at, url }, req, res);
+      }
+      if (sub === "ping" && id === undefined && method === "POST") {
+        return sendJson(res, 200, await service.ping(webhook));
+      }
+      if (sub === "events" && id === undefined && method === "GET") {
+        const limit = Math.min(500, Math.max(1, Number(ctx.query.get("limit") ?? 50) || 50));
+        return sendJson(res, 200, service.events(name, limit));
+      }
+      if (sub === "events" && id !== undefined && verb === "redeliver" && method === "POST") {
+        if (!service.redeliver(name, id)) {
+          throw new OciError("NAME_UNKNOWN", { event: id.slice(0, 80) }, { status: 404 });
+        }
+        return sendJson(res, 202, { id, state: "pending" });
+      }
+      notFound(ctx.path);
+    },
+  };
+}
+
+function unknown(name: string): OciError {
+  return new OciError("NAME_UNKNOWN", { webhook: name.slice(0, 80) }, { status: 404 });
+}
+
+function notFound(path: string): never {
+  throw new OciError("NAME_UNKNOWN", { path: path.slice(0, 200) }, { status: 404 });
+}
+
+function unsupported(method: string): never {
+  throw new OciError("UNSUPPORTED", { method });
+}
+
+function parse<T>(schema: z.ZodType<T, z.ZodTypeDef, unknown>, bytes: Buffer): T {
+  let json: unknown;
+  try {
+    json = JSON.parse(bytes.toString("utf8"));
+  } catch {
+    throw new OciError("UNSUPPORTED", { reason: "the body must be JSON" }, { status: 400 });
+  }
+  const parsed = schema.safeParse(json);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new OciError(
+      "UNSUPPORTED",
+      { reason: `${issue?.path.join(".") || "body"}: ${issue?.message ?? "invalid"}` },
+      { status: 400 },
+    );
+  }
+  return parsed.data;
+}

@@ -21,11 +21,13 @@ import { listenOn, parseListenAddress } from "./config/listen-address.ts";
 import { ConfigError, replicaEndpoint } from "./config/load-config.ts";
 import { createAdminApi } from "./control/admin-api.ts";
 import type { HomeReplica } from "./control/home-forwarding.ts";
+import { createImageApi } from "./control/image-api.ts";
 import { createJoinApi } from "./control/join-api.ts";
 import { PeerDirectory } from "./control/peer-directory.ts";
 import { ReplicaLifecycle } from "./control/replica-lifecycle.ts";
 import { ReplicaSet } from "./control/replica-set.ts";
 import { createReplicationsApi } from "./control/replications-api.ts";
+import { createUsageApi } from "./control/usage-api.ts";
 import { SqliteMetadataStore } from "./metadata/sqlite-metadata-store.ts";
 import { HybridClock } from "./registry/hybrid-clock.ts";
 import { Registry } from "./registry/registry.ts";
@@ -143,6 +145,8 @@ async function assemble(parts: {
       lifecycle,
       homeOf: () => directory.home(),
     }),
+    createUsageApi({ replicaSet, authorizer: auth.authorizer }),
+    createImageApi({ directory, authorizer: auth.authorizer, secret: config.replication.secret }),
     createJoinApi({
       replicaSet,
       self: config.region ?? "local",
@@ -167,6 +171,14 @@ async function assemble(parts: {
       routing,
       authorizer: auth.authorizer,
       isHome: () => directory.home() === undefined,
+      usage: async () => {
+        const stored = await registry.state.storedBytes();
+        return {
+          storedBytes: stored.blobBytes + stored.manifestBytes,
+          blobs: stored.blobs,
+          receivedFrom: (await replicator?.receivedBytes()) ?? {},
+        };
+      },
     }),
   ];
   if (replicator) extensions.push(replicator.peerApi);

@@ -3,6 +3,7 @@ import { Command } from "commander";
 import { describeFailure } from "../control/unreachable-reason.ts";
 import { registerLoginCommand } from "./login-command.ts";
 import { registerReplicationCommand } from "./replication-command.ts";
+import { registerRepositoryCommand } from "./repository-command.ts";
 import { registerServeCommand } from "./serve-command.ts";
 import { registerUpCommand } from "./up-command.ts";
 import { registerUserCommands } from "./user-command.ts";
@@ -16,6 +17,7 @@ const program = new Command()
 registerServeCommand(program);
 registerUpCommand(program);
 registerReplicationCommand(program);
+registerRepositoryCommand(program);
 registerUserCommands(program);
 registerLoginCommand(program);
 registerWebhookCommand(program);

@@ -21,6 +21,8 @@ import { listenOn, parseListenAddress } from "./config/listen-address.ts";
 import { ConfigError, replicaEndpoint } from "./config/load-config.ts";
 import { createAdminApi } from "./control/admin-api.ts";
 import type { HomeReplica } from "./control/home-forwarding.ts";
+import { ImportJobs } from "./import/import-jobs.ts";
+import { createImportsApi } from "./import/imports-api.ts";
 import { SqliteMetadataStore } from "./metadata/sqlite-metadata-store.ts";
 import { HybridClock } from "./registry/hybrid-clock.ts";
 import { Registry } from "./registry/registry.ts";
@@ -92,8 +94,12 @@ async function assemble(parts: {
   const { host, port } = parseListenAddress(config.listen);
   const auth = await startAuth(config, host, registry, log);
   undo.push(async () => auth.stop());
+  // Imports run in the replica that receives them (a data write, like a push).
+  const imports = await ImportJobs.open({ registry, dataDir, log });
+  undo.push(() => imports.stop());
   const extensions: ApiExtension[] = [
     ...auth.extensions,
+    createImportsApi({ jobs: imports, authorizer: auth.authorizer }),
     createAdminApi({
       control: registry.control,
       authorizer: auth.authorizer,
@@ -162,6 +168,7 @@ async function assemble(parts: {
     replicator,
     async close() {
       clearInterval(sweeper);
+      await imports.stop();
       await global?.close();
       await replicator?.stop();
       await closeServer();

@@ -1,0 +1,302 @@
+// Copies one image from a source registry into this replica as a local push: blobs
+// stream through the registry's upload path (verified against their digest, published,
+// then linked with this replica's stamp), manifests go through its manifest put (the same
+// reference checks as a client's push), children before their index and the tag last, so
+// the import replicates and raises events like any push. What is already here is skipped
+// (a linked blob, a blob stored for another repository is only linked, a stored
+// manifest), so a second run of the same import transfers nothing and writes nothing.
+import { pipeline, Transform } from "node:stream";
+import type { Digest } from "../oci/digest.ts";
+import type { Descriptor } from "../oci/manifest.ts";
+import { OciError } from "../oci/oci-error.ts";
+import type { Registry } from "../registry/registry.ts";
+import { ImportFailure } from "./import-failure.ts";
+import { type ManifestLinks, manifestLinks, platformMatches } from "./manifest-links.ts";
+import type { FetchedManifest, SourceClient } from "./source-client.ts";
+import {
+  type Platform,
+  platformText,
+  type SourceReference,
+  type TargetReference,
+} from "./source-reference.ts";
+
+export interface ImportSpec {
+  source: SourceReference;
+  target: TargetReference;
+  /** Only this platform's manifest of an index (the tag then names it). */
+  platform?: Platform | undefined;
+  withReferrers: boolean;
+  force: boolean;
+}
+
+export interface ImportProgress {
+  manifestsDone: number;
+  manifestsTotal: number;
+  blobsDone: number;
+  blobsTotal: number;
+  bytesDone: number;
+  bytesTotal: number;
+  /** Blobs already here (linked, or stored and only linked): nothing moved for them. */
+  blobsSkipped: number;
+  /** Bytes read from the source (a blob retried counts once). */
+  bytesTransferred: number;
+  /** How often the source made us wait (429/503 with Retry-After). */
+  throttled: number;
+  /** Blobs streaming now. */
+  active: { digest: string; size: number; bytesDone: number }[];
+}
+
+export interface ImporterOptions {
+  registry: Registry;
+  client: SourceClient;
+  spec: ImportSpec;
+  signal: AbortSignal;
+  /** Called whenever progress moves (often: the caller throttles). */
+  onProgress: (progress: ImportProgress) => void;
+  blobConcurrency?: number;
+}
+
+interface Node {
+  manifest: FetchedManifest;
+  links: ManifestLinks;
+}
+
+/** Manifests one import may bring (an index, its children, referrers of each). */
+const maxManifests = 1000;
+const blobAttempts = 3;
+
+export function emptyProgress(): ImportProgress {
+  return {
+    manifestsDone: 0,
+    manifestsTotal: 0,
+    blobsDone: 0,
+    blobsTotal: 0,
+    bytesDone: 0,
+    bytesTotal: 0,
+    blobsSkipped: 0,
+    bytesTransferred: 0,
+    throttled: 0,
+    active: [],
+  };
+}
+
+export class ImageImporter {
+  readonly progress = emptyProgress();
+  private readonly nodes: Node[] = [];
+  private readonly seen = new Set<string>();
+
+  constructor(private readonly options: ImporterOptions) {}
+
+  /** Runs the copy; the digest the tag (or the import) names. Throws ImportFailure. */
+  async run(): Promise<{ digest: Digest; mediaType: string }> {
+    const { client, spec } = this.options;
+    await client.connect();
+    const reference =
+      spec.source.reference.kind === "tag"
+        ? spec.source.reference.tag
+        : spec.source.reference.digest;
+    const root = await this.selectPlatform(await client.manifest(reference));
+    await this.walk(root, 0);
+    if (spec.withReferrers) await this.addReferrers();
+    await this.refuseTagConflict(root.digest);
+
+    const blobs = new Map<string, Descriptor>();
+    for (const node of this.nodes)
+      for (const blob of node.links.blobs) blobs.set(blob.digest, blob);
+    Object.assign(this.progress, {
+      manifestsTotal: this.nodes.length,
+      blobsTotal: blobs.size,
+      bytesTotal: [...blobs.values()].reduce((sum, b) => sum + b.size, 0),
+    });
+    this.report();
+    await this.copyBlobs([...blobs.values()]);
+    for (const node of this.nodes) await this.storeManifest(node);
+    await this.tag(root);
+    return { digest: root.digest, mediaType: root.mediaType };
+  }
+
+  /** With --platform, an index gives way to its child for that platform. */
+  private async selectPlatform(top: FetchedManifest): Promise<FetchedManifest> {
+    const wanted = this.options.spec.platform;
+    if (!wanted) return top;
+    const links = manifestLinks(top.bytes, top.mediaType, top.digest);
+    if (!links.index) return top;
+    const child = links.children.find((c) => platformMatches(c, wanted));
+    if (!child) {
+      const offered = links.children.flatMap((c) => (c.platform ? [platformText(c.platform)] : []));
+      throw new ImportFailure(
+        `the source index has no ${platformText(wanted)} manifest (it has: ${offered.join(", ") || "no platforms"})`,
+      );
+    }
+    return this.options.client.manifest(child.digest);
+  }
+
+  /** Adds a manifest after everything it needs (children first), once each. */
+  private async walk(manifest: FetchedManifest, depth: number): Promise<void> {
+    if (this.seen.has(manifest.digest)) return;
+    this.seen.add(manifest.digest);
+    if (this.seen.size > maxManifests)
+      throw new ImportFailure(`more than ${maxManifests} manifests to import`);
+    const links = manifestLinks(manifest.bytes, manifest.mediaType, manifest.digest);
+    if (links.index) {
+      if (depth > 4) throw new ImportFailure("indexes nested more than 4 deep");
+      const fresh = links.children.filter((c) => !this.seen.has(c.digest));
+      const children = await Promise.all(fresh.map((c) => this.options.client.manifest(c.digest)));
+      for (const child of children) await this.walk(child, depth + 1);
+    }
+    this.nodes.push({ manifest, links });
+  }
+
+  /** Referrers of every manifest (and theirs: a signature of an SBOM), after their subject. */
+  private async addReferrers(): Promise<void> {
+    for (let i = 0; i < this.nodes.length; i += 1) {
+      const subject = this.nodes[i]?.manifest.digest as Digest;
+      for (const referrer of await this.options.client.referrers(subject)) {
+        if (this.seen.has(referrer.digest)) continue;
+        await this.walk(await this.options.client.manifest(referrer.digest), 0);
+      }
+    }
+  }
+
+  /** An existing tag naming another manifest is kept unless --force. */
+  private async refuseTagConflict(digest: Digest): Promise<void> {
+    const { target, force } = this.options.spec;
+    if (!target.tag || force) return;
+    const existing = await this.options.registry.state.manifest(target.repository, {
+      tag: target.tag,
+    });
+    if (existing && existing.digest !== digest) {
+      throw new ImportFailure(
+        `${target.repository}:${target.tag} already exists and names ${existing.digest}, not ${digest}: use --force to overwrite it`,
+      );
+    }
+  }
+
+  private async copyBlobs(blobs: Descriptor[]): Promise<void> {
+    const queue = [...blobs];
+    const worker = async () => {
+      for (let blob = queue.shift(); blob; blob = queue.shift()) await this.copyBlob(blob);
+    };
+    const width = Math.max(1, Math.min(this.options.blobConcurrency ?? 4, queue.length));
+    await Promise.all(Array.from({ length: width }, worker));
+  }
+
+  private async copyBlob(blob: Descriptor): Promise<void> {
+    const { registry, spec } = this.options;
+    const repository = spec.target.repository;
+    const done = (skipped: boolean) => {
+      this.progress.blobsDone += 1;
+      if (skipped) {
+        this.progress.blobsSkipped += 1;
+        this.progress.bytesDone += blob.size;
+      }
+      this.report();
+    };
+    if (await registry.state.blobLink(repository, blob.digest)) return done(true);
+    const stored = await registry.intake.stored(blob.digest);
+    if (stored) {
+      await registry.blobs.link(repository, blob.digest, stored.size);
+      return done(true);
+    }
+    for (let attempt = 1; ; attempt += 1) {
+      const entry = { digest: blob.digest, size: blob.size, bytesDone: 0 };
+      this.progress.active.push(entry);
+      try {
+        await this.transfer(blob, entry);
+        return done(false);
+      } catch (error) {
+        this.progress.bytesDone -= entry.bytesDone;
+        if (!retryable(error) || attempt >= blobAttempts || this.options.signal.aborted)
+          throw describeBlobError(error, blob);
+      } finally {
+        this.progress.active.splice(this.progress.active.indexOf(entry), 1);
+      }
+    }
+  }
+
+  private async transfer(blob: Descriptor, entry: { bytesDone: number }): Promise<void> {
+    const { registry, client, spec, signal } = this.options;
+    const opened = await client.blob(blob.digest);
+    if (opened.size !== undefined && opened.size !== blob.size) {
+      opened.body.destroy();
+      throw new ImportFailure(
+        `the source sent ${opened.size} bytes for blob ${blob.digest}, whose descriptor says ${blob.size}`,
+      );
+    }
+    const progress = this.progress;
+    const report = () => this.report();
+    const counter = new Transform({
+      transform(chunk: Buffer, _encoding, callback) {
+        entry.bytesDone += chunk.length;
+        progress.bytesDone += chunk.length;
+        progress.bytesTransferred += chunk.length;
+        report();
+        callback(null, chunk);
+      },
+    });
+    const counted = pipeline(opened.body, counter, () => undefined);
+    await registry.uploads.monolithic(
+      spec.target.repository,
+      blob.digest as Digest,
+      counted,
+      blob.size,
+      signal,
+    );
+  }
+
+  private async storeManifest(node: Node): Promise<void> {
+    const { registry, spec } = this.options;
+    const { digest, bytes, mediaType } = node.manifest;
+    if (!(await registry.state.manifest(spec.target.repository, { digest }))) {
+      await registry.manifests.put(
+        spec.target.repository,
+        { kind: "digest", digest },
+        bytes,
+        mediaType,
+      );
+    }
+    this.progress.manifestsDone += 1;
+    this.report();
+  }
+
+  private async tag(root: FetchedManifest): Promise<void> {
+    const { registry, spec } = this.options;
+    const tag = spec.target.tag;
+    if (!tag) return;
+    const current = await registry.state.manifest(spec.target.repository, { tag });
+    if (current?.digest === root.digest) return;
+    await this.refuseTagConflict(root.digest);
+    await registry.manifests.put(
+      spec.target.repository,
+      { kind: "tag", tag },
+      root.bytes,
+      root.mediaType,
+    );
+  }
+
+  private report(): void {
+    this.progress.throttled = this.options.client.throttled;
+    this.options.onProgress(this.progress);
+  }
+}
+
+/** A broken stream or a short blob is worth another try; a wrong digest or a refusal is not. */
+function retryable(error: unknown): boolean {
+  if (error instanceof ImportFailure) return false;
+  if (error instanceof OciError) return error.code === "SIZE_INVALID";
+  return true;
+}
+
+function describeBlobError(error: unknown, blob: Descriptor): unknown {
+  if (error instanceof OciError && error.code === "DIGEST_INVALID") {
+    return new ImportFailure(`the source's blob ${blob.digest} does not match its digest`, {
+      cause: error,
+    });
+  }
+  if (error instanceof OciError && error.code === "SIZE_INVALID") {
+    return new ImportFailure(`the source's blob ${blob.digest} is not ${blob.size} bytes long`, {
+      cause: error,
+    });
+  }
+  return error;
+}

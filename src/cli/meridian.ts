@@ -1,5 +1,6 @@
 // The `meridian` command line.
 import { Command } from "commander";
+import { registerImportCommand } from "./import-command.ts";
 import { registerLoginCommand } from "./login-command.ts";
 import { registerReplicationCommand } from "./replication-command.ts";
 import { registerServeCommand } from "./serve-command.ts";
@@ -17,6 +18,7 @@ registerUpCommand(program);
 registerReplicationCommand(program);
 registerUserCommands(program);
 registerLoginCommand(program);
+registerImportCommand(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -1,0 +1,66 @@
+// End-to-end: an import is a local push of the replica that runs it. Imported into a
+// region that is not home (the job runs there, it is not forwarded), the image reaches
+// the other region through replication: same tag, same digests, every blob stored there.
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import { startTestCluster, type TestCluster } from "../support/cluster.ts";
+import { pushTwoPlatformImage, runImport, twoPlatformImage } from "../support/import-source.ts";
+import { type MeridianProcess, startMeridian } from "../support/meridian-process.ts";
+import { waitFor } from "../support/wait-for.ts";
+
+describe("an imported image replicates like a push", () => {
+  let cluster: TestCluster;
+  let source: MeridianProcess;
+  const image = twoPlatformImage();
+
+  before(async () => {
+    cluster = await startTestCluster({ regions: ["westus", "eastus"], antiEntropySeconds: 3600 });
+    source = await startMeridian();
+    await pushTwoPlatformImage(source.url, "library/app", "v1", image);
+  });
+
+  after(async () => {
+    await source?.dispose();
+    await cluster?.dispose();
+  });
+
+  it("imported in eastus, is pullable from westus with the same digests", {
+    timeout: 60_000,
+  }, async () => {
+    const job = await runImport(cluster.url("eastus"), {
+      source: `${source.host}/library/app:v1`,
+      image: "imported/app:v1",
+      withReferrers: true,
+    });
+    assert.equal(job.state, "succeeded", job.reason);
+    const jobs = (await (
+      await fetch(`${cluster.url("westus")}/_meridian/admin/imports`)
+    ).json()) as unknown[];
+    assert.equal(jobs.length, 0, "the job ran in eastus only");
+
+    await waitFor(
+      async () => {
+        const head = await fetch(`${cluster.url("westus")}/v2/imported/app/manifests/v1`, {
+          method: "HEAD",
+        });
+        return head.headers.get("docker-content-digest") === image.index.digest;
+      },
+      "the imported tag in westus",
+      30_000,
+    );
+    for (const blob of image.blobs) {
+      await waitFor(
+        () => cluster.hasLocalBlob("westus", "imported/app", blob.digest),
+        `blob ${blob.digest} stored in westus`,
+        30_000,
+      );
+    }
+    const referrers = (await (
+      await fetch(`${cluster.url("westus")}/v2/imported/app/referrers/${image.index.digest}`)
+    ).json()) as { manifests: { digest: string }[] };
+    assert.deepEqual(
+      referrers.manifests.map((m) => m.digest),
+      [image.referrer.digest],
+    );
+  });
+});

@@ -9,6 +9,7 @@ import type { Logger } from "pino";
 import { type Digest, digestAlgorithm, digestHex, digestOf } from "../oci/digest.ts";
 import { type Descriptor, maxManifestBytes, parseDescriptor } from "../oci/manifest.ts";
 import { manifestMediaTypes, mediaTypes } from "../oci/media-types.ts";
+import { refuseMetadataAddresses } from "./address-guard.ts";
 import { ImportFailure } from "./import-failure.ts";
 import type { RequestSlots } from "./request-slots.ts";
 import { SourceAuth, type SourceCredentials } from "./source-auth.ts";
@@ -52,6 +53,8 @@ export class SourceClient {
   private readonly scope: string;
   private readonly sleep: (ms: number, signal: AbortSignal) => Promise<void>;
   private readonly maxAttempts: number;
+  /** Hosts whose addresses were checked (address-guard.ts). */
+  private readonly checkedHosts = new Set<string>();
   /** How often the source made us wait (429/503), for the job's progress. */
   throttled = 0;
 
@@ -80,6 +83,7 @@ export class SourceClient {
   async connect(): Promise<void> {
     const host = this.options.source.registry;
     const plain = isLoopbackHost(hostOf(host)) || this.options.insecure;
+    await this.checkHost(hostOf(host));
     let reason = "";
     for (const scheme of plain ? ["https", "http"] : ["https"]) {
       const release = await this.options.slots.acquire(host, this.options.signal);
@@ -249,6 +253,7 @@ export class SourceClient {
   private async follow(start: URL, headers: Record<string, string>): Promise<Response> {
     let url = start;
     for (let hops = 0; ; hops += 1) {
+      await this.checkHost(url.hostname);
       const response = await fetch(url, {
         headers,
         redirect: "manual",
@@ -267,6 +272,12 @@ export class SourceClient {
       if (next.origin !== url.origin) delete headers.Authorization;
       url = next;
     }
+  }
+
+  private async checkHost(hostname: string): Promise<void> {
+    if (this.checkedHosts.has(hostname)) return;
+    await refuseMetadataAddresses(hostname);
+    this.checkedHosts.add(hostname);
   }
 
   private plainAllowed(url: URL): boolean {

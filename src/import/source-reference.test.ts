@@ -64,3 +64,23 @@ describe("import references", () => {
     assert.ok(!isLoopbackHost("10.0.0.1") && !isLoopbackHost("example.com"));
   });
 });
+
+describe("the address guard", () => {
+  it("refuses link-local and metadata addresses, keeps loopback and private ones", async () => {
+    const { isRefused, refuseMetadataAddresses } = await import("./address-guard.ts");
+    for (const address of [
+      "169.254.169.254",
+      "fe80::1",
+      "fd00:ec2::254",
+      "::ffff:169.254.169.254",
+    ]) {
+      assert.ok(isRefused(address), address);
+    }
+    for (const address of ["127.0.0.1", "10.1.2.3", "192.168.0.1", "::1", "fd00::1"]) {
+      assert.ok(!isRefused(address), address);
+    }
+    await assert.rejects(refuseMetadataAddresses("169.254.169.254"), /cloud metadata/);
+    await assert.rejects(refuseMetadataAddresses("[fe80::1]"), /link-local/);
+    await refuseMetadataAddresses("127.0.0.1");
+  });
+});

@@ -265,6 +265,12 @@ describe("meridian import from another registry", () => {
     assert.match(denied.reason ?? "", /refused access|no manifest/);
   });
 
+  it("refuses a cloud metadata address before sending it anything", async () => {
+    const job = await runImport(target.url, { source: "169.254.169.254/latest/meta-data:x" });
+    assert.equal(job.state, "failed");
+    assert.match(job.reason ?? "", /link-local or cloud metadata address/);
+  });
+
   it("answers bad requests with 400 and unknown jobs with 404", async () => {
     const bad = await fetch(`${target.url}/_meridian/admin/imports`, {
       method: "POST",

@@ -1,6 +1,7 @@
 // Copies one image from a source registry into this replica as a local push: blobs
-// stream through the registry's upload path (verified against their digest, published,
-// then linked with this replica's stamp), manifests go through its manifest put (the same
+// stream into the registry's blob intake (a session per digest, so an interrupted blob
+// resumes with Range; verified against the digest, published, then linked with this
+// replica's stamp, as a push links it), manifests go through its manifest put (the same
 // reference checks as a client's push), children before their index and the tag last, so
 // the import replicates and raises events like any push. What is already here is skipped
 // (a linked blob, a blob stored for another repository is only linked, a stored
@@ -9,8 +10,9 @@ import { pipeline, Transform } from "node:stream";
 import type { Digest } from "../oci/digest.ts";
 import type { Descriptor } from "../oci/manifest.ts";
 import { OciError } from "../oci/oci-error.ts";
+import { DigestMismatchError } from "../registry/blob-intake.ts";
 import type { Registry } from "../registry/registry.ts";
-import { ImportFailure } from "./import-failure.ts";
+import { failureReason, ImportFailure } from "./import-failure.ts";
 import { type ManifestLinks, manifestLinks, platformMatches } from "./manifest-links.ts";
 import type { FetchedManifest, SourceClient } from "./source-client.ts";
 import {
@@ -193,55 +195,85 @@ export class ImageImporter {
       this.report();
     };
     if (await registry.state.blobLink(repository, blob.digest)) return done(true);
-    const stored = await registry.intake.stored(blob.digest);
-    if (stored) {
-      await registry.blobs.link(repository, blob.digest, stored.size);
-      return done(true);
-    }
     for (let attempt = 1; ; attempt += 1) {
+      // Stored meanwhile (for another repository, or by replication): only the link is missing.
+      const stored = await registry.intake.stored(blob.digest);
+      if (stored) {
+        await registry.blobs.link(repository, blob.digest, stored.size);
+        return done(true);
+      }
       const entry = { digest: blob.digest, size: blob.size, bytesDone: 0 };
       this.progress.active.push(entry);
       try {
         await this.transfer(blob, entry);
+        await registry.blobs.link(repository, blob.digest, blob.size);
         return done(false);
       } catch (error) {
         this.progress.bytesDone -= entry.bytesDone;
-        if (!retryable(error) || attempt >= blobAttempts || this.options.signal.aborted)
+        if (!retryable(error) || attempt >= blobAttempts || this.options.signal.aborted) {
           throw describeBlobError(error, blob);
+        }
       } finally {
         this.progress.active.splice(this.progress.active.indexOf(entry), 1);
       }
     }
   }
 
+  /**
+   * Streams the blob into the intake's session for its digest, from where an earlier
+   * attempt (or run) stopped when the source honours Range, then verifies and publishes it.
+   */
   private async transfer(blob: Descriptor, entry: { bytesDone: number }): Promise<void> {
-    const { registry, client, spec, signal } = this.options;
-    const opened = await client.blob(blob.digest);
-    if (opened.size !== undefined && opened.size !== blob.size) {
-      opened.body.destroy();
-      throw new ImportFailure(
-        `the source sent ${opened.size} bytes for blob ${blob.digest}, whose descriptor says ${blob.size}`,
-      );
+    const { registry, client, signal } = this.options;
+    const digest = blob.digest as Digest;
+    const intake = registry.intake;
+    let offset = await intake.resume(digest);
+    if (offset > blob.size) {
+      await intake.restart(digest);
+      offset = 0;
     }
-    const progress = this.progress;
-    const report = () => this.report();
-    const counter = new Transform({
-      transform(chunk: Buffer, _encoding, callback) {
-        entry.bytesDone += chunk.length;
-        progress.bytesDone += chunk.length;
-        progress.bytesTransferred += chunk.length;
-        report();
-        callback(null, chunk);
-      },
-    });
-    const counted = pipeline(opened.body, counter, () => undefined);
-    await registry.uploads.monolithic(
-      spec.target.repository,
-      blob.digest as Digest,
-      counted,
-      blob.size,
-      signal,
-    );
+    let opened = offset < blob.size ? await client.blob(digest, offset) : undefined;
+    if (opened && offset > 0 && (!opened.partial || opened.unsatisfiable)) {
+      // The source ignored or refused the range: start again from byte 0.
+      opened.body.destroy();
+      await intake.restart(digest);
+      offset = 0;
+      opened = await client.blob(digest);
+    }
+    entry.bytesDone = offset;
+    this.progress.bytesDone += offset;
+    if (opened) {
+      const expected = blob.size - offset;
+      if (opened.size !== undefined && opened.size !== expected) {
+        opened.body.destroy();
+        throw new ImportFailure(
+          `the source sent ${opened.size} bytes for blob ${digest} from byte ${offset}, whose descriptor says ${blob.size} in all`,
+        );
+      }
+      const progress = this.progress;
+      const report = () => this.report();
+      let received = 0;
+      const counter = new Transform({
+        transform(chunk: Buffer, _encoding, callback) {
+          received += chunk.length;
+          // A source that sends more than the descriptor says is not let fill the disk.
+          if (received > expected)
+            return callback(
+              new ImportFailure(`the source sent more than ${blob.size} bytes for blob ${digest}`),
+            );
+          entry.bytesDone += chunk.length;
+          progress.bytesDone += chunk.length;
+          progress.bytesTransferred += chunk.length;
+          report();
+          callback(null, chunk);
+        },
+      });
+      const counted = pipeline(opened.body, counter, () => undefined);
+      const size = await intake.append(digest, offset, counted, { signal });
+      if (size !== blob.size)
+        throw new Error(`the source ended blob ${digest} at byte ${size} of ${blob.size}`);
+    }
+    await intake.publish(digest);
   }
 
   private async storeManifest(node: Node): Promise<void> {
@@ -280,23 +312,25 @@ export class ImageImporter {
   }
 }
 
-/** A broken stream or a short blob is worth another try; a wrong digest or a refusal is not. */
+/**
+ * A broken or short stream, or a session another writer took over (replication bringing
+ * the same blob), is worth another try from where the session stands; a wrong digest or a
+ * refusal is not.
+ */
 function retryable(error: unknown): boolean {
-  if (error instanceof ImportFailure) return false;
-  if (error instanceof OciError) return error.code === "SIZE_INVALID";
-  return true;
+  return !(
+    error instanceof ImportFailure ||
+    error instanceof OciError ||
+    error instanceof DigestMismatchError
+  );
 }
 
 function describeBlobError(error: unknown, blob: Descriptor): unknown {
-  if (error instanceof OciError && error.code === "DIGEST_INVALID") {
+  if (error instanceof DigestMismatchError) {
     return new ImportFailure(`the source's blob ${blob.digest} does not match its digest`, {
       cause: error,
     });
   }
-  if (error instanceof OciError && error.code === "SIZE_INVALID") {
-    return new ImportFailure(`the source's blob ${blob.digest} is not ${blob.size} bytes long`, {
-      cause: error,
-    });
-  }
-  return error;
+  if (error instanceof ImportFailure || error instanceof OciError) return error;
+  return new ImportFailure(`blob ${blob.digest}: ${failureReason(error)}`, { cause: error });
 }

@@ -37,8 +37,12 @@ export interface FetchedManifest {
 
 export interface OpenedBlob {
   body: Readable;
-  /** Content-Length, when the source sent one. */
+  /** Content-Length (of the range, for a partial answer), when the source sent one. */
   size: number | undefined;
+  /** The body starts where the range asked (206), not at byte 0. */
+  partial: boolean;
+  /** The source refused the range (416): start again from byte 0. */
+  unsatisfiable?: boolean;
 }
 
 const manifestAccept = [...manifestMediaTypes].join(", ");
@@ -140,20 +144,25 @@ export class SourceClient {
   }
 
   /**
-   * Opens a blob's bytes; the request slot is freed when the body ends or fails. The
-   * caller verifies the bytes (the registry's intake does).
+   * Opens a blob's bytes, from byte `from` on when it is given (`partial` says whether the
+   * source honoured the range; when not, the body starts at 0). The request slot is freed
+   * when the body ends or fails. The caller verifies the bytes (the registry's intake does).
    */
-  async blob(digest: Digest): Promise<OpenedBlob> {
-    const { response, release } = await this.get(`blobs/${digest}`, "*/*");
-    if (response.status !== 200 || !response.body) {
+  async blob(digest: Digest, from = 0): Promise<OpenedBlob> {
+    const range = from > 0 ? `bytes=${from}-` : undefined;
+    const { response, release } = await this.get(`blobs/${digest}`, "*/*", range);
+    const partial = response.status === 206;
+    if ((response.status !== 200 && !partial) || !response.body) {
       release();
       if (response.status === 404) throw new ImportFailure(`the source has no blob ${digest}`);
+      if (response.status === 416)
+        return { body: Readable.from([]), size: 0, partial: true, unsatisfiable: true };
       throw this.unexpected(response, `blob ${digest}`);
     }
     const length = Number(response.headers.get("content-length") ?? Number.NaN);
     const body = Readable.fromWeb(response.body as import("node:stream/web").ReadableStream);
     body.once("close", release);
-    return { body, size: Number.isSafeInteger(length) ? length : undefined };
+    return { body, size: Number.isSafeInteger(length) ? length : undefined, partial };
   }
 
   /**
@@ -183,10 +192,12 @@ export class SourceClient {
     return `${registry}/${repository}${reference.includes(":") ? "@" : ":"}${reference}`;
   }
 
-  private get(path: string, accept: string) {
+  private get(path: string, accept: string, range?: string) {
     if (!this.base) throw new Error("connect() first");
     const url = new URL(`${this.base}/v2/${this.options.source.repository}/${path}`);
-    return this.send(url, { headers: { Accept: accept }, scope: this.scope });
+    const headers: Record<string, string> = { Accept: accept };
+    if (range) headers.Range = range;
+    return this.send(url, { headers, scope: this.scope });
   }
 
   /**

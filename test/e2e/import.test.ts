@@ -40,6 +40,8 @@ describe("meridian import from another registry", () => {
   const image = twoPlatformImage();
   const other = { config: randomBlob(120), layer: randomBlob(4096) };
   const otherManifest = imageManifest(other.config, [other.layer]);
+  const big = { config: randomBlob(100), layer: randomBlob(3 * 1024 * 1024) };
+  const bigManifest = imageManifest(big.config, [big.layer]);
 
   const importFrom = (body: Record<string, unknown>) =>
     runImport(target.url, { username: "puller", password: pullerPassword, ...body });
@@ -69,23 +71,26 @@ describe("meridian import from another registry", () => {
     proxy = await startSourceProxy(source.url);
     const admin = basic("admin", adminPassword);
     await pushTwoPlatformImage(source.url, "library/app", "v1", image, { authorization: admin });
-    for (const blob of [other.config, other.layer]) {
-      const put = await fetch(
-        `${source.url}/v2/library/other/blobs/uploads/?digest=${blob.digest}`,
-        {
+    const single = [
+      { repo: "library/other", blobs: [other.config, other.layer], manifest: otherManifest },
+      { repo: "library/big", blobs: [big.config, big.layer], manifest: bigManifest },
+    ];
+    for (const { repo, blobs, manifest } of single) {
+      for (const blob of blobs) {
+        const put = await fetch(`${source.url}/v2/${repo}/blobs/uploads/?digest=${blob.digest}`, {
           method: "POST",
           headers: { Authorization: admin },
           body: blob.bytes,
-        },
-      );
+        });
+        assert.equal(put.status, 201);
+      }
+      const put = await fetch(`${source.url}/v2/${repo}/manifests/v1`, {
+        method: "PUT",
+        headers: { Authorization: admin, "Content-Type": ociManifestType },
+        body: manifest.json,
+      });
       assert.equal(put.status, 201);
     }
-    const put = await fetch(`${source.url}/v2/library/other/manifests/v1`, {
-      method: "PUT",
-      headers: { Authorization: admin, "Content-Type": ociManifestType },
-      body: otherManifest.json,
-    });
-    assert.equal(put.status, 201);
   });
 
   after(async () => {
@@ -213,6 +218,19 @@ describe("meridian import from another registry", () => {
       ),
       image.index.digest,
     );
+  });
+
+  it("resumes a blob whose stream broke from where it stopped, with Range", async () => {
+    proxy.reset();
+    proxy.cutBlobAfter(big.layer.digest, 2 * 1024 * 1024 + 12345);
+    const job = await importFrom({ source: `${proxy.host}/library/big:v1`, image: "big/app:v1" });
+    assert.equal(job.state, "succeeded", job.reason);
+    assert.equal(proxy.ranges.length, 1, JSON.stringify(proxy.ranges));
+    const from = Number(/^bytes=(\d+)-$/.exec(proxy.ranges[0] ?? "")?.[1]);
+    assert.ok(from > 0 && from <= 2 * 1024 * 1024 + 12345, proxy.ranges[0]);
+    const got = await fetch(`${target.url}/v2/big/app/blobs/${big.layer.digest}`);
+    assert.deepEqual(Buffer.from(await got.arrayBuffer()), big.layer.bytes);
+    assert.ok(job.progress.bytesTransferred < big.layer.size + big.config.size + 2 * 1024 * 1024);
   });
 
   it("imports one platform of an index: the tag names that platform's manifest", async () => {

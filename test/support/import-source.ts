@@ -136,6 +136,10 @@ export interface SourceProxy {
   readonly counts: { blobGets: number; manifestGets: number; all: number; throttled: number };
   /** The next `n` requests get 429 with Retry-After: 1. */
   throttleNext(n: number): void;
+  /** The next answer for blob `digest` is cut (its connection destroyed) after `bytes` of its body. */
+  cutBlobAfter(digest: string, bytes: number): void;
+  /** The Range headers of the blob GETs seen since the last reset. */
+  readonly ranges: string[];
   reset(): void;
   close(): Promise<void>;
 }
@@ -145,6 +149,8 @@ export async function startSourceProxy(target: string): Promise<SourceProxy> {
   const upstream = new URL(target);
   const counts = { blobGets: 0, manifestGets: 0, all: 0, throttled: 0 };
   let throttle = 0;
+  let cutting: { digest: string; bytes: number } | undefined;
+  const ranges: string[] = [];
   const server: Server = createServer((req, res) => {
     counts.all += 1;
     if (throttle > 0) {
@@ -157,7 +163,13 @@ export async function startSourceProxy(target: string): Promise<SourceProxy> {
       );
       return;
     }
-    if (req.method === "GET" && /\/blobs\/sha/.test(req.url ?? "")) counts.blobGets += 1;
+    const blobGet = req.method === "GET" && /\/blobs\/sha/.test(req.url ?? "");
+    if (blobGet) {
+      counts.blobGets += 1;
+      if (typeof req.headers.range === "string") ranges.push(req.headers.range);
+    }
+    const cut = blobGet && cutting && req.url?.endsWith(cutting.digest) ? cutting.bytes : undefined;
+    if (cut !== undefined) cutting = undefined;
     if (req.method === "GET" && /\/manifests\//.test(req.url ?? "")) counts.manifestGets += 1;
     const out = request(
       {
@@ -169,7 +181,20 @@ export async function startSourceProxy(target: string): Promise<SourceProxy> {
       },
       (answer) => {
         res.writeHead(answer.statusCode ?? 502, answer.headers);
-        answer.pipe(res);
+        if (cut === undefined || answer.statusCode !== 200) {
+          answer.pipe(res);
+          return;
+        }
+        let sent = 0;
+        answer.on("data", (chunk: Buffer) => {
+          if (sent >= cut) return;
+          const part = chunk.subarray(0, cut - sent);
+          sent += part.length;
+          res.write(part);
+          // Then the connection goes, mid-body, as a network failure would take it.
+          if (sent >= cut) res.socket?.destroy();
+        });
+        answer.on("end", () => res.end());
       },
     );
     out.on("error", () => res.destroy());
@@ -181,10 +206,17 @@ export async function startSourceProxy(target: string): Promise<SourceProxy> {
     url: `http://127.0.0.1:${port}`,
     host: `127.0.0.1:${port}`,
     counts,
+    ranges,
     throttleNext: (n) => {
       throttle = n;
     },
-    reset: () => Object.assign(counts, { blobGets: 0, manifestGets: 0, all: 0, throttled: 0 }),
+    cutBlobAfter: (digest, bytes) => {
+      cutting = { digest, bytes };
+    },
+    reset: () => {
+      Object.assign(counts, { blobGets: 0, manifestGets: 0, all: 0, throttled: 0 });
+      ranges.length = 0;
+    },
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());

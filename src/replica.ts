@@ -95,7 +95,7 @@ async function assemble(parts: {
   const auth = await startAuth(config, host, registry, log);
   undo.push(async () => auth.stop());
   // Imports run in the replica that receives them (a data write, like a push).
-  const imports = await ImportJobs.open({ registry, dataDir, log });
+  const imports = await ImportJobs.open({ registry, dataDir, log, region: config.region });
   undo.push(() => imports.stop());
   const extensions: ApiExtension[] = [
     ...auth.extensions,

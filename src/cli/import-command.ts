@@ -5,6 +5,7 @@
 // import fails. Leaving (Ctrl-C, a lost connection) does not stop the job.
 import { setTimeout as delay } from "node:timers/promises";
 import type { Command } from "commander";
+import { stickyParameter } from "../routing/sticky-upload.ts";
 import { AdminClient } from "./admin-client.ts";
 import { ImportProgressView, type JobView, summary } from "./import-progress.ts";
 
@@ -95,11 +96,13 @@ async function follow(
 ): Promise<JobView> {
   let current = job;
   let failures = 0;
+  // Through a global endpoint, every poll goes to the replica that runs the job.
+  const pin = job.region ? `?${stickyParameter}=${encodeURIComponent(job.region)}` : "";
   view.show(current);
   for (;;) {
     await delay(pollMs);
     try {
-      current = (await client.request("GET", `imports/${job.id}`)) as JobView;
+      current = (await client.request("GET", `imports/${job.id}${pin}`)) as JobView;
       failures = 0;
     } catch (error) {
       failures += 1;

@@ -7,6 +7,7 @@ export interface JobView {
   state: "queued" | "running" | "succeeded" | "failed";
   source: string;
   image: string;
+  region?: string;
   digest?: string;
   reason?: string;
   progress: {

@@ -15,6 +15,8 @@ export interface ImportJobRecord {
   state: ImportState;
   source: string;
   image: string;
+  /** The region of the replica that runs the job (polls through a global endpoint pin it). */
+  region?: string | undefined;
   platform?: string | undefined;
   withReferrers: boolean;
   force: boolean;

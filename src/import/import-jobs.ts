@@ -43,6 +43,8 @@ export interface ImportJobsOptions {
   registry: Registry;
   dataDir: string;
   log: Logger;
+  /** This replica's region, named in every job record. */
+  region?: string | undefined;
   /** Jobs running at once (default 2); the rest wait in order. */
   maxRunning?: number;
   /** Requests in flight per source registry, across jobs (default 4). */
@@ -123,6 +125,7 @@ export class ImportJobs {
       state: "queued",
       source: sourceText(source),
       image: target.tag ? `${target.repository}:${target.tag}` : target.repository,
+      region: this.options.region,
       platform: platform ? platformText(platform) : undefined,
       withReferrers: request.withReferrers,
       force: request.force,

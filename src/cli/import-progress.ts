@@ -30,7 +30,7 @@ const barWidth = 30;
 
 export class ImportProgressView {
   private drawn = 0;
-  private lastLine = "";
+  private lastKey = "";
 
   constructor(
     private readonly sink: ProgressSink,
@@ -46,9 +46,10 @@ export class ImportProgressView {
       this.drawn = lines.length;
       return;
     }
-    const line = plainLine(job);
-    if (line !== this.lastLine) this.sink.write(`${line}\n`);
-    this.lastLine = line;
+    // A log gets a line per step (a state, a finished blob), not one per poll.
+    const key = `${job.state} ${job.progress.blobsDone}`;
+    if (key !== this.lastKey) this.sink.write(`${plainLine(job)}\n`);
+    this.lastKey = key;
   }
 }
 

@@ -102,6 +102,12 @@ export class SourceClient {
       } catch (error) {
         if (this.options.signal.aborted) throw error;
         reason = networkReason(error);
+        // It speaks TLS, with a certificate we do not trust: no falling back to HTTP then.
+        if (scheme === "https" && /CERT|SELF_SIGNED|UNABLE_TO_(VERIFY|GET_ISSUER)/.test(reason)) {
+          throw new ImportFailure(
+            `the source ${host} has a certificate this replica does not trust (${reason}); give the replica its CA with NODE_EXTRA_CA_CERTS`,
+          );
+        }
       } finally {
         release();
       }

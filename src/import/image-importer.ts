@@ -97,7 +97,7 @@ export class ImageImporter {
       spec.source.reference.kind === "tag"
         ? spec.source.reference.tag
         : spec.source.reference.digest;
-    const root = await this.selectPlatform(await client.manifest(reference));
+    const root = await this.selectPlatform(await this.top(reference));
     await this.walk(root, 0);
     if (spec.withReferrers) await this.addReferrers();
     await this.refuseTagConflict(root.digest);
@@ -117,6 +117,30 @@ export class ImageImporter {
     return { digest: root.digest, mediaType: root.mediaType };
   }
 
+  /**
+   * The manifest the source reference names. A tag is resolved with HEAD first: when its
+   * digest is stored here already, its bytes are read here (registries such as Docker Hub
+   * count manifest GETs against a pull limit, not HEADs).
+   */
+  private async top(reference: string): Promise<FetchedManifest> {
+    if (reference.includes(":")) return this.manifest(reference as Digest);
+    const digest = await this.options.client.resolve(reference);
+    const stored = digest ? await this.stored(digest) : undefined;
+    return stored ?? this.options.client.manifest(reference);
+  }
+
+  /** A manifest by digest: this repository's copy when it holds one, else the source's. */
+  private async manifest(digest: Digest): Promise<FetchedManifest> {
+    return (await this.stored(digest)) ?? this.options.client.manifest(digest);
+  }
+
+  private async stored(digest: Digest): Promise<FetchedManifest | undefined> {
+    const found = await this.options.registry.state.manifest(this.options.spec.target.repository, {
+      digest,
+    });
+    return found ? { digest, mediaType: found.mediaType, bytes: found.bytes } : undefined;
+  }
+
   /** With --platform, an index gives way to its child for that platform. */
   private async selectPlatform(top: FetchedManifest): Promise<FetchedManifest> {
     const wanted = this.options.spec.platform;
@@ -130,7 +154,7 @@ export class ImageImporter {
         `the source index has no ${platformText(wanted)} manifest (it has: ${offered.join(", ") || "no platforms"})`,
       );
     }
-    return this.options.client.manifest(child.digest);
+    return this.manifest(child.digest);
   }
 
   /** Adds a manifest after everything it needs (children first), once each. */
@@ -143,7 +167,7 @@ export class ImageImporter {
     if (links.index) {
       if (depth > 4) throw new ImportFailure("indexes nested more than 4 deep");
       const fresh = links.children.filter((c) => !this.seen.has(c.digest));
-      const children = await Promise.all(fresh.map((c) => this.options.client.manifest(c.digest)));
+      const children = await Promise.all(fresh.map((c) => this.manifest(c.digest)));
       for (const child of children) await this.walk(child, depth + 1);
     }
     this.nodes.push({ manifest, links });
@@ -155,7 +179,7 @@ export class ImageImporter {
       const subject = this.nodes[i]?.manifest.digest as Digest;
       for (const referrer of await this.options.client.referrers(subject)) {
         if (this.seen.has(referrer.digest)) continue;
-        await this.walk(await this.options.client.manifest(referrer.digest), 0);
+        await this.walk(await this.manifest(referrer.digest), 0);
       }
     }
   }

@@ -40,11 +40,17 @@ export class ImportJobStore {
     this.dir = join(dataDir, "imports");
   }
 
-  /** Every kept record, newest first; the surplus beyond `keep` is removed. */
+  /**
+   * Every kept record, newest first; the surplus beyond `keep` is removed. The folder is
+   * made by the first write: a replica that never imports has none.
+   */
   async open(keep: number): Promise<ImportJobRecord[]> {
-    await mkdir(this.dir, { recursive: true });
     const records: ImportJobRecord[] = [];
-    for (const file of await readdir(this.dir)) {
+    const files = await readdir(this.dir).catch((error: NodeJS.ErrnoException) => {
+      if (error.code === "ENOENT") return [];
+      throw error;
+    });
+    for (const file of files) {
       const path = join(this.dir, file);
       if (!file.endsWith(".json") || !idPattern.test(file.slice(0, -5))) {
         // A temporary file left by a crash mid-write.
@@ -67,6 +73,7 @@ export class ImportJobStore {
     const text = `${JSON.stringify(record, null, 2)}\n`;
     const previous = this.writes.get(record.id) ?? Promise.resolve();
     const next = previous.then(async () => {
+      await mkdir(this.dir, { recursive: true });
       const tmp = join(this.dir, `${record.id}.${randomBytes(4).toString("hex")}.tmp`);
       await writeFile(tmp, text);
       await rename(tmp, join(this.dir, `${record.id}.json`));

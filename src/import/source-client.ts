@@ -6,7 +6,7 @@
 import { Readable } from "node:stream";
 import { setTimeout as delay } from "node:timers/promises";
 import type { Logger } from "pino";
-import { type Digest, digestAlgorithm, digestHex, digestOf } from "../oci/digest.ts";
+import { type Digest, digestAlgorithm, digestHex, digestOf, isDigest } from "../oci/digest.ts";
 import { type Descriptor, maxManifestBytes, parseDescriptor } from "../oci/manifest.ts";
 import { manifestMediaTypes, mediaTypes } from "../oci/media-types.ts";
 import { refuseMetadataAddresses } from "./address-guard.ts";
@@ -150,6 +150,25 @@ export class SourceClient {
   }
 
   /**
+   * The digest a tag names, from a HEAD (`Docker-Content-Digest`); undefined when the
+   * source does not say (the caller then GETs the manifest, which is verified).
+   */
+  async resolve(tag: string): Promise<Digest | undefined> {
+    const { response, release } = await this.get(
+      `manifests/${tag}`,
+      manifestAccept,
+      undefined,
+      "HEAD",
+    );
+    release();
+    await response.body?.cancel();
+    if (response.status === 404)
+      throw new ImportFailure(`the source has no manifest ${this.name(tag)}`);
+    const announced = response.headers.get("docker-content-digest") ?? "";
+    return response.status === 200 && isDigest(announced) ? (announced as Digest) : undefined;
+  }
+
+  /**
    * Opens a blob's bytes, from byte `from` on when it is given (`partial` says whether the
    * source honoured the range; when not, the body starts at 0). The request slot is freed
    * when the body ends or fails. The caller verifies the bytes (the registry's intake does).
@@ -198,12 +217,12 @@ export class SourceClient {
     return `${registry}/${repository}${reference.includes(":") ? "@" : ":"}${reference}`;
   }
 
-  private get(path: string, accept: string, range?: string) {
+  private get(path: string, accept: string, range?: string, method = "GET") {
     if (!this.base) throw new Error("connect() first");
     const url = new URL(`${this.base}/v2/${this.options.source.repository}/${path}`);
     const headers: Record<string, string> = { Accept: accept };
     if (range) headers.Range = range;
-    return this.send(url, { headers, scope: this.scope });
+    return this.send(url, { headers, scope: this.scope, method });
   }
 
   /**
@@ -213,7 +232,7 @@ export class SourceClient {
    */
   private async send(
     url: URL,
-    request: { headers: Record<string, string>; scope?: string },
+    request: { headers: Record<string, string>; scope?: string; method?: string },
   ): Promise<{ response: Response; release: () => void }> {
     const { signal, slots, source } = this.options;
     let attempt = 0;
@@ -226,7 +245,7 @@ export class SourceClient {
         const headers = { ...request.headers };
         const authorization = request.scope ? this.auth.headerFor(request.scope) : undefined;
         if (authorization) headers.Authorization = authorization;
-        response = await this.follow(url, headers);
+        response = await this.follow(url, headers, request.method ?? "GET");
       } catch (error) {
         release();
         if (signal.aborted || error instanceof ImportFailure) throw error;
@@ -267,11 +286,16 @@ export class SourceClient {
   }
 
   /** fetch, following redirects itself: credentials never go to another origin. */
-  private async follow(start: URL, headers: Record<string, string>): Promise<Response> {
+  private async follow(
+    start: URL,
+    headers: Record<string, string>,
+    method: string,
+  ): Promise<Response> {
     let url = start;
     for (let hops = 0; ; hops += 1) {
       await this.checkHost(url.hostname);
       const response = await fetch(url, {
+        method,
         headers,
         redirect: "manual",
         signal: this.options.signal,

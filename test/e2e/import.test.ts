@@ -153,7 +153,7 @@ describe("meridian import from another registry", () => {
     assert.equal(layout.manifests[0]?.digest, image.index.digest);
   });
 
-  it("transfers nothing the second time", async () => {
+  it("transfers nothing the second time, not even a manifest", async () => {
     proxy.reset();
     const job = await importFrom({
       source: `${proxy.host}/library/app:v1`,
@@ -164,6 +164,11 @@ describe("meridian import from another registry", () => {
     assert.equal(job.progress.bytesTransferred, 0);
     assert.equal(job.progress.blobsSkipped, image.blobs.length);
     assert.equal(proxy.counts.blobGets, 0, "no blob was read from the source");
+    assert.equal(
+      proxy.counts.manifestGets,
+      0,
+      "manifests stored here are read here (a HEAD names the tag's)",
+    );
   });
 
   it("links blobs stored for another repository instead of copying them", async () => {

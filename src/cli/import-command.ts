@@ -2,12 +2,13 @@
 // a replica to copy an image from another registry (the replica does the copy, as
 // `az acr import` has the registry do it), then follows the job: a progress bar on a
 // terminal, plain lines otherwise. Exits 0 once the image is in, 1 with one line when the
-// import fails. Leaving (Ctrl-C, a lost connection) does not stop the job.
+// import fails. Leaving (Ctrl-C, a lost connection) does not stop the job: `meridian
+// imports` lists a replica's recent jobs and `meridian imports <id>` follows one again.
 import { setTimeout as delay } from "node:timers/promises";
 import type { Command } from "commander";
 import { stickyParameter } from "../routing/sticky-upload.ts";
 import { AdminClient } from "./admin-client.ts";
-import { ImportProgressView, type JobView, summary } from "./import-progress.ts";
+import { bytes, ImportProgressView, type JobView, summary } from "./import-progress.ts";
 
 interface ImportFlags {
   source: string;
@@ -48,6 +49,23 @@ export function registerImportCommand(program: Command): void {
     .action(async (flags: ImportFlags) => {
       await runImport(flags);
     });
+  program
+    .command("imports [id]")
+    .description("list a replica's recent imports, or follow one (by id) until it ends")
+    .option("-o, --output <format>", "table or json (the list)", "table")
+    .option(
+      "--registry <endpoint>",
+      "the replica that runs the imports (default: meridian login's)",
+    )
+    .action(async (id: string | undefined, flags: { output: string; registry?: string }) => {
+      const client = await AdminClient.resolve(flags.registry);
+      if (id) {
+        const job = (await client.request("GET", `imports/${encodeURIComponent(id)}`)) as JobView;
+        await followToTheEnd(client, job);
+        return;
+      }
+      listJobs((await client.request("GET", "imports")) as JobView[], flags.output);
+    });
 }
 
 async function runImport(flags: ImportFlags): Promise<void> {
@@ -74,9 +92,14 @@ async function runImport(flags: ImportFlags): Promise<void> {
     process.stdout.write(`${job.id}\n`);
     return;
   }
+  await followToTheEnd(client, job);
+}
+
+/** Shows the job's progress until it ends: its summary, or one line and exit 1. */
+async function followToTheEnd(client: AdminClient, job: JobView): Promise<void> {
   const leave = () => {
     process.stderr.write(
-      `\nmeridian: stopped following; import ${job.id} goes on in ${client.endpoint} (GET /_meridian/admin/imports/${job.id})\n`,
+      `\nmeridian: stopped following; import ${job.id} goes on in ${client.endpoint} (meridian imports ${job.id})\n`,
     );
     process.exit(130);
   };
@@ -99,6 +122,7 @@ async function follow(
   // Through a global endpoint, every poll goes to the replica that runs the job.
   const pin = job.region ? `?${stickyParameter}=${encodeURIComponent(job.region)}` : "";
   view.show(current);
+  if (current.state === "succeeded" || current.state === "failed") return current;
   for (;;) {
     await delay(pollMs);
     try {
@@ -115,6 +139,34 @@ async function follow(
     }
     view.show(current);
     if (current.state === "succeeded" || current.state === "failed") return current;
+  }
+}
+
+function listJobs(jobs: JobView[], format: string): void {
+  if (format === "json") {
+    process.stdout.write(`${JSON.stringify(jobs, null, 2)}\n`);
+    return;
+  }
+  if (format !== "table") throw new Error(`unknown output format ${format}: table or json`);
+  const rows = [
+    ["ID", "STATE", "IMAGE", "SOURCE", "BLOBS", "BYTES"],
+    ...jobs.map((j) => [
+      j.id,
+      j.state,
+      j.image,
+      j.source,
+      `${j.progress.blobsDone}/${j.progress.blobsTotal}`,
+      `${bytes(j.progress.bytesDone)} / ${bytes(j.progress.bytesTotal)}`,
+    ]),
+  ];
+  const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? "").length))) ?? [];
+  for (const row of rows) {
+    process.stdout.write(
+      `${row
+        .map((cell, i) => cell.padEnd(widths[i] ?? 0))
+        .join("  ")
+        .trimEnd()}\n`,
+    );
   }
 }
 

@@ -111,6 +111,32 @@ describe("meridian import (CLI)", () => {
     assert.equal(tagged.headers.get("docker-content-digest"), second.index.digest);
   });
 
+  it("returns at once with --no-wait, lists the jobs, and follows one by id", async () => {
+    const submitted = await meridian(importArgs("v1", "--no-wait", "--force"), `${password}\n`);
+    assert.equal(submitted.code, 0, submitted.stderr);
+    const id = submitted.stdout.trim();
+    assert.match(id, /^[0-9a-f-]{36}$/);
+    const followed = await meridian(["imports", id, "--registry", target.url]);
+    assert.equal(followed.code, 0, followed.stderr);
+    assert.match(followed.stdout, /^imported .* as copy\/app:stable \(sha256:/);
+    const table = await meridian(["imports", "--registry", target.url]);
+    assert.equal(table.code, 0, table.stderr);
+    assert.match(table.stdout, /^ID +STATE +IMAGE +SOURCE +BLOBS +BYTES\n/);
+    assert.match(table.stdout, new RegExp(`^${id} +succeeded +copy/app:stable`, "m"));
+    const json = JSON.parse(
+      (await meridian(["imports", "-o", "json", "--registry", target.url])).stdout,
+    ) as { id: string }[];
+    assert.ok(json.some((job) => job.id === id));
+    const unknown = await meridian([
+      "imports",
+      "00000000-0000-0000-0000-000000000000",
+      "--registry",
+      target.url,
+    ]);
+    assert.equal(unknown.code, 1);
+    assert.match(unknown.stderr, /^meridian: .*404/);
+  });
+
   it("says in one line what is wrong with the flags", async () => {
     const noUser = await meridian([
       "import",

@@ -7,8 +7,9 @@ import { after, describe, it } from "node:test";
 import { type Digest, digestOf } from "../oci/digest.ts";
 import { mediaTypes } from "../oci/media-types.ts";
 import { RequestSlots } from "./request-slots.ts";
-import { retryAfterMs, SourceClient } from "./source-client.ts";
+import { SourceClient } from "./source-client.ts";
 import { parseSourceReference } from "./source-reference.ts";
+import { retryAfterMs } from "./source-response.ts";
 
 const servers: Server[] = [];
 after(() => {

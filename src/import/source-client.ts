@@ -7,13 +7,21 @@ import { Readable } from "node:stream";
 import { setTimeout as delay } from "node:timers/promises";
 import type { Logger } from "pino";
 import { type Digest, digestAlgorithm, digestHex, digestOf, isDigest } from "../oci/digest.ts";
-import { type Descriptor, maxManifestBytes, parseDescriptor } from "../oci/manifest.ts";
+import { type Descriptor, maxManifestBytes } from "../oci/manifest.ts";
 import { manifestMediaTypes, mediaTypes } from "../oci/media-types.ts";
 import { refuseMetadataAddresses } from "./address-guard.ts";
 import { ImportFailure } from "./import-failure.ts";
 import type { RequestSlots } from "./request-slots.ts";
 import { SourceAuth, type SourceCredentials } from "./source-auth.ts";
 import { isLoopbackHost, type SourceReference } from "./source-reference.ts";
+import {
+  backoffMs,
+  descriptorsOf,
+  mediaTypeOf,
+  networkReason,
+  readLimited,
+  retryAfterMs,
+} from "./source-response.ts";
 
 export interface SourceClientOptions {
   source: SourceReference;
@@ -331,72 +339,8 @@ export class SourceClient {
   }
 }
 
-/** Milliseconds a Retry-After asks for (seconds or an HTTP date), or undefined. */
-export function retryAfterMs(value: string | null, now = Date.now()): number | undefined {
-  if (value === null) return undefined;
-  const text = value.trim();
-  if (/^\d+$/.test(text)) return Number(text) * 1000;
-  const at = Date.parse(text);
-  return Number.isNaN(at) ? undefined : Math.max(at - now, 0);
-}
-
-function backoffMs(attempt: number): number {
-  return Math.min(500 * 2 ** (attempt - 1), 10_000);
-}
-
 function hostOf(registry: string): string {
   return registry.startsWith("[")
     ? registry.slice(0, registry.indexOf("]") + 1)
     : (registry.split(":")[0] ?? registry);
-}
-
-function mediaTypeOf(response: Response, bytes: Buffer): string {
-  const header = response.headers.get("content-type")?.split(";")[0]?.trim().toLowerCase();
-  if (header && manifestMediaTypes.has(header)) return header;
-  try {
-    const declared = (JSON.parse(bytes.toString("utf8")) as { mediaType?: unknown }).mediaType;
-    if (typeof declared === "string") return declared;
-  } catch {
-    // The registry's parser says what is wrong when the manifest is stored.
-  }
-  return header ?? mediaTypes.ociManifest;
-}
-
-/** The descriptors of an index (a referrers answer); undefined when it is not one. */
-function descriptorsOf(bytes: Buffer): Descriptor[] | undefined {
-  try {
-    const body = JSON.parse(bytes.toString("utf8")) as { manifests?: unknown };
-    if (!Array.isArray(body.manifests)) return undefined;
-    return body.manifests.map((entry, i) => parseDescriptor(entry, `manifests[${i}]`));
-  } catch {
-    return undefined;
-  }
-}
-
-/** The body, refusing more than `limit` bytes. */
-async function readLimited(response: Response, limit: number): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let total = 0;
-  if (!response.body) return Buffer.alloc(0);
-  for await (const chunk of response.body as AsyncIterable<Uint8Array>) {
-    total += chunk.length;
-    if (total > limit) {
-      await response.body.cancel().catch(() => undefined);
-      throw new ImportFailure(
-        `the source sent more than ${limit} bytes where a manifest was expected`,
-      );
-    }
-    chunks.push(Buffer.from(chunk));
-  }
-  return Buffer.concat(chunks, total);
-}
-
-function networkReason(error: unknown): string {
-  const cause =
-    error instanceof Error
-      ? (error.cause as { code?: unknown; message?: unknown } | undefined)
-      : undefined;
-  if (typeof cause?.code === "string") return cause.code;
-  if (typeof cause?.message === "string") return cause.message;
-  return error instanceof Error ? error.message : String(error);
 }

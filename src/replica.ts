@@ -28,6 +28,8 @@ import { ReplicaLifecycle } from "./control/replica-lifecycle.ts";
 import { ReplicaSet } from "./control/replica-set.ts";
 import { createReplicationsApi } from "./control/replications-api.ts";
 import { createUsageApi } from "./control/usage-api.ts";
+import { ImportJobs } from "./import/import-jobs.ts";
+import { createImportsApi } from "./import/imports-api.ts";
 import { SqliteMetadataStore } from "./metadata/sqlite-metadata-store.ts";
 import { HybridClock } from "./registry/hybrid-clock.ts";
 import { Registry } from "./registry/registry.ts";
@@ -136,8 +138,12 @@ async function assemble(parts: {
   undo.push(async () => auth.stop());
   const webhooks = startWebhooks({ config, dataDir, replicaId, registry, metadata, metrics, log });
   undo.push(() => webhooks.close());
+  // Imports run in the replica that receives them (a data write, like a push).
+  const imports = await ImportJobs.open({ registry, dataDir, log, region: config.region });
+  undo.push(() => imports.stop());
   const extensions: ApiExtension[] = [
     ...auth.extensions,
+    createImportsApi({ jobs: imports, authorizer: auth.authorizer }),
     createReplicationsApi({
       replicaSet,
       directory,
@@ -241,6 +247,7 @@ async function assemble(parts: {
     replicator,
     async close() {
       clearInterval(sweeper);
+      await imports.stop();
       await global?.close();
       await lifecycle?.stop();
       followRecordedRouting();

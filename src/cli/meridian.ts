@@ -1,6 +1,7 @@
 // The `meridian` command line.
 import { Command } from "commander";
 import { describeFailure } from "../control/unreachable-reason.ts";
+import { registerImportCommand } from "./import-command.ts";
 import { registerLoginCommand } from "./login-command.ts";
 import { registerReplicationCommand } from "./replication-command.ts";
 import { registerRepositoryCommand } from "./repository-command.ts";
@@ -21,6 +22,7 @@ registerRepositoryCommand(program);
 registerUserCommands(program);
 registerLoginCommand(program);
 registerWebhookCommand(program);
+registerImportCommand(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -25,6 +25,7 @@ import { createImageApi } from "./control/image-api.ts";
 import { createJoinApi } from "./control/join-api.ts";
 import { PeerDirectory } from "./control/peer-directory.ts";
 import { ReplicaLifecycle } from "./control/replica-lifecycle.ts";
+import { routesOf } from "./control/replica-routes.ts";
 import { ReplicaSet } from "./control/replica-set.ts";
 import { createReplicationsApi } from "./control/replications-api.ts";
 import { createUsageApi } from "./control/usage-api.ts";
@@ -225,6 +226,7 @@ async function assemble(parts: {
       ? await startGlobalEndpoint(config, log, {
           local: { region: config.region, handle: createApiHandler(apiOptions) },
           metrics,
+          membership: async () => routesOf(await replicaSet.list()),
         })
       : undefined;
 

@@ -1,6 +1,7 @@
 // The `meridian` command line.
 import { Command } from "commander";
 import { describeFailure } from "../control/unreachable-reason.ts";
+import { registerApplyCommand } from "./apply-command.ts";
 import { registerImportCommand } from "./import-command.ts";
 import { registerLoginCommand } from "./login-command.ts";
 import { registerReplicationCommand } from "./replication-command.ts";
@@ -16,6 +17,7 @@ const program = new Command()
   .version("0.1.0");
 
 registerServeCommand(program);
+registerApplyCommand(program);
 registerUpCommand(program);
 registerReplicationCommand(program);
 registerRepositoryCommand(program);

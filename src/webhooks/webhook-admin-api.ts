@@ -30,7 +30,6 @@ export interface WebhookAdminOptions {
   authorizer: { requireAdmin(req: IncomingMessage, client: string): Promise<void> };
   /** Where writes are made: this replica (undefined) or the home replica. */
   home: () => HomeReplica | undefined;
-  /** The other regions' replicas, for the events of webhooks pinned there. */
   /** Where this replica reaches another region's replica (the replica set says). */
   peerUrl: (region: string) => string | undefined;
 }

@@ -4,13 +4,13 @@
 // refuses to start unless `auth.insecureNoAuth` (or --insecure-no-auth) says so. Users
 // and tokens may appear and go later (control records replicate): the authorizer asks
 // the credentials on every request whether any exist.
-import { randomBytes } from "node:crypto";
 import type { ApiExtension } from "../api/api-server.ts";
 import type { Config } from "../config/config-schema.ts";
 import { ConfigError } from "../config/load-config.ts";
 import type { ControlRecord } from "../metadata/metadata-store.ts";
 import { Authorizer } from "./authorizer.ts";
 import { Credentials } from "./credentials.ts";
+import { type SigningKeyRecord, SigningKeyring } from "./signing-keyring.ts";
 import { createTokenEndpoint } from "./token-endpoint.ts";
 import { TokenService } from "./token-service.ts";
 
@@ -18,14 +18,18 @@ export interface ReplicaAuth {
   authorizer: Authorizer;
   credentials: Credentials;
   extensions: ApiExtension[];
-  /** No signing key was configured: tokens are signed with a key of this process only. */
-  ephemeralSigningKey: boolean;
+  /** The signing keys; `keyring.shared` is false while only a key of this process exists. */
+  keyring: SigningKeyring;
 }
 
 export function buildAuth(
   config: Config,
   listenHost: string,
-  records: { users: readonly ControlRecord[]; tokens: readonly ControlRecord[] },
+  records: {
+    users: readonly ControlRecord[];
+    tokens: readonly ControlRecord[];
+    signingKeys?: readonly ControlRecord[];
+  },
 ): ReplicaAuth {
   const credentials = new Credentials(config.auth);
   credentials.useRecords(records.users, records.tokens);
@@ -34,14 +38,12 @@ export function buildAuth(
       `refusing to serve ${config.listen} without authentication: add users (meridian user add) or set auth.insecureNoAuth / --insecure-no-auth`,
     );
   }
-  if (credentials.configured && !config.auth.signingKey) {
-    throw new ConfigError(
-      "invalid configuration:\n  auth.signingKey: required once users or tokens exist (or MERIDIAN_TOKEN_SIGNING_KEY)",
-    );
-  }
-  const signingKey = config.auth.signingKey ?? randomBytes(32).toString("hex");
+  // Without auth.signingKey the home replica makes a key record once accounts exist, and
+  // every replica takes it as it arrives.
+  const keyring = new SigningKeyring(config.auth.signingKey);
+  keyring.useRecords(signingKeysOf(records.signingKeys ?? []));
   const tokens = new TokenService({
-    signingKey,
+    keyring,
     service: config.auth.service,
     tokenTtlSeconds: config.auth.tokenTtlSeconds,
     refreshTtlSeconds: config.auth.refreshTtlSeconds,
@@ -59,8 +61,20 @@ export function buildAuth(
     extensions: [
       createTokenEndpoint({ credentials, tokens, anonymousPull: config.auth.anonymousPull }),
     ],
-    ephemeralSigningKey: config.auth.signingKey === undefined,
+    keyring,
   };
+}
+
+/** The readable signing-key records (a deleted or malformed one is left out). */
+export function signingKeysOf(records: readonly ControlRecord[]): SigningKeyRecord[] {
+  const keys: SigningKeyRecord[] = [];
+  for (const record of records) {
+    if (record.value === null) continue;
+    const value = JSON.parse(record.value) as Partial<SigningKeyRecord>;
+    if (typeof value.key !== "string" || value.key.length < 32) continue;
+    keys.push({ kid: record.name, key: value.key, createdAt: String(value.createdAt ?? "") });
+  }
+  return keys;
 }
 
 export function isLoopback(host: string): boolean {

@@ -7,6 +7,7 @@ import { registerLoginCommand } from "./login-command.ts";
 import { registerReplicationCommand } from "./replication-command.ts";
 import { registerRepositoryCommand } from "./repository-command.ts";
 import { registerServeCommand } from "./serve-command.ts";
+import { registerSigningKeyCommand } from "./signing-key-command.ts";
 import { registerUpCommand } from "./up-command.ts";
 import { registerUserCommands } from "./user-command.ts";
 import { registerWebhookCommand } from "./webhook-command.ts";
@@ -23,6 +24,7 @@ registerReplicationCommand(program);
 registerRepositoryCommand(program);
 registerUserCommands(program);
 registerLoginCommand(program);
+registerSigningKeyCommand(program);
 registerWebhookCommand(program);
 registerImportCommand(program);
 

@@ -15,7 +15,7 @@ import {
 } from "./api/api-server.ts";
 import { createMetricsEndpoint } from "./api/metrics-endpoint.ts";
 import { UploadLimiter } from "./api/upload-limiter.ts";
-import { buildAuth, isLoopback } from "./auth/build-auth.ts";
+import { isLoopback } from "./auth/build-auth.ts";
 import type { Config } from "./config/config-schema.ts";
 import { listenOn, parseListenAddress } from "./config/listen-address.ts";
 import { ConfigError, replicaEndpoint } from "./config/load-config.ts";

@@ -29,6 +29,7 @@ import { ReplicaLifecycle } from "./control/replica-lifecycle.ts";
 import { routesOf } from "./control/replica-routes.ts";
 import { ReplicaSet } from "./control/replica-set.ts";
 import { createReplicationsApi } from "./control/replications-api.ts";
+import { createSettingsApi } from "./control/settings-api.ts";
 import { createSigningKeysApi } from "./control/signing-keys-api.ts";
 import { createUsageApi } from "./control/usage-api.ts";
 import { ImportJobs } from "./import/import-jobs.ts";
@@ -161,6 +162,11 @@ async function assemble(parts: {
       homeOf: () => directory.home(),
     }),
     createUsageApi({ replicaSet, authorizer: auth.authorizer }),
+    createSettingsApi({
+      settings: auth.registrySettings,
+      authorizer: auth.authorizer,
+      homeOf: () => directory.home(),
+    }),
     createSigningKeysApi({
       keyring: auth.keyring,
       rotate: () => auth.rotate(),

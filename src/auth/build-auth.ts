@@ -20,6 +20,13 @@ export interface ReplicaAuth {
   extensions: ApiExtension[];
   /** The signing keys; `keyring.shared` is false while only a key of this process exists. */
   keyring: SigningKeyring;
+  /** Changed in place when the registry's settings change. */
+  settings: LiveAuthSettings;
+}
+
+export interface LiveAuthSettings {
+  anonymousPull: boolean;
+  tokenTtlSeconds: number;
 }
 
 export function buildAuth(
@@ -42,16 +49,26 @@ export function buildAuth(
   // every replica takes it as it arrives.
   const keyring = new SigningKeyring(config.auth.signingKey);
   keyring.useRecords(signingKeysOf(records.signingKeys ?? []));
+  // The settings the registry may change at run time (control records): read through
+  // getters, so that a change takes effect on the next request.
+  const settings: LiveAuthSettings = {
+    anonymousPull: config.auth.anonymousPull,
+    tokenTtlSeconds: config.auth.tokenTtlSeconds,
+  };
   const tokens = new TokenService({
     keyring,
     service: config.auth.service,
-    tokenTtlSeconds: config.auth.tokenTtlSeconds,
+    get tokenTtlSeconds() {
+      return settings.tokenTtlSeconds;
+    },
     refreshTtlSeconds: config.auth.refreshTtlSeconds,
   });
   const authorizer = new Authorizer({
     credentials,
     tokens,
-    anonymousPull: config.auth.anonymousPull,
+    get anonymousPull() {
+      return settings.anonymousPull;
+    },
     realm: config.auth.realm,
     tls: config.tls !== undefined,
   });
@@ -59,9 +76,16 @@ export function buildAuth(
     authorizer,
     credentials,
     extensions: [
-      createTokenEndpoint({ credentials, tokens, anonymousPull: config.auth.anonymousPull }),
+      createTokenEndpoint({
+        credentials,
+        tokens,
+        get anonymousPull() {
+          return settings.anonymousPull;
+        },
+      }),
     ],
     keyring,
+    settings,
   };
 }
 

@@ -7,6 +7,7 @@ import { registerLoginCommand } from "./login-command.ts";
 import { registerReplicationCommand } from "./replication-command.ts";
 import { registerRepositoryCommand } from "./repository-command.ts";
 import { registerServeCommand } from "./serve-command.ts";
+import { registerSettingsCommand } from "./settings-command.ts";
 import { registerSigningKeyCommand } from "./signing-key-command.ts";
 import { registerUpCommand } from "./up-command.ts";
 import { registerUserCommands } from "./user-command.ts";
@@ -25,6 +26,7 @@ registerRepositoryCommand(program);
 registerUserCommands(program);
 registerLoginCommand(program);
 registerSigningKeyCommand(program);
+registerSettingsCommand(program);
 registerWebhookCommand(program);
 registerImportCommand(program);
 

@@ -2,7 +2,8 @@
 // no auth.signingKey configured: once the first user exists, the home replica makes a
 // key and every replica takes it, so a token issued in one region works in the other.
 // After `meridian signing-key rotate`, new tokens name the new key and tokens signed
-// before keep working until they expire.
+// before keep working until they expire. A registry setting made in one region
+// (`meridian settings set`) takes effect in the other without a restart.
 // Owns: this file. Helpers: test/support/{cluster,wait-for}.ts.
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
@@ -21,7 +22,7 @@ const bin = fileURLToPath(new URL("../../bin/meridian.js", import.meta.url));
 const run = promisify(execFile);
 const basic = `Basic ${Buffer.from("root:root-password-1").toString("base64")}`;
 
-describe("token signing keys shared and rotated through the replica set", () => {
+describe("token signing keys and settings shared through the replica set", () => {
   let dir = "";
   const replicas = new Map<string, ReplicaProcess>();
   const url = (region: string) => replicas.get(region)?.url ?? "";
@@ -111,5 +112,59 @@ describe("token signing keys shared and rotated through the replica set", () => 
     );
     assert.match(listed.stdout, new RegExp(`${kid} +\\S+ +current`));
     assert.equal(listed.stdout.trim().split("\n").length, 3, listed.stdout);
+  });
+
+  it("a setting made through one region applies in the other at once, and resets", async () => {
+    const env = { ...process.env, MERIDIAN_USERNAME: "root", MERIDIAN_PASSWORD: "root-password-1" };
+    const cli = (args: string[]) =>
+      run(process.execPath, [bin, ...args], { env }).then(
+        (done) => ({ code: 0, stdout: done.stdout, stderr: done.stderr }),
+        (error: { code: number; stdout: string; stderr: string }) => error,
+      );
+    const anonymous = async () => (await fetch(`${url("westus")}/v2/team/app/tags/list`)).status;
+    assert.equal(await anonymous(), 401);
+    const set = await cli([
+      "settings",
+      "set",
+      "auth.anonymousPull",
+      "true",
+      "--registry",
+      url("eastus"),
+    ]);
+    assert.equal(set.code, 0, set.stderr);
+    await waitFor(
+      async () => (await anonymous()) === 404,
+      "anonymous pulls in westus",
+      20_000,
+      100,
+    );
+    const listed = await cli(["settings", "list", "--registry", url("westus")]);
+    assert.match(listed.stdout, /auth\.anonymousPull +true +registry/);
+    const bad = await cli([
+      "settings",
+      "set",
+      "auth.tokenTtlSeconds",
+      "-5",
+      "--registry",
+      url("westus"),
+    ]);
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, /^meridian: auth\.tokenTtlSeconds: .*\n$/);
+    const unknown = await cli(["settings", "set", "nope", "1", "--registry", url("westus")]);
+    assert.match(unknown.stderr, /^meridian: unknown setting 'nope': one of auth\.anonymousPull/);
+    const reset = await cli([
+      "settings",
+      "reset",
+      "auth.anonymousPull",
+      "--registry",
+      url("westus"),
+    ]);
+    assert.equal(reset.code, 0, reset.stderr);
+    await waitFor(
+      async () => (await anonymous()) === 401,
+      "anonymous pulls refused again",
+      20_000,
+      100,
+    );
   });
 });

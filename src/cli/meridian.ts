@@ -16,7 +16,11 @@ import { registerWebhookCommand } from "./webhook-command.ts";
 const program = new Command()
   .name("meridian")
   .description("Meridian: a self-hosted, geo-replicated OCI container registry")
-  .version("0.1.0");
+  .version("0.1.0")
+  // Commander's own complaints (a missing option, an unknown command) read like ours.
+  .configureOutput({
+    outputError: (text, write) => write(`meridian: ${text.replace(/^error: /, "")}`),
+  });
 
 registerServeCommand(program);
 registerApplyCommand(program);

@@ -55,11 +55,16 @@ export class AdminClient {
       throw new Error(unreachableReason(error, url));
     });
     const text = await response.text();
-    if (!response.ok)
+    if (!response.ok) {
+      const hint =
+        response.status === 401
+          ? `; log in with meridian login ${this.endpoint} (or set MERIDIAN_USERNAME and MERIDIAN_PASSWORD)`
+          : "";
       throw new AdminRequestError(
         response.status,
-        describeError(this.endpoint, response.status, text),
+        `${describeError(this.endpoint, response.status, text)}${hint}`,
       );
+    }
     return text === "" ? undefined : JSON.parse(text);
   }
 }

@@ -103,6 +103,38 @@ export interface RepositoryExport {
   controls?: ControlRecord[] | undefined;
 }
 
+/** A blob link register's key. */
+export interface LinkKey {
+  repository: string;
+  digest: Digest;
+}
+
+export interface LinkRow extends LinkKey {
+  size: number;
+  stamp: Stamp;
+}
+
+/** A stored manifest as retention sees it. */
+export interface ManifestNode {
+  digest: Digest;
+  /** Stamp of the newest put: the manifest's age. */
+  stamp: Stamp;
+  size: number;
+  /** Whether a visible tag names it. */
+  tagged: boolean;
+  /** Child manifests (of an index). */
+  children: Digest[];
+  subject?: Digest | undefined;
+}
+
+export interface RepositoryUsage {
+  repository: string;
+  links: number;
+  linkedBytes: number;
+  manifests: number;
+  manifestBytes: number;
+}
+
 export type CommitListener = (changes: readonly ChangeRecord[]) => void;
 
 export interface MetadataStore {
@@ -125,8 +157,13 @@ export interface MetadataStore {
    * Returns whether a live link was removed.
    */
   unlinkBlob(repository: string, digest: Digest, stamp: Stamp): Promise<boolean>;
-  /** Of `digests`, those the repository does not link. */
+  /**
+   * Of `digests`, those the repository can serve neither by a link nor as a blob one of its
+   * stored manifests references (such blobs stay servable after their link expired).
+   */
   missingBlobs(repository: string, digests: readonly Digest[]): Promise<Digest[]>;
+  /** Whether a stored manifest of the repository references `digest` (blob or child). */
+  referencedByManifest(repository: string, digest: Digest): Promise<boolean>;
   /** Of `digests`, the manifests the repository does not hold. */
   missingManifests(repository: string, digests: readonly Digest[]): Promise<Digest[]>;
 
@@ -201,6 +238,41 @@ export interface MetadataStore {
   exportRepository(repository: string): Promise<RepositoryExport>;
   /** The highest stamp this store has recorded, to seed the clock after a restart. */
   latestStamp(): Promise<Stamp | undefined>;
+  // Garbage collection: reads that page by key, and writes that re-check in their own
+  // transaction what the collector saw, so that a concurrent push wins.
+  /**
+   * A page of live blob links (ordered by repository, digest, after `after`) whose stamp is
+   * older than `olderThan` and that no stored manifest of their repository references.
+   */
+  expirableLinks(olderThan: Stamp, after: LinkKey | undefined, limit: number): Promise<LinkRow[]>;
+  /**
+   * Unlinks the blob (a stamped unlink that replicates like any) if the live link still has
+   * `linkStamp` and still no stored manifest of the repository references the blob; whether
+   * it did.
+   */
+  expireBlobLink(key: LinkKey, linkStamp: Stamp, stamp: Stamp): Promise<boolean>;
+  /**
+   * Of `digests`, those nothing here references: no live link in any repository, no stored
+   * manifest referencing them, and no unlink at or after `olderThan` (a blob unlinked within
+   * the grace period may be linked again by a push or a replicated record on its way).
+   */
+  unreferencedBlobs(digests: readonly Digest[], olderThan: Stamp): Promise<Digest[]>;
+  /** Every stored manifest of the repository with what retention needs to know of it. */
+  manifestGraph(repository: string): Promise<ManifestNode[]>;
+  /**
+   * Deletes the manifest (a stamped delete that replicates like any) if its newest put still
+   * has `putStamp`, no visible tag names it and no stored manifest lists it as a child;
+   * whether it did.
+   */
+  expireManifest(
+    repository: string,
+    digest: Digest,
+    putStamp: Stamp,
+    stamp: Stamp,
+  ): Promise<boolean>;
+  /** Per repository: live links and their bytes, stored manifests and their bytes. */
+  repositoryUsage(): Promise<RepositoryUsage[]>;
+
   /** Registers a listener called after every commit; returns the unsubscribe function. */
   onCommit(listener: CommitListener): () => void;
   close(): Promise<void>;

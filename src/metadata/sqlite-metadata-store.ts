@@ -11,11 +11,15 @@ import type {
   ChangeRecord,
   CommitListener,
   ControlRecord,
+  LinkKey,
+  LinkRow,
+  ManifestNode,
   ManifestRecord,
   MetadataStore,
   Page,
   Referrer,
   RepositoryExport,
+  RepositoryUsage,
   Stamp,
   StoredManifest,
 } from "./metadata-store.ts";
@@ -123,7 +127,88 @@ export class SqliteMetadataStore implements MetadataStore {
   }
 
   async missingBlobs(repository: string, digests: readonly Digest[]): Promise<Digest[]> {
-    return digests.filter((digest) => this.sql.getBlobLink.get(repository, digest) === undefined);
+    return digests.filter(
+      (digest) =>
+        this.sql.getBlobLink.get(repository, digest) === undefined &&
+        this.sql.referencedByManifest.get(repository, digest) === undefined,
+    );
+  }
+
+  async referencedByManifest(repository: string, digest: Digest): Promise<boolean> {
+    return this.sql.referencedByManifest.get(repository, digest) !== undefined;
+  }
+
+  async expirableLinks(
+    olderThan: Stamp,
+    after: LinkKey | undefined,
+    limit: number,
+  ): Promise<LinkRow[]> {
+    return this.sql.expirableLinks.all({
+      olderThan,
+      repository: after?.repository ?? "",
+      digest: after?.digest ?? "",
+      limit,
+    }) as LinkRow[];
+  }
+
+  async expireBlobLink(key: LinkKey, linkStamp: Stamp, stamp: Stamp): Promise<boolean> {
+    return this.transact(() => {
+      const { repository, digest } = key;
+      const link = this.sql.getBlobLink.get(repository, digest) as { stamp: string } | undefined;
+      if (link?.stamp !== linkStamp || link.stamp >= stamp) return false;
+      if (this.sql.referencedByManifest.get(repository, digest) !== undefined) return false;
+      this.sql.unlinkBlob.run(repository, digest);
+      this.sql.putBlobLinkTombstone.run(repository, digest, stamp);
+      this.record(stamp, "blob-unlink", repository, digest);
+      return true;
+    });
+  }
+
+  async unreferencedBlobs(digests: readonly Digest[], olderThan: Stamp): Promise<Digest[]> {
+    return digests.filter(
+      (digest) => this.sql.blobReferenced.get({ digest, olderThan }) === undefined,
+    );
+  }
+
+  async manifestGraph(repository: string): Promise<ManifestNode[]> {
+    const rows = this.sql.manifestGraph.all(repository) as {
+      digest: Digest;
+      stamp: string;
+      size: number;
+      tagged: number;
+      children: string;
+      subject: Digest | null;
+    }[];
+    return rows.map((row) => ({
+      digest: row.digest,
+      stamp: row.stamp,
+      size: row.size,
+      tagged: row.tagged === 1,
+      children: JSON.parse(row.children) as Digest[],
+      subject: row.subject ?? undefined,
+    }));
+  }
+
+  async expireManifest(
+    repository: string,
+    digest: Digest,
+    putStamp: Stamp,
+    stamp: Stamp,
+  ): Promise<boolean> {
+    return this.transact(() => {
+      const current = this.sql.manifestStamp.get(repository, digest) as
+        | { stamp: string }
+        | undefined;
+      if (current?.stamp !== putStamp || current.stamp >= stamp) return false;
+      if (this.sql.manifestInUse.get(repository, digest, repository, digest) !== undefined) {
+        return false;
+      }
+      return this.applyManifestDelete(repository, digest, stamp);
+    });
+  }
+
+  async repositoryUsage(): Promise<RepositoryUsage[]> {
+    return this.sql.repositoryUsage.all() as RepositoryUsage[];
   }
 
   async missingManifests(repository: string, digests: readonly Digest[]): Promise<Digest[]> {
@@ -175,6 +260,9 @@ export class SqliteMetadataStore implements MetadataStore {
         manifest.annotations ? JSON.stringify(manifest.annotations) : null,
         stamp,
       );
+      for (const target of new Set([...manifest.blobs, ...manifest.manifests])) {
+        this.sql.putManifestRef.run(repository, target, digest);
+      }
       this.sql.refreshDigestTags.run(repository, digest);
     }
     this.record(stamp, "manifest-put", repository, digest);
@@ -223,21 +311,24 @@ export class SqliteMetadataStore implements MetadataStore {
   }
 
   async deleteManifest(repository: string, digest: Digest, stamp: Stamp): Promise<boolean> {
-    return this.transact(() => {
-      const tombstone = this.tombstoneStamp(repository, digest);
-      if (tombstone !== undefined && tombstone >= stamp) return false;
-      // The tombstone also hides every tag write to this manifest older than the delete,
-      // whatever order the writes arrive in.
-      this.sql.putManifestTombstone.run(repository, digest, stamp);
-      this.record(stamp, "manifest-delete", repository, digest);
-      const current = this.sql.manifestStamp.get(repository, digest) as
-        | { stamp: string }
-        | undefined;
-      const removed = current !== undefined && current.stamp < stamp;
-      if (removed) this.sql.deleteManifest.run(repository, digest);
-      this.sql.refreshDigestTags.run(repository, digest);
-      return removed;
-    });
+    return this.transact(() => this.applyManifestDelete(repository, digest, stamp));
+  }
+
+  private applyManifestDelete(repository: string, digest: Digest, stamp: Stamp): boolean {
+    const tombstone = this.tombstoneStamp(repository, digest);
+    if (tombstone !== undefined && tombstone >= stamp) return false;
+    // The tombstone also hides every tag write to this manifest older than the delete,
+    // whatever order the writes arrive in.
+    this.sql.putManifestTombstone.run(repository, digest, stamp);
+    this.record(stamp, "manifest-delete", repository, digest);
+    const current = this.sql.manifestStamp.get(repository, digest) as { stamp: string } | undefined;
+    const removed = current !== undefined && current.stamp < stamp;
+    if (removed) {
+      this.sql.deleteManifest.run(repository, digest);
+      this.sql.deleteManifestRefs.run(repository, digest);
+    }
+    this.sql.refreshDigestTags.run(repository, digest);
+    return removed;
   }
 
   async deleteTag(repository: string, tag: string, stamp: Stamp): Promise<boolean> {
@@ -683,5 +774,47 @@ function prepareStatements(db: Database.Database) {
        ORDER BY digest`,
     ),
     latestStamp: prepare("SELECT max(stamp) AS stamp FROM changes"),
+    putManifestRef: prepare(
+      "INSERT OR IGNORE INTO manifest_refs (repository, target, manifest) VALUES (?, ?, ?)",
+    ),
+    deleteManifestRefs: prepare("DELETE FROM manifest_refs WHERE repository = ? AND manifest = ?"),
+    referencedByManifest: prepare(
+      "SELECT 1 FROM manifest_refs WHERE repository = ? AND target = ? LIMIT 1",
+    ),
+    expirableLinks: prepare(
+      `SELECT l.repository, l.digest, l.size, l.stamp FROM blob_links l
+       WHERE (l.repository, l.digest) > (@repository, @digest) AND l.stamp < @olderThan
+         AND NOT EXISTS (SELECT 1 FROM manifest_refs r
+                          WHERE r.repository = l.repository AND r.target = l.digest)
+       ORDER BY l.repository, l.digest LIMIT @limit`,
+    ),
+    // Anything that keeps a blob's bytes: a live link, a stored manifest, a recent unlink.
+    blobReferenced: prepare(
+      `SELECT 1 WHERE EXISTS (SELECT 1 FROM blob_links WHERE digest = @digest)
+         OR EXISTS (SELECT 1 FROM manifest_refs WHERE target = @digest)
+         OR EXISTS (SELECT 1 FROM blob_link_tombstones
+                     WHERE digest = @digest AND stamp >= @olderThan)`,
+    ),
+    manifestGraph: prepare(
+      `SELECT m.digest, m.stamp, length(m.bytes) AS size, m.subject,
+         json_extract(m.refs, '$.manifests') AS children,
+         EXISTS (SELECT 1 FROM tags t WHERE t.repository = m.repository
+                   AND t.digest = m.digest AND t.visible = 1) AS tagged
+       FROM manifests m WHERE m.repository = ? ORDER BY m.digest`,
+    ),
+    // A manifest retention must keep whatever it decided: a visible tag, or a stored parent.
+    manifestInUse: prepare(
+      `SELECT 1 WHERE EXISTS (SELECT 1 FROM tags WHERE repository = ? AND digest = ? AND visible = 1)
+         OR EXISTS (SELECT 1 FROM manifest_refs WHERE repository = ? AND target = ?)`,
+    ),
+    repositoryUsage: prepare(
+      `SELECT r.name AS repository,
+         (SELECT count(*) FROM blob_links l WHERE l.repository = r.name) AS links,
+         (SELECT coalesce(sum(size), 0) FROM blob_links l WHERE l.repository = r.name) AS linkedBytes,
+         (SELECT count(*) FROM manifests m WHERE m.repository = r.name) AS manifests,
+         (SELECT coalesce(sum(length(bytes)), 0) FROM manifests m WHERE m.repository = r.name)
+           AS manifestBytes
+       FROM repositories r ORDER BY r.name`,
+    ),
   };
 }

@@ -1,7 +1,7 @@
 // The SQLite schema of the metadata store, applied idempotently at open.
 import type Database from "better-sqlite3";
 
-export const schemaVersion = 1;
+export const schemaVersion = 2;
 
 export const schema = `
 CREATE TABLE IF NOT EXISTS meta (
@@ -45,6 +45,19 @@ CREATE TABLE IF NOT EXISTS manifests (
 );
 CREATE INDEX IF NOT EXISTS manifests_by_subject ON manifests (repository, subject)
   WHERE subject IS NOT NULL;
+
+-- What each stored manifest references (its blobs and its child manifests), one row per
+-- reference, kept with the manifest row: the collector asks "does any manifest use this"
+-- by digest, and a blob a stored manifest uses stays servable from its repository.
+CREATE TABLE IF NOT EXISTS manifest_refs (
+  repository TEXT NOT NULL,
+  target     TEXT NOT NULL,
+  manifest   TEXT NOT NULL,
+  PRIMARY KEY (repository, target, manifest)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS manifest_refs_by_target ON manifest_refs (target);
+CREATE INDEX IF NOT EXISTS blob_links_by_digest ON blob_links (digest);
+CREATE INDEX IF NOT EXISTS blob_link_tombstones_by_digest ON blob_link_tombstones (digest);
 
 CREATE TABLE IF NOT EXISTS manifest_tombstones (
   repository TEXT NOT NULL,
@@ -100,11 +113,29 @@ export const tagVisibility = `(
     (SELECT x.stamp FROM manifest_tombstones x
       WHERE x.repository = tags.repository AND x.digest = tags.digest), ''))`;
 
+/** The manifest_refs rows of every stored manifest, from their `refs` JSON. */
+const fillManifestRefs = `
+INSERT OR IGNORE INTO manifest_refs (repository, target, manifest)
+  SELECT m.repository, j.value, m.digest FROM manifests m, json_each(m.refs, '$.blobs') j
+  UNION ALL
+  SELECT m.repository, j.value, m.digest FROM manifests m, json_each(m.refs, '$.manifests') j`;
+
 /**
- * Brings a database created by an older version up to this schema: `tags.visible`
- * appeared after the first release and is filled in once, in one transaction.
+ * Brings a database created by an older version up to this schema, each step once and in
+ * one transaction: `tags.visible` appeared after the first release; `manifest_refs`
+ * (schema 2) is filled in from the manifests' `refs`.
  */
 export function upgradeSchema(db: Database.Database): void {
+  const row = db.prepare("SELECT value FROM meta WHERE key = 'schema_version'").get() as
+    | { value: string }
+    | undefined;
+  // No version row: a new database (nothing to fill), or one older than the row.
+  if (row === undefined || Number(row.value) < 2) {
+    db.transaction(() => {
+      db.exec(fillManifestRefs);
+      db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', '2')").run();
+    }).immediate();
+  }
   const columns = db.pragma("table_info(tags)") as { name: string }[];
   if (!columns.some((column) => column.name === "visible")) {
     db.transaction(() => {

@@ -5,6 +5,7 @@
 // nothing.
 import { type Digest, digestAlgorithm, digestOf } from "../oci/digest.ts";
 import { parseManifest } from "../oci/manifest.ts";
+import { blobKey, manifestKey } from "./content-locks.ts";
 import { manifestRecord } from "./manifest-record.ts";
 import type { RegistryContext } from "./registry-context.ts";
 import {
@@ -70,13 +71,22 @@ export class RemoteApplier {
     // A link no newer than the register's stamp changes nothing: do not fetch for it.
     const current = await this.ctx.metadata.blobLinkStamp(repository, digest);
     if (current !== undefined && current >= stamp) return;
+    // Held from the check of the bytes to the link: the collector cannot take them between.
+    await this.ctx.locks.with([blobKey(digest)], async () => {
+      const info = await this.ensureStored(digest, fetcher);
+      await this.ctx.metadata.linkBlob({ repository, digest, size: info.size, stamp });
+    });
+  }
+
+  /** The blob's bytes here, fetched when absent; throws ContentUnavailableError. */
+  private async ensureStored(digest: Digest, fetcher: ContentFetcher): Promise<{ size: number }> {
     let info = await this.ctx.blobs.stat(digest);
     if (!info) {
       await fetcher.ensureBlob(digest);
       info = await this.ctx.blobs.stat(digest);
       if (!info) throw new ContentUnavailableError(`blob ${digest}`);
     }
-    await this.ctx.metadata.linkBlob({ repository, digest, size: info.size, stamp });
+    return info;
   }
 
   private async putManifest(
@@ -89,21 +99,37 @@ export class RemoteApplier {
       throw new ContentUnavailableError(`manifest ${digest}: bytes do not match the digest`);
     }
     const parsed = parseManifest(bytes, change.mediaType);
-    // Blobs first, in parallel; each crosses once however many manifests name it.
-    await Promise.all(
-      parsed.blobs.map(async (blob) => {
-        if (await this.ctx.metadata.getBlobLink(repository, blob)) return;
-        await this.linkBlob(repository, blob, stamp, fetcher);
-      }),
-    );
-    for (const child of await this.ctx.metadata.missingManifests(repository, parsed.manifests)) {
-      if (depth >= maxIndexDepth)
-        throw new ContentUnavailableError(`index ${digest} nests too deep`);
-      const fetched = await fetcher.fetchManifest(repository, child);
-      if (!fetched) throw new ContentUnavailableError(`manifest ${repository}@${child}`);
-      await this.putManifest({ repository, digest: child, stamp, ...fetched }, fetcher, depth + 1);
-    }
-    await this.ctx.metadata.putManifest(manifestRecord(repository, digest, bytes, parsed, stamp));
+    // What the manifest references is held until it is stored: a pending replicated
+    // manifest keeps its blobs and children from the collector while they arrive.
+    const keys = [
+      manifestKey(repository, digest),
+      ...parsed.blobs.map(blobKey),
+      ...parsed.manifests.map((child) => manifestKey(repository, child)),
+    ];
+    await this.ctx.locks.with(keys, async () => {
+      // Blobs first, in parallel; each crosses once however many manifests name it. The
+      // bytes must be here even when the link register holds a newer unlink (a link
+      // expired by a collector elsewhere): the stored manifest makes them servable.
+      await Promise.all(
+        parsed.blobs.map(async (blob) => {
+          if (await this.ctx.metadata.getBlobLink(repository, blob)) return;
+          await this.linkBlob(repository, blob, stamp, fetcher);
+          await this.ensureStored(blob, fetcher);
+        }),
+      );
+      for (const child of await this.ctx.metadata.missingManifests(repository, parsed.manifests)) {
+        if (depth >= maxIndexDepth)
+          throw new ContentUnavailableError(`index ${digest} nests too deep`);
+        const fetched = await fetcher.fetchManifest(repository, child);
+        if (!fetched) throw new ContentUnavailableError(`manifest ${repository}@${child}`);
+        await this.putManifest(
+          { repository, digest: child, stamp, ...fetched },
+          fetcher,
+          depth + 1,
+        );
+      }
+      await this.ctx.metadata.putManifest(manifestRecord(repository, digest, bytes, parsed, stamp));
+    });
   }
 
   private async putTag(

@@ -21,6 +21,7 @@ import { listenOn, parseListenAddress } from "./config/listen-address.ts";
 import { ConfigError, replicaEndpoint } from "./config/load-config.ts";
 import { createAdminApi } from "./control/admin-api.ts";
 import type { HomeReplica } from "./control/home-forwarding.ts";
+import { startGc } from "./gc/start-gc.ts";
 import { SqliteMetadataStore } from "./metadata/sqlite-metadata-store.ts";
 import { HybridClock } from "./registry/hybrid-clock.ts";
 import { Registry } from "./registry/registry.ts";
@@ -92,8 +93,15 @@ async function assemble(parts: {
   const { host, port } = parseListenAddress(config.listen);
   const auth = await startAuth(config, host, registry, log);
   undo.push(async () => auth.stop());
+  const gc = startGc({
+    ...{ config, registry, blobs, metadata, metrics, log },
+    authorizer: auth.authorizer,
+    home: homeReplica(config),
+  });
+  undo.push(async () => gc.stop());
   const extensions: ApiExtension[] = [
     ...auth.extensions,
+    ...gc.extensions,
     createAdminApi({
       control: registry.control,
       authorizer: auth.authorizer,
@@ -162,6 +170,7 @@ async function assemble(parts: {
     replicator,
     async close() {
       clearInterval(sweeper);
+      gc.stop();
       await global?.close();
       await replicator?.stop();
       await closeServer();

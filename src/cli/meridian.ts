@@ -1,7 +1,9 @@
 // The `meridian` command line.
 import { Command } from "commander";
+import { registerGcCommands } from "./gc-command.ts";
 import { registerLoginCommand } from "./login-command.ts";
 import { registerReplicationCommand } from "./replication-command.ts";
+import { registerRetentionCommand } from "./retention-command.ts";
 import { registerServeCommand } from "./serve-command.ts";
 import { describeFailure } from "./unreachable-reason.ts";
 import { registerUpCommand } from "./up-command.ts";
@@ -17,6 +19,8 @@ registerUpCommand(program);
 registerReplicationCommand(program);
 registerUserCommands(program);
 registerLoginCommand(program);
+registerGcCommands(program);
+registerRetentionCommand(program);
 
 try {
   await program.parseAsync(process.argv);

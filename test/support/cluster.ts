@@ -28,6 +28,10 @@ export interface TestClusterOptions {
   logLevel?: "fatal" | "error" | "warn" | "info" | "debug";
   /** The topology's `globalEndpoint` section (for an endpoint hosted by a replica). */
   globalEndpoint?: Record<string, unknown>;
+  /** The topology's `gc` section (garbage collection). */
+  gc?: { graceSeconds?: number; intervalSeconds?: number };
+  /** Environment variables of every replica process (test hooks). */
+  env?: Record<string, string>;
 }
 
 export interface TestCluster {
@@ -182,6 +186,7 @@ async function startOnce(options: TestClusterOptions): Promise<TestCluster> {
       log: { level: options.logLevel ?? "warn" },
     };
     if (options.globalEndpoint) topology.globalEndpoint = options.globalEndpoint;
+    if (options.gc) topology.gc = options.gc;
     if (options.wan) {
       topology.wan = {
         rttMs: options.wan.rttMs ?? 0,
@@ -196,7 +201,7 @@ async function startOnce(options: TestClusterOptions): Promise<TestCluster> {
     const cluster = await LocalCluster.start({
       configFile,
       config,
-      env: { MERIDIAN_LOG_LEVEL: options.logLevel ?? "warn" },
+      env: { MERIDIAN_LOG_LEVEL: options.logLevel ?? "warn", ...options.env },
       onLine: (region, line) => {
         const kept = logs.get(region);
         if (kept) {

@@ -10,6 +10,7 @@ import {
   hasManifest,
   openRegion,
   pushImage,
+  relayUntilQuiet,
   type TestRegion,
   testImage,
 } from "./gc-test-regions.ts";
@@ -132,5 +133,53 @@ describe("garbage collector", () => {
     const again = testImage("cfg 2", [Buffer.from("layer")]);
     await pushImage(a, "app", again, "v2");
     await assertImageIntact(a, "app", again);
+  });
+});
+
+describe("garbage collector racing writes", () => {
+  it("cannot take a pushed blob between its upload and its link", async () => {
+    const a = await region();
+    const layer = Buffer.from("raced layer");
+    // A pass runs exactly in the window between the blob's publish and its link, its file
+    // already older than the grace period.
+    const realLink = a.metadata.linkBlob.bind(a.metadata);
+    let raced: Awaited<ReturnType<typeof collect>> | undefined;
+    a.metadata.linkBlob = async (link) => {
+      advance(10_000);
+      raced = await collect(a, { graceSeconds: 0, now });
+      return realLink(link);
+    };
+    await a.registry.uploads.monolithic(
+      "app",
+      digestOf(layer),
+      Readable.from([layer]),
+      layer.length,
+    );
+    assert.deepEqual([raced?.blobs.count, raced?.skipped], [0, 1]);
+    assert.ok(await a.blobs.stat(digestOf(layer)));
+    assert.ok(await a.metadata.getBlobLink("app", digestOf(layer)));
+  });
+
+  it("cannot take a replicated manifest's blobs while it is being applied", async () => {
+    const a = await region("a");
+    const b = await region("b");
+    const image = testImage("remote", [Buffer.from("remote layer")]);
+    await pushImage(a, "app", image, "v1");
+    // In b, a pass runs right before the replicated manifest is stored: its blobs were
+    // fetched and linked, then (as if a collector elsewhere expired them) unlinked.
+    const realPut = b.metadata.putManifest.bind(b.metadata);
+    let raced: Awaited<ReturnType<typeof collect>> | undefined;
+    b.metadata.putManifest = async (manifest, tag) => {
+      for (const digest of image.blobs) {
+        await b.metadata.unlinkBlob("app", digest, b.registry.clock.next());
+      }
+      advance(10_000);
+      raced = await collect(b, { graceSeconds: 0, now });
+      return realPut(manifest, tag);
+    };
+    await relayUntilQuiet([a, b]);
+    assert.ok(raced && raced.blobs.count === 0 && raced.skipped >= image.blobs.length);
+    assert.ok(await hasManifest(b, "app", image.digest));
+    await assertImageIntact(b, "app", image);
   });
 });

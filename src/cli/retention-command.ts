@@ -12,10 +12,13 @@ export function registerRetentionCommand(program: Command): void {
   retention
     .command("set")
     .description("set the policy of a repository pattern")
-    .requiredOption("--repository <pattern>", "e.g. 'team/**' (* within a component, ** across)")
-    .requiredOption("--untagged-days <n>", "delete untagged manifests older than this", days)
+    .option("--repository <pattern>", "e.g. 'team/**' (* within a component, ** across)")
+    .option("--untagged-days <n>", "delete untagged manifests older than this", days)
     .option("--registry <endpoint>", "the registry's admin API (default: meridian login's)")
-    .action(async (flags: { repository: string; untaggedDays: number; registry?: string }) => {
+    .action(async (flags: { repository?: string; untaggedDays?: number; registry?: string }) => {
+      if (flags.repository === undefined || flags.untaggedDays === undefined) {
+        throw new Error("retention set needs --repository <pattern> and --untagged-days <n>");
+      }
       const client = await AdminClient.resolve(flags.registry);
       await client.request("PUT", "retention", {
         repositories: flags.repository,
@@ -49,9 +52,12 @@ export function registerRetentionCommand(program: Command): void {
   retention
     .command("disable")
     .description("remove the policy of a repository pattern")
-    .requiredOption("--repository <pattern>", "the pattern the policy was set for")
+    .option("--repository <pattern>", "the pattern the policy was set for")
     .option("--registry <endpoint>", "the registry's admin API (default: meridian login's)")
-    .action(async (flags: { repository: string; registry?: string }) => {
+    .action(async (flags: { repository?: string; registry?: string }) => {
+      if (flags.repository === undefined) {
+        throw new Error("retention disable needs --repository <pattern>");
+      }
       const client = await AdminClient.resolve(flags.registry);
       await client.request(
         "DELETE",

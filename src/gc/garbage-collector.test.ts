@@ -122,7 +122,7 @@ describe("garbage collector", () => {
     await pushImage(a, "app", image, "v1");
     // A collector in another region saw the link without this manifest and expired it.
     for (const digest of image.blobs) {
-      await a.metadata.unlinkBlob("app", digest, a.registry.clock.next());
+      await a.metadata.unlinkBlob("app", digest, a.registry.clock.next(), { expired: true });
     }
     advance(3_600_000);
     await collect(a, { graceSeconds: 0, now });
@@ -133,6 +133,11 @@ describe("garbage collector", () => {
     const again = testImage("cfg 2", [Buffer.from("layer")]);
     await pushImage(a, "app", again, "v2");
     await assertImageIntact(a, "app", again);
+    // A client's delete of the blob is honoured: the manifests do not serve it any more.
+    const layer = again.blobs[1] as (typeof again.blobs)[number];
+    await a.registry.blobs.delete("app", layer).catch(() => undefined);
+    await a.metadata.unlinkBlob("app", layer, a.registry.clock.next());
+    await assert.rejects(a.registry.blobs.stat("app", layer), /BLOB_UNKNOWN|unknown/i);
   });
 });
 
@@ -171,7 +176,7 @@ describe("garbage collector racing writes", () => {
     let raced: Awaited<ReturnType<typeof collect>> | undefined;
     b.metadata.putManifest = async (manifest, tag) => {
       for (const digest of image.blobs) {
-        await b.metadata.unlinkBlob("app", digest, b.registry.clock.next());
+        await b.metadata.unlinkBlob("app", digest, b.registry.clock.next(), { expired: true });
       }
       advance(10_000);
       raced = await collect(b, { graceSeconds: 0, now });

@@ -511,7 +511,16 @@ export function runMetadataStoreSuite(
         );
         assert.ok(await store.getBlobLink("repo", fresh));
         const kinds = (await store.changesSince(0, 100)).map((c) => c.kind);
-        assert.equal(kinds.filter((k) => k === "blob-unlink").length, 1);
+        assert.equal(kinds.filter((k) => k === "blob-expire").length, 1);
+        assert.deepEqual(
+          (await store.exportRepository("repo")).links.find((l) => l.digest === unused),
+          {
+            digest: unused,
+            linked: false,
+            stamp: stamp(10),
+            expired: true,
+          },
+        );
       }),
     );
 
@@ -524,10 +533,16 @@ export function runMetadataStoreSuite(
         await store.linkBlob({ repository: "repo", digest: gone, size: 5, stamp: stamp(3) });
         const m = manifest("repo", { v: 1 }, 4, { blobs: [layer] });
         await store.putManifest(m, "t");
-        // An unlink from elsewhere removes the link; the manifest still uses the blob.
-        await store.unlinkBlob("repo", layer, stamp(5));
+        // A collector's unlink (from a region without the manifest) removes the link, and
+        // the manifest still serves the blob; a client's unlink makes it unservable.
+        const digestBefore = await store.stateDigest("repo");
+        await store.unlinkBlob("repo", layer, stamp(5), { expired: true });
         await store.unlinkBlob("repo", gone, stamp(6));
         assert.deepEqual(await store.missingBlobs("repo", [layer, loose, gone]), [gone]);
+        assert.equal(await store.servedByManifest("repo", layer), true);
+        assert.notEqual(await store.stateDigest("repo"), digestBefore);
+        const kinds = (await store.changesSince(0, 100)).map((c) => c.kind);
+        assert.deepEqual(kinds.slice(-2), ["blob-expire", "blob-unlink"]);
         const unknown = blob("never");
         assert.deepEqual(await store.unreferencedBlobs([layer, loose, gone, unknown], stamp(6)), [
           unknown,
@@ -539,6 +554,11 @@ export function runMetadataStoreSuite(
         await store.deleteManifest("repo", m.digest, stamp(8));
         assert.deepEqual(await store.unreferencedBlobs([layer], stamp(9)), [layer]);
         assert.deepEqual(await store.missingBlobs("repo", [layer]), [layer]);
+        // A manifest whose blob a client unlinked does not serve it.
+        const other = manifest("repo", { v: 2 }, 9, { blobs: [gone] });
+        await store.putManifest(other);
+        assert.equal(await store.servedByManifest("repo", gone), false);
+        assert.deepEqual(await store.missingBlobs("repo", [gone]), [gone]);
       }),
     );
 

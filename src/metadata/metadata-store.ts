@@ -61,6 +61,7 @@ export type ChangeKind =
   | "control-delete"
   | "blob-link"
   | "blob-unlink"
+  | "blob-expire"
   | "manifest-put"
   | "manifest-delete"
   | "tag-put"
@@ -97,8 +98,11 @@ export interface RepositoryExport {
   tags: { tag: string; digest: Digest | null; stamp: Stamp }[];
   /** Manifest deletes. */
   tombstones: { digest: Digest; stamp: Stamp }[];
-  /** Blob-link registers: linked, or unlinked (a tombstone). */
-  links: { digest: Digest; linked: boolean; stamp: Stamp }[];
+  /**
+   * Blob-link registers: linked, or unlinked (a tombstone); `expired` (only when true) marks
+   * an unlink the collector wrote.
+   */
+  links: { digest: Digest; linked: boolean; stamp: Stamp; expired?: boolean }[];
   /** Control-plane registers (only in the export of `controlRepository`). */
   controls?: ControlRecord[] | undefined;
 }
@@ -154,16 +158,28 @@ export interface MetadataStore {
   /**
    * Writes the register as unlinked (a tombstone) unless it holds a stamp at least as new,
    * whether or not a link exists here yet (the link may arrive later, and must then lose).
-   * Returns whether a live link was removed.
+   * Returns whether a live link was removed. `expired`: the unlink is a collector's (a
+   * `blob-expire` record), which a stored manifest referencing the blob overrides for
+   * serving; a client's unlink makes the blob unservable from the repository.
    */
-  unlinkBlob(repository: string, digest: Digest, stamp: Stamp): Promise<boolean>;
+  unlinkBlob(
+    repository: string,
+    digest: Digest,
+    stamp: Stamp,
+    options?: { expired?: boolean },
+  ): Promise<boolean>;
   /**
-   * Of `digests`, those the repository can serve neither by a link nor as a blob one of its
-   * stored manifests references (such blobs stay servable after their link expired).
+   * Of `digests`, those the repository can serve neither by a link nor by `servedByManifest`.
    */
   missingBlobs(repository: string, digests: readonly Digest[]): Promise<Digest[]>;
   /** Whether a stored manifest of the repository references `digest` (blob or child). */
   referencedByManifest(repository: string, digest: Digest): Promise<boolean>;
+  /**
+   * Whether the repository serves the blob without a live link: a stored manifest of it
+   * references the blob and its link register is not a client's unlink (never written, or
+   * expired by a collector, here or in a region that did not have the manifest yet).
+   */
+  servedByManifest(repository: string, digest: Digest): Promise<boolean>;
   /** Of `digests`, the manifests the repository does not hold. */
   missingManifests(repository: string, digests: readonly Digest[]): Promise<Digest[]>;
 
@@ -246,7 +262,7 @@ export interface MetadataStore {
    */
   expirableLinks(olderThan: Stamp, after: LinkKey | undefined, limit: number): Promise<LinkRow[]>;
   /**
-   * Unlinks the blob (a stamped unlink that replicates like any) if the live link still has
+   * Unlinks the blob (a stamped `blob-expire` that replicates like an unlink) if the live link still has
    * `linkStamp` and still no stored manifest of the repository references the blob; whether
    * it did.
    */

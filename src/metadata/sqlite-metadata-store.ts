@@ -106,14 +106,20 @@ export class SqliteMetadataStore implements MetadataStore {
     return this.linkRegisterStamp(repository, digest);
   }
 
-  async unlinkBlob(repository: string, digest: Digest, stamp: Stamp): Promise<boolean> {
+  async unlinkBlob(
+    repository: string,
+    digest: Digest,
+    stamp: Stamp,
+    options: { expired?: boolean } = {},
+  ): Promise<boolean> {
     return this.transact(() => {
       const current = this.linkRegisterStamp(repository, digest);
       if (current !== undefined && current >= stamp) return false;
       this.sql.addRepository.run(repository);
       const removed = this.sql.unlinkBlob.run(repository, digest).changes > 0;
-      this.sql.putBlobLinkTombstone.run(repository, digest, stamp);
-      this.record(stamp, "blob-unlink", repository, digest);
+      const expired = options.expired ?? false;
+      this.sql.putBlobLinkTombstone.run(repository, digest, stamp, expired ? 1 : 0);
+      this.record(stamp, expired ? "blob-expire" : "blob-unlink", repository, digest);
       return removed;
     });
   }
@@ -130,8 +136,12 @@ export class SqliteMetadataStore implements MetadataStore {
     return digests.filter(
       (digest) =>
         this.sql.getBlobLink.get(repository, digest) === undefined &&
-        this.sql.referencedByManifest.get(repository, digest) === undefined,
+        this.sql.servedByManifest.get(repository, digest, repository, digest) === undefined,
     );
+  }
+
+  async servedByManifest(repository: string, digest: Digest): Promise<boolean> {
+    return this.sql.servedByManifest.get(repository, digest, repository, digest) !== undefined;
   }
 
   async referencedByManifest(repository: string, digest: Digest): Promise<boolean> {
@@ -158,8 +168,8 @@ export class SqliteMetadataStore implements MetadataStore {
       if (link?.stamp !== linkStamp || link.stamp >= stamp) return false;
       if (this.sql.referencedByManifest.get(repository, digest) !== undefined) return false;
       this.sql.unlinkBlob.run(repository, digest);
-      this.sql.putBlobLinkTombstone.run(repository, digest, stamp);
-      this.record(stamp, "blob-unlink", repository, digest);
+      this.sql.putBlobLinkTombstone.run(repository, digest, stamp, 1);
+      this.record(stamp, "blob-expire", repository, digest);
       return true;
     });
   }
@@ -369,7 +379,8 @@ export class SqliteMetadataStore implements MetadataStore {
       add(r.repository as string, `x ${r.digest} ${r.stamp}\n`);
     }
     for (const r of rows(this.sql.stateLinks)) {
-      add(r.repository as string, `${r.linked === "1" ? "l" : "u"} ${r.digest} ${r.stamp}\n`);
+      const kind = r.linked === "1" ? "l" : r.expired === "1" ? "e" : "u";
+      add(r.repository as string, `${kind} ${r.digest} ${r.stamp}\n`);
     }
     if (only === undefined || only === controlRepository) {
       for (const r of this.sql.allControls.iterate() as Iterable<ControlRecord>) {
@@ -503,8 +514,13 @@ export class SqliteMetadataStore implements MetadataStore {
           digest: Digest;
           linked: number;
           stamp: string;
+          expired: number;
         }[]
-      ).map((l) => ({ digest: l.digest, linked: l.linked === 1, stamp: l.stamp })),
+      ).map((l) =>
+        l.expired === 1
+          ? { digest: l.digest, linked: false, stamp: l.stamp, expired: true }
+          : { digest: l.digest, linked: l.linked === 1, stamp: l.stamp },
+      ),
     };
   }
 
@@ -661,7 +677,7 @@ function prepareStatements(db: Database.Database) {
          SELECT stamp FROM blob_link_tombstones WHERE repository = ? AND digest = ?)`,
     ),
     putBlobLinkTombstone: prepare(
-      "INSERT OR REPLACE INTO blob_link_tombstones (repository, digest, stamp) VALUES (?, ?, ?)",
+      "INSERT OR REPLACE INTO blob_link_tombstones (repository, digest, stamp, expired) VALUES (?, ?, ?, ?)",
     ),
     clearBlobLinkTombstone: prepare(
       "DELETE FROM blob_link_tombstones WHERE repository = ? AND digest = ?",
@@ -684,10 +700,11 @@ function prepareStatements(db: Database.Database) {
          WHERE @only IS NULL OR repository = @only ORDER BY repository, digest`,
     ),
     stateLinks: prepare(
-      `SELECT repository, digest, stamp, '1' AS linked FROM blob_links
+      `SELECT repository, digest, stamp, '1' AS linked, '0' AS expired FROM blob_links
          WHERE @only IS NULL OR repository = @only
        UNION ALL
-       SELECT repository, digest, stamp, '0' AS linked FROM blob_link_tombstones
+       SELECT repository, digest, stamp, '0' AS linked, CAST(expired AS TEXT) AS expired
+         FROM blob_link_tombstones
          WHERE @only IS NULL OR repository = @only
        ORDER BY repository, digest`,
     ),
@@ -768,9 +785,9 @@ function prepareStatements(db: Database.Database) {
       "SELECT kind, name, value, stamp FROM control_records ORDER BY kind, name",
     ),
     exportLinks: prepare(
-      `SELECT digest, 1 AS linked, stamp FROM blob_links WHERE repository = ?
+      `SELECT digest, 1 AS linked, stamp, 0 AS expired FROM blob_links WHERE repository = ?
        UNION ALL
-       SELECT digest, 0 AS linked, stamp FROM blob_link_tombstones WHERE repository = ?
+       SELECT digest, 0 AS linked, stamp, expired FROM blob_link_tombstones WHERE repository = ?
        ORDER BY digest`,
     ),
     latestStamp: prepare("SELECT max(stamp) AS stamp FROM changes"),
@@ -780,6 +797,12 @@ function prepareStatements(db: Database.Database) {
     deleteManifestRefs: prepare("DELETE FROM manifest_refs WHERE repository = ? AND manifest = ?"),
     referencedByManifest: prepare(
       "SELECT 1 FROM manifest_refs WHERE repository = ? AND target = ? LIMIT 1",
+    ),
+    // A client's unlink (expired = 0) keeps the blob unservable whatever references it.
+    servedByManifest: prepare(
+      `SELECT 1 WHERE EXISTS (SELECT 1 FROM manifest_refs WHERE repository = ? AND target = ?)
+         AND NOT EXISTS (SELECT 1 FROM blob_link_tombstones
+                          WHERE repository = ? AND digest = ? AND expired = 0)`,
     ),
     expirableLinks: prepare(
       `SELECT l.repository, l.digest, l.size, l.stamp FROM blob_links l

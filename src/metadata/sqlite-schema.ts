@@ -24,10 +24,12 @@ CREATE TABLE IF NOT EXISTS blob_links (
   PRIMARY KEY (repository, digest)
 ) WITHOUT ROWID;
 
+-- expired: 1 for an unlink the collector wrote (a stored manifest still serves the blob).
 CREATE TABLE IF NOT EXISTS blob_link_tombstones (
   repository TEXT NOT NULL,
   digest     TEXT NOT NULL,
   stamp      TEXT NOT NULL,
+  expired    INTEGER NOT NULL DEFAULT 0,
   PRIMARY KEY (repository, digest)
 ) WITHOUT ROWID;
 
@@ -123,7 +125,8 @@ INSERT OR IGNORE INTO manifest_refs (repository, target, manifest)
 /**
  * Brings a database created by an older version up to this schema, each step once and in
  * one transaction: `tags.visible` appeared after the first release; `manifest_refs`
- * (schema 2) is filled in from the manifests' `refs`.
+ * (schema 2) is filled in from the manifests' `refs`; `blob_link_tombstones.expired`
+ * (schema 2) is 0 for every unlink written before.
  */
 export function upgradeSchema(db: Database.Database): void {
   const row = db.prepare("SELECT value FROM meta WHERE key = 'schema_version'").get() as
@@ -135,6 +138,10 @@ export function upgradeSchema(db: Database.Database): void {
       db.exec(fillManifestRefs);
       db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', '2')").run();
     }).immediate();
+  }
+  const tombstoneColumns = db.pragma("table_info(blob_link_tombstones)") as { name: string }[];
+  if (!tombstoneColumns.some((column) => column.name === "expired")) {
+    db.exec("ALTER TABLE blob_link_tombstones ADD COLUMN expired INTEGER NOT NULL DEFAULT 0");
   }
   const columns = db.pragma("table_info(tags)") as { name: string }[];
   if (!columns.some((column) => column.name === "visible")) {

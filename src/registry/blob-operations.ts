@@ -128,7 +128,7 @@ export class BlobOperations {
   ): Promise<{ size: number } | undefined> {
     const link = await this.ctx.metadata.getBlobLink(repository, digest);
     if (link) return link;
-    if (!(await this.ctx.metadata.referencedByManifest(repository, digest))) return undefined;
+    if (!(await this.ctx.metadata.servedByManifest(repository, digest))) return undefined;
     return this.ctx.blobs.stat(digest);
   }
 

@@ -36,7 +36,10 @@ export class RemoteApplier {
         await this.linkBlob(change.repository, change.digest, change.stamp, fetcher);
         return;
       case "blob-unlink":
-        await metadata.unlinkBlob(change.repository, change.digest, change.stamp);
+      case "blob-expire":
+        await metadata.unlinkBlob(change.repository, change.digest, change.stamp, {
+          expired: change.kind === "blob-expire",
+        });
         return;
       case "manifest-put":
         await this.putManifest(change, fetcher, 0);

@@ -7,6 +7,8 @@ import type { Digest } from "../oci/digest.ts";
 export type ReplicatedChange =
   | { kind: "blob-link"; repository: string; digest: Digest; stamp: Stamp }
   | { kind: "blob-unlink"; repository: string; digest: Digest; stamp: Stamp }
+  /** An unlink a collector wrote: a stored manifest referencing the blob still serves it. */
+  | { kind: "blob-expire"; repository: string; digest: Digest; stamp: Stamp }
   | {
       kind: "manifest-put";
       repository: string;

@@ -86,7 +86,7 @@ export class AntiEntropy {
     const changes: ReplicatedChange[] = [
       ...exported.links.map(
         (l): ReplicatedChange => ({
-          kind: l.linked ? "blob-link" : "blob-unlink",
+          kind: l.linked ? "blob-link" : l.expired ? "blob-expire" : "blob-unlink",
           repository,
           digest: l.digest,
           stamp: l.stamp,

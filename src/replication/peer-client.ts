@@ -236,7 +236,10 @@ export class PeerClient {
       })),
       links: list(body.links).map((l) => {
         if (typeof l.linked !== "boolean") throw new PeerProtocolError("bad link in export");
-        return { digest: digest(l.digest), linked: l.linked, stamp: stamp(l.stamp) };
+        if (l.expired !== undefined && l.expired !== true)
+          throw new PeerProtocolError("bad link in export");
+        const link = { digest: digest(l.digest), linked: l.linked, stamp: stamp(l.stamp) };
+        return l.expired === true && !l.linked ? { ...link, expired: true } : link;
       }),
       controls: list(body.controls ?? []).map((c) => {
         if (typeof c.kind !== "string" || typeof c.name !== "string")

@@ -129,6 +129,7 @@ export function toChange(record: WireRecord): ReplicatedChange | undefined {
   switch (record.kind) {
     case "blob-link":
     case "blob-unlink":
+    case "blob-expire":
     case "manifest-delete":
       return { kind: record.kind, repository, digest: digest(), stamp };
     case "manifest-put":

@@ -3,8 +3,9 @@
 //   1. retention: untagged manifests a policy expires (and older than the grace period)
 //      are deleted with an ordinary stamped delete, which replicates;
 //   2. links: a repository's link to a blob that none of its manifests references, older
-//      than the grace period, is unlinked with an ordinary stamped unlink, which replicates
-//      (Distribution's collector sweeps such blobs);
+//      than the grace period, is unlinked with a stamped unlink that replicates (a
+//      blob-expire record: where a manifest using the blob arrived first, the manifest
+//      still serves it); Distribution's collector sweeps such blobs;
 //   3. bytes: a blob that nothing here references (no link in any repository, no stored
 //      manifest, no unlink within the grace period) and whose file is older than the grace
 //      period is deleted from this region's blob store; every region reclaims its own.

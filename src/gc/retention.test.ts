@@ -13,6 +13,7 @@ import {
   hasManifest,
   openRegion,
   pushImage,
+  relay,
   relayUntilQuiet,
   type TestImage,
   type TestRegion,
@@ -23,6 +24,7 @@ import { planRetention } from "./retention-plan.ts";
 const day = 86_400_000;
 let offsetMs = 0;
 const now = () => Date.now() + offsetMs;
+// Each test starts at the wall clock's time plus whatever the ones before added.
 const opened: TestRegion[] = [];
 afterEach(async () => {
   await Promise.all(opened.splice(0).map((region) => region.cleanup()));
@@ -139,6 +141,47 @@ describe("retention", () => {
       }
     }
   });
+
+  for (const order of ["the expiry first", "the index first"]) {
+    it(`an index pushed elsewhere keeps a child another region expired (${order})`, async () => {
+      const a = await openRegion("a", { now });
+      const b = await openRegion("b", { now });
+      opened.push(a, b);
+      const child = testImage("child", [Buffer.from("child layer")]);
+      await pushImage(a, "team/race", child);
+      await a.policies.set({ repositories: "team/**", untaggedDays: 1 });
+      await relayUntilQuiet([a, b]);
+      offsetMs += 2 * day;
+      // a pushes an index of the old untagged child while b, not knowing the index yet,
+      // expires the child.
+      const index = await pushIndex(a, "team/race", [child], "multi");
+      const report = await collect(b, { graceSeconds: 3600, now });
+      assert.equal(report.repositories[0]?.manifests, 1);
+      assert.equal(await hasManifest(b, "team/race", child.digest), false);
+      if (order === "the expiry first") {
+        await relay(b, a);
+        assert.ok(await hasManifest(a, "team/race", child.digest), "a keeps the index's child");
+      } else {
+        await relay(a, b);
+        assert.ok(await hasManifest(b, "team/race", child.digest), "the index brings its child");
+      }
+      await relayUntilQuiet([a, b]);
+      for (const region of [a, b]) {
+        assert.ok(await hasManifest(region, "team/race", index), `${region.name} has the index`);
+        assert.ok(await hasManifest(region, "team/race", child.digest), `${region.name}: child`);
+        await assertImageIntact(region, "team/race", child);
+      }
+      assert.equal(
+        await a.metadata.stateDigest("team/race"),
+        await b.metadata.stateDigest("team/race"),
+      );
+      // The next passes keep them: the child is an index's child now.
+      for (const region of [a, b]) {
+        const again = await collect(region, { graceSeconds: 3600, now });
+        assert.equal(again.repositories.filter((r) => r.manifests > 0).length, 0);
+      }
+    });
+  }
 
   it("plans nested indexes parents first, and a tag anywhere in a chain keeps what it needs", () => {
     const node = (digest: string, extra: object = {}) =>

@@ -589,7 +589,14 @@ export function runMetadataStoreSuite(
         assert.equal(await store.expireManifest("repo", loose.digest, stamp(2), stamp(10)), true);
         assert.equal(await store.getManifest("repo", loose.digest), undefined);
         const changes = await store.changesSince(0, 100);
-        assert.equal(changes.at(-1)?.kind, "manifest-delete");
+        assert.equal(changes.at(-1)?.kind, "manifest-expire");
+        assert.equal(await store.manifestExpired("repo", loose.digest), true);
+        assert.equal(await store.manifestExpired("repo", child.digest), undefined);
+        assert.deepEqual((await store.exportRepository("repo")).tombstones, [
+          { digest: loose.digest, stamp: stamp(10), expired: true },
+        ]);
+        await store.deleteManifest("repo", referrer.digest, stamp(11));
+        assert.equal(await store.manifestExpired("repo", referrer.digest), false);
       }),
     );
 

@@ -64,6 +64,7 @@ export type ChangeKind =
   | "blob-expire"
   | "manifest-put"
   | "manifest-delete"
+  | "manifest-expire"
   | "tag-put"
   | "tag-delete";
 
@@ -96,8 +97,8 @@ export const controlRepository = "_control";
 export interface RepositoryExport {
   manifests: { digest: Digest; mediaType: string; bytes: Buffer; stamp: Stamp }[];
   tags: { tag: string; digest: Digest | null; stamp: Stamp }[];
-  /** Manifest deletes. */
-  tombstones: { digest: Digest; stamp: Stamp }[];
+  /** Manifest deletes; `expired` (only when true) marks a retention delete. */
+  tombstones: { digest: Digest; stamp: Stamp; expired?: boolean }[];
   /**
    * Blob-link registers: linked, or unlinked (a tombstone); `expired` (only when true) marks
    * an unlink the collector wrote.
@@ -201,9 +202,18 @@ export interface MetadataStore {
   /**
    * Records a manifest delete: the manifest disappears unless a newer put keeps it, and
    * every tag write to it older than `stamp` is hidden, whatever the arrival order.
-   * Returns whether a stored manifest was removed.
+   * Returns whether a stored manifest was removed. `expired`: a retention delete (a
+   * `manifest-expire` record), which a region where a stored index lists the manifest
+   * answers with a newer put.
    */
-  deleteManifest(repository: string, digest: Digest, stamp: Stamp): Promise<boolean>;
+  deleteManifest(
+    repository: string,
+    digest: Digest,
+    stamp: Stamp,
+    options?: { expired?: boolean },
+  ): Promise<boolean>;
+  /** Whether the manifest's newest delete is a retention delete (undefined: none). */
+  manifestExpired(repository: string, digest: Digest): Promise<boolean | undefined>;
   /** Deletes one tag unless it holds a newer stamp (tombstone); whether anything changed. */
   deleteTag(repository: string, tag: string, stamp: Stamp): Promise<boolean>;
   /**
@@ -276,7 +286,7 @@ export interface MetadataStore {
   /** Every stored manifest of the repository with what retention needs to know of it. */
   manifestGraph(repository: string): Promise<ManifestNode[]>;
   /**
-   * Deletes the manifest (a stamped delete that replicates like any) if its newest put still
+   * Deletes the manifest (a stamped `manifest-expire` that replicates like a delete) if its newest put still
    * has `putStamp`, no visible tag names it and no stored manifest lists it as a child;
    * whether it did.
    */

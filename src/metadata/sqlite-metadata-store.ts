@@ -213,7 +213,7 @@ export class SqliteMetadataStore implements MetadataStore {
       if (this.sql.manifestInUse.get(repository, digest, repository, digest) !== undefined) {
         return false;
       }
-      return this.applyManifestDelete(repository, digest, stamp);
+      return this.applyManifestDelete(repository, digest, stamp, true);
     });
   }
 
@@ -320,17 +320,36 @@ export class SqliteMetadataStore implements MetadataStore {
     );
   }
 
-  async deleteManifest(repository: string, digest: Digest, stamp: Stamp): Promise<boolean> {
-    return this.transact(() => this.applyManifestDelete(repository, digest, stamp));
+  async deleteManifest(
+    repository: string,
+    digest: Digest,
+    stamp: Stamp,
+    options: { expired?: boolean } = {},
+  ): Promise<boolean> {
+    return this.transact(() =>
+      this.applyManifestDelete(repository, digest, stamp, options.expired ?? false),
+    );
   }
 
-  private applyManifestDelete(repository: string, digest: Digest, stamp: Stamp): boolean {
+  async manifestExpired(repository: string, digest: Digest): Promise<boolean | undefined> {
+    const row = this.sql.manifestTombstone.get(repository, digest) as
+      | { expired: number }
+      | undefined;
+    return row === undefined ? undefined : row.expired === 1;
+  }
+
+  private applyManifestDelete(
+    repository: string,
+    digest: Digest,
+    stamp: Stamp,
+    expired: boolean,
+  ): boolean {
     const tombstone = this.tombstoneStamp(repository, digest);
     if (tombstone !== undefined && tombstone >= stamp) return false;
     // The tombstone also hides every tag write to this manifest older than the delete,
     // whatever order the writes arrive in.
-    this.sql.putManifestTombstone.run(repository, digest, stamp);
-    this.record(stamp, "manifest-delete", repository, digest);
+    this.sql.putManifestTombstone.run(repository, digest, stamp, expired ? 1 : 0);
+    this.record(stamp, expired ? "manifest-expire" : "manifest-delete", repository, digest);
     const current = this.sql.manifestStamp.get(repository, digest) as { stamp: string } | undefined;
     const removed = current !== undefined && current.stamp < stamp;
     if (removed) {
@@ -376,7 +395,7 @@ export class SqliteMetadataStore implements MetadataStore {
       add(r.repository as string, `m ${r.digest} ${r.stamp}\n`);
     }
     for (const r of rows(this.sql.stateManifestTombstones)) {
-      add(r.repository as string, `x ${r.digest} ${r.stamp}\n`);
+      add(r.repository as string, `${r.expired === "1" ? "y" : "x"} ${r.digest} ${r.stamp}\n`);
     }
     for (const r of rows(this.sql.stateLinks)) {
       const kind = r.linked === "1" ? "l" : r.expired === "1" ? "e" : "u";
@@ -508,7 +527,17 @@ export class SqliteMetadataStore implements MetadataStore {
         stamp: m.stamp,
       })),
       tags: this.sql.exportTags.all(repository) as RepositoryExport["tags"],
-      tombstones: this.sql.exportTombstones.all(repository) as RepositoryExport["tombstones"],
+      tombstones: (
+        this.sql.exportTombstones.all(repository) as {
+          digest: Digest;
+          stamp: string;
+          expired: number;
+        }[]
+      ).map((t) =>
+        t.expired === 1
+          ? { digest: t.digest, stamp: t.stamp, expired: true }
+          : { digest: t.digest, stamp: t.stamp },
+      ),
       links: (
         this.sql.exportLinks.all(repository, repository) as {
           digest: Digest;
@@ -696,7 +725,7 @@ function prepareStatements(db: Database.Database) {
          WHERE @only IS NULL OR repository = @only ORDER BY repository, digest`,
     ),
     stateManifestTombstones: prepare(
-      `SELECT repository, digest, stamp FROM manifest_tombstones
+      `SELECT repository, digest, stamp, CAST(expired AS TEXT) AS expired FROM manifest_tombstones
          WHERE @only IS NULL OR repository = @only ORDER BY repository, digest`,
     ),
     stateLinks: prepare(
@@ -725,10 +754,10 @@ function prepareStatements(db: Database.Database) {
     ),
     deleteManifest: prepare("DELETE FROM manifests WHERE repository = ? AND digest = ?"),
     manifestTombstone: prepare(
-      "SELECT stamp FROM manifest_tombstones WHERE repository = ? AND digest = ?",
+      "SELECT stamp, expired FROM manifest_tombstones WHERE repository = ? AND digest = ?",
     ),
     putManifestTombstone: prepare(
-      "INSERT OR REPLACE INTO manifest_tombstones (repository, digest, stamp) VALUES (?, ?, ?)",
+      "INSERT OR REPLACE INTO manifest_tombstones (repository, digest, stamp, expired) VALUES (?, ?, ?, ?)",
     ),
     getTag: prepare("SELECT digest, stamp FROM tags WHERE repository = ? AND tag = ?"),
     putTag: prepare(
@@ -772,7 +801,7 @@ function prepareStatements(db: Database.Database) {
     ),
     exportTags: prepare("SELECT tag, digest, stamp FROM tags WHERE repository = ? ORDER BY tag"),
     exportTombstones: prepare(
-      "SELECT digest, stamp FROM manifest_tombstones WHERE repository = ? ORDER BY digest",
+      "SELECT digest, stamp, expired FROM manifest_tombstones WHERE repository = ? ORDER BY digest",
     ),
     controlStamp: prepare("SELECT stamp FROM control_records WHERE kind = ? AND name = ?"),
     putControl: prepare(

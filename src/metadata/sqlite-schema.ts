@@ -61,10 +61,12 @@ CREATE INDEX IF NOT EXISTS manifest_refs_by_target ON manifest_refs (target);
 CREATE INDEX IF NOT EXISTS blob_links_by_digest ON blob_links (digest);
 CREATE INDEX IF NOT EXISTS blob_link_tombstones_by_digest ON blob_link_tombstones (digest);
 
+-- expired: 1 for a retention delete (a region where an index lists the manifest re-puts it).
 CREATE TABLE IF NOT EXISTS manifest_tombstones (
   repository TEXT NOT NULL,
   digest     TEXT NOT NULL,
   stamp      TEXT NOT NULL,
+  expired    INTEGER NOT NULL DEFAULT 0,
   PRIMARY KEY (repository, digest)
 ) WITHOUT ROWID;
 
@@ -126,7 +128,7 @@ INSERT OR IGNORE INTO manifest_refs (repository, target, manifest)
  * Brings a database created by an older version up to this schema, each step once and in
  * one transaction: `tags.visible` appeared after the first release; `manifest_refs`
  * (schema 2) is filled in from the manifests' `refs`; `blob_link_tombstones.expired`
- * (schema 2) is 0 for every unlink written before.
+ * and `manifest_tombstones.expired` (schema 2) are 0 for every delete written before.
  */
 export function upgradeSchema(db: Database.Database): void {
   const row = db.prepare("SELECT value FROM meta WHERE key = 'schema_version'").get() as
@@ -139,9 +141,11 @@ export function upgradeSchema(db: Database.Database): void {
       db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', '2')").run();
     }).immediate();
   }
-  const tombstoneColumns = db.pragma("table_info(blob_link_tombstones)") as { name: string }[];
-  if (!tombstoneColumns.some((column) => column.name === "expired")) {
-    db.exec("ALTER TABLE blob_link_tombstones ADD COLUMN expired INTEGER NOT NULL DEFAULT 0");
+  for (const table of ["blob_link_tombstones", "manifest_tombstones"]) {
+    const tombstoneColumns = db.pragma(`table_info(${table})`) as { name: string }[];
+    if (!tombstoneColumns.some((column) => column.name === "expired")) {
+      db.exec(`ALTER TABLE ${table} ADD COLUMN expired INTEGER NOT NULL DEFAULT 0`);
+    }
   }
   const columns = db.pragma("table_info(tags)") as { name: string }[];
   if (!columns.some((column) => column.name === "visible")) {

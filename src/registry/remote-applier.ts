@@ -47,6 +47,9 @@ export class RemoteApplier {
       case "manifest-delete":
         await metadata.deleteManifest(change.repository, change.digest, change.stamp);
         return;
+      case "manifest-expire":
+        await this.expireManifest(change.repository, change.digest, change.stamp);
+        return;
       case "tag-put":
         await this.putTag(change.repository, change.tag, change.digest, change.stamp, fetcher);
         return;
@@ -130,8 +133,41 @@ export class RemoteApplier {
           fetcher,
           depth + 1,
         );
+        const { metadata } = this.ctx;
+        const stillMissing = (await metadata.missingManifests(repository, [child])).length > 0;
+        if (stillMissing && (await metadata.manifestExpired(repository, child))) {
+          // Retention here expired the child before this index arrived: the index keeps
+          // it, with a put newer than the expiry that replicates like any.
+          await this.putManifest(
+            { repository, digest: child, stamp: this.ctx.clock.next(), ...fetched },
+            fetcher,
+            depth + 1,
+          );
+        }
       }
       await this.ctx.metadata.putManifest(manifestRecord(repository, digest, bytes, parsed, stamp));
+    });
+  }
+
+  /**
+   * A retention delete made elsewhere, where no index listed the manifest yet. Here a
+   * stored index may list it: then the index keeps its child, with a put newer than the
+   * expiry, which replicates back to the region that expired it.
+   */
+  private async expireManifest(repository: string, digest: Digest, stamp: string) {
+    const { metadata, locks } = this.ctx;
+    const stored = await metadata.getManifest(repository, digest);
+    const parsed = stored ? parseManifest(stored.bytes, stored.mediaType) : undefined;
+    // Its blobs are held too: between the delete and the put nothing may take them.
+    const keys = [manifestKey(repository, digest), ...(parsed?.blobs ?? []).map(blobKey)];
+    await locks.with(keys, async () => {
+      await metadata.deleteManifest(repository, digest, stamp, { expired: true });
+      if (!stored || !parsed || !(await metadata.referencedByManifest(repository, digest))) {
+        return;
+      }
+      await metadata.putManifest(
+        manifestRecord(repository, digest, stored.bytes, parsed, this.ctx.clock.next()),
+      );
     });
   }
 

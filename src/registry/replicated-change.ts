@@ -18,6 +18,8 @@ export type ReplicatedChange =
       bytes: Buffer;
     }
   | { kind: "manifest-delete"; repository: string; digest: Digest; stamp: Stamp }
+  /** A retention delete: a region where a stored index lists the manifest puts it again. */
+  | { kind: "manifest-expire"; repository: string; digest: Digest; stamp: Stamp }
   | { kind: "tag-put"; repository: string; tag: string; digest: Digest; stamp: Stamp }
   | { kind: "tag-delete"; repository: string; tag: string; stamp: Stamp }
   | {

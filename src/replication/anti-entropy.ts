@@ -96,7 +96,12 @@ export class AntiEntropy {
         (m): ReplicatedChange => ({ kind: "manifest-put", repository, ...m }),
       ),
       ...exported.tombstones.map(
-        (t): ReplicatedChange => ({ kind: "manifest-delete", repository, ...t }),
+        (t): ReplicatedChange => ({
+          kind: t.expired ? "manifest-expire" : "manifest-delete",
+          repository,
+          digest: t.digest,
+          stamp: t.stamp,
+        }),
       ),
       ...(exported.controls ?? []).map(
         (c): ReplicatedChange => ({

@@ -230,10 +230,12 @@ export class PeerClient {
         digest: t.digest === null ? null : digest(t.digest),
         stamp: stamp(t.stamp),
       })),
-      tombstones: list(body.tombstones).map((t) => ({
-        digest: digest(t.digest),
-        stamp: stamp(t.stamp),
-      })),
+      tombstones: list(body.tombstones).map((t) => {
+        if (t.expired !== undefined && t.expired !== true)
+          throw new PeerProtocolError("bad tombstone in export");
+        const tombstone = { digest: digest(t.digest), stamp: stamp(t.stamp) };
+        return t.expired === true ? { ...tombstone, expired: true } : tombstone;
+      }),
       links: list(body.links).map((l) => {
         if (typeof l.linked !== "boolean") throw new PeerProtocolError("bad link in export");
         if (l.expired !== undefined && l.expired !== true)

@@ -131,6 +131,7 @@ export function toChange(record: WireRecord): ReplicatedChange | undefined {
     case "blob-unlink":
     case "blob-expire":
     case "manifest-delete":
+    case "manifest-expire":
       return { kind: record.kind, repository, digest: digest(), stamp };
     case "manifest-put":
       if (record.bytes === undefined || record.mediaType === undefined) return undefined;

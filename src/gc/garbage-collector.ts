@@ -65,6 +65,37 @@ export interface GcReport {
 }
 
 const pageSize = 500;
+/**
+ * Removals in flight at once: each is its own short transaction, and the metadata store
+ * commits those that arrive together with one fsync (group commit), so a pass over many
+ * blobs is not one fsync per blob, and the write lock is still held for a few at a time.
+ */
+const concurrency = 16;
+
+/**
+ * Runs `work` over `items`, `concurrency` at a time, never two with the same key at once
+ * (two links of one blob would contend for its lock: the second waits for the next round).
+ */
+async function concurrently<T>(
+  items: readonly T[],
+  key: (item: T) => string,
+  work: (item: T) => Promise<void>,
+): Promise<void> {
+  let pending = items;
+  while (pending.length > 0) {
+    const round: T[] = [];
+    const keys = new Set<string>();
+    const rest: T[] = [];
+    for (const item of pending) {
+      if (round.length < concurrency && !keys.has(key(item))) {
+        round.push(item);
+        keys.add(key(item));
+      } else rest.push(item);
+    }
+    await Promise.all(round.map(work));
+    pending = rest;
+  }
+}
 
 export class GarbageCollector {
   constructor(private readonly stores: GcStores) {}
@@ -185,25 +216,29 @@ class Pass {
     let after: LinkKey | undefined;
     for (;;) {
       const page = await metadata.expirableLinks(cutoff, after, pageSize);
-      for (const link of page) {
-        if (this.dryRun) {
-          this.countLink(link.repository, link.size);
-          continue;
-        }
-        const release = registry.locks.tryExclusive(blobKey(link.digest));
-        if (!release) {
-          this.skipped += 1;
-          continue;
-        }
-        try {
-          if (await metadata.expireBlobLink(link, link.stamp, registry.clock.next())) {
+      await concurrently(
+        page,
+        (link) => link.digest,
+        async (link) => {
+          if (this.dryRun) {
             this.countLink(link.repository, link.size);
-            await this.removedOne();
+            return;
           }
-        } finally {
-          release();
-        }
-      }
+          const release = registry.locks.tryExclusive(blobKey(link.digest));
+          if (!release) {
+            this.skipped += 1;
+            return;
+          }
+          try {
+            if (await metadata.expireBlobLink(link, link.stamp, registry.clock.next())) {
+              this.countLink(link.repository, link.size);
+              await this.removedOne();
+            }
+          } finally {
+            release();
+          }
+        },
+      );
       if (page.length < pageSize) return;
       const tail = page.at(-1) as LinkKey;
       after = { repository: tail.repository, digest: tail.digest };
@@ -230,18 +265,22 @@ class Pass {
           cutoff,
         ),
       );
-      for (const blob of page) {
-        if (
-          !unreferenced.has(blob.digest) ||
-          !(await this.deleteBytes(blob.digest, cutoff, cutoffMs))
-        ) {
-          this.storage.blobs += 1;
-          this.storage.bytes += blob.size;
-          continue;
-        }
-        this.blobs.count += 1;
-        this.blobs.bytes += blob.size;
-      }
+      await concurrently(
+        page,
+        (blob) => blob.digest,
+        async (blob) => {
+          if (
+            !unreferenced.has(blob.digest) ||
+            !(await this.deleteBytes(blob.digest, cutoff, cutoffMs))
+          ) {
+            this.storage.blobs += 1;
+            this.storage.bytes += blob.size;
+            return;
+          }
+          this.blobs.count += 1;
+          this.blobs.bytes += blob.size;
+        },
+      );
       if (page.length < pageSize) return;
       after = page.at(-1)?.digest;
     }

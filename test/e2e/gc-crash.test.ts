@@ -67,8 +67,8 @@ describe("garbage collection survives a crash mid-pass", () => {
       await pushBlob(server.url, repository, blob);
     }
 
-    // The pass unlinks the 40 orphans first, then deletes bytes: it halts after the tenth
-    // blob's bytes went, and is killed there.
+    // The pass unlinks the 40 orphans first, then deletes bytes: it halts once about ten
+    // blobs' bytes went (the removals in flight then halt too), and is killed there.
     const halted = pass(server.url).catch(() => undefined);
     const running = server;
     await waitFor(
@@ -94,7 +94,9 @@ describe("garbage collection survives a crash mid-pass", () => {
     const before = (await (await fetch(`${server.url}/_meridian/admin/storage`)).json()) as {
       regions: { blobs: number }[];
     };
-    assert.equal(before.regions[0]?.blobs, 3 + 30, "ten orphans' bytes went before the crash");
+    // Bytes go a few at a time: some orphans' bytes went before the crash, not all.
+    const left = (before.regions[0]?.blobs ?? 0) - 3;
+    assert.ok(left > 0 && left < 40, `${left} orphans' bytes left after the crash`);
     for (const blob of [image.config, ...image.layers]) {
       assert.deepEqual(await blobAnswer(server.url, blob.digest), {
         status: 200,

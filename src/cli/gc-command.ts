@@ -82,10 +82,10 @@ interface GcFlags {
 }
 
 function printPasses(regions: Answer<GcReport>[]): void {
-  const rows: string[][] = [["REGION", "REPOSITORY", "MANIFESTS", "LINKS", "BYTES"]];
+  const rows: string[][] = [["REGION", "REPOSITORY", "MANIFESTS", "LINKS", "BLOBS", "BYTES"]];
   for (const region of regions) {
     if ("error" in region) {
-      rows.push([region.region, `unreachable: ${region.error}`, "", "", ""]);
+      rows.push([region.region, `unreachable: ${region.error}`, "", "", "", ""]);
       continue;
     }
     for (const r of region.repositories) {
@@ -94,12 +94,14 @@ function printPasses(regions: Answer<GcReport>[]): void {
         r.repository,
         String(r.manifests),
         String(r.links),
+        "",
         size(r.manifestBytes + r.linkBytes),
       ]);
     }
     rows.push([
       region.region,
-      "(blob bytes)",
+      "(blob store)",
+      "",
       "",
       String(region.blobs.count),
       size(region.blobs.bytes),

@@ -8,7 +8,10 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
+import { type Digest, digestOf } from "../oci/digest.ts";
+import { mediaTypes } from "../oci/media-types.ts";
 import { OciError } from "../oci/oci-error.ts";
+import type { Tag } from "../oci/reference.ts";
 import {
   assertImageIntact,
   collect,
@@ -29,8 +32,23 @@ const images: TestImage[] = [0, 1, 2, 3, 4, 5].map((i) =>
   testImage(`config ${i}`, [pool[i % 4] as Buffer, pool[(i + 1) % 4] as Buffer]),
 );
 
+/** An index over images 0 and 1: a kept index must keep its children in every region. */
+const indexBytes = Buffer.from(
+  JSON.stringify({
+    schemaVersion: 2,
+    mediaType: mediaTypes.ociIndex,
+    manifests: [0, 1].map((i) => ({
+      mediaType: mediaTypes.ociManifest,
+      digest: (images[i] as TestImage).digest,
+      size: (images[i] as TestImage).manifest.length,
+    })),
+  }),
+);
+const indexDigest: Digest = digestOf(indexBytes);
+
 type Op =
   | { op: "push"; region: number; repo: number; image: number; tag: number }
+  | { op: "index"; region: number; repo: number }
   | { op: "untag"; region: number; repo: number; tag: number }
   | { op: "delete"; region: number; repo: number; image: number }
   | { op: "gc"; region: number; grace: number }
@@ -47,6 +65,10 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
       image: fc.nat(5),
       tag: fc.nat(2),
     }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({ op: fc.constant("index" as const), region, repo: fc.nat(1) }),
   },
   {
     weight: 1,
@@ -83,7 +105,11 @@ class World {
   /** (repository, image) ever deleted, in any region. */
   readonly deleted = new Set<string>();
 
-  constructor(readonly regions: readonly [TestRegion, TestRegion]) {}
+  constructor(
+    readonly regions: readonly [TestRegion, TestRegion],
+    /** Whether a retention policy (untagged manifests older than the grace period) applies. */
+    readonly retention: boolean,
+  ) {}
 
   async run(op: Op): Promise<void> {
     const here = this.regions[op.region] as TestRegion;
@@ -97,6 +123,21 @@ class World {
         } catch (error) {
           // A collector may take a blob between its upload and the manifest: the push
           // fails and is not acknowledged. Anything else is a bug.
+          if (!(error instanceof OciError)) throw error;
+        }
+        return;
+      }
+      case "index": {
+        const repository = repositories[op.repo] as string;
+        try {
+          for (const i of [0, 1]) await pushImage(here, repository, images[i] as TestImage);
+          await here.registry.manifests.put(
+            repository,
+            { kind: "tag", tag: "idx" as Tag },
+            indexBytes,
+            mediaTypes.ociIndex,
+          );
+        } catch (error) {
           if (!(error instanceof OciError)) throw error;
         }
         return;
@@ -127,11 +168,23 @@ class World {
   async check(): Promise<void> {
     for (const [r, region] of this.regions.entries()) {
       for (const repository of repositories) {
+        // A client may delete a child of an index (and break it); the collector never does.
+        const childDeleted = [0, 1].some((i) => this.deleted.has(`${repository} ${i}`));
+        if (!childDeleted && (await hasManifest(region, repository, indexDigest))) {
+          for (const child of [0, 1]) {
+            assert.ok(
+              await hasManifest(region, repository, (images[child] as TestImage).digest),
+              `${region.name}: the stored index of ${repository} lost child ${child}`,
+            );
+          }
+        }
         for (const [i, image] of images.entries()) {
           const stored = await hasManifest(region, repository, image.digest);
           if (stored) await assertImageIntact(region, repository, image);
           const ownPush = this.acknowledged.has(`${r} ${repository} ${i}`);
-          if (ownPush && !this.deleted.has(`${repository} ${i}`)) {
+          // Retention may expire an image whose tag moved or went: only without it must an
+          // acknowledged image stay.
+          if (!this.retention && ownPush && !this.deleted.has(`${repository} ${i}`)) {
             assert.ok(stored, `${region.name}: acknowledged ${repository} image ${i} is gone`);
           }
         }
@@ -145,10 +198,15 @@ describe(`garbage collection safety (seed ${seed})`, () => {
     await fc.assert(
       fc.asyncProperty(
         fc.array(fc.array(opArb, { minLength: 1, maxLength: 3 }), { minLength: 1, maxLength: 14 }),
-        async (steps) => {
+        fc.boolean(),
+        async (steps, retention) => {
           const regions = [await openRegion("a"), await openRegion("b")] as const;
           try {
-            const world = new World(regions);
+            const world = new World(regions, retention);
+            if (retention) {
+              await regions[0].policies.set({ repositories: "**", untaggedDays: 0 });
+              await relay(regions[0], regions[1]);
+            }
             for (const step of steps) {
               await Promise.all(step.map((op) => world.run(op)));
               await world.check();

@@ -579,6 +579,12 @@ export function runMetadataStoreSuite(
         const graph = new Map((await store.manifestGraph("repo")).map((n) => [n.digest, n]));
         assert.equal(graph.size, 4);
         assert.deepEqual(graph.get(index.digest)?.children, [child.digest]);
+        // A child manifest is not a blob: an index listing it serves no blob of its digest.
+        assert.equal(await store.listedByIndex("repo", child.digest), true);
+        assert.equal(await store.listedByIndex("repo", loose.digest), false);
+        assert.equal(await store.referencedByManifest("repo", child.digest), false);
+        assert.deepEqual(await store.missingBlobs("repo", [child.digest]), [child.digest]);
+        assert.deepEqual(await store.unreferencedBlobs([child.digest], stamp(0)), [child.digest]);
         assert.equal(graph.get(index.digest)?.tagged, true);
         assert.equal(graph.get(child.digest)?.tagged, false);
         assert.equal(graph.get(referrer.digest)?.subject, loose.digest);

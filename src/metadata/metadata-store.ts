@@ -173,8 +173,10 @@ export interface MetadataStore {
    * Of `digests`, those the repository can serve neither by a link nor by `servedByManifest`.
    */
   missingBlobs(repository: string, digests: readonly Digest[]): Promise<Digest[]>;
-  /** Whether a stored manifest of the repository references `digest` (blob or child). */
+  /** Whether a stored manifest of the repository references `digest` as a blob. */
   referencedByManifest(repository: string, digest: Digest): Promise<boolean>;
+  /** Whether a stored index of the repository lists the manifest `digest` as a child. */
+  listedByIndex(repository: string, digest: Digest): Promise<boolean>;
   /**
    * Whether the repository serves the blob without a live link: a stored manifest of it
    * references the blob and its link register is not a client's unlink (never written, or

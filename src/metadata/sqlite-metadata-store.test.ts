@@ -95,7 +95,7 @@ it("SQLite store upgrades a schema 1 database: manifest references and tombstone
     const upgraded = new SqliteMetadataStore({ path });
     try {
       assert.equal(await upgraded.referencedByManifest("repo", layer), true);
-      assert.equal(await upgraded.referencedByManifest("repo", child), true);
+      assert.equal(await upgraded.listedByIndex("repo", child), true);
       assert.deepEqual(await upgraded.unreferencedBlobs([layer], "9"), []);
       // The tombstones know who wrote them again.
       await upgraded.unlinkBlob("repo", layer, "1700000000002.000000.test", { expired: true });

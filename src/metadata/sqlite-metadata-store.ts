@@ -148,6 +148,10 @@ export class SqliteMetadataStore implements MetadataStore {
     return this.sql.referencedByManifest.get(repository, digest) !== undefined;
   }
 
+  async listedByIndex(repository: string, digest: Digest): Promise<boolean> {
+    return this.sql.listedByIndex.get(repository, digest) !== undefined;
+  }
+
   async expirableLinks(
     olderThan: Stamp,
     after: LinkKey | undefined,
@@ -270,8 +274,11 @@ export class SqliteMetadataStore implements MetadataStore {
         manifest.annotations ? JSON.stringify(manifest.annotations) : null,
         stamp,
       );
-      for (const target of new Set([...manifest.blobs, ...manifest.manifests])) {
-        this.sql.putManifestRef.run(repository, target, digest);
+      for (const blob of new Set(manifest.blobs)) {
+        this.sql.putManifestRef.run(repository, "b", blob, digest);
+      }
+      for (const child of new Set(manifest.manifests)) {
+        this.sql.putManifestRef.run(repository, "m", child, digest);
       }
       this.sql.refreshDigestTags.run(repository, digest);
     }
@@ -821,15 +828,19 @@ function prepareStatements(db: Database.Database) {
     ),
     latestStamp: prepare("SELECT max(stamp) AS stamp FROM changes"),
     putManifestRef: prepare(
-      "INSERT OR IGNORE INTO manifest_refs (repository, target, manifest) VALUES (?, ?, ?)",
+      "INSERT OR IGNORE INTO manifest_refs (repository, kind, target, manifest) VALUES (?, ?, ?, ?)",
     ),
     deleteManifestRefs: prepare("DELETE FROM manifest_refs WHERE repository = ? AND manifest = ?"),
     referencedByManifest: prepare(
-      "SELECT 1 FROM manifest_refs WHERE repository = ? AND target = ? LIMIT 1",
+      "SELECT 1 FROM manifest_refs WHERE repository = ? AND kind = 'b' AND target = ? LIMIT 1",
+    ),
+    listedByIndex: prepare(
+      "SELECT 1 FROM manifest_refs WHERE repository = ? AND kind = 'm' AND target = ? LIMIT 1",
     ),
     // A client's unlink (expired = 0) keeps the blob unservable whatever references it.
     servedByManifest: prepare(
-      `SELECT 1 WHERE EXISTS (SELECT 1 FROM manifest_refs WHERE repository = ? AND target = ?)
+      `SELECT 1 WHERE EXISTS (SELECT 1 FROM manifest_refs
+                               WHERE repository = ? AND kind = 'b' AND target = ?)
          AND NOT EXISTS (SELECT 1 FROM blob_link_tombstones
                           WHERE repository = ? AND digest = ? AND expired = 0)`,
     ),
@@ -837,13 +848,14 @@ function prepareStatements(db: Database.Database) {
       `SELECT l.repository, l.digest, l.size, l.stamp FROM blob_links l
        WHERE (l.repository, l.digest) > (@repository, @digest) AND l.stamp < @olderThan
          AND NOT EXISTS (SELECT 1 FROM manifest_refs r
-                          WHERE r.repository = l.repository AND r.target = l.digest)
+                          WHERE r.repository = l.repository AND r.kind = 'b'
+                            AND r.target = l.digest)
        ORDER BY l.repository, l.digest LIMIT @limit`,
     ),
     // Anything that keeps a blob's bytes: a live link, a stored manifest, a recent unlink.
     blobReferenced: prepare(
       `SELECT 1 WHERE EXISTS (SELECT 1 FROM blob_links WHERE digest = @digest)
-         OR EXISTS (SELECT 1 FROM manifest_refs WHERE target = @digest)
+         OR EXISTS (SELECT 1 FROM manifest_refs WHERE target = @digest AND kind = 'b')
          OR EXISTS (SELECT 1 FROM blob_link_tombstones
                      WHERE digest = @digest AND stamp >= @olderThan)`,
     ),
@@ -857,7 +869,7 @@ function prepareStatements(db: Database.Database) {
     // A manifest retention must keep whatever it decided: a visible tag, or a stored parent.
     manifestInUse: prepare(
       `SELECT 1 WHERE EXISTS (SELECT 1 FROM tags WHERE repository = ? AND digest = ? AND visible = 1)
-         OR EXISTS (SELECT 1 FROM manifest_refs WHERE repository = ? AND target = ?)`,
+         OR EXISTS (SELECT 1 FROM manifest_refs WHERE repository = ? AND kind = 'm' AND target = ?)`,
     ),
     repositoryUsage: prepare(
       `SELECT r.name AS repository,

@@ -48,16 +48,18 @@ CREATE TABLE IF NOT EXISTS manifests (
 CREATE INDEX IF NOT EXISTS manifests_by_subject ON manifests (repository, subject)
   WHERE subject IS NOT NULL;
 
--- What each stored manifest references (its blobs and its child manifests), one row per
--- reference, kept with the manifest row: the collector asks "does any manifest use this"
--- by digest, and a blob a stored manifest uses stays servable from its repository.
+-- What each stored manifest references, one row per reference, kept with the manifest
+-- row: kind 'b' a blob (config, layer), 'm' a child manifest (of an index). The collector
+-- asks "does any manifest use this" by digest, and a blob a stored manifest uses stays
+-- servable from its repository.
 CREATE TABLE IF NOT EXISTS manifest_refs (
   repository TEXT NOT NULL,
+  kind       TEXT NOT NULL,
   target     TEXT NOT NULL,
   manifest   TEXT NOT NULL,
-  PRIMARY KEY (repository, target, manifest)
+  PRIMARY KEY (repository, kind, target, manifest)
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS manifest_refs_by_target ON manifest_refs (target);
+CREATE INDEX IF NOT EXISTS manifest_refs_by_target ON manifest_refs (target, kind);
 CREATE INDEX IF NOT EXISTS blob_links_by_digest ON blob_links (digest);
 CREATE INDEX IF NOT EXISTS blob_link_tombstones_by_digest ON blob_link_tombstones (digest);
 
@@ -119,10 +121,10 @@ export const tagVisibility = `(
 
 /** The manifest_refs rows of every stored manifest, from their `refs` JSON. */
 const fillManifestRefs = `
-INSERT OR IGNORE INTO manifest_refs (repository, target, manifest)
-  SELECT m.repository, j.value, m.digest FROM manifests m, json_each(m.refs, '$.blobs') j
+INSERT OR IGNORE INTO manifest_refs (repository, kind, target, manifest)
+  SELECT m.repository, 'b', j.value, m.digest FROM manifests m, json_each(m.refs, '$.blobs') j
   UNION ALL
-  SELECT m.repository, j.value, m.digest FROM manifests m, json_each(m.refs, '$.manifests') j`;
+  SELECT m.repository, 'm', j.value, m.digest FROM manifests m, json_each(m.refs, '$.manifests') j`;
 
 /**
  * Brings a database created by an older version up to this schema, each step once and in
@@ -134,6 +136,13 @@ export function upgradeSchema(db: Database.Database): void {
   const row = db.prepare("SELECT value FROM meta WHERE key = 'schema_version'").get() as
     | { value: string }
     | undefined;
+  // A manifest_refs without kinds (made by a development build) is made again.
+  const refColumns = db.pragma("table_info(manifest_refs)") as { name: string }[];
+  if (!refColumns.some((column) => column.name === "kind")) {
+    db.exec("DROP TABLE manifest_refs");
+    db.exec(schema);
+    db.exec(fillManifestRefs);
+  }
   // No version row: a new database (nothing to fill), or one older than the row.
   if (row === undefined || Number(row.value) < 2) {
     db.transaction(() => {

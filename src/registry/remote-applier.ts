@@ -162,7 +162,7 @@ export class RemoteApplier {
     const keys = [manifestKey(repository, digest), ...(parsed?.blobs ?? []).map(blobKey)];
     await locks.with(keys, async () => {
       await metadata.deleteManifest(repository, digest, stamp, { expired: true });
-      if (!stored || !parsed || !(await metadata.referencedByManifest(repository, digest))) {
+      if (!stored || !parsed || !(await metadata.listedByIndex(repository, digest))) {
         return;
       }
       await metadata.putManifest(

@@ -94,7 +94,12 @@ async function assemble(parts: {
   const auth = await startAuth(config, host, registry, log);
   undo.push(async () => auth.stop());
   const gc = startGc({
-    ...{ config, registry, blobs, metadata, metrics, log },
+    config,
+    registry,
+    blobs,
+    metadata,
+    metrics,
+    log,
     authorizer: auth.authorizer,
     home: homeReplica(config),
   });

@@ -132,4 +132,43 @@ describe("garbage collection admin API and CLI", () => {
     assert.match(metrics, /meridian_gc_last_pass_timestamp_seconds\{region="local"\} [1-9]/);
     assert.match(metrics, /meridian_storage_bytes\{region="local"\} \d/);
   });
+
+  // Last: once a user exists, everything needs credentials.
+  it("needs the admin role once users exist", async () => {
+    const basic = (name: string, password: string) =>
+      `Basic ${Buffer.from(`${name}:${password}`).toString("base64")}`;
+    const put = (name: string, body: object, authorization?: string) =>
+      fetch(`${server.url}/_meridian/admin/users/${name}`, {
+        method: "PUT",
+        headers: authorization ? { Authorization: authorization } : {},
+        body: JSON.stringify(body),
+      });
+    assert.equal((await put("root", { password: "root-password-1", admin: true })).status, 200);
+    const root = basic("root", "root-password-1");
+    const dev = {
+      password: "dev-password-1",
+      permissions: [{ repositories: "**", actions: ["pull", "push", "delete"] }],
+    };
+    assert.equal((await put("dev", dev, root)).status, 200);
+    for (const [method, path] of [
+      ["POST", "gc"],
+      ["GET", "storage"],
+      ["GET", "retention"],
+    ] as const) {
+      const call = (authorization?: string) =>
+        fetch(`${server.url}/_meridian/admin/${path}`, {
+          method,
+          headers: authorization ? { Authorization: authorization } : {},
+          body: method === "POST" ? "{}" : undefined,
+        });
+      assert.equal((await call()).status, 401, `${path} without credentials`);
+      const denied = await call(basic("dev", "dev-password-1"));
+      assert.equal(denied.status, 403, `${path} as a non-admin`);
+      assert.equal(
+        ((await denied.json()) as { errors: { code: string }[] }).errors[0]?.code,
+        "DENIED",
+      );
+      assert.equal((await call(root)).status, 200, `${path} as an admin`);
+    }
+  });
 });

@@ -2,10 +2,12 @@
 import { Command } from "commander";
 import { describeFailure } from "../control/unreachable-reason.ts";
 import { registerApplyCommand } from "./apply-command.ts";
+import { registerGcCommands } from "./gc-command.ts";
 import { registerImportCommand } from "./import-command.ts";
 import { registerLoginCommand } from "./login-command.ts";
 import { registerReplicationCommand } from "./replication-command.ts";
 import { registerRepositoryCommand } from "./repository-command.ts";
+import { registerRetentionCommand } from "./retention-command.ts";
 import { registerServeCommand } from "./serve-command.ts";
 import { registerSettingsCommand } from "./settings-command.ts";
 import { registerSigningKeyCommand } from "./signing-key-command.ts";
@@ -33,6 +35,8 @@ registerSigningKeyCommand(program);
 registerSettingsCommand(program);
 registerWebhookCommand(program);
 registerImportCommand(program);
+registerGcCommands(program);
+registerRetentionCommand(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -9,6 +9,7 @@ import { startSupervisedCluster } from "../cluster/supervised-cluster.ts";
 import type { Config } from "../config/config-schema.ts";
 import { ConfigError, loadConfig, replicaEndpoint } from "../config/load-config.ts";
 import { remoteReplicaRecords, routesOf } from "../control/replica-routes.ts";
+import { readReplicaStatus } from "../control/replica-status-reader.ts";
 import { createLogger } from "../logger.ts";
 import { PeerClient } from "../replication/peer-client.ts";
 import { startGlobalEndpoint } from "../routing/start-global-endpoint.ts";
@@ -84,16 +85,27 @@ async function up(configFile: string, format: "human" | "json", quiet: boolean):
     await supervised.stop();
     throw new Error(`global endpoint: ${(error as Error).message}`);
   }
-  const rows = [...running.replicas.values()]
-    .sort(
-      (a, b) =>
-        Number(b.entry.home) - Number(a.entry.home) || a.entry.region.localeCompare(b.entry.region),
-    )
-    .map((r) => `  ${r.entry.region.padEnd(16)} ${r.url.padEnd(26)} ${r.entry.home ? "home" : ""}`);
+  const sorted = [...running.replicas.values()].sort(
+    (a, b) =>
+      Number(b.entry.home) - Number(a.entry.home) || a.entry.region.localeCompare(b.entry.region),
+  );
+  // Each replica's own status, as it reports it now (a replica still catching up says so).
+  const states = await Promise.all(
+    sorted.map((r) =>
+      readReplicaStatus(r.url, 1_000).then(
+        (report) => report.status,
+        () => "starting",
+      ),
+    ),
+  );
+  const rows = sorted.map(
+    (r, i) =>
+      `  ${r.entry.region.padEnd(16)} ${r.url.padEnd(26)} ${(states[i] ?? "").padEnd(9)} ${r.entry.home ? "home" : ""}`,
+  );
   screen.print(
     `Meridian ${config.registry.name}: ${rows.length} replicas running` +
       `${config.wan ? ` (WAN emulation: ${config.wan.rttMs} ms round trip)` : ""}\n` +
-      `  ${"REGION".padEnd(16)} ${"ENDPOINT".padEnd(26)} ROLE\n${rows.join("\n")}\n` +
+      `  ${"REGION".padEnd(16)} ${"ENDPOINT".padEnd(26)} ${"STATUS".padEnd(9)} ROLE\n${rows.join("\n")}\n` +
       (config.globalEndpoint
         ? `  global endpoint  ${global?.endpoint.url ?? `http://${config.globalEndpoint.listen}`} (${config.globalEndpoint.mode} mode${config.globalEndpoint.hostedBy ? `, in ${config.globalEndpoint.hostedBy.join(", ")}'s process` : ""})\n`
         : "") +

@@ -74,7 +74,8 @@ describe("meridian up", () => {
     const [code] = await exited;
     assert.equal(code, 0, output);
     // A human console: the table, no replica's JSON log line, a quiet end with a closing line.
-    assert.match(output, /REGION +ENDPOINT +ROLE/);
+    assert.match(output, /REGION +ENDPOINT +STATUS +ROLE/);
+    assert.match(output, /westus +http:\/\/127\.0\.0\.1:\d+ +(Creating|Syncing|Ready) +home/);
     assert.doesNotMatch(output, /^\{"level"/m);
     assert.doesNotMatch(output, /ECONNRESET|reset/i);
     assert.match(output, /Meridian 127\.0\.0\.1:\d+ stopped\.\n$/);

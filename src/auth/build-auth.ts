@@ -11,12 +11,15 @@ import { ConfigError } from "../config/load-config.ts";
 import type { ControlRecord } from "../metadata/metadata-store.ts";
 import { Authorizer } from "./authorizer.ts";
 import { Credentials } from "./credentials.ts";
+import { PortalSessions } from "./portal-session.ts";
 import { createTokenEndpoint } from "./token-endpoint.ts";
 import { TokenService } from "./token-service.ts";
 
 export interface ReplicaAuth {
   authorizer: Authorizer;
   credentials: Credentials;
+  /** The portal's browser sessions, signed with the same key as the tokens. */
+  sessions: PortalSessions;
   extensions: ApiExtension[];
   /** No signing key was configured: tokens are signed with a key of this process only. */
   ephemeralSigningKey: boolean;
@@ -46,16 +49,19 @@ export function buildAuth(
     tokenTtlSeconds: config.auth.tokenTtlSeconds,
     refreshTtlSeconds: config.auth.refreshTtlSeconds,
   });
+  const sessions = new PortalSessions({ signingKey, service: config.auth.service });
   const authorizer = new Authorizer({
     credentials,
     tokens,
     anonymousPull: config.auth.anonymousPull,
     realm: config.auth.realm,
     tls: config.tls !== undefined,
+    sessions,
   });
   return {
     authorizer,
     credentials,
+    sessions,
     extensions: [
       createTokenEndpoint({ credentials, tokens, anonymousPull: config.auth.anonymousPull }),
     ],

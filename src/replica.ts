@@ -27,6 +27,7 @@ import { ReplicaLifecycle } from "./control/replica-lifecycle.ts";
 import { ReplicaSet } from "./control/replica-set.ts";
 import { createReplicationsApi } from "./control/replications-api.ts";
 import { SqliteMetadataStore } from "./metadata/sqlite-metadata-store.ts";
+import { createPortalApi } from "./portal/portal-api.ts";
 import { HybridClock } from "./registry/hybrid-clock.ts";
 import { Registry } from "./registry/registry.ts";
 import { Replicator } from "./replication/replicator.ts";
@@ -136,6 +137,13 @@ async function assemble(parts: {
   undo.push(() => webhooks.close());
   const extensions: ApiExtension[] = [
     ...auth.extensions,
+    createPortalApi({
+      ...auth,
+      replicaSet,
+      replicates: replicator !== undefined,
+      region: config.region ?? "local",
+      tls: config.tls !== undefined,
+    }),
     createReplicationsApi({
       replicaSet,
       directory,

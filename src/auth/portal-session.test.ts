@@ -131,7 +131,13 @@ describe("the authorizer with portal sessions", () => {
       tokenTtlSeconds: 300,
       refreshTtlSeconds: 3600,
     });
-    authorizer = new Authorizer({ credentials, tokens, anonymousPull: false, tls: false, sessions });
+    authorizer = new Authorizer({
+      credentials,
+      tokens,
+      anonymousPull: false,
+      tls: false,
+      sessions,
+    });
     const root = await sessions.issue("root");
     rootCookie = `${sessionCookieName}=${root.token}`;
     rootCsrf = root.session.csrf;

@@ -21,11 +21,16 @@ import { listenOn, parseListenAddress } from "./config/listen-address.ts";
 import { ConfigError, replicaEndpoint } from "./config/load-config.ts";
 import { createAdminApi } from "./control/admin-api.ts";
 import type { HomeReplica } from "./control/home-forwarding.ts";
+import { createImageApi } from "./control/image-api.ts";
 import { createJoinApi } from "./control/join-api.ts";
 import { PeerDirectory } from "./control/peer-directory.ts";
 import { ReplicaLifecycle } from "./control/replica-lifecycle.ts";
+import { routesOf } from "./control/replica-routes.ts";
 import { ReplicaSet } from "./control/replica-set.ts";
 import { createReplicationsApi } from "./control/replications-api.ts";
+import { createUsageApi } from "./control/usage-api.ts";
+import { ImportJobs } from "./import/import-jobs.ts";
+import { createImportsApi } from "./import/imports-api.ts";
 import { SqliteMetadataStore } from "./metadata/sqlite-metadata-store.ts";
 import { createPortalApi } from "./portal/portal-api.ts";
 import { HybridClock } from "./registry/hybrid-clock.ts";
@@ -135,6 +140,9 @@ async function assemble(parts: {
   undo.push(async () => auth.stop());
   const webhooks = startWebhooks({ config, dataDir, replicaId, registry, metadata, metrics, log });
   undo.push(() => webhooks.close());
+  // Imports run in the replica that receives them (a data write, like a push).
+  const imports = await ImportJobs.open({ registry, dataDir, log, region: config.region });
+  undo.push(() => imports.stop());
   const extensions: ApiExtension[] = [
     ...auth.extensions,
     createPortalApi({
@@ -144,6 +152,7 @@ async function assemble(parts: {
       region: config.region ?? "local",
       tls: config.tls !== undefined,
     }),
+    createImportsApi({ jobs: imports, authorizer: auth.authorizer }),
     createReplicationsApi({
       replicaSet,
       directory,
@@ -151,6 +160,8 @@ async function assemble(parts: {
       lifecycle,
       homeOf: () => directory.home(),
     }),
+    createUsageApi({ replicaSet, authorizer: auth.authorizer }),
+    createImageApi({ directory, authorizer: auth.authorizer, secret: config.replication.secret }),
     createJoinApi({
       replicaSet,
       self: config.region ?? "local",
@@ -175,6 +186,14 @@ async function assemble(parts: {
       routing,
       authorizer: auth.authorizer,
       isHome: () => directory.home() === undefined,
+      usage: async () => {
+        const stored = await registry.state.storedBytes();
+        return {
+          storedBytes: stored.blobBytes + stored.manifestBytes,
+          blobs: stored.blobs,
+          receivedFrom: (await replicator?.receivedBytes()) ?? {},
+        };
+      },
     }),
   ];
   if (replicator) extensions.push(replicator.peerApi);
@@ -215,6 +234,7 @@ async function assemble(parts: {
       ? await startGlobalEndpoint(config, log, {
           local: { region: config.region, handle: createApiHandler(apiOptions) },
           metrics,
+          membership: async () => routesOf(await replicaSet.list()),
         })
       : undefined;
 
@@ -237,6 +257,7 @@ async function assemble(parts: {
     replicator,
     async close() {
       clearInterval(sweeper);
+      await imports.stop();
       await global?.close();
       await lifecycle?.stop();
       followRecordedRouting();

@@ -121,7 +121,7 @@ function RegionDetails(props: { region: MapRegion; onChanged: () => void }) {
           {replica.pending.records} records, {replica.pending.blobs} blobs (
           {bytes(replica.pending.bytes)})
         </dd>
-        {replica.secondsLeft !== undefined && (
+        {replica.secondsLeft !== undefined && replica.pending.bytes > 0 && (
           <>
             <dt>Time left</dt>
             <dd>

@@ -1,8 +1,10 @@
 // The `meridian` command line.
 import { Command } from "commander";
 import { describeFailure } from "../control/unreachable-reason.ts";
+import { registerImportCommand } from "./import-command.ts";
 import { registerLoginCommand } from "./login-command.ts";
 import { registerReplicationCommand } from "./replication-command.ts";
+import { registerRepositoryCommand } from "./repository-command.ts";
 import { registerServeCommand } from "./serve-command.ts";
 import { registerUpCommand } from "./up-command.ts";
 import { registerUserCommands } from "./user-command.ts";
@@ -16,9 +18,11 @@ const program = new Command()
 registerServeCommand(program);
 registerUpCommand(program);
 registerReplicationCommand(program);
+registerRepositoryCommand(program);
 registerUserCommands(program);
 registerLoginCommand(program);
 registerWebhookCommand(program);
+registerImportCommand(program);
 
 try {
   await program.parseAsync(process.argv);

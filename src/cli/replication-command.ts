@@ -4,11 +4,13 @@
 // that a script can check the registry's health; when the registry's admin API cannot be
 // reached at all, it lists the topology file's replicas, each read directly.
 import type { Command } from "commander";
+import { stringify as toYaml } from "yaml";
 import { loadConfig, replicaEndpoint } from "../config/load-config.ts";
 import { readReplicaStatus } from "../control/replica-status-reader.ts";
 import type { ReplicationView } from "../control/replication-view.ts";
+import type { RegistryUsage } from "../control/usage-api.ts";
 import { AdminClient, AdminRequestError } from "./admin-client.ts";
-import { outputFormat, render } from "./replication-output.ts";
+import { formatBytes, outputFormat, render } from "./replication-output.ts";
 import { watchReplication } from "./replication-watch.ts";
 
 interface CommonFlags {
@@ -35,6 +37,19 @@ export function registerReplicationCommand(program: Command): void {
       print(render(views, format));
     },
   );
+
+  common(
+    replication
+      .command("usage")
+      .description("bytes stored per region and transferred per region pair (egress)"),
+  ).action(async (flags: CommonFlags) => {
+    const format = outputFormat(flags.output);
+    const client = await AdminClient.resolve(flags.registry, flags.config);
+    const usage = (await client.request("GET", "usage")) as RegistryUsage;
+    if (format === "json") print(JSON.stringify(usage, null, 2));
+    else if (format === "yaml") print(toYaml(usage).trimEnd());
+    else print(usageTable(usage));
+  });
 
   common(replication.command("show <name>").description("show one replica"))
     .option("--watch", "redraw until the replica is Ready")
@@ -187,6 +202,23 @@ async function waitGone(client: AdminClient, name: string): Promise<void> {
     await new Promise((done) => setTimeout(done, 500));
   }
   throw new Error(`${name} is still being deleted; see meridian replication list`);
+}
+
+function usageTable(usage: RegistryUsage): string {
+  const stored = usage.regions.map(
+    (r) =>
+      `${r.region.padEnd(16)} ${(r.reachable ? formatBytes(r.storedBytes) : "?").padEnd(12)} ${r.reachable ? `${r.blobs} blobs` : (r.reason ?? "")}`,
+  );
+  const transfers = usage.transfers.map(
+    (t) => `${t.from.padEnd(16)} ${t.to.padEnd(16)} ${formatBytes(t.bytes)}`,
+  );
+  return [
+    `${"REGION".padEnd(16)} ${"STORED".padEnd(12)} BLOBS`,
+    ...stored,
+    "",
+    `${"FROM".padEnd(16)} ${"TO".padEnd(16)} TRANSFERRED`,
+    ...(transfers.length > 0 ? transfers : ["(nothing yet)"]),
+  ].join("\n");
 }
 
 function booleanFlag(name: string, value: string): boolean {

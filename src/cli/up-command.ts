@@ -7,8 +7,10 @@ import { dirname, join, resolve } from "node:path";
 import type { Command } from "commander";
 import { startSupervisedCluster } from "../cluster/supervised-cluster.ts";
 import type { Config } from "../config/config-schema.ts";
-import { ConfigError, loadConfig } from "../config/load-config.ts";
+import { ConfigError, loadConfig, replicaEndpoint } from "../config/load-config.ts";
+import { remoteReplicaRecords, routesOf } from "../control/replica-routes.ts";
 import { createLogger } from "../logger.ts";
+import { PeerClient } from "../replication/peer-client.ts";
 import { startGlobalEndpoint } from "../routing/start-global-endpoint.ts";
 import { UpConsole } from "./up-console.ts";
 
@@ -72,7 +74,9 @@ async function up(configFile: string, format: "human" | "json", quiet: boolean):
   try {
     global =
       config.globalEndpoint && config.globalEndpoint.hostedBy === undefined
-        ? await startGlobalEndpoint(config, createLogger(config.log.level))
+        ? await startGlobalEndpoint(config, createLogger(config.log.level), {
+            membership: homeReplicaSet(config, secret),
+          })
         : undefined;
   } catch (error) {
     // The replicas already started go too: nothing of a registry that cannot serve its
@@ -113,6 +117,17 @@ async function up(configFile: string, format: "human" | "json", quiet: boolean):
   };
   process.on("SIGTERM", stop);
   process.on("SIGINT", stop);
+}
+
+/**
+ * The standalone endpoint asks the home replica who the replicas are (through the peer
+ * API, with the replication credential), so that it routes to replicas created later.
+ */
+function homeReplicaSet(config: Config, secret: string) {
+  const home = config.replicas?.find((r) => r.home);
+  if (!home) return undefined;
+  const peer = new PeerClient({ region: home.region, url: replicaEndpoint(home) }, secret);
+  return async () => routesOf(await remoteReplicaRecords(peer));
 }
 
 /**

@@ -30,21 +30,30 @@ export interface ReplicaRecord extends ReplicaRecordValue {
   region: string;
 }
 
+/**
+ * The live replica records among control records (of any kind), home first, then by
+ * region. A record this version cannot read is left out rather than misread.
+ */
+export function replicaRecordsOf(
+  records: readonly { kind: string; name: string; value: string | null }[],
+): ReplicaRecord[] {
+  const replicas: ReplicaRecord[] = [];
+  for (const record of records) {
+    if (record.kind !== replicaKind || record.value === null) continue;
+    const parsed = replicaRecordValue.safeParse(JSON.parse(record.value));
+    if (parsed.success) replicas.push({ region: record.name, ...parsed.data });
+  }
+  return replicas.sort(
+    (a, b) => Number(b.home) - Number(a.home) || a.region.localeCompare(b.region),
+  );
+}
+
 export class ReplicaSet {
   constructor(readonly control: ControlRecords) {}
 
   /** The live replicas, home first, then by region. */
   async list(): Promise<ReplicaRecord[]> {
-    const records = await this.control.list(replicaKind);
-    const replicas: ReplicaRecord[] = [];
-    for (const record of records) {
-      const parsed = replicaRecordValue.safeParse(JSON.parse(record.value ?? "null"));
-      // A record this version cannot read is left alone rather than misread.
-      if (parsed.success) replicas.push({ region: record.name, ...parsed.data });
-    }
-    return replicas.sort(
-      (a, b) => Number(b.home) - Number(a.home) || a.region.localeCompare(b.region),
-    );
+    return replicaRecordsOf(await this.control.list(replicaKind));
   }
 
   /** Regions whose replica was deleted (their tombstones). */

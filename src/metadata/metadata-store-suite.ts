@@ -469,6 +469,24 @@ export function runMetadataStoreSuite(
     );
 
     it(
+      "counts each stored blob and manifest once, however many repositories link it",
+      withStore(async ({ store }) => {
+        assert.deepEqual(await store.storedBytes(), { blobs: 0, blobBytes: 0, manifestBytes: 0 });
+        await store.linkBlob({ repository: "a", digest: blob("x"), size: 3, stamp: stamp(1) });
+        await store.linkBlob({ repository: "b", digest: blob("x"), size: 3, stamp: stamp(2) });
+        await store.linkBlob({ repository: "b", digest: blob("y"), size: 5, stamp: stamp(3) });
+        const m = manifest("a", { v: 1 }, 4);
+        await store.putManifest(m, "t");
+        const stored = await store.storedBytes();
+        assert.equal(stored.blobs, 2);
+        assert.equal(stored.blobBytes, 8);
+        assert.equal(stored.manifestBytes, m.bytes.length);
+        await store.unlinkBlob("b", blob("y"), stamp(9));
+        assert.equal((await store.storedBytes()).blobBytes, 3);
+      }),
+    );
+
+    it(
       "keeps everything across a reopen",
       withStore(async ({ store, reopen }) => {
         const m = manifest("repo", { v: 1 }, 1);

@@ -166,6 +166,12 @@ export interface MetadataStore {
   stateDigests(): Promise<Map<string, string>>;
 
   /**
+   * What this replica stores: the distinct blobs any repository links, with their bytes,
+   * and the bytes of its manifests (each digest counted once, as the bytes are kept once).
+   */
+  storedBytes(): Promise<{ blobs: number; blobBytes: number; manifestBytes: number }>;
+
+  /**
    * Writes a control record's register (value null deletes it) unless it holds a stamp at
    * least as new; whether it changed. One transaction with its change-log record.
    */

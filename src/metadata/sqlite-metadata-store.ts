@@ -252,6 +252,20 @@ export class SqliteMetadataStore implements MetadataStore {
     return this.digestStates(undefined);
   }
 
+  async storedBytes(): Promise<{ blobs: number; blobBytes: number; manifestBytes: number }> {
+    const blobs = this.db
+      .prepare(
+        "SELECT COUNT(*) AS blobs, COALESCE(SUM(size), 0) AS bytes FROM (SELECT digest, MAX(size) AS size FROM blob_links GROUP BY digest)",
+      )
+      .get() as { blobs: number; bytes: number };
+    const manifests = this.db
+      .prepare(
+        "SELECT COALESCE(SUM(size), 0) AS bytes FROM (SELECT digest, MAX(LENGTH(bytes)) AS size FROM manifests GROUP BY digest)",
+      )
+      .get() as { bytes: number };
+    return { blobs: blobs.blobs, blobBytes: blobs.bytes, manifestBytes: manifests.bytes };
+  }
+
   /**
    * Hashes every register of one repository (or of all), section by section and in key
    * order within a section, so that the same registers always give the same digest.

@@ -46,6 +46,11 @@ export class ReplicaState {
     return this.ctx.metadata.stateDigests();
   }
 
+  /** The blob and manifest bytes this replica stores (usage per region). */
+  storedBytes(): Promise<{ blobs: number; blobBytes: number; manifestBytes: number }> {
+    return this.ctx.metadata.storedBytes();
+  }
+
   exportRepository(repository: string): Promise<RepositoryExport> {
     return this.ctx.metadata.exportRepository(repository);
   }

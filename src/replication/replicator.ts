@@ -44,6 +44,9 @@ export class Replicator {
   private readonly fetcher: BlobFetcher;
   private readonly antiEntropy: AntiEntropy;
   private readonly metrics: ReplicationMetrics;
+  /** The counters' values when the transfer totals were last saved. */
+  private readonly savedTransferred = new Map<string, number>();
+  private transferSaver: NodeJS.Timeout | undefined;
   private everCaughtUp = false;
   private bootstrapped = false;
   private started = false;
@@ -116,6 +119,12 @@ export class Replicator {
       for (const follower of this.followers.values()) follower.start();
     }
     this.antiEntropy.start();
+    this.transferSaver = setInterval(() => {
+      this.saveTransferred().catch((error: unknown) =>
+        this.options.log.warn({ err: error }, "could not save the transfer totals"),
+      );
+    }, 10_000);
+    this.transferSaver.unref();
   }
 
   /** Follows exactly these peers from now on: new ones start, gone ones stop. */
@@ -223,6 +232,25 @@ export class Replicator {
     return { ...status, bytesPerSecond: rate, secondsLeft };
   }
 
+  /** Blob bytes received here from each peer over this replica's life (egress there). */
+  async receivedBytes(): Promise<Record<string, number>> {
+    await this.saveTransferred();
+    return this.checkpoints.transferred();
+  }
+
+  /** Adds what the counters gained since the last save to the durable totals. */
+  private async saveTransferred(): Promise<void> {
+    const counted = await this.metrics.bytesReceived.get();
+    const delta: Record<string, number> = {};
+    for (const { labels, value } of counted.values) {
+      const from = String(labels.source_region ?? "");
+      if (!from) continue;
+      delta[from] = value - (this.savedTransferred.get(from) ?? 0);
+      this.savedTransferred.set(from, value);
+    }
+    this.checkpoints.addTransferred(delta);
+  }
+
   /** One anti-entropy round now (tests and the admin API). */
   reconcile(): Promise<number> {
     return this.antiEntropy.runOnce();
@@ -237,6 +265,8 @@ export class Replicator {
     await Promise.all([...this.followers.values()].map((f) => f.stop()));
     await bootstrapping;
     await this.antiEntropy.stop();
+    clearInterval(this.transferSaver);
+    await this.saveTransferred().catch(() => undefined);
     // Their keep-alive connections would otherwise hold the peers' sockets (and this
     // process's handles) open after the replica stopped.
     for (const peer of this.peers) peer.close();

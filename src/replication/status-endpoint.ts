@@ -18,6 +18,8 @@ export interface ReplicaStatusReport {
   bootstrap?: { from: string; left: number; total: number };
   bytesPerSecond?: number;
   secondsLeft?: number;
+  /** What this replica stores, and the blob bytes it received from each peer. */
+  usage?: ReplicaUsage;
   peers: {
     region: string;
     connected: boolean;
@@ -28,6 +30,13 @@ export interface ReplicaStatusReport {
   }[];
 }
 
+export interface ReplicaUsage {
+  storedBytes: number;
+  blobs: number;
+  /** Blob bytes received from each region over the replica's life. */
+  receivedFrom: Record<string, number>;
+}
+
 export function createStatusEndpoint(options: {
   config: Config;
   replicator: Replicator | undefined;
@@ -36,6 +45,7 @@ export function createStatusEndpoint(options: {
   authorizer?: Authorizer | undefined;
   /** Whether this replica is the home replica now (the replica set says). */
   isHome?: () => boolean;
+  usage?: () => Promise<ReplicaUsage>;
 }): ApiExtension {
   const { config } = options;
   const entry = config.replicas?.find((r) => r.region === config.region);
@@ -71,6 +81,7 @@ export function createStatusEndpoint(options: {
         ...(replication?.bootstrap ? { bootstrap: replication.bootstrap } : {}),
         bytesPerSecond: replication?.bytesPerSecond ?? 0,
         ...(replication?.secondsLeft !== undefined ? { secondsLeft: replication.secondsLeft } : {}),
+        ...(options.usage ? { usage: await options.usage() } : {}),
       };
       sendJson(res, 200, report);
     },

@@ -18,7 +18,7 @@ interface ReplicaHealth extends RoutableReplica {
 }
 
 export class HealthMonitor {
-  private readonly health: ReplicaHealth[];
+  private health: ReplicaHealth[];
   private timer: NodeJS.Timeout | undefined;
 
   constructor(private readonly options: HealthMonitorOptions) {
@@ -43,6 +43,22 @@ export class HealthMonitor {
 
   replicas(): readonly RoutableReplica[] {
     return this.health;
+  }
+
+  /**
+   * Routes to exactly these replicas from now on (the replica set changed): a known one
+   * keeps its health; a new one is taken once its first probe answers.
+   */
+  async setReplicas(replicas: HealthMonitorOptions["replicas"]): Promise<void> {
+    const added: ReplicaHealth[] = [];
+    this.health = replicas.map((replica) => {
+      const known = this.health.find((h) => h.region === replica.region && h.url === replica.url);
+      if (known) return known;
+      const fresh = { ...replica, healthy: false, routingEnabled: true, failures: 0 };
+      added.push(fresh);
+      return fresh;
+    });
+    await Promise.all(added.map((replica) => this.probe(replica)));
   }
 
   /** A forwarded request could not reach the replica. */

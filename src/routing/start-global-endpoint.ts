@@ -15,6 +15,16 @@ import { HealthMonitor } from "./health-monitor.ts";
 import type { LocalReplica } from "./local-replica.ts";
 import type { RoutingPolicy } from "./request-router.ts";
 
+/** One replica the endpoint may route to. */
+export interface RouteEntry {
+  region: string;
+  url: string;
+  coordinates: { latitude: number; longitude: number };
+}
+
+/** How often the replica set is asked who the replicas are. */
+const membershipIntervalMs = 2_000;
+
 export interface StartedGlobalEndpoint {
   endpoint: GlobalEndpoint;
   monitor: HealthMonitor;
@@ -30,6 +40,12 @@ export async function startGlobalEndpoint(
     local?: LocalReplica;
     /** The hosting replica's registry: its counters join the replica's, sampled once. */
     metrics?: Registry;
+    /**
+     * The replicas to route to as the replica set says now; asked every few seconds, so
+     * that replicas created or deleted at run time are routed to or dropped. Undefined
+     * (or an empty answer, or a failure) keeps the current list.
+     */
+    membership?: () => Promise<RouteEntry[] | undefined>;
   } = {},
 ): Promise<StartedGlobalEndpoint> {
   const settings = config.globalEndpoint ?? {
@@ -102,10 +118,29 @@ export async function startGlobalEndpoint(
     monitor.stop();
     throw error;
   }
+  const membership = options.membership;
+  let refreshing = false;
+  const refresh = async () => {
+    if (!membership || refreshing) return;
+    refreshing = true;
+    try {
+      const routes = await membership();
+      if (routes && routes.length > 0) await monitor.setReplicas(routes);
+    } catch (error) {
+      log.debug({ err: error }, "could not read the replica set; routing as before");
+    } finally {
+      refreshing = false;
+    }
+  };
+  const membershipTimer = membership
+    ? setInterval(() => void refresh(), membershipIntervalMs)
+    : undefined;
+  membershipTimer?.unref();
   return {
     endpoint,
     monitor,
     async close() {
+      clearInterval(membershipTimer);
       monitor.stop();
       await endpoint.close();
     },

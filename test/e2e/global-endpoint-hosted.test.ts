@@ -14,45 +14,13 @@ import { freePorts, startTestCluster, type TestCluster } from "../support/cluste
 import { randomBlob } from "../support/oci-fixtures.ts";
 import { OciLayoutBuilder, readLayoutRef, readVerifiedBlob } from "../support/oci-layout.ts";
 import { pushBlob } from "../support/registry-http.ts";
+import { sendFrom as send } from "../support/send-from.ts";
 import { createSkopeo, type Skopeo } from "../support/skopeo.ts";
 import { waitFor } from "../support/wait-for.ts";
 
 const regions = ["westus", "eastus"];
 const hostClient = "127.0.0.2";
 const eastClient = "127.0.0.3";
-
-/** A request through the endpoint from a given source address. */
-function send(
-  url: string,
-  localAddress: string,
-  init: { method?: string; headers?: Record<string, string>; body?: Buffer } = {},
-): Promise<{ status: number; headers: Record<string, string>; body: Buffer }> {
-  return new Promise((resolve, reject) => {
-    const req = request(
-      url,
-      {
-        method: init.method ?? "GET",
-        localAddress,
-        headers: {
-          Connection: "close",
-          ...(init.body ? { "Content-Length": String(init.body.length) } : {}),
-          ...init.headers,
-        },
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on("data", (chunk: Buffer) => chunks.push(chunk));
-        res.on("end", () => {
-          const headers: Record<string, string> = {};
-          for (const [name, value] of Object.entries(res.headers)) headers[name] = String(value);
-          resolve({ status: res.statusCode ?? 0, headers, body: Buffer.concat(chunks) });
-        });
-      },
-    );
-    req.on("error", reject);
-    req.end(init.body);
-  });
-}
 
 describe("global endpoint hosted by a replica", () => {
   let tc: TestCluster;

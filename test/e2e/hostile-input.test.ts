@@ -1144,7 +1144,8 @@ describe(`hostile input (seed ${hostileSeed})`, () => {
     assert.deepEqual(await readdir(join(server.dataDir, "tmp")), []);
     const expected = new Set(["blobs", "replica-id", "routing.json", "tmp", "uploads"]);
     for (const entry of await readdir(server.dataDir)) {
-      assert.ok(expected.has(entry) || entry.startsWith("metadata.db"), `unexpected ${entry}`);
+      const database = entry.startsWith("metadata.db") || entry.startsWith("webhooks.db");
+      assert.ok(expected.has(entry) || database, `unexpected ${entry}`);
     }
     const uploads = await readdir(join(server.dataDir, "uploads"));
     for (const id of uploads)

@@ -3,7 +3,8 @@
 // from its nearest peer and reaches Ready holding every image (one pushed during its
 // bootstrap too); deleting it drains what only it holds into the others, then removes its
 // process and data folder, and the others stop following it; the refusals; and a replica
-// killed with SIGKILL is restarted and catches up.
+// killed with SIGKILL is restarted and catches up. The global endpoint (hosted by the home
+// replica) routes to the new replica once it is Ready and stops when it is deleted.
 // Owns: this file. Helpers: test/support/{cluster,replication-http,wait-for}.ts.
 import assert from "node:assert/strict";
 import { access } from "node:fs/promises";
@@ -11,10 +12,12 @@ import { join } from "node:path";
 import { after, before, describe } from "node:test";
 import {
   clusterTest as clusterTestOf,
+  freePorts,
   startTestCluster,
   type TestCluster,
 } from "../support/cluster.ts";
 import { getManifest, makeImage, pushImage } from "../support/replication-http.ts";
+import { sendFrom } from "../support/send-from.ts";
 import { waitFor } from "../support/wait-for.ts";
 
 interface Replication {
@@ -30,12 +33,28 @@ describe("replica lifecycle under the local supervisor", () => {
   const clusterTest = (name: string, body: () => Promise<void>) =>
     clusterTestOf(() => cluster, name, body, 150_000);
 
+  /** A client the hosted global endpoint places in Europe. */
+  const europeClient = "127.0.0.4";
+  let global = "";
+  const servedEurope = async () =>
+    (await sendFrom(`${global}/v2/`, europeClient)).headers["x-meridian-replica"];
+
   before(async () => {
+    const [port] = await freePorts(1);
+    global = `http://127.0.0.1:${port}`;
     cluster = await startTestCluster({
       regions: ["westus", "eastus"],
       wan: { rttMs: 4 },
       supervised: true,
       logLevel: "info",
+      globalEndpoint: {
+        listen: `127.0.0.1:${port}`,
+        hostedBy: "westus",
+        cidrRegions: { [`${europeClient}/32`]: "westeurope" },
+        probeIntervalMs: 200,
+        failureThreshold: 1,
+        geoip: false,
+      },
     });
   });
   after(async () => {
@@ -81,6 +100,13 @@ describe("replica lifecycle under the local supervisor", () => {
         async () => (await replication("westeurope")).provisioningState === "Succeeded",
         "westeurope's record to say Succeeded",
         10_000,
+        100,
+      );
+      // The global endpoint sends Europe's clients to the new replica once it is Ready.
+      await waitFor(
+        async () => (await servedEurope()) === "westeurope",
+        "the global endpoint to route Europe's clients to westeurope",
+        20_000,
         100,
       );
       for (const [repository, image] of [
@@ -141,6 +167,12 @@ describe("replica lifecycle under the local supervisor", () => {
         );
       }
       await assert.rejects(access(join(cluster.dir, "westeurope")), "its data folder is gone");
+      await waitFor(
+        async () => (await servedEurope()) !== "westeurope",
+        "the global endpoint to stop routing to westeurope",
+        20_000,
+        100,
+      );
       await assert.rejects(fetch(`${europe}/v2/`), "its process is gone");
     },
   );

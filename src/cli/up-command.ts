@@ -87,6 +87,8 @@ async function up(configFile: string, format: "human" | "json", quiet: boolean):
   const rows = [...running.replicas.values()].map(
     (r) => `  ${r.entry.region.padEnd(16)} ${r.url.padEnd(26)} ${r.entry.home ? "home" : ""}`,
   );
+  const replicas = [...running.replicas.values()];
+  const portalBase = (replicas.find((r) => r.entry.home) ?? replicas[0])?.url ?? "";
   screen.print(
     `Meridian ${config.registry.name}: ${rows.length} replicas running` +
       `${config.wan ? ` (WAN emulation: ${config.wan.rttMs} ms round trip)` : ""}\n` +
@@ -94,6 +96,7 @@ async function up(configFile: string, format: "human" | "json", quiet: boolean):
       (config.globalEndpoint
         ? `  global endpoint  ${global?.endpoint.url ?? `http://${config.globalEndpoint.listen}`} (${config.globalEndpoint.mode} mode${config.globalEndpoint.hostedBy ? `, in ${config.globalEndpoint.hostedBy.join(", ")}'s process` : ""})\n`
         : "") +
+      `  portal           ${portalBase}/portal/ (every replica serves it)\n` +
       "Add a region: meridian replication create --location <region>. Stop: Ctrl-C.",
   );
   let stopping = false;

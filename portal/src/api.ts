@@ -139,5 +139,11 @@ export interface ImageRegions {
   repository: string;
   tag: string;
   digest: string;
-  regions: { region: string; state: string; digest?: string; since?: string }[];
+  regions: {
+    region: string;
+    state: string;
+    digest?: string;
+    since?: string;
+    missing?: { manifest: boolean; blobs: string[] };
+  }[];
 }

@@ -5,7 +5,7 @@
 import { useState } from "preact/hooks";
 import { call, getJson, type ImageRegions, repositoryPath } from "./api.ts";
 import { ConfirmDialog } from "./confirm-dialog.tsx";
-import { bytes, shortDigest } from "./format.ts";
+import { bytes, shortDigest, when } from "./format.ts";
 import { ManifestView, manifestTypes } from "./manifest-view.tsx";
 import { usePoll } from "./use-poll.ts";
 
@@ -84,6 +84,8 @@ interface TagRow {
   tag: string;
   digest: string | undefined;
   size: number | undefined;
+  /** When the tag was written (the regions that show it say). */
+  pushed: string | undefined;
   regions: ImageRegions["regions"] | undefined;
 }
 
@@ -101,7 +103,12 @@ async function readTags(repository: string): Promise<TagRow[]> {
         `/_meridian/admin/image?repository=${encodeURIComponent(repository)}&tag=${encodeURIComponent(tag)}`,
       ).catch(() => undefined);
       const length = head?.headers.get("content-length");
+      const pushed = regions?.regions
+        .filter((r) => r.state === "visible" && r.since)
+        .map((r) => r.since ?? "")
+        .sort()[0];
       return {
+        pushed,
         tag,
         digest: head?.headers.get("docker-content-digest") ?? regions?.digest,
         size: length ? Number(length) : undefined,
@@ -130,6 +137,7 @@ function TagList(props: { repository: string }) {
               <th scope="col">Tag</th>
               <th scope="col">Digest</th>
               <th scope="col">Manifest size</th>
+              <th scope="col">Pushed</th>
               <th scope="col">Regions</th>
               <th scope="col">
                 <span class="visually-hidden">Actions</span>
@@ -144,6 +152,7 @@ function TagList(props: { repository: string }) {
                   {shortDigest(row.digest)}
                 </td>
                 <td>{row.size === undefined ? "-" : bytes(row.size)}</td>
+                <td>{when(row.pushed)}</td>
                 <td>
                   {row.regions ? (
                     <ul class="region-states" aria-label={`Regions of ${row.tag}`}>
@@ -153,7 +162,11 @@ function TagList(props: { repository: string }) {
                           class={`state-${r.state}`}
                           data-region={r.region}
                           data-visibility={r.state}
-                          title={r.since ? `since ${r.since}` : undefined}
+                          title={
+                            r.missing
+                              ? `waiting since ${when(r.since)} for ${r.missing.manifest ? "the manifest and " : ""}${r.missing.blobs.length} blobs`
+                              : r.since && `since ${when(r.since)}`
+                          }
                         >
                           {r.region}: {r.state}
                         </li>
@@ -180,7 +193,7 @@ function TagList(props: { repository: string }) {
             ))}
             {tags.data && tags.data.length === 0 && (
               <tr>
-                <td colSpan={5}>No tags.</td>
+                <td colSpan={6}>No tags.</td>
               </tr>
             )}
           </tbody>

@@ -95,7 +95,7 @@ export function WorldMap(props: WorldMapProps) {
             class={`marker ${state} ${props.selected === choice.name ? "selected" : ""}`}
             transform={`translate(${at[0].toFixed(1)} ${at[1].toFixed(1)})`}
             role="button"
-            tabIndex={0}
+            tabindex={0}
             aria-label={label}
             data-region={choice.name}
             data-state={state}

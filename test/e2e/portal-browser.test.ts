@@ -200,6 +200,13 @@ describe("the portal in a browser", { skip }, () => {
       assert.equal(await marker(newRegion).getAttribute("data-state"), "available");
       await page.evaluate("window.notReloaded = true");
 
+      // The keyboard reaches a marker too: Enter opens the confirmation, Escape closes it.
+      await marker("northeurope").focus();
+      await page.keyboard.press("Enter");
+      await page.getByRole("dialog").getByText("North Europe").first().waitFor();
+      await page.keyboard.press("Escape");
+      await page.getByRole("dialog").waitFor({ state: "hidden" });
+
       await marker(newRegion).click();
       await page.getByRole("button", { name: "Create", exact: true }).click();
       await page.locator(`[data-region="${newRegion}"][data-state="replica"]`).waitFor();
@@ -318,11 +325,20 @@ describe("the portal in a browser", { skip }, () => {
       await page.locator(`[data-region="${newRegion}"][data-status="Ready"]`).waitFor();
 
       await page.setViewportSize({ width: 390, height: 844 });
-      await portal("map");
-      await marker("westus").waitFor();
-      const overflow = Number(await page.evaluate("document.documentElement.scrollWidth"));
-      assert.ok(overflow <= 390, `the map page fits a 390-pixel screen (${overflow} px wide)`);
-      await page.keyboard.press("Tab");
+      for (const hash of ["map", "replications", "repositories", "webhooks", "health"]) {
+        await portal(hash);
+        await page.getByRole("heading", { level: 1 }).waitFor();
+        await page.getByRole("button", { name: "Log out" }).waitFor();
+        const width = Number(await page.evaluate("document.documentElement.scrollWidth"));
+        const widest = await page.evaluate(
+          "[...document.querySelectorAll('body *')].filter((e) => e.getBoundingClientRect().right > 392).slice(0, 5).map((e) => e.tagName + '.' + e.className + ' ' + Math.round(e.getBoundingClientRect().right)).join(', ')",
+        );
+        assert.ok(
+          width <= 390,
+          `the ${hash} page fits a 390-pixel screen (${width} px wide; past it: ${widest})`,
+        );
+      }
+      await page.setViewportSize({ width: 1280, height: 800 });
       noProblems("on the other pages");
     },
   );

@@ -22,7 +22,7 @@ import {
   startTestCluster,
   type TestCluster,
 } from "../support/cluster.ts";
-import { OciLayoutBuilder } from "../support/oci-layout.ts";
+import { OciLayoutBuilder, sha256Digest } from "../support/oci-layout.ts";
 import { createSkopeo, type Skopeo } from "../support/skopeo.ts";
 import { waitFor } from "../support/wait-for.ts";
 
@@ -31,6 +31,8 @@ const regions = ["westus", "eastus", "westeurope"] as const;
 const password = "root-password-1";
 const basic = `Basic ${Buffer.from(`root:${password}`).toString("base64")}`;
 const docs = new URL("../../docs/", import.meta.url).pathname;
+const signatureType = "application/vnd.example.signature";
+const emptyDigest = sha256Digest(Buffer.from("{}"));
 /** Far from every other marker, so that a click lands on it alone. */
 const newRegion = "brazilsouth";
 
@@ -116,6 +118,36 @@ describe("the portal in a browser", { skip }, () => {
       signal: AbortSignal.timeout(15_000),
     });
     return (await response.json()) as Replication[];
+  };
+  /** A signature-like artifact whose subject is `subject`, pushed over HTTP. */
+  const pushSignature = async (subject: { mediaType: string; digest: string; size: number }) => {
+    const empty = { mediaType: "application/vnd.oci.empty.v1+json", digest: emptyDigest, size: 2 };
+    const base = `${cluster.url("westus")}/v2/team/web`;
+    const blob = await fetch(`${base}/blobs/uploads/?digest=${emptyDigest}`, {
+      method: "POST",
+      headers: { Authorization: basic, "Content-Type": "application/octet-stream" },
+      body: "{}",
+    });
+    assert.equal(blob.status, 201, await blob.text());
+    const manifest = Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: "application/vnd.oci.image.manifest.v1+json",
+        artifactType: signatureType,
+        config: empty,
+        layers: [empty],
+        subject: { mediaType: subject.mediaType, digest: subject.digest, size: subject.size },
+      }),
+    );
+    const put = await fetch(`${base}/manifests/${sha256Digest(manifest)}`, {
+      method: "PUT",
+      headers: {
+        Authorization: basic,
+        "Content-Type": "application/vnd.oci.image.manifest.v1+json",
+      },
+      body: manifest,
+    });
+    assert.equal(put.status, 201, await put.text());
   };
   const noProblems = (where: string) => assert.deepEqual(problems, [], `console errors ${where}`);
 
@@ -236,15 +268,24 @@ describe("the portal in a browser", { skip }, () => {
         os: "linux",
       });
       layout.tag(image.manifest, "v1");
-      await layout.finish();
-      await skopeo.run([
-        "copy",
-        "--dest-tls-verify=false",
-        "--dest-creds",
-        `root:${password}`,
-        `oci:${layoutDir}:v1`,
-        `docker://${cluster.host("westus")}/team/web:v1`,
+      const multi = await layout.addIndex([
+        { layerSizes: [2_000], architecture: "amd64", os: "linux" },
+        { layerSizes: [2_000], architecture: "arm64", os: "linux", variant: "v8" },
       ]);
+      layout.tag(multi.index, "multi");
+      await layout.finish();
+      for (const tag of ["v1", "multi"]) {
+        await skopeo.run([
+          "copy",
+          "--all",
+          "--dest-tls-verify=false",
+          "--dest-creds",
+          `root:${password}`,
+          `oci:${layoutDir}:${tag}`,
+          `docker://${cluster.host("westus")}/team/web:${tag}`,
+        ]);
+      }
+      await pushSignature(image.manifest);
       await cluster.waitConverged("team/web", [...regions, newRegion], 60_000);
 
       await portal("repositories");
@@ -259,7 +300,24 @@ describe("the portal in a browser", { skip }, () => {
       await row.getByRole("button", { name: "View manifest of v1" }).click();
       await page.getByRole("heading", { name: "Layers" }).waitFor();
       await page.getByText("linux/amd64").waitFor();
+      await page.getByText(signatureType).waitFor();
       await page.screenshot({ path: join(docs, "portal-repository.png"), fullPage: true });
+
+      // An index: its platforms, each of which opens as a manifest of its own.
+      await page.getByRole("button", { name: "View manifest of multi" }).click();
+      const arm = page.getByRole("row", { name: /linux\/arm64\/v8/ });
+      await arm.getByRole("button", { name: /^Open/ }).click();
+      await page.getByRole("heading", { name: "Layers" }).waitFor();
+      await page.getByText("linux/arm64").waitFor();
+
+      // A tag deleted from the portal goes (after its confirmation).
+      await page.getByRole("button", { name: "Delete tag multi" }).click();
+      await page.getByRole("dialog").getByRole("button", { name: "Delete", exact: true }).click();
+      await page.locator('tr[data-tag="multi"]').waitFor({ state: "detached" });
+      const tags = await fetch(`${cluster.url("westus")}/v2/team/web/tags/list`, {
+        headers: { Authorization: basic },
+      });
+      assert.deepEqual(((await tags.json()) as { tags: string[] }).tags, ["v1"]);
       noProblems("on the repositories page");
     },
   );

@@ -13,6 +13,7 @@ import {
   csrfHeaderName,
   csrfMatches,
   isSafeMethod,
+  type PortalSession,
   type PortalSessions,
   readSessionCookie,
 } from "./portal-session.ts";
@@ -116,17 +117,31 @@ export class Authorizer {
    * request whose X-Meridian-CSRF header does not repeat the session's value.
    */
   async sessionPrincipal(req: IncomingMessage): Promise<Principal | undefined> {
-    const cookie = readSessionCookie(req.headers.cookie);
-    if (!cookie || !this.options.sessions) return undefined;
-    const session = await this.options.sessions.verify(cookie);
-    const principal = session && this.options.credentials.principal(session.subject);
-    if (!session || !principal) return undefined;
-    if (!isSafeMethod(req.method) && !csrfMatches(session, req.headers[csrfHeaderName])) {
+    const found = await this.sessionOf(req);
+    if (!found) return undefined;
+    if (!isSafeMethod(req.method) && !csrfMatches(found.session, req.headers[csrfHeaderName])) {
       throw new OciError("DENIED", {
         reason: `a request made with the portal's session needs its ${csrfHeaderName} header`,
       });
     }
-    return principal;
+    return found.principal;
+  }
+
+  /**
+   * The request's valid portal session and its user as they are now: none when the cookie
+   * is forged or expired, the user is gone, or the password changed since the login.
+   */
+  async sessionOf(
+    req: IncomingMessage,
+  ): Promise<{ session: PortalSession; principal: Principal } | undefined> {
+    const cookie = readSessionCookie(req.headers.cookie);
+    if (!cookie || !this.options.sessions) return undefined;
+    const session = await this.options.sessions.verify(cookie);
+    if (!session) return undefined;
+    const { credentials } = this.options;
+    const principal = credentials.principal(session.subject);
+    if (!principal || credentials.secretStamp(session.subject) !== session.stamp) return undefined;
+    return { session, principal };
   }
 
   private refuse(req: IncomingMessage, caller: Caller | undefined, scope: string): OciError {

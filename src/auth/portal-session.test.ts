@@ -52,7 +52,7 @@ describe("portal sessions", () => {
   });
 
   it("verifies its own sessions until they expire", async () => {
-    const { token, session } = await sessions.issue("root");
+    const { token, session } = await sessions.issue("root", "stamp-1");
     assert.equal(session.expiresAt, clock + 3600);
     assert.deepEqual(await sessions.verify(token), session);
     assert.ok(session.csrf.length >= 24, "a CSRF value nobody can guess");
@@ -62,11 +62,11 @@ describe("portal sessions", () => {
   });
 
   it("refuses a forged session, another key's, and a bearer token", async () => {
-    const { token } = await sessions.issue("root");
+    const { token } = await sessions.issue("root", "stamp-1");
     const [head, body] = token.split(".");
     assert.equal(await sessions.verify(`${head}.${body}.AAAA`), undefined);
     const other = new PortalSessions({ signingKey: `${signingKey}x`, service: "meridian" });
-    assert.equal(await sessions.verify((await other.issue("root")).token), undefined);
+    assert.equal(await sessions.verify((await other.issue("root", "stamp-1")).token), undefined);
     const tokens = new TokenService({
       signingKey,
       service: "meridian",
@@ -93,7 +93,7 @@ describe("portal sessions", () => {
   });
 
   it("matches the CSRF header exactly", async () => {
-    const { session } = await sessions.issue("root");
+    const { session } = await sessions.issue("root", "stamp-1");
     assert.ok(csrfMatches(session, session.csrf));
     assert.ok(!csrfMatches(session, `${session.csrf}x`));
     assert.ok(!csrfMatches(session, ""));
@@ -138,10 +138,11 @@ describe("the authorizer with portal sessions", () => {
       tls: false,
       sessions,
     });
-    const root = await sessions.issue("root");
+    const root = await sessions.issue("root", credentials.secretStamp("root") ?? "");
     rootCookie = `${sessionCookieName}=${root.token}`;
     rootCsrf = root.session.csrf;
-    aliceCookie = `${sessionCookieName}=${(await sessions.issue("alice")).token}`;
+    const alice = await sessions.issue("alice", credentials.secretStamp("alice") ?? "");
+    aliceCookie = `${sessionCookieName}=${alice.token}`;
   });
 
   it("lets an admin's session read the admin API and the registry with the cookie alone", async () => {
@@ -192,7 +193,7 @@ describe("the authorizer with portal sessions", () => {
       authorizer.requireAdmin(request("GET", { cookie: `${rootCookie}x` }), client),
     );
     assert.equal(forged.code, "UNAUTHORIZED");
-    const ghost = `${sessionCookieName}=${(await sessions.issue("nobody")).token}`;
+    const ghost = `${sessionCookieName}=${(await sessions.issue("nobody", "")).token}`;
     const gone = await refusal(authorizer.requireAdmin(request("GET", { cookie: ghost }), client));
     assert.equal(gone.code, "UNAUTHORIZED");
   });
@@ -203,5 +204,24 @@ describe("the authorizer with portal sessions", () => {
       authorizer.requireAdmin(request("GET", { cookie: rootCookie, authorization: basic }), client),
     );
     assert.equal(error.code, "DENIED", "alice's Basic credentials, not root's session");
+  });
+
+  it("ends a session when its user's password is set again", async () => {
+    await authorizer.requireAdmin(request("GET", { cookie: rootCookie }), client);
+    credentials.useAccounts(
+      [
+        {
+          name: "root",
+          passwordHash: await hashSecret("root-password-2"),
+          admin: true,
+          permissions: [],
+        },
+      ],
+      [],
+    );
+    const ended = await refusal(
+      authorizer.requireAdmin(request("GET", { cookie: rootCookie }), client),
+    );
+    assert.equal(ended.code, "UNAUTHORIZED");
   });
 });

@@ -5,7 +5,8 @@
 // CSRF value: a state-changing request made with the cookie must repeat that value in the
 // X-Meridian-CSRF header, which a page of another origin can neither read nor set. The
 // principal's roles are looked up at every request, never taken from the cookie: a user
-// deleted or demoted loses the session's rights at once.
+// deleted or demoted loses the session's rights at once; the token also records a stamp
+// of the user's password hash, so a new password ends the sessions made with the old one.
 import { randomBytes, timingSafeEqual } from "node:crypto";
 import { jwtVerify, SignJWT } from "jose";
 
@@ -26,6 +27,8 @@ export interface PortalSession {
   subject: string;
   /** The value the X-Meridian-CSRF header must carry on state-changing requests. */
   csrf: string;
+  /** The user's password stamp at login (Credentials.secretStamp). */
+  stamp: string;
   /** Seconds since the epoch when the session ends. */
   expiresAt: number;
 }
@@ -48,11 +51,11 @@ export class PortalSessions {
   }
 
   /** A new session of the principal: the cookie value and the session it holds. */
-  async issue(subject: string): Promise<{ token: string; session: PortalSession }> {
+  async issue(subject: string, stamp: string): Promise<{ token: string; session: PortalSession }> {
     const csrf = randomBytes(24).toString("base64url");
     const issuedAt = this.now();
     const expiresAt = issuedAt + this.ttlSeconds;
-    const token = await new SignJWT({ csrf })
+    const token = await new SignJWT({ csrf, stamp })
       .setProtectedHeader({ alg: "HS256", typ: "JWT" })
       .setIssuer(issuer)
       .setAudience(this.audience)
@@ -60,7 +63,7 @@ export class PortalSessions {
       .setIssuedAt(issuedAt)
       .setExpirationTime(expiresAt)
       .sign(this.key);
-    return { token, session: { subject, csrf, expiresAt } };
+    return { token, session: { subject, csrf, stamp, expiresAt } };
   }
 
   /** The session a cookie value holds, or undefined when it is forged, expired or foreign. */
@@ -72,9 +75,10 @@ export class PortalSessions {
         algorithms: ["HS256"],
         currentDate: new Date(this.now() * 1000),
       });
-      if (typeof payload.sub !== "string" || typeof payload.csrf !== "string") return undefined;
-      if (typeof payload.exp !== "number") return undefined;
-      return { subject: payload.sub, csrf: payload.csrf, expiresAt: payload.exp };
+      const { sub, csrf, stamp, exp } = payload;
+      if (typeof sub !== "string" || typeof csrf !== "string") return undefined;
+      if (typeof stamp !== "string" || typeof exp !== "number") return undefined;
+      return { subject: sub, csrf, stamp, expiresAt: exp };
     } catch {
       return undefined;
     }

@@ -17,7 +17,7 @@ import { readBody } from "../api/request-body.ts";
 import { sendJson } from "../api/responses.ts";
 import type { Authorizer } from "../auth/authorizer.ts";
 import type { Credentials } from "../auth/credentials.ts";
-import { type PortalSessions, readSessionCookie, sessionCookie } from "../auth/portal-session.ts";
+import { type PortalSessions, sessionCookie } from "../auth/portal-session.ts";
 import { parseJsonBody } from "../control/json-body.ts";
 import type { ReplicaSet } from "../control/replica-set.ts";
 import { OciError } from "../oci/oci-error.ts";
@@ -98,7 +98,8 @@ async function api(
     if (principal?.kind !== "user") {
       throw new OciError("UNAUTHORIZED", { reason: "wrong user name or password" });
     }
-    const { token, session } = await options.sessions.issue(principal.id);
+    const stamp = options.credentials.secretStamp(principal.id) ?? "";
+    const { token, session } = await options.sessions.issue(principal.id, stamp);
     res.setHeader(
       "Set-Cookie",
       sessionCookie(token, { secure, maxAgeSeconds: options.sessions.ttlSeconds }),
@@ -128,14 +129,12 @@ async function api(
 
 async function sessionAnswer(options: PortalApiOptions, req: IncomingMessage) {
   if (!options.credentials.configured) return { authentication: false, region: options.region };
-  const cookie = readSessionCookie(req.headers.cookie);
-  const session = cookie ? await options.sessions.verify(cookie) : undefined;
-  const principal = session && options.credentials.principal(session.subject);
-  if (!session || !principal) return { authentication: true, region: options.region };
+  const found = await options.authorizer.sessionOf(req);
+  if (!found) return { authentication: true, region: options.region };
   return {
     authentication: true,
-    user: { name: principal.name, admin: principal.admin },
-    csrf: session.csrf,
+    user: { name: found.principal.name, admin: found.principal.admin },
+    csrf: found.session.csrf,
     region: options.region,
   };
 }

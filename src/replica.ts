@@ -151,6 +151,7 @@ async function assemble(parts: {
       replicates: replicator !== undefined,
       region: config.region ?? "local",
       tls: config.tls !== undefined,
+      metrics,
     }),
     createImportsApi({ jobs: imports, authorizer: auth.authorizer }),
     createReplicationsApi({

@@ -1,8 +1,8 @@
 // The replication health page. Every five seconds while it is open, the page samples each
 // replica's lag (the replications list) and keeps an hour of samples in memory for the
 // chart: nothing is stored server-side, so the chart starts empty when the page opens.
-// Beside it, what this replica sees of each peer (/_meridian/status) and the repair
-// counters of its /metrics.
+// Beside it, what this replica sees of each peer (/_meridian/status) and its repair
+// counters (/portal/api/counters).
 import { Fragment } from "preact";
 import { useEffect, useRef, useState } from "preact/hooks";
 import { getJson, type Replication } from "./api.ts";
@@ -39,27 +39,14 @@ const counters = {
   meridian_replication_feed_errors_total: "Feed errors",
 } as const;
 
-/** The sum of every sample of each counter in a Prometheus text page. */
-function readCounters(text: string): Record<string, number> {
-  const sums: Record<string, number> = {};
-  for (const line of text.split("\n")) {
-    if (line.startsWith("#")) continue;
-    const name = line.split(/[{\s]/, 1)[0] ?? "";
-    if (!(name in counters)) continue;
-    const value = Number(line.slice(line.lastIndexOf(" ") + 1));
-    if (Number.isFinite(value)) sums[name] = (sums[name] ?? 0) + value;
-  }
-  return sums;
-}
-
 export function HealthPage() {
   const [samples, setSamples] = useState<Sample[]>([]);
   const replications = usePoll(() => getJson<Replication[]>(replicationsPath), sampleMs);
   const status = usePoll(() => getJson<StatusReport>("/_meridian/status"), sampleMs);
-  const metrics = usePoll(async () => {
-    const answer = await fetch("/metrics", { credentials: "same-origin" });
-    return readCounters(answer.ok ? await answer.text() : "");
-  }, 15_000);
+  const metrics = usePoll(
+    () => getJson<{ region: string; counters: Record<string, number> }>("/portal/api/counters"),
+    15_000,
+  );
   const seen = useRef<Replication[] | undefined>(undefined);
   useEffect(() => {
     const list = replications.data;
@@ -132,12 +119,12 @@ export function HealthPage() {
           </div>
         </>
       )}
-      <h2>Repairs and refusals on this replica</h2>
+      <h2>Repairs and refusals on {metrics.data?.region ?? "this replica"} since it started</h2>
       <dl class="facts">
         {Object.entries(counters).map(([name, label]) => (
           <Fragment key={name}>
             <dt>{label}</dt>
-            <dd>{metrics.data?.[name] ?? 0}</dd>
+            <dd>{metrics.data?.counters[name] ?? 0}</dd>
           </Fragment>
         ))}
       </dl>

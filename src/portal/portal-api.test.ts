@@ -1,13 +1,14 @@
 // The portal's server side over real HTTP on loopback: the built page and its size budget,
 // the login (JSON only, users only, a wrong password refused) and the session cookie it
-// sets, the session answer with authentication on and off, and a logout that needs the
-// CSRF header.
+// sets, the session answer with authentication on and off, the health page's counters,
+// and a logout that needs the CSRF header.
 import assert from "node:assert/strict";
 import { once } from "node:events";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { after, before, describe, it } from "node:test";
 import pino from "pino";
+import { Counter, Registry as MetricsRegistry } from "prom-client";
 import type { ApiExtension } from "../api/api-server.ts";
 import { sendError } from "../api/responses.ts";
 import { Authorizer } from "../auth/authorizer.ts";
@@ -63,7 +64,17 @@ function portalOf(
     sessions,
   });
   const replicaSet = { list: async () => [] } as unknown as ReplicaSet;
+  const metrics = new MetricsRegistry();
+  const repairs = new Counter({
+    name: "meridian_replication_anti_entropy_repairs_total",
+    help: "repairs",
+    labelNames: ["peer"],
+    registers: [metrics],
+  });
+  repairs.inc({ peer: "eastus" }, 2);
+  repairs.inc({ peer: "westeurope" }, 3);
   return createPortalApi({
+    metrics,
     authorizer,
     credentials,
     sessions,
@@ -118,6 +129,15 @@ describe("the portal's server side", () => {
   it("says when authentication is off", async () => {
     const answer = await fetch(`${withoutUsers.url}/portal/api/session`);
     assert.deepEqual(await answer.json(), { authentication: false, region: "westus" });
+  });
+
+  it("sums this replica's replication counters for the health page, for admins only", async () => {
+    const answer = await fetch(`${withoutUsers.url}/portal/api/counters`);
+    assert.deepEqual(await answer.json(), {
+      region: "westus",
+      counters: { meridian_replication_anti_entropy_repairs_total: 5 },
+    });
+    assert.equal((await fetch(`${withUsers.url}/portal/api/counters`)).status, 401);
   });
 
   it("logs a user in with a strict cookie that the session answer then knows", async () => {

@@ -6,11 +6,13 @@
 //   POST /portal/api/login       {username, password} -> Set-Cookie session, {user, csrf}
 //   POST /portal/api/logout      clears the cookie (needs the CSRF header)
 //   GET  /portal/api/regions     [{name, displayName, latitude?, longitude?, available, reason?}]
+//   GET  /portal/api/counters    {region, counters: {<meridian_replication_* name>: total}}
 //
 // Everything else the page does goes to the admin API and /v2/ with the session cookie
 // (src/auth/portal-session.ts). With authentication off (no user exists) the session
 // answer says so and the page opens without a login.
 import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Registry as MetricsRegistry } from "prom-client";
 import { z } from "zod";
 import type { ApiExtension } from "../api/api-server.ts";
 import { readBody } from "../api/request-body.ts";
@@ -39,6 +41,9 @@ export interface PortalApiOptions {
   replicates: boolean;
   region: string;
   tls: boolean;
+  /** This replica's metrics (the health page's counters: the global endpoint answers
+   * /metrics with its own, so the page reads this replica's here). */
+  metrics?: MetricsRegistry | undefined;
   /** The built front end; default: built in this process on first use. */
   bundle?: () => Promise<PortalBundle>;
 }
@@ -118,6 +123,9 @@ async function api(
   } else if (action === "regions" && req.method === "GET") {
     await options.authorizer.requireAdmin(req, client);
     sendJson(res, 200, regionChoices(await options.replicaSet.list(), options.replicates));
+  } else if (action === "counters" && req.method === "GET") {
+    await options.authorizer.requireAdmin(req, client);
+    sendJson(res, 200, { region: options.region, counters: await replicationCounters(options) });
   } else {
     throw new OciError(
       "NAME_UNKNOWN",
@@ -137,6 +145,18 @@ async function sessionAnswer(options: PortalApiOptions, req: IncomingMessage) {
     csrf: found.session.csrf,
     region: options.region,
   };
+}
+
+/** The replication counters of this replica, each summed over its labels. */
+async function replicationCounters(options: PortalApiOptions): Promise<Record<string, number>> {
+  const totals: Record<string, number> = {};
+  for (const metric of (await options.metrics?.getMetricsAsJSON()) ?? []) {
+    if (!metric.name.startsWith("meridian_replication_") || !metric.name.endsWith("_total")) {
+      continue;
+    }
+    totals[metric.name] = metric.values.reduce((sum, sample) => sum + sample.value, 0);
+  }
+  return totals;
 }
 
 function serveFile(req: IncomingMessage, res: ServerResponse, file: PortalFile): void {

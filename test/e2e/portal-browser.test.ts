@@ -377,6 +377,7 @@ describe("the portal in a browser", { skip }, () => {
       await portal("health");
       await page.getByRole("heading", { name: "Replication health" }).waitFor();
       await page.getByRole("rowheader", { name: newRegion }).first().waitFor();
+      await page.getByRole("heading", { name: /Repairs and refusals on westus/ }).waitFor();
 
       // Through the global endpoint: the same cookie (same host) and the same pages.
       await portal("map", globalUrl);

@@ -73,7 +73,7 @@ export function ReplicationsPage() {
                     <div class="hint">{seconds(r.secondsLeft)} left</div>
                   )}
                 </td>
-                <td>
+                <td data-stored={stored.get(r.region)?.storedBytes ?? "-"}>
                   {stored.has(r.region)
                     ? `${bytes(stored.get(r.region)?.storedBytes ?? 0)} (${stored.get(r.region)?.blobs} blobs)`
                     : "-"}

@@ -16,13 +16,16 @@ export function RepositoriesPage() {
   const [filter, setFilter] = useState("");
   const [selected, setSelected] = useState<string | undefined>(undefined);
   const last = pages[pages.length - 1] ?? "";
+  // A search reads the catalogue from its start (up to 1000 names): the OCI API has no
+  // search of its own. Without one, pages of 20.
+  const searching = filter.trim() !== "";
+  const query = searching
+    ? "n=1000"
+    : `n=${pageSize}${last ? `&last=${encodeURIComponent(last)}` : ""}`;
   const catalog = usePoll(
-    () =>
-      getJson<{ repositories: string[] }>(
-        `/v2/_catalog?n=${pageSize}${last ? `&last=${encodeURIComponent(last)}` : ""}`,
-      ),
+    () => getJson<{ repositories: string[] }>(`/v2/_catalog?${query}`),
     10_000,
-    last,
+    query,
   );
   const names = catalog.data?.repositories ?? [];
   const shown = names.filter((n) => n.includes(filter.trim()));
@@ -47,7 +50,7 @@ export function RepositoriesPage() {
         </button>
         <button
           type="button"
-          disabled={names.length < pageSize}
+          disabled={searching || names.length < pageSize}
           onClick={() => setPages([...pages, names[names.length - 1] ?? ""])}
         >
           Next page

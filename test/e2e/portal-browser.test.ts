@@ -289,6 +289,7 @@ describe("the portal in a browser", { skip }, () => {
       await cluster.waitConverged("team/web", [...regions, newRegion], 60_000);
 
       await portal("repositories");
+      await page.getByLabel("Search repositories").fill("web");
       await page.getByRole("button", { name: "team/web" }).click();
       const row = page.locator('tr[data-tag="v1"]');
       await row.waitFor();
@@ -326,6 +327,10 @@ describe("the portal in a browser", { skip }, () => {
     "routing is toggled and the home replica's delete is refused with the reason",
     async () => {
       await portal("replications");
+      // Each region's stored bytes (the usage API) beside its replication.
+      await page
+        .locator('tr[data-replication="eastus"] td[data-stored]:not([data-stored="-"])')
+        .waitFor();
       const routing = page.getByRole("switch", { name: "Routing for eastus" });
       await routing.waitFor();
       assert.equal(await routing.isChecked(), true);

@@ -15,7 +15,7 @@ import {
 } from "./api/api-server.ts";
 import { createMetricsEndpoint } from "./api/metrics-endpoint.ts";
 import { UploadLimiter } from "./api/upload-limiter.ts";
-import { buildAuth, isLoopback } from "./auth/build-auth.ts";
+import { isLoopback } from "./auth/build-auth.ts";
 import type { Config } from "./config/config-schema.ts";
 import { listenOn, parseListenAddress } from "./config/listen-address.ts";
 import { ConfigError, replicaEndpoint } from "./config/load-config.ts";
@@ -24,10 +24,13 @@ import type { HomeReplica } from "./control/home-forwarding.ts";
 import { createImageApi } from "./control/image-api.ts";
 import { createJoinApi } from "./control/join-api.ts";
 import { PeerDirectory } from "./control/peer-directory.ts";
+import { startReplicaAuth } from "./control/replica-auth.ts";
 import { ReplicaLifecycle } from "./control/replica-lifecycle.ts";
 import { routesOf } from "./control/replica-routes.ts";
 import { ReplicaSet } from "./control/replica-set.ts";
 import { createReplicationsApi } from "./control/replications-api.ts";
+import { createSettingsApi } from "./control/settings-api.ts";
+import { createSigningKeysApi } from "./control/signing-keys-api.ts";
 import { createUsageApi } from "./control/usage-api.ts";
 import { ImportJobs } from "./import/import-jobs.ts";
 import { createImportsApi } from "./import/imports-api.ts";
@@ -136,7 +139,13 @@ async function assemble(parts: {
   lifecycle?.start();
   if (lifecycle) undo.push(() => lifecycle.stop());
   const { host, port } = parseListenAddress(config.listen);
-  const auth = await startAuth(config, host, registry, log);
+  const auth = await startReplicaAuth({
+    config,
+    host,
+    registry,
+    log,
+    isHome: () => directory.home() === undefined,
+  });
   undo.push(async () => auth.stop());
   const webhooks = startWebhooks({ config, dataDir, replicaId, registry, metadata, metrics, log });
   undo.push(() => webhooks.close());
@@ -162,6 +171,17 @@ async function assemble(parts: {
       homeOf: () => directory.home(),
     }),
     createUsageApi({ replicaSet, authorizer: auth.authorizer }),
+    createSettingsApi({
+      settings: auth.registrySettings,
+      authorizer: auth.authorizer,
+      homeOf: () => directory.home(),
+    }),
+    createSigningKeysApi({
+      keyring: auth.keyring,
+      rotate: () => auth.rotate(),
+      authorizer: auth.authorizer,
+      homeOf: () => directory.home(),
+    }),
     createImageApi({ directory, authorizer: auth.authorizer, secret: config.replication.secret }),
     createJoinApi({
       replicaSet,
@@ -323,35 +343,6 @@ function routingFromRecord(
     );
   run();
   return replicaSet.onChange(run);
-}
-
-/**
- * Authentication from the configuration file overlaid by the control records, kept up to
- * date as records arrive: a user added in any region can log in here at once.
- */
-async function startAuth(config: Config, host: string, registry: Registry, log: Logger) {
-  const load = async () => ({
-    users: await registry.control.registers("user"),
-    tokens: await registry.control.registers("token"),
-  });
-  const auth = buildAuth(config, host, await load());
-  let warned = false;
-  const stop = registry.control.onChange((kinds) => {
-    if (!kinds.has("user") && !kinds.has("token")) return;
-    load().then(
-      (records) => {
-        auth.credentials.useRecords(records.users, records.tokens);
-        if (auth.credentials.configured && auth.ephemeralSigningKey && !warned) {
-          warned = true;
-          log.warn(
-            "users exist now but auth.signingKey is not set: tokens issued here work only in this process; set auth.signingKey (or MERIDIAN_TOKEN_SIGNING_KEY) on every replica",
-          );
-        }
-      },
-      (error: unknown) => log.error({ err: error }, "could not reload users and tokens"),
-    );
-  });
-  return { ...auth, stop };
 }
 
 /** The home replica the configuration names; undefined when this is it. */

@@ -4,7 +4,6 @@
 // refuses to start unless `auth.insecureNoAuth` (or --insecure-no-auth) says so. Users
 // and tokens may appear and go later (control records replicate): the authorizer asks
 // the credentials on every request whether any exist.
-import { randomBytes } from "node:crypto";
 import type { ApiExtension } from "../api/api-server.ts";
 import type { Config } from "../config/config-schema.ts";
 import { ConfigError } from "../config/load-config.ts";
@@ -12,6 +11,7 @@ import type { ControlRecord } from "../metadata/metadata-store.ts";
 import { Authorizer } from "./authorizer.ts";
 import { Credentials } from "./credentials.ts";
 import { PortalSessions } from "./portal-session.ts";
+import { type SigningKeyRecord, SigningKeyring } from "./signing-keyring.ts";
 import { createTokenEndpoint } from "./token-endpoint.ts";
 import { TokenService } from "./token-service.ts";
 
@@ -21,14 +21,25 @@ export interface ReplicaAuth {
   /** The portal's browser sessions, signed with the same key as the tokens. */
   sessions: PortalSessions;
   extensions: ApiExtension[];
-  /** No signing key was configured: tokens are signed with a key of this process only. */
-  ephemeralSigningKey: boolean;
+  /** The signing keys; `keyring.shared` is false while only a key of this process exists. */
+  keyring: SigningKeyring;
+  /** Changed in place when the registry's settings change. */
+  settings: LiveAuthSettings;
+}
+
+export interface LiveAuthSettings {
+  anonymousPull: boolean;
+  tokenTtlSeconds: number;
 }
 
 export function buildAuth(
   config: Config,
   listenHost: string,
-  records: { users: readonly ControlRecord[]; tokens: readonly ControlRecord[] },
+  records: {
+    users: readonly ControlRecord[];
+    tokens: readonly ControlRecord[];
+    signingKeys?: readonly ControlRecord[];
+  },
 ): ReplicaAuth {
   const credentials = new Credentials(config.auth);
   credentials.useRecords(records.users, records.tokens);
@@ -37,23 +48,31 @@ export function buildAuth(
       `refusing to serve ${config.listen} without authentication: add users (meridian user add) or set auth.insecureNoAuth / --insecure-no-auth`,
     );
   }
-  if (credentials.configured && !config.auth.signingKey) {
-    throw new ConfigError(
-      "invalid configuration:\n  auth.signingKey: required once users or tokens exist (or MERIDIAN_TOKEN_SIGNING_KEY)",
-    );
-  }
-  const signingKey = config.auth.signingKey ?? randomBytes(32).toString("hex");
-  const tokens = new TokenService({
-    signingKey,
-    service: config.auth.service,
+  // Without auth.signingKey the home replica makes a key record once accounts exist, and
+  // every replica takes it as it arrives.
+  const keyring = new SigningKeyring(config.auth.signingKey);
+  keyring.useRecords(signingKeysOf(records.signingKeys ?? []));
+  // The settings the registry may change at run time (control records): read through
+  // getters, so that a change takes effect on the next request.
+  const settings: LiveAuthSettings = {
+    anonymousPull: config.auth.anonymousPull,
     tokenTtlSeconds: config.auth.tokenTtlSeconds,
+  };
+  const tokens = new TokenService({
+    keyring,
+    service: config.auth.service,
+    get tokenTtlSeconds() {
+      return settings.tokenTtlSeconds;
+    },
     refreshTtlSeconds: config.auth.refreshTtlSeconds,
   });
-  const sessions = new PortalSessions({ signingKey, service: config.auth.service });
+  const sessions = new PortalSessions({ keyring, service: config.auth.service });
   const authorizer = new Authorizer({
     credentials,
     tokens,
-    anonymousPull: config.auth.anonymousPull,
+    get anonymousPull() {
+      return settings.anonymousPull;
+    },
     realm: config.auth.realm,
     tls: config.tls !== undefined,
     sessions,
@@ -63,10 +82,29 @@ export function buildAuth(
     credentials,
     sessions,
     extensions: [
-      createTokenEndpoint({ credentials, tokens, anonymousPull: config.auth.anonymousPull }),
+      createTokenEndpoint({
+        credentials,
+        tokens,
+        get anonymousPull() {
+          return settings.anonymousPull;
+        },
+      }),
     ],
-    ephemeralSigningKey: config.auth.signingKey === undefined,
+    keyring,
+    settings,
   };
+}
+
+/** The readable signing-key records (a deleted or malformed one is left out). */
+export function signingKeysOf(records: readonly ControlRecord[]): SigningKeyRecord[] {
+  const keys: SigningKeyRecord[] = [];
+  for (const record of records) {
+    if (record.value === null) continue;
+    const value = JSON.parse(record.value) as Partial<SigningKeyRecord>;
+    if (typeof value.key !== "string" || value.key.length < 32) continue;
+    keys.push({ kid: record.name, key: value.key, createdAt: String(value.createdAt ?? "") });
+  }
+  return keys;
 }
 
 export function isLoopback(host: string): boolean {

@@ -8,13 +8,16 @@
 // deleted or demoted loses the session's rights at once; the token also records a stamp
 // of the user's password hash, so a new password ends the sessions made with the old one.
 import { randomBytes, timingSafeEqual } from "node:crypto";
-import { jwtVerify, SignJWT } from "jose";
+import { errors, type JWTHeaderParameters, jwtVerify, SignJWT } from "jose";
+import { SigningKeyring } from "./signing-keyring.ts";
 
 export const sessionCookieName = "meridian-session";
 export const csrfHeaderName = "x-meridian-csrf";
 
 export interface PortalSessionOptions {
-  signingKey: string;
+  /** One fixed key (tests), or the keyring the bearer tokens are signed with. */
+  signingKey?: string;
+  keyring?: SigningKeyring;
   service: string;
   /** Seconds a session lasts from its login; default 12 hours. */
   ttlSeconds?: number;
@@ -37,39 +40,47 @@ const issuer = "meridian";
 const defaultTtlSeconds = 12 * 3600;
 
 export class PortalSessions {
-  private readonly key: Uint8Array;
+  private readonly keyring: SigningKeyring;
   private readonly audience: string;
   private readonly now: () => number;
   readonly ttlSeconds: number;
 
   constructor(options: PortalSessionOptions) {
-    this.key = new TextEncoder().encode(options.signingKey);
+    this.keyring = options.keyring ?? new SigningKeyring(options.signingKey);
     // Its own audience: a session is no bearer token, and a bearer token no session.
     this.audience = `${options.service}/portal`;
     this.ttlSeconds = options.ttlSeconds ?? defaultTtlSeconds;
     this.now = options.now ?? (() => Math.floor(Date.now() / 1000));
   }
 
+  /** The key a session's header names (a rotated-out key: none, the session ends). */
+  private readonly keyFor = (header: JWTHeaderParameters): Uint8Array => {
+    const key = this.keyring.lookup(header.kid);
+    if (!key) throw new errors.JWKSNoMatchingKey();
+    return key;
+  };
+
   /** A new session of the principal: the cookie value and the session it holds. */
   async issue(subject: string, stamp: string): Promise<{ token: string; session: PortalSession }> {
     const csrf = randomBytes(24).toString("base64url");
     const issuedAt = this.now();
     const expiresAt = issuedAt + this.ttlSeconds;
+    const { kid, key } = this.keyring.current();
     const token = await new SignJWT({ csrf, stamp })
-      .setProtectedHeader({ alg: "HS256", typ: "JWT" })
+      .setProtectedHeader({ alg: "HS256", typ: "JWT", kid })
       .setIssuer(issuer)
       .setAudience(this.audience)
       .setSubject(subject)
       .setIssuedAt(issuedAt)
       .setExpirationTime(expiresAt)
-      .sign(this.key);
+      .sign(key);
     return { token, session: { subject, csrf, stamp, expiresAt } };
   }
 
   /** The session a cookie value holds, or undefined when it is forged, expired or foreign. */
   async verify(token: string): Promise<PortalSession | undefined> {
     try {
-      const { payload } = await jwtVerify(token, this.key, {
+      const { payload } = await jwtVerify(token, this.keyFor, {
         issuer,
         audience: this.audience,
         algorithms: ["HS256"],

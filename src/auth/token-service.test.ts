@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { decodeJwt, SignJWT } from "jose";
+import { decodeJwt, decodeProtectedHeader, SignJWT } from "jose";
 import type { Principal } from "./permissions.ts";
+import { newSigningKey, SigningKeyring } from "./signing-keyring.ts";
 import { parseScope, TokenService } from "./token-service.ts";
 
 const signingKey = "unit-signing-key-0123456789abcdef0123";
@@ -26,6 +27,37 @@ const alice: Principal = {
 const admin: Principal = { kind: "user", name: "root", id: "root", admin: true, grants: [] };
 
 describe("token service", () => {
+  it("signs with the newest key and honours tokens of older keys it still holds", async () => {
+    const keyring = new SigningKeyring(undefined);
+    const tokens = new TokenService({
+      keyring,
+      service: "meridian",
+      tokenTtlSeconds: 300,
+      refreshTtlSeconds: 600,
+    });
+    const first = newSigningKey(new Date(1_000));
+    keyring.useRecords([first]);
+    const before = await tokens.issue(alice, ["repository:team/app:pull"]);
+    assert.equal(decodeProtectedHeader(before).kid, first.kid);
+    const second = newSigningKey(new Date(2_000));
+    keyring.useRecords([first, second]);
+    const after = await tokens.issue(alice, ["repository:team/app:pull"]);
+    assert.equal(decodeProtectedHeader(after).kid, second.kid);
+    assert.equal((await tokens.verify(before))?.subject, "alice", "an older key's token holds");
+    assert.equal((await tokens.verify(after))?.subject, "alice");
+    keyring.useRecords([second]);
+    assert.equal(await tokens.verify(before), undefined, "a key that went takes its tokens");
+    // A token of another registry's key with a kid this one does not know.
+    const foreign = new TokenService({
+      keyring: new SigningKeyring(undefined),
+      service: "meridian",
+      tokenTtlSeconds: 300,
+      refreshTtlSeconds: 600,
+    });
+    foreign.keyring.useRecords([newSigningKey(new Date(3_000))]);
+    assert.equal(await tokens.verify(await foreign.issue(alice, [])), undefined);
+  });
+
   it("grants each requested scope as far as the principal may", async () => {
     const tokens = service();
     const token = await tokens.issue(alice, [

@@ -1,9 +1,10 @@
 // Issues and verifies the short-lived bearer tokens of Docker token authentication: a
 // JWT (HS256, jose) whose `access` claim lists the granted repository actions, and
-// longer-lived refresh tokens. Every replica shares the signing key, so a token issued in
-// one region is valid in every other one.
-import { errors, jwtVerify, SignJWT } from "jose";
+// longer-lived refresh tokens. Every replica shares the signing keys (SigningKeyring), so
+// a token issued in one region is valid in every other one; the header's kid names the key.
+import { errors, type JWTHeaderParameters, jwtVerify, SignJWT } from "jose";
 import { type Action, allActions, allowedActions, type Principal } from "./permissions.ts";
+import { SigningKeyring } from "./signing-keyring.ts";
 
 export interface AccessEntry {
   type: "repository" | "registry";
@@ -17,7 +18,9 @@ export interface VerifiedToken {
 }
 
 export interface TokenServiceOptions {
-  signingKey: string;
+  /** One fixed key (tests), or the keyring of rotating keys. */
+  signingKey?: string;
+  keyring?: SigningKeyring;
   service: string;
   tokenTtlSeconds: number;
   refreshTtlSeconds: number;
@@ -26,10 +29,16 @@ export interface TokenServiceOptions {
 const issuer = "meridian";
 
 export class TokenService {
-  private readonly key: Uint8Array;
+  readonly keyring: SigningKeyring;
+  /** Finds the key a token's header names; jose fails the verification without one. */
+  private readonly keyFor = (header: JWTHeaderParameters): Uint8Array => {
+    const key = this.keyring.lookup(header.kid);
+    if (!key) throw new errors.JWKSNoMatchingKey();
+    return key;
+  };
 
   constructor(private readonly options: TokenServiceOptions) {
-    this.key = new TextEncoder().encode(options.signingKey);
+    this.keyring = options.keyring ?? new SigningKeyring(options.signingKey);
   }
 
   get service(): string {
@@ -55,33 +64,35 @@ export class TokenService {
       const granted = allowedActions(principal, parsed.name, wanted);
       access.push({ type: "repository", name: parsed.name, actions: granted });
     }
+    const { kid, key } = this.keyring.current();
     return new SignJWT({ access })
-      .setProtectedHeader({ alg: "HS256", typ: "JWT" })
+      .setProtectedHeader({ alg: "HS256", typ: "JWT", kid })
       .setIssuer(issuer)
       .setAudience(this.options.service)
       .setSubject(principal.id)
       .setIssuedAt()
       .setExpirationTime(`${this.options.tokenTtlSeconds}s`)
-      .sign(this.key);
+      .sign(key);
   }
 
   async issueRefresh(principal: Principal): Promise<string> {
     // `refresh: 2`: the subject is a principal id (token:<name> for a token). Version 1
     // (`true`) named users and tokens alike by their bare name.
+    const { kid, key } = this.keyring.current();
     return new SignJWT({ refresh: 2 })
-      .setProtectedHeader({ alg: "HS256", typ: "JWT" })
+      .setProtectedHeader({ alg: "HS256", typ: "JWT", kid })
       .setIssuer(issuer)
       .setAudience(`${this.options.service}/refresh`)
       .setSubject(principal.id)
       .setIssuedAt()
       .setExpirationTime(`${this.options.refreshTtlSeconds}s`)
-      .sign(this.key);
+      .sign(key);
   }
 
   /** The token's subject and access, or undefined when it is invalid or expired. */
   async verify(token: string): Promise<VerifiedToken | undefined> {
     try {
-      const { payload } = await jwtVerify(token, this.key, {
+      const { payload } = await jwtVerify(token, this.keyFor, {
         issuer,
         audience: this.options.service,
       });
@@ -99,7 +110,7 @@ export class TokenService {
    */
   async verifyRefresh(token: string): Promise<{ subject: string; legacy: boolean } | undefined> {
     try {
-      const { payload } = await jwtVerify(token, this.key, {
+      const { payload } = await jwtVerify(token, this.keyFor, {
         issuer,
         audience: `${this.options.service}/refresh`,
       });

@@ -8,7 +8,8 @@ import { setTimeout as delay } from "node:timers/promises";
 import type { Command } from "commander";
 import { stickyParameter } from "../routing/sticky-upload.ts";
 import { AdminClient } from "./admin-client.ts";
-import { bytes, ImportProgressView, type JobView, summary } from "./import-progress.ts";
+import { formatBytes } from "./format-bytes.ts";
+import { ImportProgressView, type JobView, summary } from "./import-progress.ts";
 
 interface ImportFlags {
   source: string;
@@ -156,7 +157,7 @@ function listJobs(jobs: JobView[], format: string): void {
       j.image,
       j.source,
       `${j.progress.blobsDone}/${j.progress.blobsTotal}`,
-      `${bytes(j.progress.bytesDone)} / ${bytes(j.progress.bytesTotal)}`,
+      `${formatBytes(j.progress.bytesDone)} / ${formatBytes(j.progress.bytesTotal)}`,
     ]),
   ];
   const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? "").length))) ?? [];

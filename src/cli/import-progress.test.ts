@@ -1,12 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import {
-  bytes,
-  ImportProgressView,
-  type JobView,
-  summary,
-  terminalLines,
-} from "./import-progress.ts";
+import { formatBytes } from "./format-bytes.ts";
+import { ImportProgressView, type JobView, summary, terminalLines } from "./import-progress.ts";
 
 const job = (state: JobView["state"], bytesDone: number, blobsDone: number): JobView => ({
   id: "j1",
@@ -58,7 +53,7 @@ describe("import progress", () => {
       summary(job("succeeded", 0, 3)),
       "imported h.io/a:b as a:b (sha256:abc): 3 blobs, 3.0 MiB copied, 1 already present",
     );
-    assert.equal(bytes(1536), "1.5 KiB");
-    assert.equal(bytes(5 * 1024 ** 3), "5.0 GiB");
+    assert.equal(formatBytes(1536), "1.5 KiB");
+    assert.equal(formatBytes(5 * 1024 ** 3), "5.0 GiB");
   });
 });

@@ -1,6 +1,7 @@
 // How `meridian import` shows a running job: on a terminal, a bar of bytes and blobs with
 // one line per blob streaming now, redrawn in place; elsewhere (a CI log, a pipe), one
 // plain line whenever the state or the count of finished blobs changes.
+import { formatBytes } from "./format-bytes.ts";
 
 export interface JobView {
   id: string;
@@ -64,9 +65,9 @@ export function terminalLines(job: JobView): string[] {
         : 0;
   const filled = Math.min(barWidth, Math.round(share * barWidth));
   const bar = `[${"#".repeat(filled)}${".".repeat(barWidth - filled)}]`;
-  const head = `${bar} ${String(Math.floor(share * 100)).padStart(3)}%  ${bytes(p.bytesDone)} / ${bytes(p.bytesTotal)}  blobs ${p.blobsDone}/${p.blobsTotal}${p.throttled > 0 ? `  (source throttled ${p.throttled}x)` : ""}`;
+  const head = `${bar} ${String(Math.floor(share * 100)).padStart(3)}%  ${formatBytes(p.bytesDone)} / ${formatBytes(p.bytesTotal)}  blobs ${p.blobsDone}/${p.blobsTotal}${p.throttled > 0 ? `  (source throttled ${p.throttled}x)` : ""}`;
   const layers = p.active.map(
-    (a) => `  ${a.digest.slice(0, 19)}  ${bytes(a.bytesDone)} / ${bytes(a.size)}`,
+    (a) => `  ${a.digest.slice(0, 19)}  ${formatBytes(a.bytesDone)} / ${formatBytes(a.size)}`,
   );
   return [head, ...layers];
 }
@@ -74,23 +75,11 @@ export function terminalLines(job: JobView): string[] {
 export function plainLine(job: JobView): string {
   const p = job.progress;
   if (job.state === "queued") return `import ${job.id}: queued`;
-  return `import ${job.id}: ${job.state}, blobs ${p.blobsDone}/${p.blobsTotal}, ${bytes(p.bytesDone)} / ${bytes(p.bytesTotal)}`;
+  return `import ${job.id}: ${job.state}, blobs ${p.blobsDone}/${p.blobsTotal}, ${formatBytes(p.bytesDone)} / ${formatBytes(p.bytesTotal)}`;
 }
 
 /** The final line of a job that succeeded. */
 export function summary(job: JobView): string {
   const p = job.progress;
-  return `imported ${job.source} as ${job.image} (${job.digest ?? "?"}): ${p.blobsTotal} blobs, ${bytes(p.bytesTransferred)} copied, ${p.blobsSkipped} already present`;
-}
-
-export function bytes(n: number): string {
-  if (n < 1024) return `${n} B`;
-  const units = ["KiB", "MiB", "GiB", "TiB"];
-  let value = n / 1024;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit += 1;
-  }
-  return `${value.toFixed(1)} ${units[unit]}`;
+  return `imported ${job.source} as ${job.image} (${job.digest ?? "?"}): ${p.blobsTotal} blobs, ${formatBytes(p.bytesTransferred)} copied, ${p.blobsSkipped} already present`;
 }

@@ -1,11 +1,14 @@
 // The `meridian` command line.
 import { Command } from "commander";
 import { describeFailure } from "../control/unreachable-reason.ts";
+import { registerApplyCommand } from "./apply-command.ts";
 import { registerImportCommand } from "./import-command.ts";
 import { registerLoginCommand } from "./login-command.ts";
 import { registerReplicationCommand } from "./replication-command.ts";
 import { registerRepositoryCommand } from "./repository-command.ts";
 import { registerServeCommand } from "./serve-command.ts";
+import { registerSettingsCommand } from "./settings-command.ts";
+import { registerSigningKeyCommand } from "./signing-key-command.ts";
 import { registerUpCommand } from "./up-command.ts";
 import { registerUserCommands } from "./user-command.ts";
 import { registerWebhookCommand } from "./webhook-command.ts";
@@ -16,11 +19,14 @@ const program = new Command()
   .version("0.1.0");
 
 registerServeCommand(program);
+registerApplyCommand(program);
 registerUpCommand(program);
 registerReplicationCommand(program);
 registerRepositoryCommand(program);
 registerUserCommands(program);
 registerLoginCommand(program);
+registerSigningKeyCommand(program);
+registerSettingsCommand(program);
 registerWebhookCommand(program);
 registerImportCommand(program);
 

@@ -10,7 +10,8 @@ import { readReplicaStatus } from "../control/replica-status-reader.ts";
 import type { ReplicationView } from "../control/replication-view.ts";
 import type { RegistryUsage } from "../control/usage-api.ts";
 import { AdminClient, AdminRequestError } from "./admin-client.ts";
-import { formatBytes, outputFormat, render } from "./replication-output.ts";
+import { formatBytes } from "./format-bytes.ts";
+import { outputFormat, render } from "./replication-output.ts";
 import { watchReplication } from "./replication-watch.ts";
 
 interface CommonFlags {

@@ -2,6 +2,7 @@
 // `az acr replication -o` does; an unknown format is an error before anything is asked.
 import { stringify as toYaml } from "yaml";
 import type { ReplicationView } from "../control/replication-view.ts";
+import { formatBytes } from "./format-bytes.ts";
 
 export type OutputFormat = "table" | "json" | "yaml";
 
@@ -51,16 +52,4 @@ export function pendingText(view: ReplicationView): string {
   const eta =
     view.secondsLeft !== undefined && bytes > 0 ? `, about ${view.secondsLeft} s left` : "";
   return `${parts.join(", ")}${eta}${view.lagSeconds > 0 ? `, lag ${view.lagSeconds.toFixed(1)} s` : ""}`;
-}
-
-export function formatBytes(bytes: number): string {
-  if (bytes < 1024) return `${bytes} B`;
-  const units = ["KiB", "MiB", "GiB", "TiB"];
-  let value = bytes / 1024;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit += 1;
-  }
-  return `${value.toFixed(1)} ${units[unit]}`;
 }

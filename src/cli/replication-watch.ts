@@ -4,7 +4,8 @@
 // a plain line each time the status changes, for logs and scripts.
 import cliProgress from "cli-progress";
 import type { ReplicationView } from "../control/replication-view.ts";
-import { formatBytes, pendingText } from "./replication-output.ts";
+import { formatBytes } from "./format-bytes.ts";
+import { pendingText } from "./replication-output.ts";
 
 const intervalMs = 500;
 

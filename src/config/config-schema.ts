@@ -240,6 +240,30 @@ export const configSchema = z
         concurrency: z.number().int().positive().max(256).default(8),
         /** How long a replicated manifest waits for its tag before it counts as a push by digest. */
         tagWaitMs: z.number().int().min(0).max(60_000).default(1000),
+        /**
+         * The webhooks `meridian apply -f` makes the registry hold (the replicas ignore
+         * this list): each signing secret is read from the environment variable `secretEnv`.
+         */
+        hooks: z
+          .array(
+            z
+              .object({
+                name: z
+                  .string()
+                  .regex(/^[A-Za-z0-9._@-]{1,64}$/, "1-64 letters, digits and ._@- only"),
+                uri: z.string().min(1),
+                actions: z.array(z.enum(["push", "delete"])).min(1),
+                location: regionName.optional(),
+                scope: z.string().optional(),
+                status: z.enum(["enabled", "disabled"]).default("enabled"),
+                secretEnv: z
+                  .string()
+                  .regex(/^[A-Z_][A-Z0-9_]*$/, "an environment variable name")
+                  .optional(),
+              })
+              .strict(),
+          )
+          .optional(),
       })
       .strict()
       .default({}),

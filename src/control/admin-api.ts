@@ -1,10 +1,12 @@
 // The admin API for the control plane's users and tokens, on every replica (admin role):
 //
-//   GET    /_meridian/admin/users             [{name, admin, permissions}]
-//   PUT    /_meridian/admin/users/<name>      {password, admin?, permissions?} -> the user
+//   GET    /_meridian/admin/users             [{name, admin, permissions, fingerprint}]
+//   PUT    /_meridian/admin/users/<name>      {password | passwordHash, admin?, permissions?}
+//                                             -> the user
 //   DELETE /_meridian/admin/users/<name>      204
-//   GET    /_meridian/admin/tokens            [{name, permissions}]
-//   PUT    /_meridian/admin/tokens/<name>     {permissions} -> the token with its secret (once)
+//   GET    /_meridian/admin/tokens            [{name, permissions, fingerprint}]
+//   PUT    /_meridian/admin/tokens/<name>     {permissions, secretHash?} -> the token with
+//                                             its secret (once; none when a hash is given)
 //   DELETE /_meridian/admin/tokens/<name>     204
 //
 // `permissions` are grants as in the configuration file: [{repositories, actions}].
@@ -12,14 +14,14 @@
 // another replica is forwarded there), stored as control records and replicated to every
 // replica by the feeds; while the home replica cannot be reached they fail with 503 naming
 // it, and pushes and pulls go on everywhere. Only scrypt hashes are stored.
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { z } from "zod";
 import type { ApiExtension } from "../api/api-server.ts";
 import { readBody } from "../api/request-body.ts";
 import { sendEmpty, sendJson } from "../api/responses.ts";
 import type { Authorizer } from "../auth/authorizer.ts";
-import { hashSecret } from "../auth/password-hash.ts";
+import { hashSecret, isSecretHash } from "../auth/password-hash.ts";
 import { grant } from "../config/config-schema.ts";
 import { OciError } from "../oci/oci-error.ts";
 import type { ControlRecords } from "../registry/control-records.ts";
@@ -29,14 +31,33 @@ import { parseJsonBody } from "./json-body.ts";
 
 export const adminApiPrefix = "/_meridian/admin/";
 
+/** A hash made by `meridian user|token add` (or `hash-password`): what `apply` sends. */
+const scryptHash = z.string().refine(isSecretHash, "must be a scrypt hash");
 const userBody = z
   .object({
-    password: z.string().min(8, "at least 8 characters"),
+    password: z.string().min(8, "at least 8 characters").optional(),
+    passwordHash: scryptHash.optional(),
     admin: z.boolean().default(false),
     permissions: z.array(grant).default([]),
   })
+  .strict()
+  .refine((b) => (b.password === undefined) !== (b.passwordHash === undefined), {
+    message: "give password or passwordHash, one of them",
+    path: ["password"],
+  });
+const tokenBody = z
+  .object({ permissions: z.array(grant).min(1), secretHash: scryptHash.optional() })
   .strict();
-const tokenBody = z.object({ permissions: z.array(grant).min(1) }).strict();
+
+/**
+ * Tells whether two records hold the same hash without showing it: `meridian apply`
+ * compares the file's hash with the registry's this way.
+ */
+export function fingerprintOf(hash: unknown): string | undefined {
+  return typeof hash === "string"
+    ? createHash("sha256").update(hash).digest("hex").slice(0, 16)
+    : undefined;
+}
 
 export interface AdminApiOptions {
   control: ControlRecords;
@@ -94,8 +115,17 @@ async function list(control: ControlRecords, kind: "user" | "token") {
   return (await control.list(kind)).map((record) => {
     const value = JSON.parse(record.value ?? "{}") as Record<string, unknown>;
     return kind === "user"
-      ? { name: record.name, admin: value.admin ?? false, permissions: value.permissions ?? [] }
-      : { name: record.name, permissions: value.permissions ?? [] };
+      ? {
+          name: record.name,
+          admin: value.admin ?? false,
+          permissions: value.permissions ?? [],
+          fingerprint: fingerprintOf(value.passwordHash),
+        }
+      : {
+          name: record.name,
+          permissions: value.permissions ?? [],
+          fingerprint: fingerprintOf(value.secretHash),
+        };
   });
 }
 
@@ -107,7 +137,7 @@ async function putUser(
 ): Promise<void> {
   const body = parseJsonBody(userBody, await readBody(req, 64 * 1024));
   await control.put("user", name, {
-    passwordHash: await hashSecret(body.password),
+    passwordHash: body.passwordHash ?? (await hashSecret(body.password ?? "")),
     admin: body.admin,
     permissions: body.permissions,
   });
@@ -121,6 +151,15 @@ async function putToken(
   res: ServerResponse,
 ): Promise<void> {
   const body = parseJsonBody(tokenBody, await readBody(req, 64 * 1024));
+  if (body.secretHash) {
+    // The token's secret was made elsewhere (a desired-state file holds its hash).
+    await control.put("token", name, {
+      secretHash: body.secretHash,
+      permissions: body.permissions,
+    });
+    sendJson(res, 200, { name, permissions: body.permissions });
+    return;
+  }
   const secret = randomBytes(24).toString("base64url");
   await control.put("token", name, {
     secretHash: await hashSecret(secret),

@@ -3,7 +3,7 @@
 import type { z } from "zod";
 import { OciError } from "../oci/oci-error.ts";
 
-export function parseJsonBody<T>(schema: z.ZodType<T>, bytes: Buffer): T {
+export function parseJsonBody<T>(schema: z.ZodType<T, z.ZodTypeDef, unknown>, bytes: Buffer): T {
   let json: unknown;
   try {
     json = JSON.parse(bytes.toString("utf8"));

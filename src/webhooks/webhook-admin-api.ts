@@ -14,11 +14,11 @@
 // ping, events and redeliver are forwarded to that region's replica. No read shows the
 // secret or header values.
 import type { IncomingMessage } from "node:http";
-import type { z } from "zod";
 import type { ApiExtension } from "../api/api-server.ts";
 import { readBody } from "../api/request-body.ts";
 import { sendEmpty, sendJson } from "../api/responses.ts";
 import { forwardToHome, type HomeReplica } from "../control/home-forwarding.ts";
+import { parseJsonBody } from "../control/json-body.ts";
 import { OciError } from "../oci/oci-error.ts";
 import { createBody, updateBody, viewOf } from "./webhook-record.ts";
 import type { WebhookService } from "./webhook-service.ts";
@@ -30,7 +30,6 @@ export interface WebhookAdminOptions {
   authorizer: { requireAdmin(req: IncomingMessage, client: string): Promise<void> };
   /** Where writes are made: this replica (undefined) or the home replica. */
   home: () => HomeReplica | undefined;
-  /** The other regions' replicas, for the events of webhooks pinned there. */
   /** Where this replica reaches another region's replica (the replica set says). */
   peerUrl: (region: string) => string | undefined;
 }
@@ -50,7 +49,7 @@ export function createWebhookAdminApi(options: WebhookAdminOptions): ApiExtensio
         if (method !== "POST") unsupported(method);
         const home = options.home();
         if (home) return forwardToHome(home, req, res);
-        const body = parse(createBody, await readBody(req, 64 * 1024));
+        const body = parseJsonBody(createBody, await readBody(req, 64 * 1024));
         return sendJson(res, 201, viewOf(await service.create(body)));
       }
       if (extra.length > 0) notFound(ctx.path);
@@ -68,7 +67,7 @@ export function createWebhookAdminApi(options: WebhookAdminOptions): ApiExtensio
           await service.remove(name);
           return sendEmpty(res, 204);
         }
-        const update = parse(updateBody, await readBody(req, 64 * 1024));
+        const update = parseJsonBody(updateBody, await readBody(req, 64 * 1024));
         return sendJson(res, 200, viewOf(await service.update(webhook, update)));
       }
       if (!webhook) throw unknown(name);
@@ -109,23 +108,4 @@ function notFound(path: string): never {
 
 function unsupported(method: string): never {
   throw new OciError("UNSUPPORTED", { method });
-}
-
-function parse<T>(schema: z.ZodType<T, z.ZodTypeDef, unknown>, bytes: Buffer): T {
-  let json: unknown;
-  try {
-    json = JSON.parse(bytes.toString("utf8"));
-  } catch {
-    throw new OciError("UNSUPPORTED", { reason: "the body must be JSON" }, { status: 400 });
-  }
-  const parsed = schema.safeParse(json);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    throw new OciError(
-      "UNSUPPORTED",
-      { reason: `${issue?.path.join(".") || "body"}: ${issue?.message ?? "invalid"}` },
-      { status: 400 },
-    );
-  }
-  return parsed.data;
 }

@@ -74,6 +74,11 @@ describe("meridian up", () => {
     child.kill("SIGTERM");
     const [code] = await exited;
     assert.equal(code, 0, output);
+    // A human console: the table, no replica's JSON log line, a quiet end with a closing line.
+    assert.match(output, /REGION +ENDPOINT +ROLE/);
+    assert.doesNotMatch(output, /^\{"level"/m);
+    assert.doesNotMatch(output, /ECONNRESET|reset/i);
+    assert.match(output, /Meridian 127\.0\.0\.1:\d+ stopped\.\n$/);
     await assert.rejects(fetch(`http://127.0.0.1:${ports[1]}/v2/`));
   });
 });

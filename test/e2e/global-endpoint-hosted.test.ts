@@ -4,7 +4,7 @@
 // the replica that owns it, and skopeo pushes and pulls through the endpoint unchanged.
 import assert from "node:assert/strict";
 import { mkdtemp, rm } from "node:fs/promises";
-import { type IncomingMessage, request, type ServerResponse } from "node:http";
+import type { IncomingMessage, ServerResponse } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";

@@ -4,11 +4,11 @@
 // Run again, it changes no register. Through a global endpoint, the job record names its
 // replica, and polls pinned to it reach it whatever routing does.
 import assert from "node:assert/strict";
-import { request } from "node:http";
 import { after, before, describe, it } from "node:test";
 import { freePorts, startTestCluster, type TestCluster } from "../support/cluster.ts";
 import { pushTwoPlatformImage, runImport, twoPlatformImage } from "../support/import-source.ts";
 import { type MeridianProcess, startMeridian } from "../support/meridian-process.ts";
+import { sendFrom } from "../support/send-from.ts";
 import { waitFor } from "../support/wait-for.ts";
 
 describe("an imported image replicates like a push", () => {
@@ -134,39 +134,16 @@ describe("an imported image replicates like a push", () => {
   });
 });
 
-/** A request through the endpoint from a given loopback source address. */
-function send(
+/** A JSON request from a loopback source address (the endpoint places it by address). */
+async function send(
   url: string,
   localAddress: string,
   init: { method?: string; body?: string } = {},
-): Promise<{ status: number; headers: Record<string, string>; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = request(
-      url,
-      {
-        method: init.method ?? "GET",
-        localAddress,
-        headers: {
-          Connection: "close",
-          "Content-Type": "application/json",
-          ...(init.body ? { "Content-Length": String(Buffer.byteLength(init.body)) } : {}),
-        },
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on("data", (chunk: Buffer) => chunks.push(chunk));
-        res.on("end", () => {
-          const headers: Record<string, string> = {};
-          for (const [name, value] of Object.entries(res.headers)) headers[name] = String(value);
-          resolve({
-            status: res.statusCode ?? 0,
-            headers,
-            body: Buffer.concat(chunks).toString("utf8"),
-          });
-        });
-      },
-    );
-    req.on("error", reject);
-    req.end(init.body);
+) {
+  const answer = await sendFrom(url, localAddress, {
+    method: init.method,
+    headers: { "Content-Type": "application/json" },
+    body: init.body === undefined ? undefined : Buffer.from(init.body),
   });
+  return { ...answer, body: answer.body.toString("utf8") };
 }

@@ -19,6 +19,7 @@ import {
   sessionCookie,
   sessionCookieName,
 } from "./portal-session.ts";
+import { SigningKeyring } from "./signing-keyring.ts";
 import { TokenService } from "./token-service.ts";
 
 const signingKey = "unit-signing-key-0123456789abcdef0123";
@@ -79,6 +80,19 @@ describe("portal sessions", () => {
     );
     assert.equal(await sessions.verify(bearer), undefined, "a bearer token is no session");
     assert.equal(await sessions.verify("not-a-jwt"), undefined);
+  });
+
+  it("follows the keyring: a rotated key keeps older sessions until it is dropped", async () => {
+    const keyring = new SigningKeyring(undefined);
+    const first = { kid: "k1", key: "a".repeat(64), createdAt: "2026-01-01T00:00:00.000Z" };
+    const second = { kid: "k2", key: "b".repeat(64), createdAt: "2026-02-01T00:00:00.000Z" };
+    keyring.useRecords([first]);
+    const rotating = new PortalSessions({ keyring, service: "meridian" });
+    const { token } = await rotating.issue("root", "stamp-1");
+    keyring.useRecords([first, second]);
+    assert.equal((await rotating.verify(token))?.subject, "root", "an older key still checks");
+    keyring.useRecords([second]);
+    assert.equal(await rotating.verify(token), undefined, "its key is gone");
   });
 
   it("writes an HttpOnly, SameSite=Strict cookie, Secure over HTTPS, and reads it back", () => {

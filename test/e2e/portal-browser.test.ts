@@ -216,6 +216,21 @@ describe("the portal in a browser", { skip }, () => {
         body: JSON.stringify({ regionEndpointEnabled: false }),
       });
       assert.equal(forged.status, 403, "a write without the CSRF header is refused");
+      // With it, a write sent to another replica is forwarded to the home replica, cookie
+      // and header included, and made there.
+      const session = await fetch(`${cluster.url("eastus")}/portal/api/session`, {
+        headers: header,
+      });
+      const { csrf } = (await session.json()) as { csrf: string };
+      const forwarded = await fetch(
+        `${cluster.url("eastus")}/_meridian/admin/replications/eastus`,
+        {
+          method: "PATCH",
+          headers: { ...header, "Content-Type": "application/json", "X-Meridian-CSRF": csrf },
+          body: JSON.stringify({ regionEndpointEnabled: true }),
+        },
+      );
+      assert.equal(forwarded.status, 200, await forwarded.text());
       noProblems("at login");
     },
   );

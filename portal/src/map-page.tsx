@@ -46,6 +46,7 @@ export function MapPage() {
     <section aria-labelledby="map-title">
       <h1 id="map-title">Regions</h1>
       <Legend />
+      <RegionPicker regions={mapRegions} selected={selected} onSelect={select} />
       {(regions.error || replications.error) && (
         <p class="error" role="alert">
           {regions.error ?? replications.error}
@@ -69,6 +70,38 @@ export function MapPage() {
         <CreateDialog choice={creating} onCreate={create} onClose={() => setCreating(undefined)} />
       )}
     </section>
+  );
+}
+
+/** The regions as a list too: for a small screen, and for whoever prefers one. */
+function RegionPicker(props: {
+  regions: MapRegion[];
+  selected: string | undefined;
+  onSelect: (region: MapRegion) => void;
+}) {
+  const sorted = [...props.regions].sort((a, b) =>
+    a.choice.displayName.localeCompare(b.choice.displayName),
+  );
+  return (
+    <label class="picker">
+      Region{" "}
+      <select
+        value={props.selected ?? ""}
+        onChange={(event) => {
+          const name = (event.target as HTMLSelectElement).value;
+          const region = props.regions.find((r) => r.choice.name === name);
+          if (region) props.onSelect(region);
+        }}
+      >
+        <option value="">Choose a region</option>
+        {sorted.map((region) => (
+          <option key={region.choice.name} value={region.choice.name}>
+            {region.choice.displayName} ({stateOf(region)}
+            {region.replica ? `, ${region.replica.status}` : ""})
+          </option>
+        ))}
+      </select>
+    </label>
   );
 }
 

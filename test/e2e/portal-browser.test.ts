@@ -357,9 +357,8 @@ describe("the portal in a browser", { skip }, () => {
         15_000,
         100,
       );
-      await page.waitForFunction(
-        "!document.querySelector('[aria-label=\"Routing for eastus\"]')?.checked",
-      );
+      // A locator, not waitForFunction: the page's CSP forbids the eval that polling needs.
+      await page.locator('input[aria-label="Routing for eastus"]:not(:checked)').waitFor();
       await routing.click();
       await waitFor(
         async () =>

@@ -80,56 +80,61 @@ export function WorldMap(props: WorldMapProps) {
       <path class="sphere" d={geo.sphere} />
       <path class="land" d={geo.land} />
       <path class="borders" d={geo.borders} />
-      {props.regions.map((region) => {
-        const { choice, replica } = region;
-        if (choice.latitude === undefined || choice.longitude === undefined) return null;
-        const at = geo.project(choice.longitude, choice.latitude);
-        if (!at) return null;
-        const state = stateOf(region);
-        const label = describeRegion(region);
-        const activate = () => props.onSelect(region);
-        return (
-          // biome-ignore lint/a11y/useSemanticElements: an SVG group cannot be a <button>
-          <g
-            key={choice.name}
-            class={`marker ${state} ${props.selected === choice.name ? "selected" : ""}`}
-            transform={`translate(${at[0].toFixed(1)} ${at[1].toFixed(1)})`}
-            role="button"
-            tabindex={0}
-            aria-label={label}
-            data-region={choice.name}
-            data-state={state}
-            data-status={replica?.status}
-            data-home={replica ? String(replica.home) : undefined}
-            data-routing={replica ? (replica.regionEndpointEnabled ? "on" : "off") : undefined}
-            onClick={activate}
-            onKeyDown={(event) => {
-              if (event.key === "Enter" || event.key === " ") {
-                event.preventDefault();
-                activate();
-              }
-            }}
-          >
-            <title>{label}</title>
-            {state === "replica" ? (
-              <>
-                <polygon
-                  class={`hexagon status-${(replica?.status ?? "").toLowerCase()}`}
-                  points="0,-10 8.7,-5 8.7,5 0,10 -8.7,5 -8.7,-5"
-                />
-                {replica?.home && (
-                  <text class="home-mark" y="4" text-anchor="middle">
-                    H
-                  </text>
-                )}
-                {replica && !replica.regionEndpointEnabled && <circle class="routing-off" r="13" />}
-              </>
-            ) : (
-              <circle r={state === "available" ? 6 : 5} />
-            )}
-          </g>
-        );
-      })}
+      {/* Replicas last, so that they are drawn over a neighbouring region's dot. */}
+      {[...props.regions]
+        .sort((a, b) => Number(!!a.replica) - Number(!!b.replica))
+        .map((region) => {
+          const { choice, replica } = region;
+          if (choice.latitude === undefined || choice.longitude === undefined) return null;
+          const at = geo.project(choice.longitude, choice.latitude);
+          if (!at) return null;
+          const state = stateOf(region);
+          const label = describeRegion(region);
+          const activate = () => props.onSelect(region);
+          return (
+            // biome-ignore lint/a11y/useSemanticElements: an SVG group cannot be a <button>
+            <g
+              key={choice.name}
+              class={`marker ${state} ${props.selected === choice.name ? "selected" : ""}`}
+              transform={`translate(${at[0].toFixed(1)} ${at[1].toFixed(1)})`}
+              role="button"
+              tabindex={0}
+              aria-label={label}
+              data-region={choice.name}
+              data-state={state}
+              data-status={replica?.status}
+              data-home={replica ? String(replica.home) : undefined}
+              data-routing={replica ? (replica.regionEndpointEnabled ? "on" : "off") : undefined}
+              onClick={activate}
+              onKeyDown={(event) => {
+                if (event.key === "Enter" || event.key === " ") {
+                  event.preventDefault();
+                  activate();
+                }
+              }}
+            >
+              <title>{label}</title>
+              {state === "replica" ? (
+                <>
+                  <polygon
+                    class={`hexagon status-${(replica?.status ?? "").toLowerCase()}`}
+                    points="0,-10 8.7,-5 8.7,5 0,10 -8.7,5 -8.7,-5"
+                  />
+                  {replica?.home && (
+                    <text class="home-mark" y="4" text-anchor="middle">
+                      H
+                    </text>
+                  )}
+                  {replica && !replica.regionEndpointEnabled && (
+                    <circle class="routing-off" r="13" />
+                  )}
+                </>
+              ) : (
+                <circle r={state === "available" ? 6 : 5} />
+              )}
+            </g>
+          );
+        })}
     </svg>
   );
 }

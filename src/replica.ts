@@ -32,6 +32,7 @@ import { createReplicationsApi } from "./control/replications-api.ts";
 import { createSettingsApi } from "./control/settings-api.ts";
 import { createSigningKeysApi } from "./control/signing-keys-api.ts";
 import { createUsageApi } from "./control/usage-api.ts";
+import { startGc } from "./gc/start-gc.ts";
 import { ImportJobs } from "./import/import-jobs.ts";
 import { createImportsApi } from "./import/imports-api.ts";
 import { SqliteMetadataStore } from "./metadata/sqlite-metadata-store.ts";
@@ -147,6 +148,18 @@ async function assemble(parts: {
     isHome: () => directory.home() === undefined,
   });
   undo.push(async () => auth.stop());
+  const gc = startGc({
+    config,
+    registry,
+    blobs,
+    metadata,
+    metrics,
+    log,
+    authorizer: auth.authorizer,
+    home: () => directory.home(),
+    peers: () => directory.peers(),
+  });
+  undo.push(async () => gc.stop());
   const webhooks = startWebhooks({ config, dataDir, replicaId, registry, metadata, metrics, log });
   undo.push(() => webhooks.close());
   // Imports run in the replica that receives them (a data write, like a push).
@@ -162,6 +175,7 @@ async function assemble(parts: {
       tls: config.tls !== undefined,
       metrics,
     }),
+    ...gc.extensions,
     createImportsApi({ jobs: imports, authorizer: auth.authorizer }),
     createReplicationsApi({
       replicaSet,
@@ -279,6 +293,7 @@ async function assemble(parts: {
     async close() {
       clearInterval(sweeper);
       await imports.stop();
+      gc.stop();
       await global?.close();
       await lifecycle?.stop();
       followRecordedRouting();

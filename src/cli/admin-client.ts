@@ -37,12 +37,12 @@ export class AdminClient {
   }
 
   /** Sends a request to the admin API; the parsed answer, or throws one readable line. */
-  request(method: string, path: string, body?: unknown): Promise<unknown> {
-    return this.send(method, `/_meridian/admin/${path}`, body);
+  request(method: string, path: string, body?: unknown, timeoutMs?: number): Promise<unknown> {
+    return this.send(method, `/_meridian/admin/${path}`, body, timeoutMs);
   }
 
   /** Sends a request to a path of the replica with the admin credentials. */
-  async send(method: string, path: string, body?: unknown): Promise<unknown> {
+  async send(method: string, path: string, body?: unknown, timeoutMs = 30_000): Promise<unknown> {
     const url = `${this.endpoint}${path}`;
     const headers: Record<string, string> = { "Content-Type": "application/json" };
     if (this.authorization) headers.Authorization = this.authorization;
@@ -50,16 +50,21 @@ export class AdminClient {
       method,
       headers,
       body: body === undefined ? undefined : JSON.stringify(body),
-      signal: AbortSignal.timeout(30_000),
+      signal: AbortSignal.timeout(timeoutMs),
     }).catch((error: unknown) => {
       throw new Error(unreachableReason(error, url));
     });
     const text = await response.text();
-    if (!response.ok)
+    if (!response.ok) {
+      const hint =
+        response.status === 401
+          ? `; log in with meridian login ${this.endpoint} (or set MERIDIAN_USERNAME and MERIDIAN_PASSWORD)`
+          : "";
       throw new AdminRequestError(
         response.status,
-        describeError(this.endpoint, response.status, text),
+        `${describeError(this.endpoint, response.status, text)}${hint}`,
       );
+    }
     return text === "" ? undefined : JSON.parse(text);
   }
 }

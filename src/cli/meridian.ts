@@ -2,10 +2,12 @@
 import { Command } from "commander";
 import { describeFailure } from "../control/unreachable-reason.ts";
 import { registerApplyCommand } from "./apply-command.ts";
+import { registerGcCommands } from "./gc-command.ts";
 import { registerImportCommand } from "./import-command.ts";
 import { registerLoginCommand } from "./login-command.ts";
 import { registerReplicationCommand } from "./replication-command.ts";
 import { registerRepositoryCommand } from "./repository-command.ts";
+import { registerRetentionCommand } from "./retention-command.ts";
 import { registerServeCommand } from "./serve-command.ts";
 import { registerSettingsCommand } from "./settings-command.ts";
 import { registerSigningKeyCommand } from "./signing-key-command.ts";
@@ -16,7 +18,11 @@ import { registerWebhookCommand } from "./webhook-command.ts";
 const program = new Command()
   .name("meridian")
   .description("Meridian: a self-hosted, geo-replicated OCI container registry")
-  .version("0.1.0");
+  .version("0.1.0")
+  // Commander's own complaints (a missing option, an unknown command) read like ours.
+  .configureOutput({
+    outputError: (text, write) => write(`meridian: ${text.replace(/^error: /, "")}`),
+  });
 
 registerServeCommand(program);
 registerApplyCommand(program);
@@ -29,6 +35,8 @@ registerSigningKeyCommand(program);
 registerSettingsCommand(program);
 registerWebhookCommand(program);
 registerImportCommand(program);
+registerGcCommands(program);
+registerRetentionCommand(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -13,11 +13,12 @@ export function registerSigningKeyCommand(program: Command): void {
       const client = await AdminClient.resolve(flags.registry);
       const listed = (await client.request("GET", "signing-keys")) as {
         kid: string;
-        createdAt: string;
+        createdAt: string | null;
         current: boolean;
       }[];
       const lines = listed.map(
-        (k) => `${k.kid.padEnd(20)} ${k.createdAt.padEnd(26)} ${k.current ? "current" : ""}`,
+        (k) =>
+          `${k.kid.padEnd(20)} ${(k.createdAt ?? "(auth.signingKey)").padEnd(26)} ${k.current ? "current" : ""}`,
       );
       process.stdout.write(
         `${[`${"KID".padEnd(20)} ${"CREATED".padEnd(26)} STATE`, ...lines].join("\n")}\n`,

@@ -84,9 +84,12 @@ async function up(configFile: string, format: "human" | "json", quiet: boolean):
     await supervised.stop();
     throw new Error(`global endpoint: ${(error as Error).message}`);
   }
-  const rows = [...running.replicas.values()].map(
-    (r) => `  ${r.entry.region.padEnd(16)} ${r.url.padEnd(26)} ${r.entry.home ? "home" : ""}`,
-  );
+  const rows = [...running.replicas.values()]
+    .sort(
+      (a, b) =>
+        Number(b.entry.home) - Number(a.entry.home) || a.entry.region.localeCompare(b.entry.region),
+    )
+    .map((r) => `  ${r.entry.region.padEnd(16)} ${r.url.padEnd(26)} ${r.entry.home ? "home" : ""}`);
   const replicas = [...running.replicas.values()];
   const portalBase = (replicas.find((r) => r.entry.home) ?? replicas[0])?.url ?? "";
   screen.print(

@@ -279,6 +279,20 @@ export const configSchema = z
       })
       .strict()
       .default({}),
+    /** Garbage collection (see the README): each region reclaims its own blob bytes. */
+    gc: z
+      .object({
+        /**
+         * A blob linked, unlinked or uploaded within this long, and a link or an untagged
+         * manifest younger than this, is never collected: it covers uploads in flight and
+         * content still replicating.
+         */
+        graceSeconds: z.number().int().min(0).default(3600),
+        /** A pass runs by itself this often; 0: only when asked (`meridian gc`). */
+        intervalSeconds: z.number().int().min(0).default(86_400),
+      })
+      .strict()
+      .default({}),
   })
   .strict();
 

@@ -91,7 +91,9 @@ export class PeerDirectory {
         !this.removed.has(peer.region) && !this.records.some((r) => r.region === peer.region),
     );
     for (const record of this.records) {
-      const url = record.region === this.options.self ? undefined : this.urlOf(record.region);
+      // A drained replica is about to go: following it would only log its disappearance.
+      const skip = record.region === this.options.self || record.drained === true;
+      const url = skip ? undefined : this.urlOf(record.region);
       // A replica that has not joined yet has no endpoint to follow.
       if (url) peers.push({ region: record.region, url });
     }

@@ -141,6 +141,19 @@ export class ReplicaLifecycle {
     return deleting;
   }
 
+  /** Waits (a few seconds at most) until no other replica reports following `region`. */
+  private async waitUnfollowed(region: string, others: ReplicaRecord[]): Promise<void> {
+    const deadline = Date.now() + unfollowMs;
+    for (const other of others) {
+      if (!other.endpoint) continue;
+      while (Date.now() < deadline) {
+        const report = await readReplicaStatus(other.endpoint, 1_000).catch(() => undefined);
+        if (!report?.peers.some((p) => p.region === region)) break;
+        await new Promise((done) => setTimeout(done, 50));
+      }
+    }
+  }
+
   private async tick(): Promise<void> {
     for (const record of await this.options.replicaSet.list()) {
       if (record.state === "Deleting" && !this.draining.has(record.region)) {
@@ -186,6 +199,9 @@ export class ReplicaLifecycle {
         }
       }),
     );
+    // Everyone stops following it before it stops answering (no one logs its end).
+    await replicaSet.put({ ...record, drained: true });
+    await this.waitUnfollowed(record.region, others);
     // The process and its data go before the record: once the replica is absent from
     // the listing, nothing of it is left.
     if (record.provisioner === "local" && this.options.supervisor) {
@@ -198,6 +214,9 @@ export class ReplicaLifecycle {
     log.info({ region: record.region }, "replica deleted");
   }
 }
+
+/** How long the others get to drop a drained replica's follower before its process stops. */
+const unfollowMs = 5_000;
 
 function refused(reason: string, status = 400): OciError {
   return new OciError("UNSUPPORTED", { reason }, { status });

@@ -20,6 +20,8 @@ const replicaRecordValue = z.object({
   state: z.enum(["Creating", "Succeeded", "Deleting"]),
   /** Who runs the process: `meridian up` on this machine, or an operator (join flow). */
   provisioner: z.enum(["local", "join"]).default("local"),
+  /** Deleting, and every other replica holds what it held: nobody follows it any more. */
+  drained: z.boolean().optional(),
   latitude: z.number().optional(),
   longitude: z.number().optional(),
   createdAt: z.string(),

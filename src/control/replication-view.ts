@@ -71,7 +71,7 @@ export async function viewOf(record: ReplicaRecord): Promise<ReplicationView> {
     const reason = (error as Error).message;
     const starting =
       record.state === "Creating" && Date.now() - Date.parse(record.createdAt) < startGraceMs;
-    if (starting) return { ...base, statusMessage: `starting (${reason})` };
+    if (starting) return { ...base, statusMessage: "starting" };
     return {
       ...base,
       status: "Failed",

@@ -487,6 +487,165 @@ export function runMetadataStoreSuite(
     );
 
     it(
+      "expires only old links that no manifest of their repository references",
+      withStore(async ({ store }) => {
+        const [used, unused, fresh] = [blob("used"), blob("unused"), blob("fresh")];
+        for (const [digest, n] of [
+          [used, 1],
+          [unused, 2],
+          [fresh, 9],
+        ] as const) {
+          await store.linkBlob({ repository: "repo", digest, size: 5, stamp: stamp(n) });
+        }
+        const m = manifest("repo", { v: "uses" }, 3, { blobs: [used] });
+        await store.putManifest(m, "t");
+        assert.equal(await store.referencedByManifest("repo", used), true);
+        assert.equal(await store.referencedByManifest("other", used), false);
+        const expirable = await store.expirableLinks(stamp(5), undefined, 10);
+        assert.deepEqual(
+          expirable.map((l) => l.digest),
+          [unused],
+        );
+        assert.equal(
+          await store.expirableLinks(stamp(5), expirable[0], 10).then((l) => l.length),
+          0,
+        );
+        // A link written since the collector looked is not expired.
+        assert.equal(
+          await store.expireBlobLink({ repository: "repo", digest: unused }, stamp(0), stamp(10)),
+          false,
+        );
+        assert.equal(
+          await store.expireBlobLink({ repository: "repo", digest: unused }, stamp(2), stamp(10)),
+          true,
+        );
+        assert.equal(await store.getBlobLink("repo", unused), undefined);
+        assert.equal(await store.blobLinkStamp("repo", unused), stamp(10));
+        // A manifest stored since the collector looked keeps its blob linked.
+        await store.putManifest(manifest("repo", { v: "late" }, 11, { blobs: [fresh] }));
+        assert.equal(
+          await store.expireBlobLink({ repository: "repo", digest: fresh }, stamp(9), stamp(12)),
+          false,
+        );
+        assert.ok(await store.getBlobLink("repo", fresh));
+        const kinds = (await store.changesSince(0, 100)).map((c) => c.kind);
+        assert.equal(kinds.filter((k) => k === "blob-expire").length, 1);
+        assert.deepEqual(
+          (await store.exportRepository("repo")).links.find((l) => l.digest === unused),
+          {
+            digest: unused,
+            linked: false,
+            stamp: stamp(10),
+            expired: true,
+          },
+        );
+      }),
+    );
+
+    it(
+      "serves a manifest's blob after its link expired, and says which blobs nothing references",
+      withStore(async ({ store }) => {
+        const [layer, loose, gone] = [blob("layer"), blob("loose"), blob("gone")];
+        await store.linkBlob({ repository: "repo", digest: layer, size: 5, stamp: stamp(1) });
+        await store.linkBlob({ repository: "repo", digest: loose, size: 5, stamp: stamp(2) });
+        await store.linkBlob({ repository: "repo", digest: gone, size: 5, stamp: stamp(3) });
+        const m = manifest("repo", { v: 1 }, 4, { blobs: [layer] });
+        await store.putManifest(m, "t");
+        // A collector's unlink (from a region without the manifest) removes the link, and
+        // the manifest still serves the blob; a client's unlink makes it unservable.
+        const digestBefore = await store.stateDigest("repo");
+        await store.unlinkBlob("repo", layer, stamp(5), { expired: true });
+        await store.unlinkBlob("repo", gone, stamp(6));
+        assert.deepEqual(await store.missingBlobs("repo", [layer, loose, gone]), [gone]);
+        assert.equal(await store.servedByManifest("repo", layer), true);
+        assert.notEqual(await store.stateDigest("repo"), digestBefore);
+        const kinds = (await store.changesSince(0, 100)).map((c) => c.kind);
+        assert.deepEqual(kinds.slice(-2), ["blob-expire", "blob-unlink"]);
+        const unknown = blob("never");
+        assert.deepEqual(await store.unreferencedBlobs([layer, loose, gone, unknown], stamp(6)), [
+          unknown,
+        ]);
+        assert.deepEqual(await store.unreferencedBlobs([layer, loose, gone, unknown], stamp(7)), [
+          gone,
+          unknown,
+        ]);
+        await store.deleteManifest("repo", m.digest, stamp(8));
+        assert.deepEqual(await store.unreferencedBlobs([layer], stamp(9)), [layer]);
+        assert.deepEqual(await store.missingBlobs("repo", [layer]), [layer]);
+        // A manifest whose blob a client unlinked does not serve it.
+        const other = manifest("repo", { v: 2 }, 9, { blobs: [gone] });
+        await store.putManifest(other);
+        assert.equal(await store.servedByManifest("repo", gone), false);
+        assert.deepEqual(await store.missingBlobs("repo", [gone]), [gone]);
+      }),
+    );
+
+    it(
+      "describes manifests for retention and expires only untagged ones no index uses",
+      withStore(async ({ store }) => {
+        const child = manifest("repo", { v: "child" }, 1);
+        const loose = manifest("repo", { v: "loose" }, 2);
+        const index = manifest("repo", { v: "index" }, 3, {
+          mediaType: mediaTypes.ociIndex,
+          manifests: [child.digest],
+        });
+        const referrer = manifest("repo", { v: "sig" }, 4, { subject: loose.digest });
+        await store.putManifest(child);
+        await store.putManifest(loose);
+        await store.putManifest(index, "latest");
+        await store.putManifest(referrer);
+        const graph = new Map((await store.manifestGraph("repo")).map((n) => [n.digest, n]));
+        assert.equal(graph.size, 4);
+        assert.deepEqual(graph.get(index.digest)?.children, [child.digest]);
+        // A child manifest is not a blob: an index listing it serves no blob of its digest.
+        assert.equal(await store.listedByIndex("repo", child.digest), true);
+        assert.equal(await store.listedByIndex("repo", loose.digest), false);
+        assert.equal(await store.referencedByManifest("repo", child.digest), false);
+        assert.deepEqual(await store.missingBlobs("repo", [child.digest]), [child.digest]);
+        assert.deepEqual(await store.unreferencedBlobs([child.digest], stamp(0)), [child.digest]);
+        assert.equal(graph.get(index.digest)?.tagged, true);
+        assert.equal(graph.get(child.digest)?.tagged, false);
+        assert.equal(graph.get(referrer.digest)?.subject, loose.digest);
+        assert.equal(graph.get(loose.digest)?.size, loose.bytes.length);
+        assert.equal(await store.expireManifest("repo", index.digest, stamp(3), stamp(10)), false);
+        assert.equal(await store.expireManifest("repo", child.digest, stamp(1), stamp(10)), false);
+        assert.equal(await store.expireManifest("repo", loose.digest, stamp(0), stamp(10)), false);
+        assert.equal(await store.expireManifest("repo", loose.digest, stamp(2), stamp(10)), true);
+        assert.equal(await store.getManifest("repo", loose.digest), undefined);
+        const changes = await store.changesSince(0, 100);
+        assert.equal(changes.at(-1)?.kind, "manifest-expire");
+        assert.equal(await store.manifestExpired("repo", loose.digest), true);
+        assert.equal(await store.manifestExpired("repo", child.digest), undefined);
+        assert.deepEqual((await store.exportRepository("repo")).tombstones, [
+          { digest: loose.digest, stamp: stamp(10), expired: true },
+        ]);
+        await store.deleteManifest("repo", referrer.digest, stamp(11));
+        assert.equal(await store.manifestExpired("repo", referrer.digest), false);
+      }),
+    );
+
+    it(
+      "reports each repository's links, manifests and their bytes",
+      withStore(async ({ store }) => {
+        await store.linkBlob({ repository: "a", digest: blob("1"), size: 10, stamp: stamp(1) });
+        await store.linkBlob({ repository: "a", digest: blob("2"), size: 20, stamp: stamp(2) });
+        await store.linkBlob({ repository: "b", digest: blob("1"), size: 10, stamp: stamp(3) });
+        const m = manifest("b", { v: 1 }, 4);
+        await store.putManifest(m, "t");
+        assert.deepEqual(await store.repositoryUsage(), [
+          { repository: "a", links: 2, linkedBytes: 30, manifests: 0, manifestBytes: 0 },
+          {
+            repository: "b",
+            links: 1,
+            linkedBytes: 10,
+            manifests: 1,
+            manifestBytes: m.bytes.length,
+          },
+        ]);
+      }),
+    );
+
+    it(
       "keeps everything across a reopen",
       withStore(async ({ store, reopen }) => {
         const m = manifest("repo", { v: 1 }, 1);

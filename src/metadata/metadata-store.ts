@@ -61,8 +61,10 @@ export type ChangeKind =
   | "control-delete"
   | "blob-link"
   | "blob-unlink"
+  | "blob-expire"
   | "manifest-put"
   | "manifest-delete"
+  | "manifest-expire"
   | "tag-put"
   | "tag-delete";
 
@@ -95,12 +97,47 @@ export const controlRepository = "_control";
 export interface RepositoryExport {
   manifests: { digest: Digest; mediaType: string; bytes: Buffer; stamp: Stamp }[];
   tags: { tag: string; digest: Digest | null; stamp: Stamp }[];
-  /** Manifest deletes. */
-  tombstones: { digest: Digest; stamp: Stamp }[];
-  /** Blob-link registers: linked, or unlinked (a tombstone). */
-  links: { digest: Digest; linked: boolean; stamp: Stamp }[];
+  /** Manifest deletes; `expired` (only when true) marks a retention delete. */
+  tombstones: { digest: Digest; stamp: Stamp; expired?: boolean }[];
+  /**
+   * Blob-link registers: linked, or unlinked (a tombstone); `expired` (only when true) marks
+   * an unlink the collector wrote.
+   */
+  links: { digest: Digest; linked: boolean; stamp: Stamp; expired?: boolean }[];
   /** Control-plane registers (only in the export of `controlRepository`). */
   controls?: ControlRecord[] | undefined;
+}
+
+/** A blob link register's key. */
+export interface LinkKey {
+  repository: string;
+  digest: Digest;
+}
+
+export interface LinkRow extends LinkKey {
+  size: number;
+  stamp: Stamp;
+}
+
+/** A stored manifest as retention sees it. */
+export interface ManifestNode {
+  digest: Digest;
+  /** Stamp of the newest put: the manifest's age. */
+  stamp: Stamp;
+  size: number;
+  /** Whether a visible tag names it. */
+  tagged: boolean;
+  /** Child manifests (of an index). */
+  children: Digest[];
+  subject?: Digest | undefined;
+}
+
+export interface RepositoryUsage {
+  repository: string;
+  links: number;
+  linkedBytes: number;
+  manifests: number;
+  manifestBytes: number;
 }
 
 export type CommitListener = (changes: readonly ChangeRecord[]) => void;
@@ -122,11 +159,30 @@ export interface MetadataStore {
   /**
    * Writes the register as unlinked (a tombstone) unless it holds a stamp at least as new,
    * whether or not a link exists here yet (the link may arrive later, and must then lose).
-   * Returns whether a live link was removed.
+   * Returns whether a live link was removed. `expired`: the unlink is a collector's (a
+   * `blob-expire` record), which a stored manifest referencing the blob overrides for
+   * serving; a client's unlink makes the blob unservable from the repository.
    */
-  unlinkBlob(repository: string, digest: Digest, stamp: Stamp): Promise<boolean>;
-  /** Of `digests`, those the repository does not link. */
+  unlinkBlob(
+    repository: string,
+    digest: Digest,
+    stamp: Stamp,
+    options?: { expired?: boolean },
+  ): Promise<boolean>;
+  /**
+   * Of `digests`, those the repository can serve neither by a link nor by `servedByManifest`.
+   */
   missingBlobs(repository: string, digests: readonly Digest[]): Promise<Digest[]>;
+  /** Whether a stored manifest of the repository references `digest` as a blob. */
+  referencedByManifest(repository: string, digest: Digest): Promise<boolean>;
+  /** Whether a stored index of the repository lists the manifest `digest` as a child. */
+  listedByIndex(repository: string, digest: Digest): Promise<boolean>;
+  /**
+   * Whether the repository serves the blob without a live link: a stored manifest of it
+   * references the blob and its link register is not a client's unlink (never written, or
+   * expired by a collector, here or in a region that did not have the manifest yet).
+   */
+  servedByManifest(repository: string, digest: Digest): Promise<boolean>;
   /** Of `digests`, the manifests the repository does not hold. */
   missingManifests(repository: string, digests: readonly Digest[]): Promise<Digest[]>;
 
@@ -148,9 +204,18 @@ export interface MetadataStore {
   /**
    * Records a manifest delete: the manifest disappears unless a newer put keeps it, and
    * every tag write to it older than `stamp` is hidden, whatever the arrival order.
-   * Returns whether a stored manifest was removed.
+   * Returns whether a stored manifest was removed. `expired`: a retention delete (a
+   * `manifest-expire` record), which a region where a stored index lists the manifest
+   * answers with a newer put.
    */
-  deleteManifest(repository: string, digest: Digest, stamp: Stamp): Promise<boolean>;
+  deleteManifest(
+    repository: string,
+    digest: Digest,
+    stamp: Stamp,
+    options?: { expired?: boolean },
+  ): Promise<boolean>;
+  /** Whether the manifest's newest delete is a retention delete (undefined: none). */
+  manifestExpired(repository: string, digest: Digest): Promise<boolean | undefined>;
   /** Deletes one tag unless it holds a newer stamp (tombstone); whether anything changed. */
   deleteTag(repository: string, tag: string, stamp: Stamp): Promise<boolean>;
   /**
@@ -207,6 +272,41 @@ export interface MetadataStore {
   exportRepository(repository: string): Promise<RepositoryExport>;
   /** The highest stamp this store has recorded, to seed the clock after a restart. */
   latestStamp(): Promise<Stamp | undefined>;
+  // Garbage collection: reads that page by key, and writes that re-check in their own
+  // transaction what the collector saw, so that a concurrent push wins.
+  /**
+   * A page of live blob links (ordered by repository, digest, after `after`) whose stamp is
+   * older than `olderThan` and that no stored manifest of their repository references.
+   */
+  expirableLinks(olderThan: Stamp, after: LinkKey | undefined, limit: number): Promise<LinkRow[]>;
+  /**
+   * Unlinks the blob (a stamped `blob-expire` that replicates like an unlink) if the live link still has
+   * `linkStamp` and still no stored manifest of the repository references the blob; whether
+   * it did.
+   */
+  expireBlobLink(key: LinkKey, linkStamp: Stamp, stamp: Stamp): Promise<boolean>;
+  /**
+   * Of `digests`, those nothing here references: no live link in any repository, no stored
+   * manifest referencing them, and no unlink at or after `olderThan` (a blob unlinked within
+   * the grace period may be linked again by a push or a replicated record on its way).
+   */
+  unreferencedBlobs(digests: readonly Digest[], olderThan: Stamp): Promise<Digest[]>;
+  /** Every stored manifest of the repository with what retention needs to know of it. */
+  manifestGraph(repository: string): Promise<ManifestNode[]>;
+  /**
+   * Deletes the manifest (a stamped `manifest-expire` that replicates like a delete) if its newest put still
+   * has `putStamp`, no visible tag names it and no stored manifest lists it as a child;
+   * whether it did.
+   */
+  expireManifest(
+    repository: string,
+    digest: Digest,
+    putStamp: Stamp,
+    stamp: Stamp,
+  ): Promise<boolean>;
+  /** Per repository: live links and their bytes, stored manifests and their bytes. */
+  repositoryUsage(): Promise<RepositoryUsage[]>;
+
   /** Registers a listener called after every commit; returns the unsubscribe function. */
   onCommit(listener: CommitListener): () => void;
   close(): Promise<void>;

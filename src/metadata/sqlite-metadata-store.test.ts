@@ -68,3 +68,50 @@ it("SQLite store upgrades a database whose tags table predates tags.visible", as
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+it("SQLite store upgrades a schema 1 database: manifest references and tombstone kinds", async () => {
+  const dir = await mkdtemp(join(tmpdir(), "meridian-sqlite-"));
+  try {
+    const path = join(dir, "metadata.db");
+    const layer = digestOf(Buffer.from("layer"));
+    const child = digestOf(Buffer.from("child"));
+    const bytes = Buffer.from(JSON.stringify({ v: "refs" }));
+    const record = { repository: "repo", digest: digestOf(bytes), bytes };
+    const store = new SqliteMetadataStore({ path });
+    await store.putManifest({
+      ...record,
+      mediaType: mediaTypes.ociIndex,
+      blobs: [layer],
+      manifests: [child],
+      stamp: "1700000000001.000000.test",
+    });
+    await store.close();
+    // What a schema 1 database looks like: no references table rows, version 1.
+    const raw = new Database(path);
+    raw.exec("DELETE FROM manifest_refs; UPDATE meta SET value = '1' WHERE key = 'schema_version'");
+    raw.exec("ALTER TABLE blob_link_tombstones DROP COLUMN expired");
+    raw.exec("ALTER TABLE manifest_tombstones DROP COLUMN expired");
+    raw.close();
+    const upgraded = new SqliteMetadataStore({ path });
+    try {
+      assert.equal(await upgraded.referencedByManifest("repo", layer), true);
+      assert.equal(await upgraded.listedByIndex("repo", child), true);
+      assert.deepEqual(await upgraded.unreferencedBlobs([layer], "9"), []);
+      // The tombstones know who wrote them again.
+      await upgraded.unlinkBlob("repo", layer, "1700000000002.000000.test", { expired: true });
+      assert.equal(await upgraded.servedByManifest("repo", layer), true);
+      await upgraded.deleteManifest("repo", record.digest, "1700000000003.000000.test", {
+        expired: true,
+      });
+      assert.equal(await upgraded.manifestExpired("repo", record.digest), true);
+    } finally {
+      await upgraded.close();
+    }
+    const check = new Database(path);
+    const version = check.prepare("SELECT value FROM meta WHERE key = 'schema_version'").get();
+    check.close();
+    assert.deepEqual(version, { value: "2" });
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});

@@ -11,11 +11,15 @@ import type {
   ChangeRecord,
   CommitListener,
   ControlRecord,
+  LinkKey,
+  LinkRow,
+  ManifestNode,
   ManifestRecord,
   MetadataStore,
   Page,
   Referrer,
   RepositoryExport,
+  RepositoryUsage,
   Stamp,
   StoredManifest,
 } from "./metadata-store.ts";
@@ -102,14 +106,20 @@ export class SqliteMetadataStore implements MetadataStore {
     return this.linkRegisterStamp(repository, digest);
   }
 
-  async unlinkBlob(repository: string, digest: Digest, stamp: Stamp): Promise<boolean> {
+  async unlinkBlob(
+    repository: string,
+    digest: Digest,
+    stamp: Stamp,
+    options: { expired?: boolean } = {},
+  ): Promise<boolean> {
     return this.transact(() => {
       const current = this.linkRegisterStamp(repository, digest);
       if (current !== undefined && current >= stamp) return false;
       this.sql.addRepository.run(repository);
       const removed = this.sql.unlinkBlob.run(repository, digest).changes > 0;
-      this.sql.putBlobLinkTombstone.run(repository, digest, stamp);
-      this.record(stamp, "blob-unlink", repository, digest);
+      const expired = options.expired ?? false;
+      this.sql.putBlobLinkTombstone.run(repository, digest, stamp, expired ? 1 : 0);
+      this.record(stamp, expired ? "blob-expire" : "blob-unlink", repository, digest);
       return removed;
     });
   }
@@ -123,7 +133,96 @@ export class SqliteMetadataStore implements MetadataStore {
   }
 
   async missingBlobs(repository: string, digests: readonly Digest[]): Promise<Digest[]> {
-    return digests.filter((digest) => this.sql.getBlobLink.get(repository, digest) === undefined);
+    return digests.filter(
+      (digest) =>
+        this.sql.getBlobLink.get(repository, digest) === undefined &&
+        this.sql.servedByManifest.get(repository, digest, repository, digest) === undefined,
+    );
+  }
+
+  async servedByManifest(repository: string, digest: Digest): Promise<boolean> {
+    return this.sql.servedByManifest.get(repository, digest, repository, digest) !== undefined;
+  }
+
+  async referencedByManifest(repository: string, digest: Digest): Promise<boolean> {
+    return this.sql.referencedByManifest.get(repository, digest) !== undefined;
+  }
+
+  async listedByIndex(repository: string, digest: Digest): Promise<boolean> {
+    return this.sql.listedByIndex.get(repository, digest) !== undefined;
+  }
+
+  async expirableLinks(
+    olderThan: Stamp,
+    after: LinkKey | undefined,
+    limit: number,
+  ): Promise<LinkRow[]> {
+    return this.sql.expirableLinks.all({
+      olderThan,
+      repository: after?.repository ?? "",
+      digest: after?.digest ?? "",
+      limit,
+    }) as LinkRow[];
+  }
+
+  async expireBlobLink(key: LinkKey, linkStamp: Stamp, stamp: Stamp): Promise<boolean> {
+    return this.transact(() => {
+      const { repository, digest } = key;
+      const link = this.sql.getBlobLink.get(repository, digest) as { stamp: string } | undefined;
+      if (link?.stamp !== linkStamp || link.stamp >= stamp) return false;
+      if (this.sql.referencedByManifest.get(repository, digest) !== undefined) return false;
+      this.sql.unlinkBlob.run(repository, digest);
+      this.sql.putBlobLinkTombstone.run(repository, digest, stamp, 1);
+      this.record(stamp, "blob-expire", repository, digest);
+      return true;
+    });
+  }
+
+  async unreferencedBlobs(digests: readonly Digest[], olderThan: Stamp): Promise<Digest[]> {
+    return digests.filter(
+      (digest) => this.sql.blobReferenced.get({ digest, olderThan }) === undefined,
+    );
+  }
+
+  async manifestGraph(repository: string): Promise<ManifestNode[]> {
+    const rows = this.sql.manifestGraph.all(repository) as {
+      digest: Digest;
+      stamp: string;
+      size: number;
+      tagged: number;
+      children: string;
+      subject: Digest | null;
+    }[];
+    return rows.map((row) => ({
+      digest: row.digest,
+      stamp: row.stamp,
+      size: row.size,
+      tagged: row.tagged === 1,
+      children: JSON.parse(row.children) as Digest[],
+      subject: row.subject ?? undefined,
+    }));
+  }
+
+  async expireManifest(
+    repository: string,
+    digest: Digest,
+    putStamp: Stamp,
+    stamp: Stamp,
+  ): Promise<boolean> {
+    return this.transact(() => {
+      const current = this.sql.manifestStamp.get(repository, digest) as
+        | { stamp: string }
+        | undefined;
+      if (current?.stamp !== putStamp || current.stamp >= stamp) return false;
+      if (this.sql.manifestInUse.get(repository, digest, repository, digest) !== undefined) {
+        return false;
+      }
+      return this.applyManifestDelete(repository, digest, stamp, true);
+    });
+  }
+
+  async repositoryUsage(): Promise<RepositoryUsage[]> {
+    return this.sql.repositoryUsage.all() as RepositoryUsage[];
   }
 
   async missingManifests(repository: string, digests: readonly Digest[]): Promise<Digest[]> {
@@ -175,6 +274,12 @@ export class SqliteMetadataStore implements MetadataStore {
         manifest.annotations ? JSON.stringify(manifest.annotations) : null,
         stamp,
       );
+      for (const blob of new Set(manifest.blobs)) {
+        this.sql.putManifestRef.run(repository, "b", blob, digest);
+      }
+      for (const child of new Set(manifest.manifests)) {
+        this.sql.putManifestRef.run(repository, "m", child, digest);
+      }
       this.sql.refreshDigestTags.run(repository, digest);
     }
     this.record(stamp, "manifest-put", repository, digest);
@@ -222,22 +327,44 @@ export class SqliteMetadataStore implements MetadataStore {
     );
   }
 
-  async deleteManifest(repository: string, digest: Digest, stamp: Stamp): Promise<boolean> {
-    return this.transact(() => {
-      const tombstone = this.tombstoneStamp(repository, digest);
-      if (tombstone !== undefined && tombstone >= stamp) return false;
-      // The tombstone also hides every tag write to this manifest older than the delete,
-      // whatever order the writes arrive in.
-      this.sql.putManifestTombstone.run(repository, digest, stamp);
-      this.record(stamp, "manifest-delete", repository, digest);
-      const current = this.sql.manifestStamp.get(repository, digest) as
-        | { stamp: string }
-        | undefined;
-      const removed = current !== undefined && current.stamp < stamp;
-      if (removed) this.sql.deleteManifest.run(repository, digest);
-      this.sql.refreshDigestTags.run(repository, digest);
-      return removed;
-    });
+  async deleteManifest(
+    repository: string,
+    digest: Digest,
+    stamp: Stamp,
+    options: { expired?: boolean } = {},
+  ): Promise<boolean> {
+    return this.transact(() =>
+      this.applyManifestDelete(repository, digest, stamp, options.expired ?? false),
+    );
+  }
+
+  async manifestExpired(repository: string, digest: Digest): Promise<boolean | undefined> {
+    const row = this.sql.manifestTombstone.get(repository, digest) as
+      | { expired: number }
+      | undefined;
+    return row === undefined ? undefined : row.expired === 1;
+  }
+
+  private applyManifestDelete(
+    repository: string,
+    digest: Digest,
+    stamp: Stamp,
+    expired: boolean,
+  ): boolean {
+    const tombstone = this.tombstoneStamp(repository, digest);
+    if (tombstone !== undefined && tombstone >= stamp) return false;
+    // The tombstone also hides every tag write to this manifest older than the delete,
+    // whatever order the writes arrive in.
+    this.sql.putManifestTombstone.run(repository, digest, stamp, expired ? 1 : 0);
+    this.record(stamp, expired ? "manifest-expire" : "manifest-delete", repository, digest);
+    const current = this.sql.manifestStamp.get(repository, digest) as { stamp: string } | undefined;
+    const removed = current !== undefined && current.stamp < stamp;
+    if (removed) {
+      this.sql.deleteManifest.run(repository, digest);
+      this.sql.deleteManifestRefs.run(repository, digest);
+    }
+    this.sql.refreshDigestTags.run(repository, digest);
+    return removed;
   }
 
   async deleteTag(repository: string, tag: string, stamp: Stamp): Promise<boolean> {
@@ -289,10 +416,11 @@ export class SqliteMetadataStore implements MetadataStore {
       add(r.repository as string, `m ${r.digest} ${r.stamp}\n`);
     }
     for (const r of rows(this.sql.stateManifestTombstones)) {
-      add(r.repository as string, `x ${r.digest} ${r.stamp}\n`);
+      add(r.repository as string, `${r.expired === "1" ? "y" : "x"} ${r.digest} ${r.stamp}\n`);
     }
     for (const r of rows(this.sql.stateLinks)) {
-      add(r.repository as string, `${r.linked === "1" ? "l" : "u"} ${r.digest} ${r.stamp}\n`);
+      const kind = r.linked === "1" ? "l" : r.expired === "1" ? "e" : "u";
+      add(r.repository as string, `${kind} ${r.digest} ${r.stamp}\n`);
     }
     if (only === undefined || only === controlRepository) {
       for (const r of this.sql.allControls.iterate() as Iterable<ControlRecord>) {
@@ -420,14 +548,29 @@ export class SqliteMetadataStore implements MetadataStore {
         stamp: m.stamp,
       })),
       tags: this.sql.exportTags.all(repository) as RepositoryExport["tags"],
-      tombstones: this.sql.exportTombstones.all(repository) as RepositoryExport["tombstones"],
+      tombstones: (
+        this.sql.exportTombstones.all(repository) as {
+          digest: Digest;
+          stamp: string;
+          expired: number;
+        }[]
+      ).map((t) =>
+        t.expired === 1
+          ? { digest: t.digest, stamp: t.stamp, expired: true }
+          : { digest: t.digest, stamp: t.stamp },
+      ),
       links: (
         this.sql.exportLinks.all(repository, repository) as {
           digest: Digest;
           linked: number;
           stamp: string;
+          expired: number;
         }[]
-      ).map((l) => ({ digest: l.digest, linked: l.linked === 1, stamp: l.stamp })),
+      ).map((l) =>
+        l.expired === 1
+          ? { digest: l.digest, linked: false, stamp: l.stamp, expired: true }
+          : { digest: l.digest, linked: l.linked === 1, stamp: l.stamp },
+      ),
     };
   }
 
@@ -584,7 +727,7 @@ function prepareStatements(db: Database.Database) {
          SELECT stamp FROM blob_link_tombstones WHERE repository = ? AND digest = ?)`,
     ),
     putBlobLinkTombstone: prepare(
-      "INSERT OR REPLACE INTO blob_link_tombstones (repository, digest, stamp) VALUES (?, ?, ?)",
+      "INSERT OR REPLACE INTO blob_link_tombstones (repository, digest, stamp, expired) VALUES (?, ?, ?, ?)",
     ),
     clearBlobLinkTombstone: prepare(
       "DELETE FROM blob_link_tombstones WHERE repository = ? AND digest = ?",
@@ -603,14 +746,15 @@ function prepareStatements(db: Database.Database) {
          WHERE @only IS NULL OR repository = @only ORDER BY repository, digest`,
     ),
     stateManifestTombstones: prepare(
-      `SELECT repository, digest, stamp FROM manifest_tombstones
+      `SELECT repository, digest, stamp, CAST(expired AS TEXT) AS expired FROM manifest_tombstones
          WHERE @only IS NULL OR repository = @only ORDER BY repository, digest`,
     ),
     stateLinks: prepare(
-      `SELECT repository, digest, stamp, '1' AS linked FROM blob_links
+      `SELECT repository, digest, stamp, '1' AS linked, '0' AS expired FROM blob_links
          WHERE @only IS NULL OR repository = @only
        UNION ALL
-       SELECT repository, digest, stamp, '0' AS linked FROM blob_link_tombstones
+       SELECT repository, digest, stamp, '0' AS linked, CAST(expired AS TEXT) AS expired
+         FROM blob_link_tombstones
          WHERE @only IS NULL OR repository = @only
        ORDER BY repository, digest`,
     ),
@@ -631,10 +775,10 @@ function prepareStatements(db: Database.Database) {
     ),
     deleteManifest: prepare("DELETE FROM manifests WHERE repository = ? AND digest = ?"),
     manifestTombstone: prepare(
-      "SELECT stamp FROM manifest_tombstones WHERE repository = ? AND digest = ?",
+      "SELECT stamp, expired FROM manifest_tombstones WHERE repository = ? AND digest = ?",
     ),
     putManifestTombstone: prepare(
-      "INSERT OR REPLACE INTO manifest_tombstones (repository, digest, stamp) VALUES (?, ?, ?)",
+      "INSERT OR REPLACE INTO manifest_tombstones (repository, digest, stamp, expired) VALUES (?, ?, ?, ?)",
     ),
     getTag: prepare("SELECT digest, stamp FROM tags WHERE repository = ? AND tag = ?"),
     putTag: prepare(
@@ -678,7 +822,7 @@ function prepareStatements(db: Database.Database) {
     ),
     exportTags: prepare("SELECT tag, digest, stamp FROM tags WHERE repository = ? ORDER BY tag"),
     exportTombstones: prepare(
-      "SELECT digest, stamp FROM manifest_tombstones WHERE repository = ? ORDER BY digest",
+      "SELECT digest, stamp, expired FROM manifest_tombstones WHERE repository = ? ORDER BY digest",
     ),
     controlStamp: prepare("SELECT stamp FROM control_records WHERE kind = ? AND name = ?"),
     putControl: prepare(
@@ -691,11 +835,64 @@ function prepareStatements(db: Database.Database) {
       "SELECT kind, name, value, stamp FROM control_records ORDER BY kind, name",
     ),
     exportLinks: prepare(
-      `SELECT digest, 1 AS linked, stamp FROM blob_links WHERE repository = ?
+      `SELECT digest, 1 AS linked, stamp, 0 AS expired FROM blob_links WHERE repository = ?
        UNION ALL
-       SELECT digest, 0 AS linked, stamp FROM blob_link_tombstones WHERE repository = ?
+       SELECT digest, 0 AS linked, stamp, expired FROM blob_link_tombstones WHERE repository = ?
        ORDER BY digest`,
     ),
     latestStamp: prepare("SELECT max(stamp) AS stamp FROM changes"),
+    putManifestRef: prepare(
+      "INSERT OR IGNORE INTO manifest_refs (repository, kind, target, manifest) VALUES (?, ?, ?, ?)",
+    ),
+    deleteManifestRefs: prepare("DELETE FROM manifest_refs WHERE repository = ? AND manifest = ?"),
+    referencedByManifest: prepare(
+      "SELECT 1 FROM manifest_refs WHERE repository = ? AND kind = 'b' AND target = ? LIMIT 1",
+    ),
+    listedByIndex: prepare(
+      "SELECT 1 FROM manifest_refs WHERE repository = ? AND kind = 'm' AND target = ? LIMIT 1",
+    ),
+    // A client's unlink (expired = 0) keeps the blob unservable whatever references it.
+    servedByManifest: prepare(
+      `SELECT 1 WHERE EXISTS (SELECT 1 FROM manifest_refs
+                               WHERE repository = ? AND kind = 'b' AND target = ?)
+         AND NOT EXISTS (SELECT 1 FROM blob_link_tombstones
+                          WHERE repository = ? AND digest = ? AND expired = 0)`,
+    ),
+    expirableLinks: prepare(
+      `SELECT l.repository, l.digest, l.size, l.stamp FROM blob_links l
+       WHERE (l.repository, l.digest) > (@repository, @digest) AND l.stamp < @olderThan
+         AND NOT EXISTS (SELECT 1 FROM manifest_refs r
+                          WHERE r.repository = l.repository AND r.kind = 'b'
+                            AND r.target = l.digest)
+       ORDER BY l.repository, l.digest LIMIT @limit`,
+    ),
+    // Anything that keeps a blob's bytes: a live link, a stored manifest, a recent unlink.
+    blobReferenced: prepare(
+      `SELECT 1 WHERE EXISTS (SELECT 1 FROM blob_links WHERE digest = @digest)
+         OR EXISTS (SELECT 1 FROM manifest_refs WHERE target = @digest AND kind = 'b')
+         OR EXISTS (SELECT 1 FROM blob_link_tombstones
+                     WHERE digest = @digest AND stamp >= @olderThan)`,
+    ),
+    manifestGraph: prepare(
+      `SELECT m.digest, m.stamp, length(m.bytes) AS size, m.subject,
+         json_extract(m.refs, '$.manifests') AS children,
+         EXISTS (SELECT 1 FROM tags t WHERE t.repository = m.repository
+                   AND t.digest = m.digest AND t.visible = 1) AS tagged
+       FROM manifests m WHERE m.repository = ? ORDER BY m.digest`,
+    ),
+    // A manifest retention must keep whatever it decided: a visible tag, or a stored parent.
+    manifestInUse: prepare(
+      `SELECT 1 WHERE EXISTS (SELECT 1 FROM tags WHERE repository = ? AND digest = ? AND visible = 1)
+         OR EXISTS (SELECT 1 FROM manifest_refs WHERE repository = ? AND kind = 'm' AND target = ?)`,
+    ),
+    repositoryUsage: prepare(
+      `SELECT r.name AS repository,
+         (SELECT count(*) FROM blob_links l WHERE l.repository = r.name) AS links,
+         (SELECT coalesce(sum(size), 0) FROM blob_links l WHERE l.repository = r.name) AS linkedBytes,
+         (SELECT count(*) FROM manifests m WHERE m.repository = r.name) AS manifests,
+         (SELECT coalesce(sum(length(bytes)), 0) FROM manifests m WHERE m.repository = r.name)
+           AS manifestBytes
+       FROM repositories r ORDER BY r.name`,
+    ),
   };
 }

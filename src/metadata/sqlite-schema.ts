@@ -1,7 +1,7 @@
 // The SQLite schema of the metadata store, applied idempotently at open.
 import type Database from "better-sqlite3";
 
-export const schemaVersion = 1;
+export const schemaVersion = 2;
 
 export const schema = `
 CREATE TABLE IF NOT EXISTS meta (
@@ -24,10 +24,12 @@ CREATE TABLE IF NOT EXISTS blob_links (
   PRIMARY KEY (repository, digest)
 ) WITHOUT ROWID;
 
+-- expired: 1 for an unlink the collector wrote (a stored manifest still serves the blob).
 CREATE TABLE IF NOT EXISTS blob_link_tombstones (
   repository TEXT NOT NULL,
   digest     TEXT NOT NULL,
   stamp      TEXT NOT NULL,
+  expired    INTEGER NOT NULL DEFAULT 0,
   PRIMARY KEY (repository, digest)
 ) WITHOUT ROWID;
 
@@ -46,10 +48,27 @@ CREATE TABLE IF NOT EXISTS manifests (
 CREATE INDEX IF NOT EXISTS manifests_by_subject ON manifests (repository, subject)
   WHERE subject IS NOT NULL;
 
+-- What each stored manifest references, one row per reference, kept with the manifest
+-- row: kind 'b' a blob (config, layer), 'm' a child manifest (of an index). The collector
+-- asks "does any manifest use this" by digest, and a blob a stored manifest uses stays
+-- servable from its repository.
+CREATE TABLE IF NOT EXISTS manifest_refs (
+  repository TEXT NOT NULL,
+  kind       TEXT NOT NULL,
+  target     TEXT NOT NULL,
+  manifest   TEXT NOT NULL,
+  PRIMARY KEY (repository, kind, target, manifest)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS manifest_refs_by_target ON manifest_refs (target, kind);
+CREATE INDEX IF NOT EXISTS blob_links_by_digest ON blob_links (digest);
+CREATE INDEX IF NOT EXISTS blob_link_tombstones_by_digest ON blob_link_tombstones (digest);
+
+-- expired: 1 for a retention delete (a region where an index lists the manifest re-puts it).
 CREATE TABLE IF NOT EXISTS manifest_tombstones (
   repository TEXT NOT NULL,
   digest     TEXT NOT NULL,
   stamp      TEXT NOT NULL,
+  expired    INTEGER NOT NULL DEFAULT 0,
   PRIMARY KEY (repository, digest)
 ) WITHOUT ROWID;
 
@@ -100,11 +119,43 @@ export const tagVisibility = `(
     (SELECT x.stamp FROM manifest_tombstones x
       WHERE x.repository = tags.repository AND x.digest = tags.digest), ''))`;
 
+/** The manifest_refs rows of every stored manifest, from their `refs` JSON. */
+const fillManifestRefs = `
+INSERT OR IGNORE INTO manifest_refs (repository, kind, target, manifest)
+  SELECT m.repository, 'b', j.value, m.digest FROM manifests m, json_each(m.refs, '$.blobs') j
+  UNION ALL
+  SELECT m.repository, 'm', j.value, m.digest FROM manifests m, json_each(m.refs, '$.manifests') j`;
+
 /**
- * Brings a database created by an older version up to this schema: `tags.visible`
- * appeared after the first release and is filled in once, in one transaction.
+ * Brings a database created by an older version up to this schema, each step once and in
+ * one transaction: `tags.visible` appeared after the first release; `manifest_refs`
+ * (schema 2) is filled in from the manifests' `refs`; `blob_link_tombstones.expired`
+ * and `manifest_tombstones.expired` (schema 2) are 0 for every delete written before.
  */
 export function upgradeSchema(db: Database.Database): void {
+  const row = db.prepare("SELECT value FROM meta WHERE key = 'schema_version'").get() as
+    | { value: string }
+    | undefined;
+  // A manifest_refs without kinds (made by a development build) is made again.
+  const refColumns = db.pragma("table_info(manifest_refs)") as { name: string }[];
+  if (!refColumns.some((column) => column.name === "kind")) {
+    db.exec("DROP TABLE manifest_refs");
+    db.exec(schema);
+    db.exec(fillManifestRefs);
+  }
+  // No version row: a new database (nothing to fill), or one older than the row.
+  if (row === undefined || Number(row.value) < 2) {
+    db.transaction(() => {
+      db.exec(fillManifestRefs);
+      db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', '2')").run();
+    }).immediate();
+  }
+  for (const table of ["blob_link_tombstones", "manifest_tombstones"]) {
+    const tombstoneColumns = db.pragma(`table_info(${table})`) as { name: string }[];
+    if (!tombstoneColumns.some((column) => column.name === "expired")) {
+      db.exec(`ALTER TABLE ${table} ADD COLUMN expired INTEGER NOT NULL DEFAULT 0`);
+    }
+  }
   const columns = db.pragma("table_info(tags)") as { name: string }[];
   if (!columns.some((column) => column.name === "visible")) {
     db.transaction(() => {

@@ -6,6 +6,7 @@ import { type ByteRange, type ReadRange, resolveReadRange } from "../oci/content
 import type { Digest } from "../oci/digest.ts";
 import { OciError } from "../oci/oci-error.ts";
 import { BlobNotFoundError } from "../storage/blob-store.ts";
+import { blobKey } from "./content-locks.ts";
 import type { RegistryContext } from "./registry-context.ts";
 
 export interface BlobRead {
@@ -28,7 +29,7 @@ export class BlobOperations {
    * source's (a HEAD before a push must not move the blob).
    */
   async stat(repository: string, digest: Digest): Promise<{ size: number }> {
-    const link = await this.ctx.metadata.getBlobLink(repository, digest);
+    const link = await this.servable(repository, digest);
     if (link) return link;
     const remote = await this.ctx.contentSource?.statBlob(repository, digest);
     if (remote) return remote;
@@ -42,7 +43,7 @@ export class BlobOperations {
    * Throws BLOB_UNKNOWN, or RANGE_INVALID with the size in its detail.
    */
   async read(repository: string, digest: Digest, requested?: ReadRange): Promise<BlobRead> {
-    const link = await this.ctx.metadata.getBlobLink(repository, digest);
+    const link = await this.servable(repository, digest);
     const source = this.ctx.contentSource;
     if (!link && source) {
       if (requested === undefined) {
@@ -105,11 +106,30 @@ export class BlobOperations {
    * false when `from` cannot serve the blob (the caller then starts a normal upload).
    */
   async mount(repository: string, digest: Digest, from: string): Promise<boolean> {
-    const link = await this.ctx.metadata.getBlobLink(from, digest);
-    if (!link) return false;
-    if (!(await this.ctx.blobs.stat(digest))) return false;
-    await this.link(repository, digest, link.size);
-    return true;
+    return this.ctx.locks.with([blobKey(digest)], async () => {
+      const link = await this.servable(from, digest);
+      if (!link) return false;
+      if (!(await this.ctx.blobs.stat(digest))) return false;
+      await this.link(repository, digest, link.size);
+      return true;
+    });
+  }
+
+  /**
+   * What the repository may serve: a linked blob, or a blob one of its stored manifests
+   * references. A manifest's blobs stay servable when their link registers say unlinked
+   * (the collector expires links no manifest of its own region uses, and that unlink
+   * replicates to regions where a manifest still arriving uses the blob); the collector
+   * never takes bytes a stored manifest references.
+   */
+  private async servable(
+    repository: string,
+    digest: Digest,
+  ): Promise<{ size: number } | undefined> {
+    const link = await this.ctx.metadata.getBlobLink(repository, digest);
+    if (link) return link;
+    if (!(await this.ctx.metadata.servedByManifest(repository, digest))) return undefined;
+    return this.ctx.blobs.stat(digest);
   }
 
   async link(repository: string, digest: Digest, size: number): Promise<void> {

@@ -9,6 +9,7 @@ import { maxManifestBytes, parseManifest } from "../oci/manifest.ts";
 import { mediaTypes } from "../oci/media-types.ts";
 import { OciError } from "../oci/oci-error.ts";
 import type { Reference } from "../oci/reference.ts";
+import { blobKey, manifestKey } from "./content-locks.ts";
 import { manifestRecord } from "./manifest-record.ts";
 import type { RegistryContext } from "./registry-context.ts";
 
@@ -47,12 +48,21 @@ export class ManifestOperations {
       throw new OciError("DIGEST_INVALID", { expected: reference.digest, actual: digest });
     }
     const parsed = parseManifest(bytes, contentType);
-    await this.requireBlobs(repository, parsed.blobs);
-    await this.requireManifests(repository, parsed.manifests);
-    await this.ctx.metadata.putManifest(
-      manifestRecord(repository, digest, bytes, parsed, this.ctx.clock.next()),
-      reference.kind === "tag" ? reference.tag : undefined,
-    );
+    // From the checks to the commit, what the manifest references is held: the collector
+    // cannot expire a blob or child it found present.
+    const keys = [
+      manifestKey(repository, digest),
+      ...parsed.blobs.map(blobKey),
+      ...parsed.manifests.map((child) => manifestKey(repository, child)),
+    ];
+    await this.ctx.locks.with(keys, async () => {
+      await this.requireBlobs(repository, parsed.blobs);
+      await this.requireManifests(repository, parsed.manifests);
+      await this.ctx.metadata.putManifest(
+        manifestRecord(repository, digest, bytes, parsed, this.ctx.clock.next()),
+        reference.kind === "tag" ? reference.tag : undefined,
+      );
+    });
     return { digest, subject: parsed.subject?.digest };
   }
 

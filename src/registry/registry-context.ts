@@ -1,7 +1,8 @@
 // What the repository operations share: the two stores, the clock that stamps every
-// change, and the optional source of content this replica lacks.
+// change, the optional source of content this replica lacks, and the content locks.
 import type { MetadataStore } from "../metadata/metadata-store.ts";
 import type { BlobStore } from "../storage/blob-store.ts";
+import type { ContentLocks } from "./content-locks.ts";
 import type { ContentSource } from "./content-source.ts";
 import type { HybridClock } from "./hybrid-clock.ts";
 
@@ -12,4 +13,6 @@ export interface RegistryContext {
   /** Remote stamps further ahead of local wall time than this are refused. */
   maxClockSkewMs: number;
   contentSource?: ContentSource | undefined;
+  /** Held while a reference is being written; the collector takes them exclusively. */
+  locks: ContentLocks;
 }

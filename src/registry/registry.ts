@@ -5,6 +5,7 @@ import type { MetadataStore, Page } from "../metadata/metadata-store.ts";
 import type { BlobStore } from "../storage/blob-store.ts";
 import { BlobIntake } from "./blob-intake.ts";
 import { BlobOperations } from "./blob-operations.ts";
+import { ContentLocks } from "./content-locks.ts";
 import type { ContentSource } from "./content-source.ts";
 import { ControlRecords } from "./control-records.ts";
 import type { HybridClock } from "./hybrid-clock.ts";
@@ -35,12 +36,19 @@ export class Registry {
   readonly state: ReplicaState;
   /** The control plane's records (users, tokens, ...). */
   readonly control: ControlRecords;
+  /** Content locks: garbage collection takes them exclusively before it removes anything. */
+  readonly locks: ContentLocks;
 
   readonly clock: HybridClock;
   private readonly ctx: RegistryContext;
 
   constructor(options: RegistryOptions) {
-    const ctx: RegistryContext = { ...options, maxClockSkewMs: options.maxClockSkewMs ?? 60_000 };
+    const ctx: RegistryContext = {
+      ...options,
+      maxClockSkewMs: options.maxClockSkewMs ?? 60_000,
+      locks: new ContentLocks(),
+    };
+    this.locks = ctx.locks;
     this.ctx = ctx;
     this.clock = options.clock;
     this.intake = new BlobIntake(options.blobs);

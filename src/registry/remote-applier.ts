@@ -5,6 +5,7 @@
 // nothing.
 import { type Digest, digestAlgorithm, digestOf } from "../oci/digest.ts";
 import { parseManifest } from "../oci/manifest.ts";
+import { blobKey, manifestKey } from "./content-locks.ts";
 import { manifestRecord } from "./manifest-record.ts";
 import type { RegistryContext } from "./registry-context.ts";
 import {
@@ -35,13 +36,19 @@ export class RemoteApplier {
         await this.linkBlob(change.repository, change.digest, change.stamp, fetcher);
         return;
       case "blob-unlink":
-        await metadata.unlinkBlob(change.repository, change.digest, change.stamp);
+      case "blob-expire":
+        await metadata.unlinkBlob(change.repository, change.digest, change.stamp, {
+          expired: change.kind === "blob-expire",
+        });
         return;
       case "manifest-put":
         await this.putManifest(change, fetcher, 0);
         return;
       case "manifest-delete":
         await metadata.deleteManifest(change.repository, change.digest, change.stamp);
+        return;
+      case "manifest-expire":
+        await this.expireManifest(change.repository, change.digest, change.stamp);
         return;
       case "tag-put":
         await this.putTag(change.repository, change.tag, change.digest, change.stamp, fetcher);
@@ -70,13 +77,22 @@ export class RemoteApplier {
     // A link no newer than the register's stamp changes nothing: do not fetch for it.
     const current = await this.ctx.metadata.blobLinkStamp(repository, digest);
     if (current !== undefined && current >= stamp) return;
+    // Held from the check of the bytes to the link: the collector cannot take them between.
+    await this.ctx.locks.with([blobKey(digest)], async () => {
+      const info = await this.ensureStored(digest, fetcher);
+      await this.ctx.metadata.linkBlob({ repository, digest, size: info.size, stamp });
+    });
+  }
+
+  /** The blob's bytes here, fetched when absent; throws ContentUnavailableError. */
+  private async ensureStored(digest: Digest, fetcher: ContentFetcher): Promise<{ size: number }> {
     let info = await this.ctx.blobs.stat(digest);
     if (!info) {
       await fetcher.ensureBlob(digest);
       info = await this.ctx.blobs.stat(digest);
       if (!info) throw new ContentUnavailableError(`blob ${digest}`);
     }
-    await this.ctx.metadata.linkBlob({ repository, digest, size: info.size, stamp });
+    return info;
   }
 
   private async putManifest(
@@ -89,21 +105,70 @@ export class RemoteApplier {
       throw new ContentUnavailableError(`manifest ${digest}: bytes do not match the digest`);
     }
     const parsed = parseManifest(bytes, change.mediaType);
-    // Blobs first, in parallel; each crosses once however many manifests name it.
-    await Promise.all(
-      parsed.blobs.map(async (blob) => {
-        if (await this.ctx.metadata.getBlobLink(repository, blob)) return;
-        await this.linkBlob(repository, blob, stamp, fetcher);
-      }),
-    );
-    for (const child of await this.ctx.metadata.missingManifests(repository, parsed.manifests)) {
-      if (depth >= maxIndexDepth)
-        throw new ContentUnavailableError(`index ${digest} nests too deep`);
-      const fetched = await fetcher.fetchManifest(repository, child);
-      if (!fetched) throw new ContentUnavailableError(`manifest ${repository}@${child}`);
-      await this.putManifest({ repository, digest: child, stamp, ...fetched }, fetcher, depth + 1);
-    }
-    await this.ctx.metadata.putManifest(manifestRecord(repository, digest, bytes, parsed, stamp));
+    // What the manifest references is held until it is stored: a pending replicated
+    // manifest keeps its blobs and children from the collector while they arrive.
+    const keys = [
+      manifestKey(repository, digest),
+      ...parsed.blobs.map(blobKey),
+      ...parsed.manifests.map((child) => manifestKey(repository, child)),
+    ];
+    await this.ctx.locks.with(keys, async () => {
+      // Blobs first, in parallel; each crosses once however many manifests name it. The
+      // bytes must be here even when the link register holds a newer unlink (a link
+      // expired by a collector elsewhere): the stored manifest makes them servable.
+      await Promise.all(
+        parsed.blobs.map(async (blob) => {
+          if (await this.ctx.metadata.getBlobLink(repository, blob)) return;
+          await this.linkBlob(repository, blob, stamp, fetcher);
+          await this.ensureStored(blob, fetcher);
+        }),
+      );
+      for (const child of await this.ctx.metadata.missingManifests(repository, parsed.manifests)) {
+        if (depth >= maxIndexDepth)
+          throw new ContentUnavailableError(`index ${digest} nests too deep`);
+        const fetched = await fetcher.fetchManifest(repository, child);
+        if (!fetched) throw new ContentUnavailableError(`manifest ${repository}@${child}`);
+        await this.putManifest(
+          { repository, digest: child, stamp, ...fetched },
+          fetcher,
+          depth + 1,
+        );
+        const { metadata } = this.ctx;
+        const stillMissing = (await metadata.missingManifests(repository, [child])).length > 0;
+        if (stillMissing && (await metadata.manifestExpired(repository, child))) {
+          // Retention here expired the child before this index arrived: the index keeps
+          // it, with a put newer than the expiry that replicates like any.
+          await this.putManifest(
+            { repository, digest: child, stamp: this.ctx.clock.next(), ...fetched },
+            fetcher,
+            depth + 1,
+          );
+        }
+      }
+      await this.ctx.metadata.putManifest(manifestRecord(repository, digest, bytes, parsed, stamp));
+    });
+  }
+
+  /**
+   * A retention delete made elsewhere, where no index listed the manifest yet. Here a
+   * stored index may list it: then the index keeps its child, with a put newer than the
+   * expiry, which replicates back to the region that expired it.
+   */
+  private async expireManifest(repository: string, digest: Digest, stamp: string) {
+    const { metadata, locks } = this.ctx;
+    const stored = await metadata.getManifest(repository, digest);
+    const parsed = stored ? parseManifest(stored.bytes, stored.mediaType) : undefined;
+    // Its blobs are held too: between the delete and the put nothing may take them.
+    const keys = [manifestKey(repository, digest), ...(parsed?.blobs ?? []).map(blobKey)];
+    await locks.with(keys, async () => {
+      await metadata.deleteManifest(repository, digest, stamp, { expired: true });
+      if (!stored || !parsed || !(await metadata.listedByIndex(repository, digest))) {
+        return;
+      }
+      await metadata.putManifest(
+        manifestRecord(repository, digest, stored.bytes, parsed, this.ctx.clock.next()),
+      );
+    });
   }
 
   private async putTag(

@@ -7,6 +7,8 @@ import type { Digest } from "../oci/digest.ts";
 export type ReplicatedChange =
   | { kind: "blob-link"; repository: string; digest: Digest; stamp: Stamp }
   | { kind: "blob-unlink"; repository: string; digest: Digest; stamp: Stamp }
+  /** An unlink a collector wrote: a stored manifest referencing the blob still serves it. */
+  | { kind: "blob-expire"; repository: string; digest: Digest; stamp: Stamp }
   | {
       kind: "manifest-put";
       repository: string;
@@ -16,6 +18,8 @@ export type ReplicatedChange =
       bytes: Buffer;
     }
   | { kind: "manifest-delete"; repository: string; digest: Digest; stamp: Stamp }
+  /** A retention delete: a region where a stored index lists the manifest puts it again. */
+  | { kind: "manifest-expire"; repository: string; digest: Digest; stamp: Stamp }
   | { kind: "tag-put"; repository: string; tag: string; digest: Digest; stamp: Stamp }
   | { kind: "tag-delete"; repository: string; tag: string; stamp: Stamp }
   | {

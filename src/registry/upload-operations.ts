@@ -14,6 +14,7 @@ import {
   UploadSupersededError,
 } from "../storage/blob-store.ts";
 import type { BlobOperations } from "./blob-operations.ts";
+import { blobKey } from "./content-locks.ts";
 import type { RegistryContext } from "./registry-context.ts";
 
 export interface ChunkRange {
@@ -39,11 +40,14 @@ export class UploadOperations {
     contentLength: number | undefined,
     signal?: AbortSignal,
   ): Promise<{ size: number }> {
-    const info = await translate(() =>
-      this.ctx.blobs.ingest(digest, body, { expectedSize: contentLength, signal }),
-    );
-    await this.blobOps.link(repository, digest, info.size);
-    return info;
+    // Held from the publish to the link: the collector must not take the bytes between.
+    return this.ctx.locks.with([blobKey(digest)], async () => {
+      const info = await translate(() =>
+        this.ctx.blobs.ingest(digest, body, { expectedSize: contentLength, signal }),
+      );
+      await this.blobOps.link(repository, digest, info.size);
+      return info;
+    });
   }
 
   async status(repository: string, id: string): Promise<UploadInfo> {
@@ -90,9 +94,11 @@ export class UploadOperations {
   ): Promise<{ size: number }> {
     if (body) await this.append(repository, id, body, range, contentLength, signal);
     else await this.status(repository, id);
-    const info = await translate(() => this.ctx.blobs.commitUpload(id, digest));
-    await this.blobOps.link(repository, digest, info.size);
-    return info;
+    return this.ctx.locks.with([blobKey(digest)], async () => {
+      const info = await translate(() => this.ctx.blobs.commitUpload(id, digest));
+      await this.blobOps.link(repository, digest, info.size);
+      return info;
+    });
   }
 
   async cancel(repository: string, id: string): Promise<void> {

@@ -96,7 +96,7 @@ export class AntiEntropy {
     const changes: ReplicatedChange[] = [
       ...exported.links.map(
         (l): ReplicatedChange => ({
-          kind: l.linked ? "blob-link" : "blob-unlink",
+          kind: l.linked ? "blob-link" : l.expired ? "blob-expire" : "blob-unlink",
           repository,
           digest: l.digest,
           stamp: l.stamp,
@@ -106,7 +106,12 @@ export class AntiEntropy {
         (m): ReplicatedChange => ({ kind: "manifest-put", repository, ...m }),
       ),
       ...exported.tombstones.map(
-        (t): ReplicatedChange => ({ kind: "manifest-delete", repository, ...t }),
+        (t): ReplicatedChange => ({
+          kind: t.expired ? "manifest-expire" : "manifest-delete",
+          repository,
+          digest: t.digest,
+          stamp: t.stamp,
+        }),
       ),
       ...(exported.controls ?? []).map(
         (c): ReplicatedChange => ({

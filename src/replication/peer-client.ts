@@ -257,13 +257,18 @@ export class PeerClient {
         digest: t.digest === null ? null : digest(t.digest),
         stamp: stamp(t.stamp),
       })),
-      tombstones: list(body.tombstones).map((t) => ({
-        digest: digest(t.digest),
-        stamp: stamp(t.stamp),
-      })),
+      tombstones: list(body.tombstones).map((t) => {
+        if (t.expired !== undefined && t.expired !== true)
+          throw new PeerProtocolError("bad tombstone in export");
+        const tombstone = { digest: digest(t.digest), stamp: stamp(t.stamp) };
+        return t.expired === true ? { ...tombstone, expired: true } : tombstone;
+      }),
       links: list(body.links).map((l) => {
         if (typeof l.linked !== "boolean") throw new PeerProtocolError("bad link in export");
-        return { digest: digest(l.digest), linked: l.linked, stamp: stamp(l.stamp) };
+        if (l.expired !== undefined && l.expired !== true)
+          throw new PeerProtocolError("bad link in export");
+        const link = { digest: digest(l.digest), linked: l.linked, stamp: stamp(l.stamp) };
+        return l.expired === true && !l.linked ? { ...link, expired: true } : link;
       }),
       controls: list(body.controls ?? []).map((c) => {
         if (typeof c.kind !== "string" || typeof c.name !== "string")

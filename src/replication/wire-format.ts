@@ -129,7 +129,9 @@ export function toChange(record: WireRecord): ReplicatedChange | undefined {
   switch (record.kind) {
     case "blob-link":
     case "blob-unlink":
+    case "blob-expire":
     case "manifest-delete":
+    case "manifest-expire":
       return { kind: record.kind, repository, digest: digest(), stamp };
     case "manifest-put":
       if (record.bytes === undefined || record.mediaType === undefined) return undefined;

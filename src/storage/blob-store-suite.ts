@@ -341,5 +341,41 @@ export function runBlobStoreSuite(driver: string, open: () => Promise<BlobStoreF
         assert.equal(await store.stat(digest), undefined);
       }),
     );
+
+    it(
+      "lists published blobs in digest order, page by page, with their size and age",
+      withStore(async ({ store }) => {
+        const before = Date.now() - 1000;
+        const blobs = new Map<Digest, number>();
+        for (let i = 0; i < 7; i += 1) {
+          const bytes = Buffer.from(`listed blob ${i}`.repeat(i + 1));
+          blobs.set(digestOf(bytes), bytes.length);
+          await store.ingest(digestOf(bytes), Readable.from([bytes]));
+        }
+        // An upload in progress is not a published blob.
+        await store.createUpload(uploadId, "repo");
+        const seen: Digest[] = [];
+        let after: Digest | undefined;
+        for (;;) {
+          const page = await store.listBlobs(after, 3);
+          for (const entry of page) {
+            assert.equal(entry.size, blobs.get(entry.digest));
+            assert.ok(entry.modifiedAt.getTime() >= before);
+            seen.push(entry.digest);
+          }
+          if (page.length < 3) break;
+          after = page.at(-1)?.digest;
+        }
+        assert.deepEqual(seen, [...blobs.keys()].sort());
+        const first = seen[0] as Digest;
+        assert.equal((await store.published(first))?.size, blobs.get(first));
+        await store.delete(first);
+        assert.equal(await store.published(first), undefined);
+        assert.deepEqual(
+          (await store.listBlobs(undefined, 100)).map((b) => b.digest),
+          seen.slice(1),
+        );
+      }),
+    );
   });
 }

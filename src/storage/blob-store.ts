@@ -10,6 +10,14 @@ export interface BlobInfo {
   size: number;
 }
 
+/** A published blob as a listing gives it. */
+export interface StoredBlob {
+  digest: Digest;
+  size: number;
+  /** When the bytes were published: the age of bytes no link ever named. */
+  modifiedAt: Date;
+}
+
 export interface UploadInfo {
   id: string;
   repository: string;
@@ -43,8 +51,18 @@ export interface BlobStore {
    * Throws DigestMismatchError, SizeMismatchError, or the source's error.
    */
   ingest(digest: Digest, source: Readable, options?: IngestOptions): Promise<BlobInfo>;
-  /** Removes a published blob; false when absent. */
+  /**
+   * Removes a published blob at once (a reader that already opened it finishes); false when
+   * absent. The registry's collector calls it only under the blob's content lock.
+   */
   delete(digest: Digest): Promise<boolean>;
+  /**
+   * Published blobs in digest order (lexical), after `after`, at most `limit`: a collector
+   * pages through every blob without holding anything between pages.
+   */
+  listBlobs(after: Digest | undefined, limit: number): Promise<StoredBlob[]>;
+  /** A published blob with its publish time, or undefined when absent. */
+  published(digest: Digest): Promise<StoredBlob | undefined>;
 
   /** Starts an empty upload. `id` must match `uploadIdPattern`. */
   createUpload(id: string, repository: string): Promise<UploadInfo>;

@@ -11,7 +11,7 @@
 // Upload sessions live in fs-upload-sessions.ts; this file owns published content.
 import { randomUUID } from "node:crypto";
 import { createReadStream } from "node:fs";
-import { mkdir, open, rename, rm, stat } from "node:fs/promises";
+import { mkdir, open, readdir, rename, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import type { Readable, Writable } from "node:stream";
 import type { ByteRange } from "../oci/content-range.ts";
@@ -23,6 +23,7 @@ import {
   DigestMismatchError,
   type IngestOptions,
   SizeMismatchError,
+  type StoredBlob,
   type UploadInfo,
 } from "./blob-store.ts";
 import { BufferPool } from "./buffer-pool.ts";
@@ -176,6 +177,44 @@ export class FsBlobStore implements BlobStore {
     }
   }
 
+  async published(digest: Digest): Promise<StoredBlob | undefined> {
+    try {
+      const info = await stat(this.blobPath(digest));
+      return { digest, size: info.size, modifiedAt: info.mtime };
+    } catch (error) {
+      if (isNotFound(error)) return undefined;
+      throw error;
+    }
+  }
+
+  async listBlobs(after: Digest | undefined, limit: number): Promise<StoredBlob[]> {
+    const found: StoredBlob[] = [];
+    const blobsDir = join(this.root, "blobs");
+    // blobs/<algorithm>/<hex[0:2]>/<hex>: walking the three levels in sorted order lists
+    // the digests in lexical order, so a page can resume after the last digest it gave.
+    for (const algorithm of await sortedEntries(blobsDir)) {
+      const prefix = `${algorithm}:`;
+      if (after !== undefined && prefix < after.slice(0, prefix.length)) continue;
+      for (const shard of await sortedEntries(join(blobsDir, algorithm))) {
+        if (after !== undefined && `${prefix}${shard}` < after.slice(0, prefix.length + 2)) {
+          continue;
+        }
+        for (const hex of await sortedEntries(join(blobsDir, algorithm, shard))) {
+          const digest = `${prefix}${hex}` as Digest;
+          if (after !== undefined && digest <= after) continue;
+          const info = await stat(join(blobsDir, algorithm, shard, hex)).catch((error: unknown) => {
+            if (isNotFound(error)) return undefined;
+            throw error;
+          });
+          if (!info) continue;
+          found.push({ digest, size: info.size, modifiedAt: info.mtime });
+          if (found.length >= limit) return found;
+        }
+      }
+    }
+    return found;
+  }
+
   createUpload(id: string, repository: string): Promise<UploadInfo> {
     return this.uploads.create(id, repository);
   }
@@ -224,6 +263,15 @@ export class FsBlobStore implements BlobStore {
   private blobPath(digest: Digest): string {
     const hex = digestHex(digest);
     return join(this.root, "blobs", digestAlgorithm(digest), hex.slice(0, 2), hex);
+  }
+}
+
+async function sortedEntries(dir: string): Promise<string[]> {
+  try {
+    return (await readdir(dir)).sort();
+  } catch (error) {
+    if (isNotFound(error)) return [];
+    throw error;
   }
 }
 

@@ -34,6 +34,10 @@ export interface TestClusterOptions {
    * start and stop replica processes, and a replica that exits is restarted.
    */
   supervised?: boolean;
+  /** The topology's `gc` section (garbage collection). */
+  gc?: { graceSeconds?: number; intervalSeconds?: number };
+  /** Environment variables of every replica process (test hooks). */
+  env?: Record<string, string>;
 }
 
 export interface TestCluster {
@@ -188,6 +192,7 @@ async function startOnce(options: TestClusterOptions): Promise<TestCluster> {
       log: { level: options.logLevel ?? "warn" },
     };
     if (options.globalEndpoint) topology.globalEndpoint = options.globalEndpoint;
+    if (options.gc) topology.gc = options.gc;
     if (options.wan) {
       topology.wan = {
         rttMs: options.wan.rttMs ?? 0,
@@ -205,7 +210,7 @@ async function startOnce(options: TestClusterOptions): Promise<TestCluster> {
       if (kept.length > keptLogLines) kept.shift();
       if (verbose) process.stderr.write(`[${region}] ${line}\n`);
     };
-    const env = { MERIDIAN_LOG_LEVEL: options.logLevel ?? "warn" };
+    const env = { MERIDIAN_LOG_LEVEL: options.logLevel ?? "warn", ...options.env };
     // Either start stops whatever it started when one replica fails to start.
     if (options.supervised) {
       const supervised = await startSupervisedCluster({

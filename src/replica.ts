@@ -36,6 +36,7 @@ import { startGc } from "./gc/start-gc.ts";
 import { ImportJobs } from "./import/import-jobs.ts";
 import { createImportsApi } from "./import/imports-api.ts";
 import { SqliteMetadataStore } from "./metadata/sqlite-metadata-store.ts";
+import { createPortalApi } from "./portal/portal-api.ts";
 import { HybridClock } from "./registry/hybrid-clock.ts";
 import { Registry } from "./registry/registry.ts";
 import { Replicator } from "./replication/replicator.ts";
@@ -166,6 +167,14 @@ async function assemble(parts: {
   undo.push(() => imports.stop());
   const extensions: ApiExtension[] = [
     ...auth.extensions,
+    createPortalApi({
+      ...auth,
+      replicaSet,
+      replicates: replicator !== undefined,
+      region: config.region ?? "local",
+      tls: config.tls !== undefined,
+      metrics,
+    }),
     ...gc.extensions,
     createImportsApi({ jobs: imports, authorizer: auth.authorizer }),
     createReplicationsApi({

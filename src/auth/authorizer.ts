@@ -8,7 +8,15 @@ import type { AccessCheck } from "../api/request-context.ts";
 import type { RouteMatch } from "../api/routes.ts";
 import { OciError } from "../oci/oci-error.ts";
 import { type Credentials, parseBasic } from "./credentials.ts";
-import { type Action, allowedActions, anonymousPuller } from "./permissions.ts";
+import { type Action, allowedActions, anonymousPuller, type Principal } from "./permissions.ts";
+import {
+  csrfHeaderName,
+  csrfMatches,
+  isSafeMethod,
+  type PortalSession,
+  type PortalSessions,
+  readSessionCookie,
+} from "./portal-session.ts";
 import type { AccessEntry, TokenService } from "./token-service.ts";
 
 export interface AuthorizerOptions {
@@ -18,10 +26,12 @@ export interface AuthorizerOptions {
   /** Absolute token endpoint URL; default from the request's Host header. */
   realm?: string | undefined;
   tls: boolean;
+  /** The portal's browser sessions: a session cookie then stands for its user. */
+  sessions?: PortalSessions | undefined;
 }
 
 interface Caller {
-  kind: "bearer" | "basic" | "anonymous";
+  kind: "bearer" | "basic" | "session" | "anonymous";
   can: AccessCheck;
   admin: boolean;
   catalog: boolean;
@@ -87,14 +97,11 @@ export class Authorizer {
     if (basic) {
       const principal = await this.options.credentials.verify(basic.name, basic.secret, client);
       if (!principal) throw this.challenge(req, scope, false);
-      return {
-        kind: "basic",
-        admin: principal.admin,
-        catalog: principal.admin,
-        can: (repository, action) => allowedActions(principal, repository, [action]).length > 0,
-      };
+      return principalCaller("basic", principal);
     }
     if (header) throw this.challenge(req, scope, false);
+    const session = await this.sessionPrincipal(req);
+    if (session) return principalCaller("session", session);
     if (!this.options.anonymousPull) return undefined;
     return {
       kind: "anonymous",
@@ -104,8 +111,42 @@ export class Authorizer {
     };
   }
 
+  /**
+   * The user of the request's portal session cookie; undefined without one (or with one
+   * that is forged, expired, or whose user is gone). Throws DENIED for a state-changing
+   * request whose X-Meridian-CSRF header does not repeat the session's value.
+   */
+  async sessionPrincipal(req: IncomingMessage): Promise<Principal | undefined> {
+    const found = await this.sessionOf(req);
+    if (!found) return undefined;
+    if (!isSafeMethod(req.method) && !csrfMatches(found.session, req.headers[csrfHeaderName])) {
+      throw new OciError("DENIED", {
+        reason: `a request made with the portal's session needs its ${csrfHeaderName} header`,
+      });
+    }
+    return found.principal;
+  }
+
+  /**
+   * The request's valid portal session and its user as they are now: none when the cookie
+   * is forged or expired, the user is gone, or the password changed since the login.
+   */
+  async sessionOf(
+    req: IncomingMessage,
+  ): Promise<{ session: PortalSession; principal: Principal } | undefined> {
+    const cookie = readSessionCookie(req.headers.cookie);
+    if (!cookie || !this.options.sessions) return undefined;
+    const session = await this.options.sessions.verify(cookie);
+    if (!session) return undefined;
+    const { credentials } = this.options;
+    const principal = credentials.principal(session.subject);
+    if (!principal || credentials.secretStamp(session.subject) !== session.stamp) return undefined;
+    return { session, principal };
+  }
+
   private refuse(req: IncomingMessage, caller: Caller | undefined, scope: string): OciError {
-    if (caller?.kind === "basic") return new OciError("DENIED", { scope });
+    if (caller?.kind === "basic" || caller?.kind === "session")
+      return new OciError("DENIED", { scope });
     return this.challenge(req, scope, caller?.kind === "bearer");
   }
 
@@ -129,6 +170,15 @@ export class Authorizer {
       headers: { "WWW-Authenticate": `Bearer ${parts.join(",")}` },
     });
   }
+}
+
+function principalCaller(kind: "basic" | "session", principal: Principal): Caller {
+  return {
+    kind,
+    admin: principal.admin,
+    catalog: principal.admin,
+    can: (repository, action) => allowedActions(principal, repository, [action]).length > 0,
+  };
 }
 
 function bearerCaller(access: AccessEntry[]): Caller {

@@ -10,6 +10,7 @@ import { ConfigError } from "../config/load-config.ts";
 import type { ControlRecord } from "../metadata/metadata-store.ts";
 import { Authorizer } from "./authorizer.ts";
 import { Credentials } from "./credentials.ts";
+import { PortalSessions } from "./portal-session.ts";
 import { type SigningKeyRecord, SigningKeyring } from "./signing-keyring.ts";
 import { createTokenEndpoint } from "./token-endpoint.ts";
 import { TokenService } from "./token-service.ts";
@@ -17,6 +18,8 @@ import { TokenService } from "./token-service.ts";
 export interface ReplicaAuth {
   authorizer: Authorizer;
   credentials: Credentials;
+  /** The portal's browser sessions, signed with the same key as the tokens. */
+  sessions: PortalSessions;
   extensions: ApiExtension[];
   /** The signing keys; `keyring.shared` is false while only a key of this process exists. */
   keyring: SigningKeyring;
@@ -63,6 +66,7 @@ export function buildAuth(
     },
     refreshTtlSeconds: config.auth.refreshTtlSeconds,
   });
+  const sessions = new PortalSessions({ keyring, service: config.auth.service });
   const authorizer = new Authorizer({
     credentials,
     tokens,
@@ -71,10 +75,12 @@ export function buildAuth(
     },
     realm: config.auth.realm,
     tls: config.tls !== undefined,
+    sessions,
   });
   return {
     authorizer,
     credentials,
+    sessions,
     extensions: [
       createTokenEndpoint({
         credentials,

@@ -121,6 +121,19 @@ export class Credentials {
   }
 
   /**
+   * A short fingerprint of the account's stored secret hash, which changes whenever its
+   * password is set again: a portal session records it, so a new password ends the old
+   * sessions. Undefined for an unknown id.
+   */
+  secretStamp(id: string): string | undefined {
+    const account = id.startsWith(tokenIdPrefix)
+      ? this.tokens.get(id.slice(tokenIdPrefix.length))
+      : this.users.get(id);
+    if (!account) return undefined;
+    return createHash("sha256").update(account.secretHash).digest("base64url").slice(0, 16);
+  }
+
+  /**
    * The principal of a bare name from a refresh token issued before the namespaces were
    * separate: the user or the token of that name, and nobody when both exist (it could
    * be either, and must not become the other).

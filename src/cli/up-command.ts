@@ -102,6 +102,7 @@ async function up(configFile: string, format: "human" | "json", quiet: boolean):
     (r, i) =>
       `  ${r.entry.region.padEnd(16)} ${r.url.padEnd(26)} ${(states[i] ?? "").padEnd(9)} ${r.entry.home ? "home" : ""}`,
   );
+  const portalBase = (sorted.find((r) => r.entry.home) ?? sorted[0])?.url ?? "";
   screen.print(
     `Meridian ${config.registry.name}: ${rows.length} replicas running` +
       `${config.wan ? ` (WAN emulation: ${config.wan.rttMs} ms round trip)` : ""}\n` +
@@ -109,6 +110,7 @@ async function up(configFile: string, format: "human" | "json", quiet: boolean):
       (config.globalEndpoint
         ? `  global endpoint  ${global?.endpoint.url ?? `http://${config.globalEndpoint.listen}`} (${config.globalEndpoint.mode} mode${config.globalEndpoint.hostedBy ? `, in ${config.globalEndpoint.hostedBy.join(", ")}'s process` : ""})\n`
         : "") +
+      `  portal           ${portalBase}/portal/ (every replica serves it)\n` +
       "Add a region: meridian replication create --location <region>. Stop: Ctrl-C.",
   );
   let stopping = false;

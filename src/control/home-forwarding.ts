@@ -15,7 +15,15 @@ export interface HomeReplica {
 
 /** How long the home replica may take to start answering. */
 const answerTimeoutMs = 10_000;
-const forwardedHeaders = ["authorization", "content-type", "content-length", "x-request-id"];
+// The portal's session cookie and CSRF header too: the home replica shares the signing key.
+const forwardedHeaders = [
+  "authorization",
+  "cookie",
+  "x-meridian-csrf",
+  "content-type",
+  "content-length",
+  "x-request-id",
+];
 
 export async function forwardToHome(
   home: HomeReplica,

@@ -62,6 +62,7 @@ describe("meridian up", () => {
   it("serves every replica and the global endpoint, then stops on SIGTERM", async () => {
     assert.match(output, /2 replicas running/);
     assert.match(output, /in westus's process/);
+    assert.match(output, /portal +http:\/\/127\.0\.0\.1:\d+\/portal\//);
     for (const [index, region] of regions.entries()) {
       const reply = await fetch(`http://127.0.0.1:${ports[index + 1]}/v2/`);
       assert.equal(reply.status, 200, region);

@@ -20,18 +20,13 @@ import type { Config } from "./config/config-schema.ts";
 import { listenOn, parseListenAddress } from "./config/listen-address.ts";
 import { ConfigError, replicaEndpoint } from "./config/load-config.ts";
 import { createAdminApi } from "./control/admin-api.ts";
+import { controlPlaneApis } from "./control/control-plane-apis.ts";
 import type { HomeReplica } from "./control/home-forwarding.ts";
-import { createImageApi } from "./control/image-api.ts";
-import { createJoinApi } from "./control/join-api.ts";
 import { PeerDirectory } from "./control/peer-directory.ts";
 import { startReplicaAuth } from "./control/replica-auth.ts";
 import { ReplicaLifecycle } from "./control/replica-lifecycle.ts";
 import { routesOf } from "./control/replica-routes.ts";
 import { ReplicaSet } from "./control/replica-set.ts";
-import { createReplicationsApi } from "./control/replications-api.ts";
-import { createSettingsApi } from "./control/settings-api.ts";
-import { createSigningKeysApi } from "./control/signing-keys-api.ts";
-import { createUsageApi } from "./control/usage-api.ts";
 import { startGc } from "./gc/start-gc.ts";
 import { ImportJobs } from "./import/import-jobs.ts";
 import { createImportsApi } from "./import/imports-api.ts";
@@ -177,38 +172,19 @@ async function assemble(parts: {
     }),
     ...gc.extensions,
     createImportsApi({ jobs: imports, authorizer: auth.authorizer }),
-    createReplicationsApi({
+    ...controlPlaneApis({
+      config,
       replicaSet,
       directory,
-      authorizer: auth.authorizer,
       lifecycle,
-      homeOf: () => directory.home(),
-    }),
-    createUsageApi({ replicaSet, authorizer: auth.authorizer }),
-    createSettingsApi({
-      settings: auth.registrySettings,
-      authorizer: auth.authorizer,
-      homeOf: () => directory.home(),
-    }),
-    createSigningKeysApi({
-      keyring: auth.keyring,
-      rotate: () => auth.rotate(),
-      authorizer: auth.authorizer,
-      homeOf: () => directory.home(),
-    }),
-    createImageApi({ directory, authorizer: auth.authorizer, secret: config.replication.secret }),
-    createJoinApi({
-      replicaSet,
-      self: config.region ?? "local",
-      secret: config.replication.secret,
-      signingKey: config.auth.signingKey,
-      homeOf: () => directory.home(),
+      auth,
     }),
     webhooks.adminApi(
       auth.authorizer,
       () => directory.home(),
       (region) => directory.urlOf(region),
     ),
+    // The generic admin API (users, tokens) after every more specific admin prefix.
     createAdminApi({
       control: registry.control,
       authorizer: auth.authorizer,

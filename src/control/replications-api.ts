@@ -21,7 +21,6 @@ import type { Authorizer } from "../auth/authorizer.ts";
 import { OciError } from "../oci/oci-error.ts";
 import { forwardToHome, type HomeReplica } from "./home-forwarding.ts";
 import { parseJsonBody } from "./json-body.ts";
-import type { PeerDirectory } from "./peer-directory.ts";
 import type { ReplicaLifecycle } from "./replica-lifecycle.ts";
 import type { ReplicaSet } from "./replica-set.ts";
 import { type ReplicationView, viewOf } from "./replication-view.ts";
@@ -41,7 +40,6 @@ const updateBody = z.object({ regionEndpointEnabled: z.boolean() }).strict();
 
 export interface ReplicationsApiOptions {
   replicaSet: ReplicaSet;
-  directory: PeerDirectory;
   authorizer: Authorizer;
   /** The home replica's lifecycle; undefined on the others (and without replication). */
   lifecycle: ReplicaLifecycle | undefined;

@@ -23,6 +23,7 @@ import { createAdminApi } from "./control/admin-api.ts";
 import { controlPlaneApis } from "./control/control-plane-apis.ts";
 import type { HomeReplica } from "./control/home-forwarding.ts";
 import { PeerDirectory } from "./control/peer-directory.ts";
+import { RegistrySettings } from "./control/registry-settings.ts";
 import { startReplicaAuth } from "./control/replica-auth.ts";
 import { ReplicaLifecycle } from "./control/replica-lifecycle.ts";
 import { routesOf } from "./control/replica-routes.ts";
@@ -143,6 +144,16 @@ async function assemble(parts: {
     isHome: () => directory.home() === undefined,
   });
   undo.push(async () => auth.stop());
+  // The registry's settings (control records) over the file's, applied as they change.
+  const settings = new RegistrySettings(registry.control, config);
+  const stopSettings = settings.follow(
+    {
+      auth: auth.settings,
+      antiEntropyIntervalMs: (ms) => replicator?.setAntiEntropyInterval(ms),
+    },
+    (error) => log.error({ err: error }, "could not apply the registry's settings"),
+  );
+  undo.push(async () => stopSettings());
   const gc = startGc({
     config,
     registry,
@@ -172,13 +183,7 @@ async function assemble(parts: {
     }),
     ...gc.extensions,
     createImportsApi({ jobs: imports, authorizer: auth.authorizer }),
-    ...controlPlaneApis({
-      config,
-      replicaSet,
-      directory,
-      lifecycle,
-      auth,
-    }),
+    ...controlPlaneApis({ config, replicaSet, directory, lifecycle, auth, settings }),
     webhooks.adminApi(
       auth.authorizer,
       () => directory.home(),

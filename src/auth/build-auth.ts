@@ -30,6 +30,7 @@ export interface ReplicaAuth {
 export interface LiveAuthSettings {
   anonymousPull: boolean;
   tokenTtlSeconds: number;
+  refreshTtlSeconds: number;
 }
 
 export function buildAuth(
@@ -57,6 +58,7 @@ export function buildAuth(
   const settings: LiveAuthSettings = {
     anonymousPull: config.auth.anonymousPull,
     tokenTtlSeconds: config.auth.tokenTtlSeconds,
+    refreshTtlSeconds: config.auth.refreshTtlSeconds,
   };
   const tokens = new TokenService({
     keyring,

@@ -6,6 +6,7 @@ import type { Config } from "../config/config-schema.ts";
 import { createImageApi } from "./image-api.ts";
 import { createJoinApi } from "./join-api.ts";
 import type { PeerDirectory } from "./peer-directory.ts";
+import type { RegistrySettings } from "./registry-settings.ts";
 import type { ReplicaAuthHandle } from "./replica-auth.ts";
 import type { ReplicaLifecycle } from "./replica-lifecycle.ts";
 import type { ReplicaSet } from "./replica-set.ts";
@@ -21,14 +22,15 @@ export function controlPlaneApis(parts: {
   /** The home replica's lifecycle; undefined elsewhere. */
   lifecycle: ReplicaLifecycle | undefined;
   auth: ReplicaAuthHandle;
+  settings: RegistrySettings;
 }): ApiExtension[] {
-  const { config, replicaSet, directory, lifecycle, auth } = parts;
+  const { config, replicaSet, directory, lifecycle, auth, settings } = parts;
   const { authorizer } = auth;
   const homeOf = () => directory.home();
   return [
     createReplicationsApi({ replicaSet, authorizer, lifecycle, homeOf }),
     createUsageApi({ replicaSet, authorizer }),
-    createSettingsApi({ settings: auth.registrySettings, authorizer, homeOf }),
+    createSettingsApi({ settings, authorizer, homeOf }),
     createSigningKeysApi({
       keyring: auth.keyring,
       rotate: () => auth.rotate(),

@@ -10,11 +10,18 @@ import type { ControlRecords } from "../registry/control-records.ts";
 
 export const settingKind = "setting";
 
+/** What a setting changes in a running replica. */
+export interface LiveSettings {
+  auth: LiveAuthSettings;
+  /** Replication's anti-entropy period, when this replica replicates. */
+  antiEntropyIntervalMs?: (ms: number) => void;
+}
+
 interface SettingDefinition {
   description: string;
   schema: z.ZodType<unknown>;
   fromConfig: (config: Config) => unknown;
-  apply: (live: LiveAuthSettings, value: unknown) => void;
+  apply: (live: LiveSettings, value: unknown) => void;
 }
 
 export const settingDefinitions: Record<string, SettingDefinition> = {
@@ -23,7 +30,7 @@ export const settingDefinitions: Record<string, SettingDefinition> = {
     schema: z.boolean(),
     fromConfig: (config) => config.auth.anonymousPull,
     apply: (live, value) => {
-      live.anonymousPull = value as boolean;
+      live.auth.anonymousPull = value as boolean;
     },
   },
   "auth.tokenTtlSeconds": {
@@ -31,8 +38,26 @@ export const settingDefinitions: Record<string, SettingDefinition> = {
     schema: z.number().int().positive().max(86_400),
     fromConfig: (config) => config.auth.tokenTtlSeconds,
     apply: (live, value) => {
-      live.tokenTtlSeconds = value as number;
+      live.auth.tokenTtlSeconds = value as number;
     },
+  },
+  "auth.refreshTtlSeconds": {
+    description: "how long a refresh token (docker login) is valid",
+    schema: z
+      .number()
+      .int()
+      .positive()
+      .max(90 * 86_400),
+    fromConfig: (config) => config.auth.refreshTtlSeconds,
+    apply: (live, value) => {
+      live.auth.refreshTtlSeconds = value as number;
+    },
+  },
+  "replication.antiEntropySeconds": {
+    description: "how often every repository is compared with every peer",
+    schema: z.number().positive().max(86_400),
+    fromConfig: (config) => config.replication.antiEntropySeconds,
+    apply: (live, value) => live.antiEntropyIntervalMs?.((value as number) * 1000),
   },
 };
 
@@ -67,7 +92,7 @@ export class RegistrySettings {
   }
 
   /** Applies every setting's current value to the live settings of this replica. */
-  async applyTo(live: LiveAuthSettings): Promise<void> {
+  async applyTo(live: LiveSettings): Promise<void> {
     for (const view of await this.list()) settingDefinitions[view.name]?.apply(live, view.value);
   }
 
@@ -80,6 +105,15 @@ export class RegistrySettings {
       throw new Error(`${name}: ${parsed.error.issues[0]?.message ?? "invalid value"}`);
     }
     await this.control.put(settingKind, name, { value: parsed.data });
+  }
+
+  /** Applies the settings now and whenever a setting record changes; returns the stop. */
+  follow(live: LiveSettings, onError: (error: unknown) => void): () => void {
+    const apply = () => void this.applyTo(live).catch(onError);
+    apply();
+    return this.control.onChange((kinds) => {
+      if (kinds.has(settingKind)) apply();
+    });
   }
 
   /** Back to the file's value; false when the registry had not set it. */

@@ -1,6 +1,5 @@
 // A replica's authentication, kept up to date from the control records: users and tokens
-// (over the configuration file's), the token signing keys, and the registry settings
-// that concern authentication. With no auth.signingKey
+// (over the configuration file's) and the token signing keys. With no auth.signingKey
 // configured, the home replica makes a key record as soon as accounts exist, so that every
 // replica signs and checks tokens with the same key; `rotate` adds a newer key (new tokens
 // use it; tokens signed with older keys stay valid until they expire, then the old key
@@ -10,9 +9,8 @@ import { buildAuth, signingKeysOf } from "../auth/build-auth.ts";
 import { newSigningKey, signingKeyKind } from "../auth/signing-keyring.ts";
 import type { Config } from "../config/config-schema.ts";
 import type { Registry } from "../registry/registry.ts";
-import { RegistrySettings, settingKind } from "./registry-settings.ts";
 
-const watchedKinds = ["user", "token", signingKeyKind, settingKind];
+const watchedKinds = ["user", "token", signingKeyKind];
 
 export type ReplicaAuthHandle = Awaited<ReturnType<typeof startReplicaAuth>>;
 
@@ -33,8 +31,6 @@ export async function startReplicaAuth(options: {
   });
   const auth = buildAuth(config, options.host, await load());
   const { keyring, credentials } = auth;
-  const settings = new RegistrySettings(control, config);
-  await settings.applyTo(auth.settings);
   const lifetimeMs = Math.max(config.auth.tokenTtlSeconds, config.auth.refreshTtlSeconds) * 1000;
 
   let making: Promise<void> | undefined;
@@ -59,7 +55,6 @@ export async function startReplicaAuth(options: {
         credentials.useRecords(records.users, records.tokens);
         keyring.useRecords(signingKeysOf(records.signingKeys));
         ensureSharedKey();
-        return settings.applyTo(auth.settings);
       },
       (error: unknown) => log.error({ err: error }, "could not reload users, tokens and keys"),
     );
@@ -67,7 +62,6 @@ export async function startReplicaAuth(options: {
 
   return {
     ...auth,
-    registrySettings: settings,
     stop,
     /**
      * A new signing key (home replica): new tokens are signed with it. Keys replaced more

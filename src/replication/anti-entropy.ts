@@ -28,17 +28,30 @@ export class AntiEntropy {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<unknown> | undefined;
 
-  constructor(private readonly options: AntiEntropyOptions) {}
+  private intervalMs: number;
+
+  constructor(private readonly options: AntiEntropyOptions) {
+    this.intervalMs = options.intervalMs;
+  }
 
   start(): void {
+    clearInterval(this.timer);
     this.timer = setInterval(() => {
       if (!this.running) this.running = this.runOnce().finally(() => (this.running = undefined));
-    }, this.options.intervalMs);
+    }, this.intervalMs);
     this.timer.unref();
+  }
+
+  /** Rounds every `ms` from now on (the registry's setting changed). */
+  setInterval(ms: number): void {
+    if (ms === this.intervalMs) return;
+    this.intervalMs = ms;
+    if (this.timer) this.start();
   }
 
   async stop(): Promise<void> {
     clearInterval(this.timer);
+    this.timer = undefined;
     await this.running;
   }
 

@@ -251,6 +251,11 @@ export class Replicator {
     this.checkpoints.addTransferred(delta);
   }
 
+  /** Anti-entropy rounds every `ms` from now on. */
+  setAntiEntropyInterval(ms: number): void {
+    this.antiEntropy.setInterval(ms);
+  }
+
   /** One anti-entropy round now (tests and the admin API). */
   reconcile(): Promise<number> {
     return this.antiEntropy.runOnce();

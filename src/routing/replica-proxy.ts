@@ -8,7 +8,8 @@ import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
 import type { Logger } from "pino";
 import { sendEndpointError, servedHeader } from "./endpoint-answer.ts";
 import type { HealthMonitor } from "./health-monitor.ts";
-import { ReadRelay } from "./read-relay.ts";
+import { HandReadRelay } from "./hand-read-relay.ts";
+import { ReadRelay, type RelayOutcome } from "./read-relay.ts";
 import type { RoutableReplica } from "./replica-ranking.ts";
 import { hasBody } from "./request-router.ts";
 import { pinLocation } from "./sticky-upload.ts";
@@ -31,7 +32,9 @@ const hopByHop = new Set([
 
 export class ReplicaProxy {
   private readonly agents = new Map<string, Agent>();
-  private readonly reads = new ReadRelay();
+  // Temporary switch for measuring both relays in one run.
+  private readonly reads =
+    process.env.MERIDIAN_READ_RELAY === "hand" ? new HandReadRelay() : new ReadRelay();
 
   constructor(private readonly options: ReplicaProxyOptions) {}
 
@@ -58,6 +61,8 @@ export class ReplicaProxy {
         return replica.region;
       }
       this.options.monitor.reportFailure(replica.region);
+      // The replica failed within its answer: the client got a short body, nothing to retry.
+      if (outcome === "cut") return replica.region;
     }
     if (!res.headersSent) sendEndpointError(res, 502, "UNAVAILABLE", "no replica answered");
     return undefined;
@@ -78,7 +83,7 @@ export class ReplicaProxy {
     replica: RoutableReplica,
     path: string,
     final: boolean,
-  ): Promise<"done" | "retry"> {
+  ): Promise<RelayOutcome> {
     const headers: Record<string, string | string[]> = {};
     for (const [name, value] of Object.entries(req.headers)) {
       if (value !== undefined && !hopByHop.has(name)) headers[name] = value;

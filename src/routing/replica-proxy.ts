@@ -8,7 +8,6 @@ import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
 import type { Logger } from "pino";
 import { sendEndpointError, servedHeader } from "./endpoint-answer.ts";
 import type { HealthMonitor } from "./health-monitor.ts";
-import { HandReadRelay } from "./hand-read-relay.ts";
 import { ReadRelay, type RelayOutcome } from "./read-relay.ts";
 import type { RoutableReplica } from "./replica-ranking.ts";
 import { hasBody } from "./request-router.ts";
@@ -32,9 +31,7 @@ const hopByHop = new Set([
 
 export class ReplicaProxy {
   private readonly agents = new Map<string, Agent>();
-  // Temporary switch for measuring both relays in one run.
-  private readonly reads =
-    process.env.MERIDIAN_READ_RELAY === "hand" ? new HandReadRelay() : new ReadRelay();
+  private readonly reads = new ReadRelay();
 
   constructor(private readonly options: ReplicaProxyOptions) {}
 

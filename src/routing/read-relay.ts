@@ -8,11 +8,13 @@
 // Measured against the hand-written HTTP/1.1 client it replaces, in one run on the 2-core
 // development machine (2026-12-01, load average 6-8 from other jobs; two proxy-mode
 // endpoints in one process in front of one replica, clients in worker threads; two runs of
-// 5 rounds each, medians with the range of both runs), undici / hand-written:
+// 5 rounds each in rotating order: the two runs' medians, then the range of every round;
+// bench/relay-compare.ts, removed with the hand-written client after commit 94d81ba),
+// undici / hand-written:
 //   manifest GET, c=32:       1,768-2,051 / 1,401-1,625 req/s (runs 929-3,123 / 755-2,847)
 //   256 MiB pull, 1 GET:        190-196 / 203-213 MB/s (runs 133-226 / 153-233)
 //   256 MiB pull, 4 GETs:       253-262 / 232-233 MB/s (runs 167-485 / 173-471)
-//   endpoint CPU per GB pulled: 1.53-2.08 / 1.30-1.75 s; per small request 232-265 / 289-292 us
+//   endpoint CPU per GB (1 GET): 1.69-2.08 / 1.30-1.75 s; per manifest GET 232-265 / 289-292 us
 // Pulls the same within the noise, small requests faster. undici spends about 0.3 s more CPU
 // per GB (it copies every chunk into llhttp's WebAssembly memory to parse it), which a
 // machine where the endpoint, not the scheduler, is the limit could show as throughput.
@@ -63,7 +65,7 @@ export class ReadRelay {
   private readonly stallMs: number;
   private readonly agent: Agent;
 
-  /** ca: certificates to trust for HTTPS replicas instead of the system's (and NODE_EXTRA_CA_CERTS). */
+  /** ca: the certificates trusted for HTTPS replicas, instead of the system's ones. */
   constructor(options: { stallMs?: number; ca?: Buffer } = {}) {
     this.stallMs = options.stallMs ?? 30_000;
     this.agent = new Agent({

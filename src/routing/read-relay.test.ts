@@ -1,6 +1,6 @@
 // The read relay against real HTTP servers on loopback: every body framing the replicas
-// (or anything in front of them) may use, kept connections, and failures before and
-// after the answer began.
+// (or anything in front of them) may use, kept connections, failures before and after the
+// answer began, and HTTPS replicas.
 import assert from "node:assert/strict";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import {
@@ -16,8 +16,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { selfSignedCertificate } from "../../test/support/tls.ts";
+import { waitFor } from "../../test/support/wait-for.ts";
 import { ReadRelay, type RelayOutcome } from "./read-relay.ts";
-import { bodyFramer, MalformedResponseError, parseResponseHead } from "./response-framing.ts";
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
 
@@ -25,50 +25,6 @@ async function listen(server: Server): Promise<string> {
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 }
-
-describe("response framing", () => {
-  it("parses a head and keeps repeated headers", () => {
-    const bytes = Buffer.from(
-      "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nLink: <a>\r\nLink: <b>\r\n\r\nabc",
-    );
-    const head = parseResponseHead(bytes);
-    assert.ok(head);
-    assert.equal(head.status, 200);
-    assert.deepEqual(head.headers.link, ["<a>", "<b>"]);
-    assert.equal(bytes.subarray(head.length).toString(), "abc");
-    assert.equal(parseResponseHead(Buffer.from("HTTP/1.1 200 OK\r\nA: b\r\n")), undefined);
-    assert.throws(() => parseResponseHead(Buffer.from("SMTP 220\r\n\r\n")), MalformedResponseError);
-  });
-
-  it("decodes chunked bodies split at every byte", () => {
-    const wire = Buffer.from(
-      "4\r\nWiki\r\n6;x=y\r\npedia \r\nE\r\nin \r\n\r\nchunks.\r\n0\r\nT: v\r\n\r\n",
-    );
-    const head = parseResponseHead(
-      Buffer.from("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"),
-    );
-    assert.ok(head);
-    const framer = bodyFramer("GET", head);
-    const parts: Buffer[] = [];
-    let done = false;
-    for (let at = 0; at < wire.length; at++) {
-      const framed = framer.feed(wire.subarray(at, at + 1));
-      parts.push(...framed.data);
-      done = framed.done;
-    }
-    assert.equal(done, true);
-    assert.equal(Buffer.concat(parts).toString(), "Wikipedia in \r\n\r\nchunks.");
-    assert.equal(framer.reusable, true);
-  });
-
-  it("frames HEAD, 204 and 304 answers as empty and refuses bytes past a length", () => {
-    const head = parseResponseHead(Buffer.from("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n"));
-    assert.ok(head);
-    assert.equal(bodyFramer("HEAD", head).feed(Buffer.alloc(0)).done, true);
-    const framer = bodyFramer("GET", head);
-    assert.throws(() => framer.feed(Buffer.alloc(11)), MalformedResponseError);
-  });
-});
 
 describe("read relay", () => {
   let upstream: Server;
@@ -232,6 +188,35 @@ describe("read relay", () => {
     assert.equal(missing.body.toString(), "no");
   });
 
+  it("relays 204 and 304 without a body and keeps the connection for the next read", async () => {
+    routes.set("/empty", (_req, res) => {
+      res.writeHead(204, { "X-Request-Id": "abc" });
+      res.end();
+    });
+    routes.set("/unchanged", (req, res) => {
+      // The request headers given to the relay reach the replica unchanged.
+      res.writeHead(304, { ETag: '"x"', "X-Seen": String(req.headers["x-test"]) });
+      res.end();
+    });
+    const before = connections.size;
+    const empty = await fetchFront("/empty");
+    assert.deepEqual(
+      [empty.status, empty.headers["x-request-id"], empty.body.length],
+      [204, "abc", 0],
+    );
+    const unchanged = await fetchFront("/unchanged");
+    assert.deepEqual(
+      [
+        unchanged.status,
+        unchanged.headers.etag,
+        unchanged.headers["x-seen"],
+        unchanged.body.length,
+      ],
+      [304, '"x"', "1", 0],
+    );
+    assert.ok(connections.size - before <= 1, "no connection per empty answer");
+  });
+
   it("asks for a retry on a 5xx unless it is the last replica", async () => {
     routes.set("/broken", (_req, res) => {
       res.writeHead(503, { "Content-Length": "4" });
@@ -251,10 +236,14 @@ describe("read relay", () => {
       res.writeHead(200, { "Content-Length": "1000000" });
       res.write(Buffer.alloc(1000), () => req.socket.destroy());
     });
+    outcomes = [];
     const answer = await fetchFront("/dies");
     assert.equal(answer.status, 200);
     assert.equal(answer.complete, false);
     assert.ok(answer.body.length < 1_000_000);
+    // Cut, not done: the caller counts the replica as failing.
+    await waitFor(async () => outcomes.length === 1, "the relay's outcome");
+    assert.deepEqual(outcomes, ["cut"]);
   });
 
   it("gives up on a replica that never answers: the next one is tried, or 502", async () => {

@@ -1,23 +1,38 @@
-// The global endpoint's relay for reads (GET and HEAD without a body): the request head
-// is written to a pooled keep-alive connection to the replica, the answer's head parsed,
-// and its body passed to the client chunk by chunk as it arrives, with backpressure.
-// Node's HTTP client would copy each body chunk out of its parser and collect it later;
-// for blob pulls that copy was most of the endpoint's work.
-import type { EventEmitter } from "node:events";
+// The global endpoint's relay for reads (GET and HEAD without a body): one undici Agent
+// (a keep-alive pool per replica) carries the request, and the answer's body goes to the
+// client chunk by chunk as undici parses it, with backpressure both ways: a client that
+// cannot take more pauses the replica's connection. undici frames the body (length,
+// chunked, close-delimited, HEAD, 204/304); this file decides what a failure means for the
+// client and for routing.
+//
+// Measured against the hand-written HTTP/1.1 client it replaces, in one run on the 2-core
+// development machine (2026-12-01, load average 6-8 from other jobs; two proxy-mode
+// endpoints in one process in front of one replica, clients in worker threads; two runs of
+// 5 rounds each in rotating order: the two runs' medians, then the range of every round;
+// bench/relay-compare.ts, removed with the hand-written client after commit 94d81ba),
+// undici / hand-written:
+//   manifest GET, c=32:       1,768-2,051 / 1,401-1,625 req/s (runs 929-3,123 / 755-2,847)
+//   256 MiB pull, 1 GET:        190-196 / 203-213 MB/s (runs 133-226 / 153-233)
+//   256 MiB pull, 4 GETs:       253-262 / 232-233 MB/s (runs 167-485 / 173-471)
+//   endpoint CPU per GB (1 GET): 1.69-2.08 / 1.30-1.75 s; per manifest GET 232-265 / 289-292 us
+// Pulls the same within the noise, small requests faster. undici spends about 0.3 s more CPU
+// per GB (it copies every chunk into llhttp's WebAssembly memory to parse it), which a
+// machine where the endpoint, not the scheduler, is the limit could show as throughput.
 import type { ServerResponse } from "node:http";
-import { connect as netConnect, type Socket } from "node:net";
-import { connect as tlsConnect } from "node:tls";
-import {
-  type BodyFramer,
-  bodyFramer,
-  parseResponseHead,
-  type ResponseHead,
-} from "./response-framing.ts";
+import { Agent, type Dispatcher } from "undici";
 
-/** Idle connections kept per replica. */
-const maxIdlePerOrigin = 64;
 /** An idle connection unused this long is closed (replicas keep theirs for 65 s). */
 const idleTimeoutMs = 30_000;
+
+/** Errors of a connection that failed before any answer, as a kept one the replica closed does. */
+const staleConnectionCodes = new Set(["UND_ERR_SOCKET", "ECONNRESET", "EPIPE"]);
+
+/** The replica's answer head, as `RelayRequest.answerHeaders` sees it. */
+export interface ResponseHead {
+  status: number;
+  /** Lower-case names; a name sent more than once keeps every value. */
+  headers: Record<string, string | string[]>;
+}
 
 export interface RelayRequest {
   /** The replica's base URL, e.g. http://127.0.0.1:5001. */
@@ -34,8 +49,12 @@ export interface RelayRequest {
   answerHeaders(head: ResponseHead): Record<string, string | string[]>;
 }
 
-/** done: the client got an answer (or its connection was cut); retry: try another replica. */
-export type RelayOutcome = "done" | "retry";
+/**
+ * done: the client got an answer (or its own connection went away); retry: try another
+ * replica; cut: the replica failed after its answer began, so the client's connection was
+ * cut (a short body) and the replica counts as failing.
+ */
+export type RelayOutcome = "done" | "retry" | "cut";
 
 export class ReadRelay {
   /**
@@ -44,237 +63,130 @@ export class ReadRelay {
    * replica; one begun is cut, so the client sees a short body rather than a hang.
    */
   private readonly stallMs: number;
-  /** Certificates to trust for HTTPS replicas instead of the system's (and NODE_EXTRA_CA_CERTS). */
-  private readonly ca: Buffer | undefined;
-  private readonly idle = new Map<string, Socket[]>();
-  /** Removes the listeners a connection has while it waits in the pool. */
-  private readonly releaseHooks = new WeakMap<Socket, () => void>();
+  private readonly agent: Agent;
 
+  /** ca: the certificates trusted for HTTPS replicas, instead of the system's ones. */
   constructor(options: { stallMs?: number; ca?: Buffer } = {}) {
     this.stallMs = options.stallMs ?? 30_000;
-    this.ca = options.ca;
+    this.agent = new Agent({
+      keepAliveTimeout: idleTimeoutMs,
+      keepAliveMaxTimeout: idleTimeoutMs,
+      headersTimeout: this.stallMs,
+      bodyTimeout: this.stallMs,
+      connectTimeout: this.stallMs,
+      ...(options.ca ? { connect: { ca: options.ca } } : {}),
+    });
   }
 
   /** Relays one read; rejects only when the replica failed and nothing was sent yet. */
   async relay(request: RelayRequest): Promise<RelayOutcome> {
-    const reused = this.takeIdle(request.origin);
-    if (reused) {
-      try {
-        return await this.exchange(reused, request, true);
-      } catch (error) {
-        // A kept connection the replica closed meanwhile fails before any answer: a read
-        // is safe to send again, once, on a new connection.
-        if (!(error instanceof StaleConnectionError)) throw error;
-      }
+    try {
+      return await this.exchange(request, true);
+    } catch (error) {
+      // A kept connection the replica closed meanwhile fails before any answer: a read is
+      // safe to send again, once (undici then takes another connection or opens one).
+      if (!(error instanceof StaleConnectionError)) throw error;
     }
-    return this.exchange(this.connect(request.origin), request, false);
+    return this.exchange(request, false);
   }
 
   close(): void {
-    for (const sockets of this.idle.values()) for (const socket of sockets) socket.destroy();
-    this.idle.clear();
+    this.agent.destroy().catch(() => {});
   }
 
-  private connect(origin: string): Socket {
-    const url = new URL(origin);
-    const port = Number(url.port || (url.protocol === "https:" ? 443 : 80));
-    const host = url.hostname.replace(/^\[|\]$/g, "");
-    const socket =
-      url.protocol === "https:"
-        ? tlsConnect({
-            host,
-            port,
-            servername: isAddress(host) ? undefined : host,
-            ...(this.ca ? { ca: this.ca } : {}),
-          })
-        : netConnect({ host, port });
-    socket.setNoDelay(true);
-    return socket;
-  }
-
-  private takeIdle(origin: string): Socket | undefined {
-    const sockets = this.idle.get(origin);
-    while (sockets && sockets.length > 0) {
-      const socket = sockets.pop() as Socket;
-      socket.removeAllListeners("timeout");
-      socket.setTimeout(0);
-      if (!socket.destroyed && socket.readable && socket.writable) return socket;
-    }
-    return undefined;
-  }
-
-  private keep(origin: string, socket: Socket): void {
-    const sockets = this.idle.get(origin) ?? [];
-    if (sockets.length >= maxIdlePerOrigin || socket.destroyed) {
-      socket.destroy();
-      return;
-    }
-    sockets.push(socket);
-    this.idle.set(origin, sockets);
-    const forget = () => {
-      const at = sockets.indexOf(socket);
-      if (at !== -1) sockets.splice(at, 1);
-      socket.destroy();
-    };
-    socket.setTimeout(idleTimeoutMs, forget);
-    // An idle connection the replica closes is dropped; bytes it sends unasked are an error.
-    const onIdleEvent = () => {
-      if (sockets.includes(socket)) forget();
-    };
-    this.releaseHooks.set(
-      socket,
-      attach(socket, {
-        close: onIdleEvent,
-        data: onIdleEvent,
-        error: onIdleEvent,
-        end: onIdleEvent,
-      }),
-    );
-  }
-
-  private exchange(socket: Socket, request: RelayRequest, reused: boolean): Promise<RelayOutcome> {
-    this.releaseHooks.get(socket)?.();
-    this.releaseHooks.delete(socket);
-    const readBefore = socket.bytesRead;
+  /** One attempt; rejects with undici's error when it failed before the answer began. */
+  private exchange(request: RelayRequest, firstTry: boolean): Promise<RelayOutcome> {
     const { res } = request;
+    const headers = { ...request.headers };
+    // undici refuses Expect; a read without a body has nothing to wait for anyway.
+    delete headers.expect;
     return new Promise<RelayOutcome>((resolve, reject) => {
-      let head: ResponseHead | undefined;
-      let pending: Buffer | undefined;
-      let framer: BodyFramer | undefined;
+      let controller: Dispatcher.DispatchController | undefined;
+      let started = false;
       let settled = false;
-      let detach = () => {};
-      const finish = (outcome: RelayOutcome | Error, keepSocket = false) => {
+      let waitingForDrain = false;
+      const finish = (outcome: RelayOutcome | Error) => {
         if (settled) return;
         settled = true;
-        detach();
-        socket.setTimeout(0);
-        if (keepSocket) {
-          socket.resume();
-          this.keep(request.origin, socket);
-        } else socket.destroy();
+        res.off("drain", onDrain);
+        res.off("close", onClientClose);
         if (outcome instanceof Error) reject(outcome);
         else resolve(outcome);
       };
-      const fail = (error: Error) => {
-        if (!head) {
-          if (reused && socket.bytesRead === readBefore) {
-            finish(new StaleConnectionError(error));
-            return;
-          }
-          if (!request.final) {
-            finish("retry");
-            return;
-          }
-          finish(error);
-          return;
-        }
-        // The answer had begun: the client's connection is cut so it sees a short body.
-        res.destroy(error);
+      const onDrain = () => {
+        waitingForDrain = false;
+        controller?.resume();
+      };
+      const onClientClose = () => {
+        if (res.writableFinished) return;
+        controller?.abort(new Error("the client went away"));
         finish("done");
       };
-      const onBody = (bytes: Buffer) => {
-        const framed = (framer as BodyFramer).feed(bytes);
-        let flowing = true;
-        for (const part of framed.data) flowing = res.write(part) && flowing;
-        if (framed.done) {
-          res.end();
-          finish("done", (framer as BodyFramer).reusable);
-        } else if (!flowing) {
-          // A slow client is no stalled replica: the clock stops while the client catches up.
-          socket.setTimeout(0);
-          socket.pause();
-        }
-      };
-      const onData = (chunk: Buffer) => {
-        try {
-          if (head) {
-            onBody(chunk);
-            return;
-          }
-          pending = pending ? Buffer.concat([pending, chunk]) : chunk;
-          const parsed = parseResponseHead(pending);
-          if (!parsed) return;
-          head = parsed;
-          if (head.status >= 500 && !request.final) {
+      res.on("drain", onDrain);
+      res.on("close", onClientClose);
+      const handler: Dispatcher.DispatchHandler = {
+        onRequestStart: (given) => {
+          controller = given;
+          if (settled) given.abort(new Error("the client went away"));
+        },
+        onResponseStart: (_, status, replyHeaders) => {
+          if (settled) return;
+          if (status >= 500 && !request.final) {
+            controller?.abort(new Error(`the replica answered ${status}`));
             finish("retry");
             return;
           }
-          framer = bodyFramer(request.method, head);
-          res.writeHead(head.status, request.answerHeaders(head));
-          onBody(pending.subarray(head.length));
-          pending = undefined;
-        } catch (error) {
-          fail(error as Error);
-        }
-      };
-      const onEnd = () => {
-        if (settled) return;
-        if (head && framer?.endOfInput()) {
+          started = true;
+          const head = { status, headers: replyHeaders as ResponseHead["headers"] };
+          res.writeHead(status, request.answerHeaders(head));
+        },
+        onResponseData: (_, chunk) => {
+          if (settled) return;
+          // A slow client is no stalled replica: undici's body clock stops while paused.
+          if (!res.write(chunk) && !waitingForDrain) {
+            waitingForDrain = true;
+            controller?.pause();
+          }
+        },
+        onResponseEnd: () => {
+          if (settled) return;
           res.end();
           finish("done");
-          return;
-        }
-        fail(new Error("the replica closed the connection before the answer ended"));
+        },
+        onResponseError: (_, error) => {
+          if (settled) return;
+          if (started) {
+            // The answer had begun: the client's connection is cut so it sees a short body.
+            res.destroy(error);
+            finish("cut");
+          } else if (firstTry && isStaleConnection(error)) {
+            finish(new StaleConnectionError(error));
+          } else if (!request.final) finish("retry");
+          else finish(error);
+        },
       };
-      const onError = (error: Error) => fail(error);
-      const onDrain = () => {
-        socket.setTimeout(this.stallMs);
-        socket.resume();
-      };
-      const onStall = () => fail(new Error(`the replica sent nothing for ${this.stallMs} ms`));
-      const onClientClose = () => {
-        if (!res.writableFinished) finish("done");
-      };
-      const fromSocket = attach(socket, {
-        data: onData,
-        end: onEnd,
-        close: onEnd,
-        error: onError,
-        timeout: onStall,
-      });
-      const fromClient = attach(res, { drain: onDrain, close: onClientClose });
-      detach = () => {
-        fromSocket();
-        fromClient();
-      };
-      socket.setTimeout(this.stallMs);
-      socket.write(requestHead(request));
+      this.agent.dispatch(
+        {
+          origin: request.origin,
+          method: request.method,
+          path: request.path,
+          headers,
+        },
+        handler,
+      );
     });
   }
 }
 
-/** A kept connection failed before answering (the replica closed it while idle). */
+/** A connection failed before answering (a kept one the replica closed while idle). */
 class StaleConnectionError extends Error {
   constructor(cause: Error) {
-    super(`kept connection failed: ${cause.message}`, { cause });
+    super(`connection failed before the answer: ${cause.message}`, { cause });
     this.name = "StaleConnectionError";
   }
 }
 
-function requestHead(request: RelayRequest): string {
-  let text = `${request.method} ${request.path} HTTP/1.1\r\n`;
-  let hasHost = false;
-  for (const [name, value] of Object.entries(request.headers)) {
-    if (name === "host") hasHost = true;
-    for (const one of Array.isArray(value) ? value : [value]) text += `${name}: ${one}\r\n`;
-  }
-  if (!hasHost) text += `host: ${new URL(request.origin).host}\r\n`;
-  return `${text}connection: keep-alive\r\n\r\n`;
-}
-
-/** Adds the listeners; the function returned removes exactly them. */
-function attach(
-  emitter: EventEmitter,
-  listeners: Record<string, (...args: never[]) => void>,
-): () => void {
-  // Each listener takes what its own event passes; the emitter's signature cannot say so.
-  const entries = Object.entries(listeners) as [string, (...args: unknown[]) => void][];
-  for (const [event, listener] of entries) emitter.on(event, listener);
-  return () => {
-    for (const [event, listener] of entries) emitter.off(event, listener);
-  };
-}
-
-function isAddress(host: string): boolean {
-  return /^[\d.]+$/.test(host) || host.includes(":");
+function isStaleConnection(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === "string" && staleConnectionCodes.has(code);
 }

@@ -8,7 +8,7 @@ import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
 import type { Logger } from "pino";
 import { sendEndpointError, servedHeader } from "./endpoint-answer.ts";
 import type { HealthMonitor } from "./health-monitor.ts";
-import { ReadRelay } from "./read-relay.ts";
+import { ReadRelay, type RelayOutcome } from "./read-relay.ts";
 import type { RoutableReplica } from "./replica-ranking.ts";
 import { hasBody } from "./request-router.ts";
 import { pinLocation } from "./sticky-upload.ts";
@@ -58,6 +58,8 @@ export class ReplicaProxy {
         return replica.region;
       }
       this.options.monitor.reportFailure(replica.region);
+      // The replica failed within its answer: the client got a short body, nothing to retry.
+      if (outcome === "cut") return replica.region;
     }
     if (!res.headersSent) sendEndpointError(res, 502, "UNAVAILABLE", "no replica answered");
     return undefined;
@@ -78,7 +80,7 @@ export class ReplicaProxy {
     replica: RoutableReplica,
     path: string,
     final: boolean,
-  ): Promise<"done" | "retry"> {
+  ): Promise<RelayOutcome> {
     const headers: Record<string, string | string[]> = {};
     for (const [name, value] of Object.entries(req.headers)) {
       if (value !== undefined && !hopByHop.has(name)) headers[name] = value;

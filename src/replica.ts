@@ -28,10 +28,12 @@ import { startReplicaAuth } from "./control/replica-auth.ts";
 import { ReplicaLifecycle } from "./control/replica-lifecycle.ts";
 import { routesOf } from "./control/replica-routes.ts";
 import { ReplicaSet } from "./control/replica-set.ts";
+import { viewOf } from "./control/replication-view.ts";
 import { startGc } from "./gc/start-gc.ts";
 import { ImportJobs } from "./import/import-jobs.ts";
 import { createImportsApi } from "./import/imports-api.ts";
 import { SqliteMetadataStore } from "./metadata/sqlite-metadata-store.ts";
+import { LagHistory } from "./portal/lag-history.ts";
 import { createPortalApi } from "./portal/portal-api.ts";
 import { HybridClock } from "./registry/hybrid-clock.ts";
 import { Registry } from "./registry/registry.ts";
@@ -171,10 +173,20 @@ async function assemble(parts: {
   // Imports run in the replica that receives them (a data write, like a push).
   const imports = await ImportJobs.open({ registry, dataDir, log, region: config.region });
   undo.push(() => imports.stop());
+  // The portal's health chart: every replica's lag over the last hour, sampled here.
+  const lagHistory = new LagHistory({
+    sample: async () => {
+      const views = await Promise.all((await replicaSet.list()).map((r) => viewOf(r)));
+      return Object.fromEntries(views.map((v) => [v.name, v.lagSeconds]));
+    },
+  });
+  lagHistory.start();
+  undo.push(async () => lagHistory.stop());
   const extensions: ApiExtension[] = [
     ...auth.extensions,
     createPortalApi({
       ...auth,
+      lagHistory,
       replicaSet,
       replicates: replicator !== undefined,
       region: config.region ?? "local",
@@ -275,6 +287,7 @@ async function assemble(parts: {
       clearInterval(sweeper);
       await imports.stop();
       gc.stop();
+      lagHistory.stop();
       await global?.close();
       await lifecycle?.stop();
       followRecordedRouting();

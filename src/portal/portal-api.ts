@@ -7,6 +7,7 @@
 //   POST /portal/api/logout      clears the cookie (needs the CSRF header)
 //   GET  /portal/api/regions     [{name, displayName, latitude?, longitude?, available, reason?}]
 //   GET  /portal/api/counters    {region, counters: {<meridian_replication_* name>: total}}
+//   GET  /portal/api/lag-history [{at, lag: {<replica>: seconds}}] over the last hour
 //
 // Everything else the page does goes to the admin API and /v2/ with the session cookie
 // (src/auth/portal-session.ts). With authentication off (no user exists) the session
@@ -23,6 +24,7 @@ import { type PortalSessions, sessionCookie } from "../auth/portal-session.ts";
 import { parseJsonBody } from "../control/json-body.ts";
 import type { ReplicaSet } from "../control/replica-set.ts";
 import { OciError } from "../oci/oci-error.ts";
+import type { LagHistory } from "./lag-history.ts";
 import { type PortalBundle, type PortalFile, portalBundle } from "./portal-build.ts";
 import { regionChoices } from "./region-choices.ts";
 
@@ -44,6 +46,8 @@ export interface PortalApiOptions {
   /** This replica's metrics (the health page's counters: the global endpoint answers
    * /metrics with its own, so the page reads this replica's here). */
   metrics?: MetricsRegistry | undefined;
+  /** Every replica's lag over the last hour, sampled by this replica. */
+  lagHistory?: LagHistory | undefined;
   /** The built front end; default: built in this process on first use. */
   bundle?: () => Promise<PortalBundle>;
 }
@@ -123,6 +127,9 @@ async function api(
   } else if (action === "regions" && req.method === "GET") {
     await options.authorizer.requireAdmin(req, client);
     sendJson(res, 200, regionChoices(await options.replicaSet.list(), options.replicates));
+  } else if (action === "lag-history" && req.method === "GET") {
+    await options.authorizer.requireAdmin(req, client);
+    sendJson(res, 200, options.lagHistory?.samples() ?? []);
   } else if (action === "counters" && req.method === "GET") {
     await options.authorizer.requireAdmin(req, client);
     sendJson(res, 200, { region: options.region, counters: await replicationCounters(options) });

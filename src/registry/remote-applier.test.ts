@@ -52,6 +52,25 @@ describe("remote applier", () => {
   );
 
   it(
+    "says when a tag write lost to a newer write of the tag to another manifest",
+    withRegistry(async ({ registry, metadata, blobs }) => {
+      const content = new TestContent();
+      const older = image(content, "older");
+      const newer = image(content, "newer");
+      const fetcher = content.fetcherFor(blobs);
+      const put = (digest: Digest, n: number) =>
+        registry.remote.apply(
+          { kind: "tag-put", repository: "r", tag: "v1", digest, stamp: stamp(n, `r${n}`) },
+          fetcher,
+        );
+      assert.equal(await put(newer.digest, 5), "applied");
+      assert.equal(await put(older.digest, 3), "tag-conflict", "two regions wrote the tag");
+      assert.equal(await put(newer.digest, 4), "applied", "the same manifest is no conflict");
+      assert.equal((await metadata.getTaggedManifest("r", "v1"))?.digest, newer.digest);
+    }),
+  );
+
+  it(
     "refuses a manifest whose content cannot be had, and stores nothing of it",
     withRegistry(async ({ registry, metadata, blobs }) => {
       const content = new TestContent();

@@ -9,6 +9,7 @@ import { blobKey, manifestKey } from "./content-locks.ts";
 import { manifestRecord } from "./manifest-record.ts";
 import type { RegistryContext } from "./registry-context.ts";
 import {
+  type ApplyOutcome,
   type ContentFetcher,
   ContentUnavailableError,
   type ReplicatedChange,
@@ -26,7 +27,7 @@ export class RemoteApplier {
    * clock included) for a stamp beyond the allowed skew, ContentUnavailableError when the
    * content it needs cannot be had.
    */
-  async apply(change: ReplicatedChange, fetcher: ContentFetcher): Promise<void> {
+  async apply(change: ReplicatedChange, fetcher: ContentFetcher): Promise<ApplyOutcome> {
     const aheadMs = this.ctx.clock.aheadOfWallMs(change.stamp);
     if (aheadMs > this.ctx.maxClockSkewMs) throw new StampTooFarAheadError(change.stamp, aheadMs);
     this.ctx.clock.observe(change.stamp);
@@ -34,28 +35,27 @@ export class RemoteApplier {
     switch (change.kind) {
       case "blob-link":
         await this.linkBlob(change.repository, change.digest, change.stamp, fetcher);
-        return;
+        return "applied";
       case "blob-unlink":
       case "blob-expire":
         await metadata.unlinkBlob(change.repository, change.digest, change.stamp, {
           expired: change.kind === "blob-expire",
         });
-        return;
+        return "applied";
       case "manifest-put":
         await this.putManifest(change, fetcher, 0);
-        return;
+        return "applied";
       case "manifest-delete":
         await metadata.deleteManifest(change.repository, change.digest, change.stamp);
-        return;
+        return "applied";
       case "manifest-expire":
         await this.expireManifest(change.repository, change.digest, change.stamp);
-        return;
+        return "applied";
       case "tag-put":
-        await this.putTag(change.repository, change.tag, change.digest, change.stamp, fetcher);
-        return;
+        return this.putTag(change.repository, change.tag, change.digest, change.stamp, fetcher);
       case "tag-delete":
         await metadata.deleteTag(change.repository, change.tag, change.stamp);
-        return;
+        return "applied";
       case "control-put":
       case "control-delete":
         await metadata.putControlRecord({
@@ -64,7 +64,7 @@ export class RemoteApplier {
           value: change.kind === "control-put" ? change.value : null,
           stamp: change.stamp,
         });
-        return;
+        return "applied";
     }
   }
 
@@ -177,8 +177,13 @@ export class RemoteApplier {
     digest: Digest,
     stamp: string,
     fetcher: ContentFetcher,
-  ): Promise<void> {
-    if (await this.ctx.metadata.setTag(repository, tag, digest, stamp)) return;
+  ): Promise<ApplyOutcome> {
+    const current = await this.ctx.metadata.getTaggedManifest(repository, tag);
+    // A newer write of the tag to another manifest is here: this one loses (counted).
+    const superseded =
+      current?.tagStamp !== undefined && current.tagStamp > stamp && current.digest !== digest;
+    if (superseded) return "tag-conflict";
+    if (await this.ctx.metadata.setTag(repository, tag, digest, stamp)) return "applied";
     const fetched = await fetcher.fetchManifest(repository, digest);
     if (!fetched)
       throw new ContentUnavailableError(`manifest ${repository}@${digest} for tag ${tag}`);
@@ -186,5 +191,6 @@ export class RemoteApplier {
     if (!(await this.ctx.metadata.setTag(repository, tag, digest, stamp))) {
       throw new ContentUnavailableError(`manifest ${repository}@${digest} for tag ${tag}`);
     }
+    return "applied";
   }
 }

@@ -33,6 +33,13 @@ export type ReplicatedChange =
     };
 
 /** Where a replica gets the content a remote change needs (the peers, in practice). */
+/**
+ * What applying a remote change did: `tag-conflict` when it was a tag write that a newer
+ * write of the same tag to another manifest, already here, supersedes (two regions wrote
+ * the tag; the newest stamp won). Everything else is `applied` (or changed nothing).
+ */
+export type ApplyOutcome = "applied" | "tag-conflict";
+
 export interface ContentFetcher {
   /**
    * Makes the blob present in the local blob store, verified against its digest. Throws

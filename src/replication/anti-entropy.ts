@@ -144,7 +144,9 @@ export class AntiEntropy {
     ];
     for (const change of changes) {
       try {
-        await this.options.registry.remote.apply(change, content);
+        const outcome = await this.options.registry.remote.apply(change, content);
+        if (outcome === "tag-conflict")
+          this.options.metrics.tagConflicts.inc({ peer: peer.region });
       } catch (error) {
         if (error instanceof StampTooFarAheadError) {
           this.options.metrics.stampsRefused.inc({ peer: peer.region });

@@ -190,7 +190,10 @@ export class PeerFollower {
     if (!change) return;
     for (let attempt = 1; ; attempt += 1) {
       try {
-        await this.options.registry.remote.apply(change, this.content);
+        const outcome = await this.options.registry.remote.apply(change, this.content);
+        if (outcome === "tag-conflict") {
+          this.options.metrics.tagConflicts.inc({ peer: this.options.peer.region });
+        }
         return;
       } catch (error) {
         if (!this.running) throw error;

@@ -13,6 +13,7 @@ export class ReplicationMetrics {
   readonly antiEntropyRepairs: Counter<"peer">;
   readonly recordsGivenUp: Counter<"peer">;
   readonly stampsRefused: Counter<"peer">;
+  readonly tagConflicts: Counter<"peer">;
 
   constructor(registry: Registry) {
     const registers = [registry];
@@ -77,6 +78,12 @@ export class ReplicationMetrics {
     this.stampsRefused = new Counter({
       name: "meridian_replication_stamps_refused_total",
       help: "Changes refused because their stamp was too far ahead of this replica's clock",
+      labelNames: ["peer"],
+      registers,
+    });
+    this.tagConflicts = new Counter({
+      name: "meridian_replication_tag_conflicts_total",
+      help: "Tag writes from the peer that a newer write of the same tag (to another manifest) here superseded",
       labelNames: ["peer"],
       registers,
     });

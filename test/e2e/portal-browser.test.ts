@@ -399,10 +399,18 @@ describe("the portal in a browser", { skip }, () => {
       await page.getByRole("button", { name: "Disable deploy" }).click();
       await page.getByRole("button", { name: "Enable deploy" }).waitFor();
 
+      const openedHealthAt = Date.now();
       await portal("health");
       await page.getByRole("heading", { name: "Replication health" }).waitFor();
       await page.getByRole("rowheader", { name: newRegion }).first().waitFor();
       await page.getByRole("heading", { name: /Repairs and refusals on westus/ }).waitFor();
+      // The chart's hour is kept by the replica: samples taken before the page opened.
+      const history = (await page.evaluate(() =>
+        fetch("/portal/api/lag-history").then((r) => r.json()),
+      )) as { at: number; lag: Record<string, number> }[];
+      assert.ok(history.length > 0, "the replica has sampled the lag");
+      assert.ok(history.some((s) => "westus" in s.lag && "eastus" in s.lag));
+      assert.ok((history[0]?.at ?? Date.now()) < openedHealthAt, "samples predate the page");
 
       // Through the global endpoint: the same cookie (same host) and the same pages.
       await portal("map", globalUrl);

@@ -1,6 +1,7 @@
 // How `meridian import` shows a running job: on a terminal, a bar of bytes and blobs with
 // one line per blob streaming now, redrawn in place; elsewhere (a CI log, a pipe), one
 // plain line whenever the state or the count of finished blobs changes.
+import type { ImportProgress } from "../import/image-importer.ts";
 import { formatBytes } from "./format-bytes.ts";
 
 export interface JobView {
@@ -11,16 +12,8 @@ export interface JobView {
   region?: string;
   digest?: string;
   reason?: string;
-  progress: {
-    blobsDone: number;
-    blobsTotal: number;
-    bytesDone: number;
-    bytesTotal: number;
-    blobsSkipped: number;
-    bytesTransferred: number;
-    throttled: number;
-    active: { digest: string; size: number; bytesDone: number }[];
-  };
+  /** The job's progress as the replica reports it (ImportProgress, read over HTTP). */
+  progress: Omit<ImportProgress, "manifestsDone" | "manifestsTotal">;
 }
 
 export interface ProgressSink {

@@ -18,6 +18,7 @@ import { readBody } from "../api/request-body.ts";
 import { sendEmpty, sendJson } from "../api/responses.ts";
 import type { Authorizer } from "../auth/authorizer.ts";
 import { forwardToHome, type HomeReplica } from "../control/home-forwarding.ts";
+import { parseJsonBody } from "../control/json-body.ts";
 import { OciError } from "../oci/oci-error.ts";
 import type { GcService } from "./gc-service.ts";
 import { fanOut, type PeerEndpoint } from "./region-fanout.ts";
@@ -59,7 +60,7 @@ export function createGcAdminApi(options: GcAdminApiOptions): ApiExtension[] {
       exact(ctx, "/_meridian/admin/gc");
       if (req.method !== "POST") throw new OciError("UNSUPPORTED", { method: req.method });
       const raw = await readBody(req, 4096);
-      const body = parse(gcBody, raw.length === 0 ? Buffer.from("{}") : raw);
+      const body = parseJsonBody(gcBody, raw.length === 0 ? Buffer.from("{}") : raw);
       const regions = await fanOut({
         self: service.region,
         peers: local(ctx) ? [] : options.peers(),
@@ -112,7 +113,7 @@ export function createGcAdminApi(options: GcAdminApiOptions): ApiExtension[] {
         return;
       }
       if (req.method === "PUT") {
-        const policy = parse(policyBody, await readBody(req, 4096));
+        const policy = parseJsonBody(policyBody, await readBody(req, 4096));
         await service.policies.set(policy);
         sendJson(res, 200, policy);
         return;
@@ -154,23 +155,4 @@ function unknownRegion<T>(answers: T[], region: string | undefined): T[] {
     );
   }
   return answers;
-}
-
-function parse<T>(schema: z.ZodType<T, z.ZodTypeDef, unknown>, bytes: Buffer): T {
-  let json: unknown;
-  try {
-    json = JSON.parse(bytes.toString("utf8"));
-  } catch {
-    throw new OciError("UNSUPPORTED", { reason: "the body must be JSON" }, { status: 400 });
-  }
-  const parsed = schema.safeParse(json);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    throw new OciError(
-      "UNSUPPORTED",
-      { reason: `${issue?.path.join(".") || "body"}: ${issue?.message ?? "invalid"}` },
-      { status: 400 },
-    );
-  }
-  return parsed.data;
 }

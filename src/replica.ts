@@ -28,7 +28,6 @@ import { startReplicaAuth } from "./control/replica-auth.ts";
 import { ReplicaLifecycle } from "./control/replica-lifecycle.ts";
 import { routesOf } from "./control/replica-routes.ts";
 import { ReplicaSet } from "./control/replica-set.ts";
-import { viewOf } from "./control/replication-view.ts";
 import { startGc } from "./gc/start-gc.ts";
 import { ImportJobs } from "./import/import-jobs.ts";
 import { createImportsApi } from "./import/imports-api.ts";
@@ -173,12 +172,11 @@ async function assemble(parts: {
   // Imports run in the replica that receives them (a data write, like a push).
   const imports = await ImportJobs.open({ registry, dataDir, log, region: config.region });
   undo.push(() => imports.stop());
-  // The portal's health chart: every replica's lag over the last hour, sampled here.
+  // The portal's health chart: the lag of each peer as this replica follows it, over the
+  // last hour (read from the followers: no request to anyone).
   const lagHistory = new LagHistory({
-    sample: async () => {
-      const views = await Promise.all((await replicaSet.list()).map((r) => viewOf(r)));
-      return Object.fromEntries(views.map((v) => [v.name, v.lagSeconds]));
-    },
+    sample: async () =>
+      Object.fromEntries((replicator?.status().peers ?? []).map((p) => [p.region, p.lagSeconds])),
   });
   lagHistory.start();
   undo.push(async () => lagHistory.stop());

@@ -1,5 +1,6 @@
-// The replication health page: each replica's lag over the last hour as a chart (the
-// serving replica samples it every ten seconds while it runs: /portal/api/lag-history),
+// The replication health page: the lag of each peer over the last hour as a chart (the
+// serving replica samples its followers every ten seconds while it runs:
+// /portal/api/lag-history),
 // the replications list, what this replica sees of each peer (/_meridian/status) and its
 // repair counters (/portal/api/counters).
 import { Fragment } from "preact";
@@ -52,7 +53,10 @@ export function HealthPage() {
   return (
     <section aria-labelledby="health-title">
       <h1 id="health-title">Replication health</h1>
-      <h2>Lag per replica over the last hour (sampled every 10 s)</h2>
+      <h2>
+        Lag of each peer as {status.data?.region ?? "this replica"} follows it, last hour (sampled
+        every 10 s)
+      </h2>
       <LagChart samples={samples} />
       <div class="table-frame">
         <table>
@@ -137,7 +141,7 @@ function LagChart(props: { samples: Sample[] }) {
       <svg
         viewBox={`0 0 ${width} ${height}`}
         role="img"
-        aria-label={`Lag per replica, up to ${seconds(top)}`}
+        aria-label={`Lag per peer, up to ${seconds(top)}`}
       >
         <line x1="0" y1={height} x2={width} y2={height} class="axis" />
         {names.map((name, i) => (

@@ -6,8 +6,9 @@ import { unreachableReason } from "./unreachable-reason.ts";
 export async function readReplicaStatus(
   url: string,
   timeoutMs: number,
+  options: { usage?: boolean } = {},
 ): Promise<ReplicaStatusReport> {
-  const target = `${url.replace(/\/+$/, "")}/_meridian/status`;
+  const target = `${url.replace(/\/+$/, "")}/_meridian/status${options.usage ? "?usage=1" : ""}`;
   const response = await fetch(target, { signal: AbortSignal.timeout(timeoutMs) }).catch(
     (error: unknown) => {
       throw new Error(unreachableReason(error, target));

@@ -52,7 +52,10 @@ async function registryUsage(replicaSet: ReplicaSet): Promise<RegistryUsage> {
   const reports = await Promise.all(
     records.map(async (record) => {
       try {
-        return { record, report: await readReplicaStatus(record.endpoint ?? "", 3_000) };
+        return {
+          record,
+          report: await readReplicaStatus(record.endpoint ?? "", 3_000, { usage: true }),
+        };
       } catch (error) {
         return { record, error: (error as Error).message };
       }

@@ -1,17 +1,17 @@
-// The replication lag of every replica over the last hour, for the portal's health chart:
-// this replica samples each replica's lag (as the replications listing reports it) every
-// ten seconds while it runs, so that the chart shows the hour before the page opened.
-// Kept in memory (360 samples at most): a restarted replica starts a new hour.
+// The replication lag of each peer over the last hour, for the portal's health chart:
+// this replica samples how far behind each peer it is (its followers know) every ten
+// seconds while it runs, so that the chart shows the hour before the page opened. Kept
+// in memory (360 samples at most): a restarted replica starts a new hour.
 
 export interface LagSample {
   /** ms since epoch. */
   at: number;
-  /** Lag in seconds by replica. */
+  /** Lag in seconds by peer. */
   lag: Record<string, number>;
 }
 
 export interface LagHistoryOptions {
-  /** Each replica's lag now. */
+  /** Each peer's lag now. */
   sample: () => Promise<Record<string, number>>;
   intervalMs?: number;
   windowMs?: number;

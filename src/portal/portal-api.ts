@@ -7,7 +7,7 @@
 //   POST /portal/api/logout      clears the cookie (needs the CSRF header)
 //   GET  /portal/api/regions     [{name, displayName, latitude?, longitude?, available, reason?}]
 //   GET  /portal/api/counters    {region, counters: {<meridian_replication_* name>: total}}
-//   GET  /portal/api/lag-history [{at, lag: {<replica>: seconds}}] over the last hour
+//   GET  /portal/api/lag-history [{at, lag: {<peer>: seconds}}] over the last hour
 //
 // Everything else the page does goes to the admin API and /v2/ with the session cookie
 // (src/auth/portal-session.ts). With authentication off (no user exists) the session
@@ -46,7 +46,7 @@ export interface PortalApiOptions {
   /** This replica's metrics (the health page's counters: the global endpoint answers
    * /metrics with its own, so the page reads this replica's here). */
   metrics?: MetricsRegistry | undefined;
-  /** Every replica's lag over the last hour, sampled by this replica. */
+  /** Each peer's lag over the last hour, as this replica follows it. */
   lagHistory?: LagHistory | undefined;
   /** The built front end; default: built in this process on first use. */
   bundle?: () => Promise<PortalBundle>;

@@ -18,7 +18,7 @@ export interface ReplicaStatusReport {
   bootstrap?: { from: string; left: number; total: number };
   bytesPerSecond?: number;
   secondsLeft?: number;
-  /** What this replica stores, and the blob bytes it received from each peer. */
+  /** With `?usage=1`: what this replica stores, and the blob bytes it received per peer. */
   usage?: ReplicaUsage;
   peers: {
     region: string;
@@ -81,7 +81,11 @@ export function createStatusEndpoint(options: {
         ...(replication?.bootstrap ? { bootstrap: replication.bootstrap } : {}),
         bytesPerSecond: replication?.bytesPerSecond ?? 0,
         ...(replication?.secondsLeft !== undefined ? { secondsLeft: replication.secondsLeft } : {}),
-        ...(options.usage ? { usage: await options.usage() } : {}),
+        // Only when asked (`?usage=1`): it sums the store, and health probes read this
+        // report every second.
+        ...(options.usage && ctx.query.get("usage") === "1"
+          ? { usage: await options.usage() }
+          : {}),
       };
       sendJson(res, 200, report);
     },

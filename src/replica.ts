@@ -24,7 +24,7 @@ import { controlPlaneApis } from "./control/control-plane-apis.ts";
 import type { HomeReplica } from "./control/home-forwarding.ts";
 import { PeerDirectory } from "./control/peer-directory.ts";
 import { RegistrySettings } from "./control/registry-settings.ts";
-import { startReplicaAuth } from "./control/replica-auth.ts";
+import { type ReplicaAuthHandle, startReplicaAuth } from "./control/replica-auth.ts";
 import { ReplicaLifecycle } from "./control/replica-lifecycle.ts";
 import { routesOf } from "./control/replica-routes.ts";
 import { ReplicaSet } from "./control/replica-set.ts";
@@ -32,6 +32,12 @@ import { startGc } from "./gc/start-gc.ts";
 import { ImportJobs } from "./import/import-jobs.ts";
 import { createImportsApi } from "./import/imports-api.ts";
 import { SqliteMetadataStore } from "./metadata/sqlite-metadata-store.ts";
+import {
+  createClusterMetricsEndpoint,
+  shareMetricsWithPrimary,
+} from "./nodes/cluster-metrics-endpoint.ts";
+import { isLeader, type NodeRole, soleNode } from "./nodes/node-role.ts";
+import { workerExtensions } from "./nodes/worker-extensions.ts";
 import { LagHistory } from "./portal/lag-history.ts";
 import { createPortalApi } from "./portal/portal-api.ts";
 import { HybridClock } from "./registry/hybrid-clock.ts";
@@ -45,12 +51,18 @@ import { startWebhooks } from "./webhooks/start-webhooks.ts";
 
 export interface RunningReplica {
   url: string;
+  /** Of the leader of several workers: where the other workers forward to it. */
+  leaderUrl?: string | undefined;
   registry: Registry;
   replicator: Replicator | undefined;
   close(): Promise<void>;
 }
 
-export async function startReplica(config: Config, log: Logger): Promise<RunningReplica> {
+export async function startReplica(
+  config: Config,
+  log: Logger,
+  role: NodeRole = soleNode,
+): Promise<RunningReplica> {
   const dataDir = resolve(config.data);
   await mkdir(dataDir, { recursive: true });
   const replicaId = config.replicaId ?? (await loadReplicaId(dataDir));
@@ -60,12 +72,14 @@ export async function startReplica(config: Config, log: Logger): Promise<Running
     path: join(dataDir, "metadata.db"),
     durable,
     onListenerError: (error) => log.error({ err: error }, "a commit listener failed"),
+    // The other workers' commits wake this one's feed long-polls and webhook source too.
+    sharedWith: role.slots > 1 ? { pollMs: 3 } : undefined,
   });
   // What has started so far, undone in reverse when a later step fails (a port in use, a
   // bad certificate): the error must not leave followers, timers or the database running.
   const undo: (() => Promise<void>)[] = [() => metadata.close()];
   try {
-    return await assemble({ config, log, dataDir, replicaId, blobs, metadata, undo });
+    return await assemble({ config, log, dataDir, replicaId, blobs, metadata, undo, role });
   } catch (error) {
     for (const step of undo.reverse()) {
       await step().catch((cleanup: unknown) =>
@@ -84,9 +98,11 @@ async function assemble(parts: {
   blobs: FsBlobStore;
   metadata: SqliteMetadataStore;
   undo: (() => Promise<void>)[];
+  role: NodeRole;
 }): Promise<RunningReplica> {
-  const { config, log, dataDir, replicaId, blobs, metadata, undo } = parts;
-  const clock = new HybridClock(replicaId);
+  const { config, log, dataDir, replicaId, blobs, metadata, undo, role } = parts;
+  const leads = isLeader(role);
+  const clock = new HybridClock(replicaId, Date.now, role);
   const latest = await metadata.latestStamp();
   if (latest) clock.observe(latest);
   // A replica that holds nothing yet copies its nearest peer's state before it follows.
@@ -100,12 +116,13 @@ async function assemble(parts: {
 
   const metrics = new MetricsRegistry();
   collectDefaultMetrics({ register: metrics });
+  if (role.slots > 1) shareMetricsWithPrimary(metrics);
   const replicaSet = new ReplicaSet(registry.control);
   const isHome = configHome(config) === undefined;
   // The topology file seeds the replica set once, on the home replica; afterwards the
   // records are the truth and travel to every replica with the feeds.
-  if (isHome && config.replicas) await replicaSet.seed(config);
-  const replicator = await createReplicator(config, dataDir, registry, metrics, log);
+  if (isHome && leads && config.replicas) await replicaSet.seed(config);
+  const replicator = await createReplicator(config, dataDir, registry, metrics, log, leads);
   if (replicator) undo.push(() => replicator.stop());
   const entry = config.replicas?.find((r) => r.region === config.region);
   const routing = await RoutingSwitch.open(dataDir, entry?.globalEndpointRouting ?? true);
@@ -120,9 +137,157 @@ async function assemble(parts: {
   });
   await directory.start();
   undo.push(async () => directory.stop());
+  const { host, port } = parseListenAddress(config.listen);
+  const auth = await startReplicaAuth({
+    config,
+    host,
+    registry,
+    log,
+    // Only the leader makes the shared signing key, so that two workers never both do.
+    isHome: () => leads && directory.home() === undefined,
+  });
+  undo.push(async () => auth.stop());
+  // The registry's settings (control records) over the file's, applied as they change.
+  const settings = new RegistrySettings(registry.control, config);
+  const stopSettings = settings.follow(
+    {
+      auth: auth.settings,
+      antiEntropyIntervalMs: (ms) => replicator?.setAntiEntropyInterval(ms),
+    },
+    (error) => log.error({ err: error }, "could not apply the registry's settings"),
+  );
+  undo.push(async () => stopSettings());
+
+  const services = leads
+    ? await startLeaderServices({
+        ...parts,
+        registry,
+        metrics,
+        replicaSet,
+        replicator,
+        routing,
+        directory,
+        auth,
+        settings,
+        bootstrap: fresh && !isHome,
+        isHome,
+      })
+    : {
+        extensions: workerExtensions({
+          auth: auth.extensions,
+          peerApi: replicator?.peerApi,
+          leaderUrl: role.leaderUrl ?? (() => undefined),
+        }),
+        stop: async () => {},
+        afterServer: async () => {},
+      };
+  const extensions = services.extensions;
+  if (replicator && leads) extensions.push(replicator.peerApi);
+  const tls = config.tls ? await readTls(config.tls) : undefined;
+  if (!tls && !isLoopback(host) && !config.allowHttp) {
+    throw new ConfigError(
+      `refusing plain HTTP on ${config.listen}: give tls.cert and tls.key, or set allowHttp: true`,
+    );
+  }
+  const apiOptions: ApiServerOptions = {
+    registry,
+    log,
+    extensions,
+    authorizer: auth.authorizer,
+    tls,
+    headersTimeoutMs: config.limits.headersTimeoutSeconds * 1000,
+    idleTimeoutMs: config.limits.idleTimeoutSeconds * 1000,
+    requestTimeoutMs: config.limits.requestTimeoutSeconds * 1000,
+    // One limiter for the server and a global endpoint hosted here: one replica, one count.
+    uploadLimiter: new UploadLimiter(config.limits.uploadsPerClient),
+    trustedProxies: config.limits.trustedProxies,
+  };
+  const server = createApiServer(apiOptions);
+  await listenOn(server, host, port);
+  const closeServer = () =>
+    new Promise<void>((done) => {
+      server.close(() => done());
+      server.closeIdleConnections();
+      setTimeout(() => server.closeAllConnections(), 5_000).unref();
+    });
+  undo.push(closeServer);
+  const address = server.address() as AddressInfo;
+  const urlHost = address.family === "IPv6" ? `[${address.address}]` : address.address;
+  const url = `${tls ? "https" : "http"}://${urlHost}:${address.port}`;
+
+  const global =
+    leads && config.region !== undefined && config.globalEndpoint?.hostedBy?.includes(config.region)
+      ? await startGlobalEndpoint(config, log, {
+          local: { region: config.region, handle: createApiHandler(apiOptions) },
+          metrics,
+          membership: async () => routesOf(await replicaSet.list()),
+        })
+      : undefined;
+
+  const ttlMs = config.uploads.ttlSeconds * 1000;
+  const sweep = async () => {
+    try {
+      const removed = await registry.uploads.expire(ttlMs);
+      if (removed > 0) log.info({ removed }, "expired abandoned uploads");
+    } catch (error) {
+      log.error({ err: error }, "upload sweep failed");
+    }
+  };
+  // One sweeper per replica: the leader's.
+  if (leads) await sweep();
+  const sweeper = leads
+    ? setInterval(() => void sweep(), config.uploads.sweepIntervalSeconds * 1000)
+    : undefined;
+  sweeper?.unref();
+  const forWorkers = leads && role.slots > 1 ? await listenPrivately(apiOptions) : undefined;
+  if (forWorkers) undo.push(forWorkers.close);
+
+  return {
+    url,
+    leaderUrl: forWorkers?.url,
+    registry,
+    replicator,
+    async close() {
+      clearInterval(sweeper);
+      await services.stop();
+      await global?.close();
+      directory.stop();
+      await replicator?.stop();
+      await closeServer();
+      await forWorkers?.close();
+      await services.afterServer();
+      await metadata.close();
+    },
+  };
+}
+
+/** What only the leader (a replica's sole process, or node 0 of its workers) runs. */
+async function startLeaderServices(parts: {
+  config: Config;
+  log: Logger;
+  dataDir: string;
+  replicaId: string;
+  blobs: FsBlobStore;
+  metadata: SqliteMetadataStore;
+  undo: (() => Promise<void>)[];
+  role: NodeRole;
+  registry: Registry;
+  metrics: MetricsRegistry;
+  replicaSet: ReplicaSet;
+  replicator: Replicator | undefined;
+  routing: RoutingSwitch;
+  directory: PeerDirectory;
+  auth: ReplicaAuthHandle;
+  settings: RegistrySettings;
+  bootstrap: boolean;
+  isHome: boolean;
+}): Promise<{ extensions: ApiExtension[]; stop(): Promise<void>; afterServer(): Promise<void> }> {
+  const { config, log, dataDir, replicaId, blobs, metadata, undo, role } = parts;
+  const { registry, metrics, replicaSet, replicator, routing, directory, auth, settings } = parts;
+  const { isHome } = parts;
   const followRecordedRouting = routingFromRecord(replicaSet, config.region, routing, log);
   undo.push(async () => followRecordedRouting());
-  replicator?.start({ bootstrap: fresh && !isHome });
+  replicator?.start({ bootstrap: parts.bootstrap });
   const lifecycle =
     isHome && replicator
       ? new ReplicaLifecycle({
@@ -136,25 +301,6 @@ async function assemble(parts: {
       : undefined;
   lifecycle?.start();
   if (lifecycle) undo.push(() => lifecycle.stop());
-  const { host, port } = parseListenAddress(config.listen);
-  const auth = await startReplicaAuth({
-    config,
-    host,
-    registry,
-    log,
-    isHome: () => directory.home() === undefined,
-  });
-  undo.push(async () => auth.stop());
-  // The registry's settings (control records) over the file's, applied as they change.
-  const settings = new RegistrySettings(registry.control, config);
-  const stopSettings = settings.follow(
-    {
-      auth: auth.settings,
-      antiEntropyIntervalMs: (ms) => replicator?.setAntiEntropyInterval(ms),
-    },
-    (error) => log.error({ err: error }, "could not apply the registry's settings"),
-  );
-  undo.push(async () => stopSettings());
   const gc = startGc({
     config,
     registry,
@@ -165,6 +311,7 @@ async function assemble(parts: {
     authorizer: auth.authorizer,
     home: () => directory.home(),
     peers: () => directory.peers(),
+    keepBytes: role.slots > 1,
   });
   undo.push(async () => gc.stop());
   const webhooks = startWebhooks({ config, dataDir, replicaId, registry, metadata, metrics, log });
@@ -206,7 +353,7 @@ async function assemble(parts: {
       authorizer: auth.authorizer,
       home: () => directory.home(),
     }),
-    createMetricsEndpoint(metrics),
+    role.slots > 1 ? createClusterMetricsEndpoint() : createMetricsEndpoint(metrics),
     createStatusEndpoint({
       config,
       replicator,
@@ -223,79 +370,16 @@ async function assemble(parts: {
       },
     }),
   ];
-  if (replicator) extensions.push(replicator.peerApi);
-  const tls = config.tls ? await readTls(config.tls) : undefined;
-  if (!tls && !isLoopback(host) && !config.allowHttp) {
-    throw new ConfigError(
-      `refusing plain HTTP on ${config.listen}: give tls.cert and tls.key, or set allowHttp: true`,
-    );
-  }
-  const apiOptions: ApiServerOptions = {
-    registry,
-    log,
-    extensions,
-    authorizer: auth.authorizer,
-    tls,
-    headersTimeoutMs: config.limits.headersTimeoutSeconds * 1000,
-    idleTimeoutMs: config.limits.idleTimeoutSeconds * 1000,
-    requestTimeoutMs: config.limits.requestTimeoutSeconds * 1000,
-    // One limiter for the server and a global endpoint hosted here: one replica, one count.
-    uploadLimiter: new UploadLimiter(config.limits.uploadsPerClient),
-    trustedProxies: config.limits.trustedProxies,
-  };
-  const server = createApiServer(apiOptions);
-  await listenOn(server, host, port);
-  const closeServer = () =>
-    new Promise<void>((done) => {
-      server.close(() => done());
-      server.closeIdleConnections();
-      setTimeout(() => server.closeAllConnections(), 5_000).unref();
-    });
-  undo.push(closeServer);
-  const address = server.address() as AddressInfo;
-  const urlHost = address.family === "IPv6" ? `[${address.address}]` : address.address;
-  const url = `${tls ? "https" : "http"}://${urlHost}:${address.port}`;
-
-  const global =
-    config.region !== undefined && config.globalEndpoint?.hostedBy?.includes(config.region)
-      ? await startGlobalEndpoint(config, log, {
-          local: { region: config.region, handle: createApiHandler(apiOptions) },
-          metrics,
-          membership: async () => routesOf(await replicaSet.list()),
-        })
-      : undefined;
-
-  const ttlMs = config.uploads.ttlSeconds * 1000;
-  const sweep = async () => {
-    try {
-      const removed = await registry.uploads.expire(ttlMs);
-      if (removed > 0) log.info({ removed }, "expired abandoned uploads");
-    } catch (error) {
-      log.error({ err: error }, "upload sweep failed");
-    }
-  };
-  await sweep();
-  const sweeper = setInterval(() => void sweep(), config.uploads.sweepIntervalSeconds * 1000);
-  sweeper.unref();
-
   return {
-    url,
-    registry,
-    replicator,
-    async close() {
-      clearInterval(sweeper);
+    extensions,
+    async stop() {
       await imports.stop();
       gc.stop();
       lagHistory.stop();
-      await global?.close();
       await lifecycle?.stop();
       followRecordedRouting();
-      directory.stop();
-      await replicator?.stop();
-      await closeServer();
-      await webhooks.close();
-      await metadata.close();
     },
+    afterServer: () => webhooks.close(),
   };
 }
 
@@ -309,6 +393,7 @@ async function createReplicator(
   registry: Registry,
   metrics: MetricsRegistry,
   log: Logger,
+  follows: boolean,
 ): Promise<Replicator | undefined> {
   const secret = config.replication.secret;
   if (!secret || (config.peers.length === 0 && !config.replicas && !config.region)) {
@@ -325,7 +410,36 @@ async function createReplicator(
     antiEntropyIntervalMs: config.replication.antiEntropySeconds * 1000,
     pollWaitMs: config.replication.pollWaitMs,
     readThroughTimeoutMs: config.replication.readThroughTimeoutMs,
+    follows,
   });
+}
+
+/**
+ * The leader of several workers answers the others on a listener of its own (loopback,
+ * a free port, not shared with the workers), which believes the client address they
+ * forward.
+ */
+async function listenPrivately(
+  apiOptions: ApiServerOptions,
+): Promise<{ url: string; close: () => Promise<void> }> {
+  const server = createApiServer({
+    ...apiOptions,
+    tls: undefined,
+    trustedProxies: [...(apiOptions.trustedProxies ?? []), "127.0.0.1", "::1"],
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen({ host: "127.0.0.1", port: 0, exclusive: true }, resolve);
+  });
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    close: () =>
+      new Promise<void>((done) => {
+        server.close(() => done());
+        server.closeAllConnections();
+      }),
+  };
 }
 
 /**

@@ -1,8 +1,13 @@
 // `meridian serve`: runs one replica until SIGTERM or SIGINT.
+import cluster from "node:cluster";
+import { availableParallelism } from "node:os";
 import type { Command } from "commander";
 import { ListenError } from "../config/listen-address.ts";
 import { ConfigError, loadConfig } from "../config/load-config.ts";
 import { announce, createLogger } from "../logger.ts";
+import { type NodeRole, soleNode, workerCount } from "../nodes/node-role.ts";
+import { isWorkerMessage, type ReadyMessage } from "../nodes/worker-messages.ts";
+import { runWorkerPrimary } from "../nodes/worker-primary.ts";
 import { startReplica } from "../replica.ts";
 import { joinedConfig } from "./join-replica.ts";
 
@@ -18,6 +23,7 @@ interface ServeFlags {
   join?: string;
   joinToken?: string;
   endpoint?: string;
+  workers?: string;
 }
 
 export function registerServeCommand(program: Command): void {
@@ -44,6 +50,10 @@ export function registerServeCommand(program: Command): void {
     .option("--join <home endpoint>", "join the registry whose home replica is there")
     .option("--join-token <token>", "the one-time token of meridian replication create")
     .option("--endpoint <url>", "this replica's regional endpoint, as peers and clients reach it")
+    .option(
+      "-w, --workers <n|auto>",
+      "processes serving this replica; auto: one per core (env MERIDIAN_WORKERS)",
+    )
     .action(async (flags: ServeFlags) => {
       await serve(flags);
     });
@@ -66,9 +76,19 @@ async function serve(flags: ServeFlags): Promise<void> {
     config = await joinedConfig(config, { home: flags.join, token: flags.joinToken });
   }
   const log = createLogger(config.log.level);
+  const workers = workerCount(config.workers, availableParallelism());
+  if (workers > 1 && cluster.isPrimary) {
+    runWorkerPrimary({
+      count: workers,
+      log,
+      describe: { data: config.data, region: config.region },
+    });
+    return;
+  }
+  const role = cluster.isWorker ? workerRole() : soleNode;
   let replica: Awaited<ReturnType<typeof startReplica>>;
   try {
-    replica = await startReplica(config, log);
+    replica = await startReplica(config, log, role);
   } catch (error) {
     if (error instanceof ConfigError || error instanceof ListenError) {
       process.stderr.write(`meridian: ${error.message}\n`);
@@ -77,7 +97,16 @@ async function serve(flags: ServeFlags): Promise<void> {
     }
     throw error;
   }
-  announce(log, { url: replica.url, data: config.data, region: config.region }, "listening");
+  if (cluster.isWorker) {
+    // The primary says "listening" once every worker is.
+    process.send?.({
+      type: "meridian:ready",
+      url: replica.url,
+      leaderUrl: replica.leaderUrl,
+    } satisfies ReadyMessage);
+  } else {
+    announce(log, { url: replica.url, data: config.data, region: config.region }, "listening");
+  }
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
@@ -97,4 +126,17 @@ async function serve(flags: ServeFlags): Promise<void> {
   };
   process.on("SIGTERM", () => stop("SIGTERM"));
   process.on("SIGINT", () => stop("SIGINT"));
+}
+
+/** A worker's place among its replica's workers, as its primary started it. */
+function workerRole(): NodeRole {
+  let leaderUrl = process.env.MERIDIAN_LEADER_URL || undefined;
+  process.on("message", (message: unknown) => {
+    if (isWorkerMessage(message) && message.type === "meridian:leader") leaderUrl = message.url;
+  });
+  return {
+    slot: Number(process.env.MERIDIAN_NODE_SLOT ?? 0),
+    slots: Number(process.env.MERIDIAN_NODE_SLOTS ?? 1),
+    leaderUrl: () => leaderUrl,
+  };
 }

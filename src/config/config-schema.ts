@@ -88,6 +88,12 @@ export const configSchema = z
       })
       .strict()
       .default({}),
+    /**
+     * How many processes serve this replica: `auto` is one per core. Every worker serves
+     * pushes, pulls and the peer feed; the first also runs replication, webhooks, imports,
+     * garbage collection and the control plane (env MERIDIAN_WORKERS).
+     */
+    workers: z.union([z.literal("auto"), z.number().int().min(1).max(256)]).default(1),
     storage: z
       .object({
         /** fsync blobs and metadata before acknowledging a write. */

@@ -18,7 +18,7 @@ export interface ConfigSources {
   file?: string | undefined;
   env?: NodeJS.ProcessEnv;
   flags?: Partial<
-    Record<"listen" | "data" | "logLevel" | "replicaId" | "region", string | undefined>
+    Record<"listen" | "data" | "logLevel" | "replicaId" | "region" | "workers", string | undefined>
   > & { insecureNoAuth?: boolean | undefined; allowHttp?: boolean | undefined };
 }
 
@@ -45,6 +45,10 @@ export async function loadConfig(
   overlay("data", sources.flags?.data);
   overlay("replicaId", sources.flags?.replicaId);
   overlay("region", env.MERIDIAN_REGION);
+  const workers = sources.flags?.workers ?? env.MERIDIAN_WORKERS;
+  if (workers !== undefined && workers !== "") {
+    merged.workers = /^\d+$/.test(workers) ? Number(workers) : workers;
+  }
   overlay("region", sources.flags?.region);
   const signingKey = env.MERIDIAN_TOKEN_SIGNING_KEY;
   if (signingKey) merged.auth = { ...(isObject(merged.auth) ? merged.auth : {}), signingKey };

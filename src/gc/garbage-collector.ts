@@ -39,6 +39,12 @@ export interface GcPassOptions {
   now?: () => number;
   /** Told after every removal (manifest, link or bytes); a test hook may pause the pass. */
   onRemoved?: (count: number) => Promise<void> | void;
+  /**
+   * Remove no blob's bytes (manifests and links still expire). A replica running as several
+   * workers passes it: its content locks are per process, so a push in another worker
+   * could not hold the bytes the pass is about to remove.
+   */
+  keepBytes?: boolean;
 }
 
 export interface RepositoryGcReport {
@@ -260,10 +266,12 @@ class Pass {
       const page = await blobs.listBlobs(after, pageSize);
       const old = page.filter((blob) => blob.modifiedAt.getTime() < cutoffMs);
       const unreferenced = new Set(
-        await metadata.unreferencedBlobs(
-          old.map((blob) => blob.digest),
-          cutoff,
-        ),
+        this.options.keepBytes
+          ? []
+          : await metadata.unreferencedBlobs(
+              old.map((blob) => blob.digest),
+              cutoff,
+            ),
       );
       await concurrently(
         page,

@@ -19,6 +19,8 @@ export interface GcServiceOptions {
   now?: () => number;
   /** A test hook told after every removal of a pass (it may pause the pass). */
   onRemoved?: (count: number) => Promise<void> | void;
+  /** Never remove bytes (see GcPassOptions.keepBytes). */
+  keepBytes?: boolean;
 }
 
 export interface RegionStorage {
@@ -80,6 +82,7 @@ export class GcService {
       policies: await this.policies.list(),
       now: this.options.now,
       onRemoved: dryRun ? undefined : this.options.onRemoved,
+      keepBytes: this.options.keepBytes,
     });
     metrics.pass(report);
     if (!dryRun) {

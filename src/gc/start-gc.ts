@@ -24,6 +24,8 @@ export interface StartGcOptions {
   authorizer: Authorizer;
   home: () => HomeReplica | undefined;
   peers: () => readonly PeerEndpoint[];
+  /** Never remove bytes: the replica runs as several workers (GcPassOptions.keepBytes). */
+  keepBytes?: boolean;
 }
 
 export interface RunningGc {
@@ -43,7 +45,11 @@ export function startGc(options: StartGcOptions): RunningGc {
     metrics: new GcMetrics(options.metrics, region),
     log,
     onRemoved: haltAfterHook(process.env.MERIDIAN_GC_TEST_HALT_AFTER, log),
+    keepBytes: options.keepBytes,
   });
+  if (options.keepBytes) {
+    log.warn("this replica runs as several workers: garbage collection keeps every blob's bytes");
+  }
   service.start();
   return {
     service,

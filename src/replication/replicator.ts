@@ -30,6 +30,12 @@ export interface ReplicatorOptions {
   pollWaitMs?: number;
   /** How long peers have to say whether they hold content this replica lacks (default 1000). */
   readThroughTimeoutMs?: number;
+  /**
+   * Whether this process follows the peers (default true). The other workers of a replica
+   * run as several leave it to the leader: they serve the feed and read through to the
+   * peers, asking each one (they keep no follower to say which are reachable).
+   */
+  follows?: boolean;
 }
 
 /** How long a fresh replica gives each peer to answer when it looks for the nearest. */
@@ -76,7 +82,8 @@ export class Replicator {
         fetcher: this.fetcher,
         registry: options.registry,
         log: options.log,
-        isReachable: (peer) => this.followers.get(peer.region)?.reachable ?? false,
+        isReachable: (peer) =>
+          options.follows === false || (this.followers.get(peer.region)?.reachable ?? false),
         askTimeoutMs: options.readThroughTimeoutMs ?? 1000,
       }),
     );
@@ -101,6 +108,7 @@ export class Replicator {
    * from the head it saw before the copy, and every other peer's from the start.
    */
   start(options: { bootstrap?: boolean } = {}): void {
+    if (this.options.follows === false) return;
     this.started = true;
     if (options.bootstrap && this.peers.length > 0) {
       this.bootstrapping = this.bootstrapFromNearest()

@@ -1,7 +1,9 @@
 // Upload sessions of the filesystem blob store: an upload's bytes accumulate in a file
 // that is always a valid prefix of what the client sent, with the running hash kept in
 // memory so that a commit need not read the file again; the commit verifies the digest
-// and hands the file to the store to publish.
+// and hands the file to the store to publish. The file, not the memory, is the truth: the
+// workers of one replica share the folder, and a client's next request on an upload may
+// reach another one.
 //
 //   <root>/uploads/<id>/info.json   the upload's repository and start time (written last)
 //   <root>/uploads/<id>/data        bytes received so far
@@ -124,9 +126,10 @@ export class FsUploadSessions {
   ): Promise<number> {
     // Abandoned while it waited for the lock: a newer request has the upload now.
     if (source.destroyed) throw source.errored ?? new UploadSupersededError(id);
-    // A running hash held here means the upload exists and is that long (commit, delete
-    // and failed appends drop it under this lock), so the common case reads no disk.
-    const size = this.uploadHashes.get(id)?.size ?? (await this.get(id))?.size;
+    // The file says how long the upload is: another worker of the replica may have
+    // appended to it since this process did (a running hash held here is then stale, and
+    // uploadHashState rebuilds it).
+    const size = (await this.get(id))?.size;
     if (size === undefined) throw new UploadNotFoundError(id);
     if (size !== offset) throw new UploadOffsetError(id, offset, size);
     const path = join(this.uploadDir(id), "data");

@@ -1,0 +1,319 @@
+// The PostgreSQL metadata-store driver: the SQLite driver's semantics (registers, tombstones,
+// tag visibility, byte-identical state digests) over a `pg` pool, so that several nodes of
+// one region share one database. Each write is one transaction with its change-log rows;
+// the change log is one per region (per schema), and a commit made by any node reaches
+// every node's onCommit listeners (postgres-change-feed.ts).
+import pg from "pg";
+import type { Digest } from "../oci/digest.ts";
+import type {
+  BlobLink,
+  ChangeKind,
+  CommitListener,
+  ControlRecord,
+  LinkKey,
+  ManifestRecord,
+  MetadataStore,
+  RepositoryExport,
+  Stamp,
+} from "./metadata-store.ts";
+import { changesChannel, PostgresChangeFeed } from "./postgres-change-feed.ts";
+import { PostgresReads } from "./postgres-reads.ts";
+import { lockClass, lockKey, migrate, schemaNamePattern } from "./postgres-schema.ts";
+import { digestStates, emptyStateDigest, exportRepository } from "./postgres-state-digest.ts";
+import { sql } from "./postgres-statements.ts";
+import { type PendingChange, WriteTransaction } from "./postgres-write-transaction.ts";
+
+export interface PostgresMetadataStoreOptions {
+  /** postgres://user:password@host:port/database */
+  url: string;
+  /** The PostgreSQL schema holding the tables (created if missing); default "public". */
+  schema?: string;
+  /** Connections in the pool (default 10), besides the one that listens. */
+  poolSize?: number;
+  /** false: synchronous_commit=off (faster; the server may lose its last commits on a crash). */
+  durable?: boolean;
+  /** Told of a commit listener that threw, or of a lost listening connection. */
+  onListenerError?: (error: unknown) => void;
+}
+
+const controlPrefix = "_control:";
+
+export class PostgresMetadataStore extends PostgresReads implements MetadataStore {
+  private closing: Promise<void> | undefined;
+
+  private constructor(
+    pool: pg.Pool,
+    private readonly schema: string,
+    private readonly id: string,
+    private readonly feed: PostgresChangeFeed,
+  ) {
+    super(pool);
+  }
+
+  /** Connects, migrates the schema (several nodes may do so at once) and starts listening. */
+  static async open(options: PostgresMetadataStoreOptions): Promise<PostgresMetadataStore> {
+    const schema = options.schema ?? "public";
+    if (!schemaNamePattern.test(schema)) {
+      throw new Error(`invalid PostgreSQL schema name ${JSON.stringify(schema)}`);
+    }
+    const onError =
+      options.onListenerError ??
+      ((error: unknown) => console.error(`metadata commit listener failed: ${String(error)}`));
+    const settings = [`-c search_path=${schema}`];
+    if (options.durable === false) settings.push("-c synchronous_commit=off");
+    const connection: pg.ClientConfig = {
+      connectionString: options.url,
+      options: settings.join(" "),
+    };
+    const pool = new pg.Pool({ ...connection, max: options.poolSize ?? 10 });
+    // An idle connection the server ends is dropped from the pool; without a handler the
+    // error would end the process.
+    pool.on("error", onError);
+    try {
+      const id = await migrate(pool, schema);
+      const reads = new PostgresReads(pool);
+      const feed = new PostgresChangeFeed({
+        connection,
+        schema,
+        read: (since, limit) => reads.changesSince(since, limit),
+        head: () => reads.headSeq(),
+        onError,
+      });
+      await feed.start();
+      return new PostgresMetadataStore(pool, schema, id, feed);
+    } catch (error) {
+      await pool.end().catch(() => {});
+      throw error;
+    }
+  }
+
+  async linkBlob(link: BlobLink): Promise<boolean> {
+    return this.transact(link.repository, async (tx) => {
+      const current = await tx.linkRegisterStamp(link.repository, link.digest);
+      if (current !== undefined && current >= link.stamp) return false;
+      await tx.run(sql.addRepository, [link.repository]);
+      await tx.run(sql.clearBlobLinkTombstone, [link.repository, link.digest]);
+      await tx.run(sql.putBlobLink, [link.repository, link.digest, link.size, link.stamp]);
+      tx.record(link.stamp, "blob-link", link.repository, link.digest);
+      return true;
+    });
+  }
+
+  async unlinkBlob(
+    repository: string,
+    digest: Digest,
+    stamp: Stamp,
+    options: { expired?: boolean } = {},
+  ): Promise<boolean> {
+    return this.transact(repository, async (tx) => {
+      const current = await tx.linkRegisterStamp(repository, digest);
+      if (current !== undefined && current >= stamp) return false;
+      await tx.run(sql.addRepository, [repository]);
+      const removed = (await tx.run(sql.unlinkBlob, [repository, digest])) > 0;
+      const expired = options.expired ?? false;
+      await tx.run(sql.putBlobLinkTombstone, [repository, digest, stamp, expired]);
+      tx.record(stamp, expired ? "blob-expire" : "blob-unlink", repository, digest);
+      return removed;
+    });
+  }
+
+  async expireBlobLink(key: LinkKey, linkStamp: Stamp, stamp: Stamp): Promise<boolean> {
+    const { repository, digest } = key;
+    return this.transact(repository, async (tx) => {
+      const [link] = await tx.rows<{ stamp: string }>(sql.getBlobLink, [repository, digest]);
+      if (link?.stamp !== linkStamp || link.stamp >= stamp) return false;
+      if (await tx.exists(sql.referencedByManifest, [repository, digest])) return false;
+      await tx.run(sql.unlinkBlob, [repository, digest]);
+      await tx.run(sql.putBlobLinkTombstone, [repository, digest, stamp, true]);
+      tx.record(stamp, "blob-expire", repository, digest);
+      return true;
+    });
+  }
+
+  async expireManifest(
+    repository: string,
+    digest: Digest,
+    putStamp: Stamp,
+    stamp: Stamp,
+  ): Promise<boolean> {
+    return this.transact(repository, async (tx) => {
+      const current = await tx.manifestStamp(repository, digest);
+      if (current !== putStamp || current >= stamp) return false;
+      if (await tx.exists(sql.manifestInUse, [repository, digest])) return false;
+      return tx.applyManifestDelete(repository, digest, stamp, true);
+    });
+  }
+
+  async putManifest(manifest: ManifestRecord, tag?: string): Promise<void> {
+    await this.transact(manifest.repository, async (tx) => {
+      await tx.applyManifestPut(manifest);
+      if (tag !== undefined) {
+        await tx.applyTagWrite(manifest.repository, tag, manifest.digest, manifest.stamp);
+      }
+    });
+  }
+
+  async setTag(repository: string, tag: string, digest: Digest, stamp: Stamp): Promise<boolean> {
+    return this.transact(repository, async (tx) => {
+      const known =
+        (await tx.exists(sql.manifestExists, [repository, digest])) ||
+        (await tx.tombstoneStamp(repository, digest)) !== undefined;
+      if (!known) return false;
+      await tx.applyTagWrite(repository, tag, digest, stamp);
+      return true;
+    });
+  }
+
+  async deleteManifest(
+    repository: string,
+    digest: Digest,
+    stamp: Stamp,
+    options: { expired?: boolean } = {},
+  ): Promise<boolean> {
+    return this.transact(repository, (tx) =>
+      tx.applyManifestDelete(repository, digest, stamp, options.expired ?? false),
+    );
+  }
+
+  async deleteTag(repository: string, tag: string, stamp: Stamp): Promise<boolean> {
+    return this.transact(repository, (tx) => tx.applyTagWrite(repository, tag, null, stamp));
+  }
+
+  async putControlRecord(record: ControlRecord): Promise<boolean> {
+    const repository = `${controlPrefix}${record.kind}`;
+    return this.transact(repository, async (tx) => {
+      const [current] = await tx.rows<{ stamp: string }>(sql.controlStamp, [
+        record.kind,
+        record.name,
+      ]);
+      if (current && current.stamp >= record.stamp) return false;
+      await tx.run(sql.putControl, [record.kind, record.name, record.value, record.stamp]);
+      const kind: ChangeKind = record.value === null ? "control-delete" : "control-put";
+      tx.record(record.stamp, kind, repository, undefined, record.name);
+      return true;
+    });
+  }
+
+  async stateDigest(repository: string): Promise<string> {
+    const digests = await this.snapshot((query) => digestStates(query, repository));
+    return digests.get(repository) ?? emptyStateDigest;
+  }
+
+  async stateDigests(): Promise<Map<string, string>> {
+    return this.snapshot((query) => digestStates(query, undefined));
+  }
+
+  async exportRepository(repository: string): Promise<RepositoryExport> {
+    return this.snapshot((query) => exportRepository(query, repository));
+  }
+
+  async logId(): Promise<string> {
+    return this.id;
+  }
+
+  onCommit(listener: CommitListener): () => void {
+    return this.feed.subscribe(listener);
+  }
+
+  /** The backend pid of the listening connection: tests end it to see the feed reconnect. */
+  listenerPid(): Promise<number | undefined> {
+    return this.feed.listenerPid();
+  }
+
+  async close(): Promise<void> {
+    this.closing ??= (async () => {
+      await this.feed.close();
+      await this.pool.end();
+    })();
+    return this.closing;
+  }
+
+  /**
+   * Runs `work` as one transaction. Writes to one repository (or one kind of control
+   * record) are serialized, on every node, by an advisory lock taken first: the register
+   * rules read a stamp and then write, which two concurrent transactions would otherwise
+   * both do against the same old stamp. Writes to different repositories run in parallel
+   * up to the change-log append. The promise settles after the commit and after the
+   * listeners were told of the write's records.
+   */
+  private async transact<T>(lockName: string, work: (tx: WriteTransaction) => Promise<T>) {
+    const client = await this.pool.connect();
+    let value: T;
+    let head: number | undefined;
+    let broken: Error | undefined;
+    try {
+      const key = lockKey(`${this.schema}/${lockName}`);
+      await client.query(`BEGIN; SELECT pg_advisory_xact_lock(${lockClass}, ${key})`);
+      try {
+        const tx = new WriteTransaction(client);
+        value = await work(tx);
+        if (tx.changes.length > 0) head = await this.appendChanges(client, tx.changes);
+        await client.query("COMMIT");
+      } catch (error) {
+        await client.query("ROLLBACK").catch((rollback: unknown) => {
+          broken = rollback instanceof Error ? rollback : new Error(String(rollback));
+        });
+        throw error;
+      }
+    } finally {
+      client.release(broken);
+    }
+    if (head !== undefined) await this.feed.deliverThrough(head);
+    return value;
+  }
+
+  /**
+   * Appends the write's change rows and notifies every node, as the transaction's last
+   * statement. The seqs come from the one-row change_head table, not from a sequence: a
+   * sequence hands numbers out at insert time, so with concurrent transactions seq 8 may
+   * commit before seq 7, and a follower that read up to 8 would never read 7. Updating
+   * the head row locks it until commit, so the next writer takes its seqs only after this
+   * transaction committed (or rolled back): seqs become visible in order, without gaps.
+   * The lock is held from here to the commit only, one round trip. Returns the new head.
+   */
+  private async appendChanges(client: pg.PoolClient, changes: PendingChange[]): Promise<number> {
+    const column = <K extends keyof PendingChange>(key: K) => changes.map((c) => c[key]);
+    const { rows } = await client.query<{ seq: string }>(
+      `WITH head AS (UPDATE change_head SET seq = seq + $1 RETURNING seq),
+       added AS (
+         INSERT INTO changes (seq, stamp, kind, repository, digest, tag)
+         SELECT head.seq - $1 + c.n, c.stamp, c.kind, c.repository, c.digest, c.tag
+         FROM head, unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[])
+           WITH ORDINALITY AS c(stamp, kind, repository, digest, tag, n))
+       SELECT seq, pg_notify('${changesChannel}', $7 || ':' || seq) FROM head`,
+      [
+        changes.length,
+        column("stamp"),
+        column("kind"),
+        column("repository"),
+        column("digest"),
+        column("tag"),
+        this.schema,
+      ],
+    );
+    return Number(rows[0]?.seq);
+  }
+
+  /** Runs reads that must agree with each other in one snapshot. */
+  private async snapshot<T>(
+    work: (
+      query: <R extends pg.QueryResultRow>(text: string, values?: unknown[]) => Promise<R[]>,
+    ) => Promise<T>,
+  ): Promise<T> {
+    const client = await this.pool.connect();
+    let broken: Error | undefined;
+    try {
+      await client.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+      const value = await work(async (text, values) => (await client.query(text, values)).rows);
+      await client.query("COMMIT");
+      return value;
+    } catch (error) {
+      await client.query("ROLLBACK").catch(() => {
+        broken = new Error("rollback failed");
+      });
+      throw error;
+    } finally {
+      client.release(broken);
+    }
+  }
+}

@@ -155,10 +155,7 @@ export class PostgresMetadataStore extends PostgresReads implements MetadataStor
 
   async setTag(repository: string, tag: string, digest: Digest, stamp: Stamp): Promise<boolean> {
     return this.transact(repository, async (tx) => {
-      const known =
-        (await tx.exists(sql.manifestExists, [repository, digest])) ||
-        (await tx.tombstoneStamp(repository, digest)) !== undefined;
-      if (!known) return false;
+      if (!(await tx.exists(sql.manifestKnown, [repository, digest]))) return false;
       await tx.applyTagWrite(repository, tag, digest, stamp);
       return true;
     });
@@ -247,8 +244,8 @@ export class PostgresMetadataStore extends PostgresReads implements MetadataStor
       try {
         const tx = new WriteTransaction(client);
         value = await work(tx);
-        if (tx.changes.length > 0) head = await this.appendChanges(client, tx.changes);
-        await client.query("COMMIT");
+        if (tx.changes.length > 0) head = await this.appendChangesAndCommit(client, tx.changes);
+        else await client.query("COMMIT");
       } catch (error) {
         await client.query("ROLLBACK").catch((rollback: unknown) => {
           broken = rollback instanceof Error ? rollback : new Error(String(rollback));
@@ -263,35 +260,35 @@ export class PostgresMetadataStore extends PostgresReads implements MetadataStor
   }
 
   /**
-   * Appends the write's change rows and notifies every node, as the transaction's last
-   * statement. The seqs come from the one-row change_head table, not from a sequence: a
-   * sequence hands numbers out at insert time, so with concurrent transactions seq 8 may
-   * commit before seq 7, and a follower that read up to 8 would never read 7. Updating
-   * the head row locks it until commit, so the next writer takes its seqs only after this
-   * transaction committed (or rolled back): seqs become visible in order, without gaps.
-   * The lock is held from here to the commit only, one round trip. Returns the new head.
+   * Appends the write's change rows, notifies every node and commits, in one round trip
+   * (a simple query of two statements, hence the values as quoted literals). The seqs come
+   * from the one-row change_head table, not from a sequence: a sequence hands numbers out
+   * at insert time, so with concurrent transactions seq 8 may commit before seq 7, and a
+   * follower that read up to 8 would never read 7. Updating the head row locks it until
+   * the commit, so the next writer takes its seqs only after this transaction committed
+   * (or rolled back): seqs become visible in order, without gaps. Returns the new head.
    */
-  private async appendChanges(client: pg.PoolClient, changes: PendingChange[]): Promise<number> {
-    const column = <K extends keyof PendingChange>(key: K) => changes.map((c) => c[key]);
-    const { rows } = await client.query<{ seq: string }>(
-      `WITH head AS (UPDATE change_head SET seq = seq + $1 RETURNING seq),
+  private async appendChangesAndCommit(
+    client: pg.PoolClient,
+    changes: PendingChange[],
+  ): Promise<number> {
+    const literal = (value: string | null) =>
+      value === null ? "NULL" : client.escapeLiteral(value);
+    const column = (key: keyof PendingChange) =>
+      `ARRAY[${changes.map((c) => literal(c[key])).join(",")}]::text[]`;
+    const n = changes.length;
+    const results = (await client.query(
+      `WITH head AS (UPDATE change_head SET seq = seq + ${n} RETURNING seq),
        added AS (
          INSERT INTO changes (seq, stamp, kind, repository, digest, tag)
-         SELECT head.seq - $1 + c.n, c.stamp, c.kind, c.repository, c.digest, c.tag
-         FROM head, unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[])
+         SELECT head.seq - ${n} + c.n, c.stamp, c.kind, c.repository, c.digest, c.tag
+         FROM head, unnest(${column("stamp")}, ${column("kind")}, ${column("repository")},
+                           ${column("digest")}, ${column("tag")})
            WITH ORDINALITY AS c(stamp, kind, repository, digest, tag, n))
-       SELECT seq, pg_notify('${changesChannel}', $7 || ':' || seq) FROM head`,
-      [
-        changes.length,
-        column("stamp"),
-        column("kind"),
-        column("repository"),
-        column("digest"),
-        column("tag"),
-        this.schema,
-      ],
-    );
-    return Number(rows[0]?.seq);
+       SELECT seq, pg_notify('${changesChannel}', ${literal(this.schema)} || ':' || seq) FROM head;
+       COMMIT`,
+    )) as unknown as pg.QueryResult<{ seq: string }>[];
+    return Number(results[0]?.rows[0]?.seq);
   }
 
   /** Runs reads that must agree with each other in one snapshot. */

@@ -37,18 +37,20 @@ export async function digestStates(
     hash.update(line);
   };
   const scope = [only ?? null];
-  const [tags, manifests, tombstones, links] = await Promise.all([
-    query<StateRow & { tag: string }>(sql.stateTags, scope),
-    query<StateRow>(sql.stateManifests, scope),
-    query<StateRow & { expired: boolean }>(sql.stateManifestTombstones, scope),
-    query<StateRow & { linked: boolean; expired: boolean }>(sql.stateLinks, scope),
-  ]);
-  for (const r of tags) add(r.repository, `t ${r.tag} ${r.digest ?? "-"} ${r.stamp}\n`);
-  for (const r of manifests) add(r.repository, `m ${r.digest} ${r.stamp}\n`);
-  for (const r of tombstones) {
+  for (const r of await query<StateRow & { tag: string }>(sql.stateTags, scope))
+    add(r.repository, `t ${r.tag} ${r.digest ?? "-"} ${r.stamp}\n`);
+  for (const r of await query<StateRow>(sql.stateManifests, scope))
+    add(r.repository, `m ${r.digest} ${r.stamp}\n`);
+  for (const r of await query<StateRow & { expired: boolean }>(
+    sql.stateManifestTombstones,
+    scope,
+  )) {
     add(r.repository, `${r.expired ? "y" : "x"} ${r.digest} ${r.stamp}\n`);
   }
-  for (const r of links) {
+  for (const r of await query<StateRow & { linked: boolean; expired: boolean }>(
+    sql.stateLinks,
+    scope,
+  )) {
     const kind = r.linked ? "l" : r.expired ? "e" : "u";
     add(r.repository, `${kind} ${r.digest} ${r.stamp}\n`);
   }
@@ -79,17 +81,22 @@ export async function exportRepository(
     const controls = await query<ControlRecord>(sql.allControls);
     return { manifests: [], tags: [], tombstones: [], links: [], controls };
   }
-  const [manifests, tags, tombstones, links] = await Promise.all([
-    query<{ digest: Digest; media_type: string; bytes: Buffer; stamp: string }>(
-      sql.exportManifests,
-      [repository],
-    ),
-    query<RepositoryExport["tags"][number]>(sql.exportTags, [repository]),
-    query<{ digest: Digest; stamp: string; expired: boolean }>(sql.exportTombstones, [repository]),
-    query<{ digest: Digest; linked: boolean; stamp: string; expired: boolean }>(sql.exportLinks, [
-      repository,
-    ]),
-  ]);
+  // One after the other: the queries share the snapshot's connection.
+  const manifests = await query<{
+    digest: Digest;
+    media_type: string;
+    bytes: Buffer;
+    stamp: string;
+  }>(sql.exportManifests, [repository]);
+  const tags = await query<RepositoryExport["tags"][number]>(sql.exportTags, [repository]);
+  const tombstones = await query<{ digest: Digest; stamp: string; expired: boolean }>(
+    sql.exportTombstones,
+    [repository],
+  );
+  const links = await query<{ digest: Digest; linked: boolean; stamp: string; expired: boolean }>(
+    sql.exportLinks,
+    [repository],
+  );
   return {
     manifests: manifests.map((m) => ({
       digest: m.digest,

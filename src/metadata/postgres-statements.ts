@@ -55,10 +55,23 @@ export const sql = {
   putManifestTombstone: `INSERT INTO manifest_tombstones (repository, digest, stamp, expired)
     VALUES ($1, $2, $3, $4)
     ON CONFLICT (repository, digest) DO UPDATE SET stamp = excluded.stamp, expired = excluded.expired`,
-  getTag: "SELECT digest, stamp FROM tags WHERE repository = $1 AND tag = $2",
-  putTag: `INSERT INTO tags (repository, tag, digest, stamp) VALUES ($1, $2, $3, $4)
-    ON CONFLICT (repository, tag) DO UPDATE SET digest = excluded.digest, stamp = excluded.stamp`,
-  refreshTag: `UPDATE tags SET visible = ${tagVisibility} WHERE repository = $1 AND tag = $2`,
+  // A tag write in one statement: the register takes the write only when its stamp is
+  // newer (no row changes otherwise), and the write's visibility is the rule of
+  // tagVisibility applied to the values written. The repository row exists whenever a tag
+  // row does, so adding it whether or not the write wins changes nothing.
+  writeTag: `WITH repository AS (
+      INSERT INTO repositories (name) VALUES ($1) ON CONFLICT DO NOTHING)
+    INSERT INTO tags (repository, tag, digest, stamp, visible)
+    VALUES ($1, $2, $3, $4, $3::text IS NOT NULL
+      AND EXISTS (SELECT 1 FROM manifests m WHERE m.repository = $1 AND m.digest = $3)
+      AND $4 > coalesce((SELECT x.stamp FROM manifest_tombstones x
+                          WHERE x.repository = $1 AND x.digest = $3), ''))
+    ON CONFLICT (repository, tag) DO UPDATE
+      SET digest = excluded.digest, stamp = excluded.stamp, visible = excluded.visible
+      WHERE tags.stamp < excluded.stamp`,
+  // Whether a tag may name the manifest: stored, or deleted (known here all the same).
+  manifestKnown: `SELECT 1 WHERE EXISTS (SELECT 1 FROM manifests WHERE repository = $1 AND digest = $2)
+    OR EXISTS (SELECT 1 FROM manifest_tombstones WHERE repository = $1 AND digest = $2)`,
   refreshDigestTags: `UPDATE tags SET visible = ${tagVisibility} WHERE repository = $1 AND digest = $2`,
   listTags:
     "SELECT tag FROM tags WHERE repository = $1 AND visible AND tag > $2 ORDER BY tag LIMIT $3",

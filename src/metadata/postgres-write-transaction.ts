@@ -108,11 +108,7 @@ export class WriteTransaction {
     digest: Digest | null,
     stamp: Stamp,
   ): Promise<boolean> {
-    const [current] = await this.rows<{ stamp: string }>(sql.getTag, [repository, tag]);
-    if (current && current.stamp >= stamp) return false;
-    await this.run(sql.addRepository, [repository]);
-    await this.run(sql.putTag, [repository, tag, digest, stamp]);
-    await this.run(sql.refreshTag, [repository, tag]);
+    if ((await this.run(sql.writeTag, [repository, tag, digest, stamp])) === 0) return false;
     this.record(
       stamp,
       digest === null ? "tag-delete" : "tag-put",

@@ -87,21 +87,16 @@ export async function startPostgres(): Promise<PostgresServer> {
     await chown(dir, Number(stdout), Number(group));
   }
   try {
-    await run(
-      [
-        ...prefix,
-        join(bin, "initdb"),
-        "-D",
-        data,
-        "-U",
-        "postgres",
-        "-A",
-        "trust",
-        "-E",
-        "UTF8",
-      ].concat(["--no-sync", "--no-instructions"]),
-      "initdb",
-    );
+    const initdb = [...prefix, join(bin, "initdb"), "-D", data, "-U", "postgres", "-A", "trust"];
+    initdb.push("-E", "UTF8", "--no-sync", "--no-instructions");
+    // A database whose default collation is a language's (ICU en-US: "a" < "B" < "_x"), as
+    // a production one often is: the driver must sort its keys bytewise all the same.
+    // PostgreSQL before 15 has no ICU default: then the plain C locale.
+    const icu = ["--locale=C.UTF-8", "--locale-provider=icu", "--icu-locale=en-US"];
+    await run([...initdb, ...icu], "initdb").catch(async () => {
+      await rm(data, { recursive: true, force: true });
+      await run(initdb, "initdb");
+    });
     // The port was free a moment ago; another process may take it first: try again.
     for (let attempt = 1; ; attempt++) {
       const port = await freePort();

@@ -31,7 +31,8 @@ import { ReplicaSet } from "./control/replica-set.ts";
 import { startGc } from "./gc/start-gc.ts";
 import { ImportJobs } from "./import/import-jobs.ts";
 import { createImportsApi } from "./import/imports-api.ts";
-import { SqliteMetadataStore } from "./metadata/sqlite-metadata-store.ts";
+import type { MetadataStore } from "./metadata/metadata-store.ts";
+import { openMetadataStore } from "./metadata/open-metadata-store.ts";
 import { LagHistory } from "./portal/lag-history.ts";
 import { createPortalApi } from "./portal/portal-api.ts";
 import { HybridClock } from "./registry/hybrid-clock.ts";
@@ -56,10 +57,12 @@ export async function startReplica(config: Config, log: Logger): Promise<Running
   const replicaId = config.replicaId ?? (await loadReplicaId(dataDir));
   const durable = config.storage.durable;
   const blobs = await FsBlobStore.open({ root: dataDir, durable });
-  const metadata = new SqliteMetadataStore({
-    path: join(dataDir, "metadata.db"),
+  const metadata = await openMetadataStore({
+    config: config.storage.metadata,
+    dataDir,
     durable,
     onListenerError: (error) => log.error({ err: error }, "a commit listener failed"),
+    onOpen: (store) => log.info(`metadata store: ${store}`),
   });
   // What has started so far, undone in reverse when a later step fails (a port in use, a
   // bad certificate): the error must not leave followers, timers or the database running.
@@ -82,7 +85,7 @@ async function assemble(parts: {
   dataDir: string;
   replicaId: string;
   blobs: FsBlobStore;
-  metadata: SqliteMetadataStore;
+  metadata: MetadataStore;
   undo: (() => Promise<void>)[];
 }): Promise<RunningReplica> {
   const { config, log, dataDir, replicaId, blobs, metadata, undo } = parts;

@@ -1,0 +1,107 @@
+// A real replica process whose metadata lives in PostgreSQL (storage.metadata.driver:
+// postgres, a throwaway server on loopback): skopeo pushes an image, the replica restarts,
+// and skopeo pulls the same image back; the tags are rows in the configured schema, the
+// data folder holds no SQLite file, and the log shows the URL without its password.
+import assert from "node:assert/strict";
+import { existsSync } from "node:fs";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import pg from "pg";
+import { type MeridianProcess, startMeridian } from "../support/meridian-process.ts";
+import { OciLayoutBuilder, readLayoutRef } from "../support/oci-layout.ts";
+import { type PostgresServer, postgresMissing, startPostgres } from "../support/postgres-server.ts";
+import { createSkopeo, type Skopeo } from "../support/skopeo.ts";
+
+const missing = postgresMissing();
+const password = "not-in-any-log";
+
+describe("a replica on PostgreSQL metadata", { skip: missing, timeout: 240_000 }, () => {
+  let server: PostgresServer;
+  let workDir = "";
+  let dataDir = "";
+  let skopeo: Skopeo;
+  let replica: MeridianProcess | undefined;
+  let url = "";
+
+  before(async () => {
+    server = await startPostgres();
+    // The test server trusts loopback connections: the password is there to be hidden.
+    url = server.url.replace("postgres@", `postgres:${password}@`);
+    workDir = await mkdtemp(join(tmpdir(), "meridian-pg-e2e-"));
+    dataDir = join(workDir, "data");
+    skopeo = await createSkopeo(join(workDir, "skopeo"));
+  });
+
+  after(async () => {
+    await replica?.stop();
+    await server?.stop();
+    if (workDir) await rm(workDir, { recursive: true, force: true });
+  });
+
+  const start = async (metadata: object, env: NodeJS.ProcessEnv = {}) => {
+    const config = join(workDir, "meridian.yaml");
+    await writeFile(config, JSON.stringify({ storage: { metadata } }));
+    return startMeridian({
+      dataDir,
+      args: ["--config", config],
+      env: { MERIDIAN_LOG_LEVEL: "info", ...env },
+    });
+  };
+
+  it("keeps a pushed image across a restart, with its tags in PostgreSQL", async () => {
+    const source = join(workDir, "source");
+    const layout = await OciLayoutBuilder.create(source);
+    const image = await layout.addImage({
+      architecture: "amd64",
+      os: "linux",
+      layerSizes: [1024, 64 * 1024],
+    });
+    layout.tag(image.manifest, "v1");
+    await layout.finish();
+
+    replica = await start({ driver: "postgres", url, schema: "region_one" });
+    const target = `docker://${replica.host}/pg/app:v1`;
+    await skopeo.run([
+      "copy",
+      "--dest-tls-verify=false",
+      "--preserve-digests",
+      `oci:${source}:v1`,
+      target,
+    ]);
+    const firstLog = replica.recentOutput();
+    await replica.stop();
+    assert.match(firstLog, /metadata store: PostgreSQL postgres:\/\/postgres:\*\*\*@127\.0\.0\.1/);
+    assert.ok(!firstLog.includes(password), "the log never shows the password");
+    assert.equal(existsSync(join(dataDir, "metadata.db")), false, "no SQLite file");
+
+    // Restarted with the URL from the environment this time.
+    replica = await start(
+      { driver: "postgres", schema: "region_one" },
+      { MERIDIAN_POSTGRES_URL: url },
+    );
+    const out = join(workDir, "out");
+    const restarted = `docker://${replica.host}/pg/app:v1`;
+    await skopeo.run([
+      "copy",
+      "--src-tls-verify=false",
+      "--preserve-digests",
+      restarted,
+      `oci:${out}:v1`,
+    ]);
+    assert.equal((await readLayoutRef(out, "v1")).digest, image.manifest.digest);
+    assert.ok(!replica.recentOutput().includes(password));
+
+    const client = new pg.Client({ connectionString: server.url });
+    await client.connect();
+    try {
+      const { rows } = await client.query(
+        "SELECT repository, tag, digest FROM region_one.tags WHERE visible",
+      );
+      assert.deepEqual(rows, [{ repository: "pg/app", tag: "v1", digest: image.manifest.digest }]);
+    } finally {
+      await client.end();
+    }
+  });
+});

@@ -91,9 +91,7 @@ export class PostgresMetadataStore extends PostgresReads implements MetadataStor
     return this.transact(link.repository, async (tx) => {
       const current = await tx.linkRegisterStamp(link.repository, link.digest);
       if (current !== undefined && current >= link.stamp) return false;
-      await tx.run(sql.addRepository, [link.repository]);
-      await tx.run(sql.clearBlobLinkTombstone, [link.repository, link.digest]);
-      await tx.run(sql.putBlobLink, [link.repository, link.digest, link.size, link.stamp]);
+      await tx.run(sql.writeBlobLink, [link.repository, link.digest, link.size, link.stamp]);
       tx.record(link.stamp, "blob-link", link.repository, link.digest);
       return true;
     });
@@ -108,10 +106,14 @@ export class PostgresMetadataStore extends PostgresReads implements MetadataStor
     return this.transact(repository, async (tx) => {
       const current = await tx.linkRegisterStamp(repository, digest);
       if (current !== undefined && current >= stamp) return false;
-      await tx.run(sql.addRepository, [repository]);
-      const removed = (await tx.run(sql.unlinkBlob, [repository, digest])) > 0;
       const expired = options.expired ?? false;
-      await tx.run(sql.putBlobLinkTombstone, [repository, digest, stamp, expired]);
+      const [row] = await tx.rows<{ removed: string }>(sql.writeBlobUnlink, [
+        repository,
+        digest,
+        stamp,
+        expired,
+      ]);
+      const removed = Number(row?.removed) > 0;
       tx.record(stamp, expired ? "blob-expire" : "blob-unlink", repository, digest);
       return removed;
     });
@@ -123,8 +125,7 @@ export class PostgresMetadataStore extends PostgresReads implements MetadataStor
       const [link] = await tx.rows<{ stamp: string }>(sql.getBlobLink, [repository, digest]);
       if (link?.stamp !== linkStamp || link.stamp >= stamp) return false;
       if (await tx.exists(sql.referencedByManifest, [repository, digest])) return false;
-      await tx.run(sql.unlinkBlob, [repository, digest]);
-      await tx.run(sql.putBlobLinkTombstone, [repository, digest, stamp, true]);
+      await tx.run(sql.writeBlobUnlink, [repository, digest, stamp, true]);
       tx.record(stamp, "blob-expire", repository, digest);
       return true;
     });

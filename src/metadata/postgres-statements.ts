@@ -10,18 +10,26 @@ const digestList = "unnest($2::text[]) WITH ORDINALITY AS u(d, n)";
 export const sql = {
   addRepository: "INSERT INTO repositories (name) VALUES ($1) ON CONFLICT DO NOTHING",
   repositoryExists: "SELECT 1 FROM repositories WHERE name = $1",
-  putBlobLink: `INSERT INTO blob_links (repository, digest, size, stamp) VALUES ($1, $2, $3, $4)
+  // A link written over the register (the caller checked that it is newer): the
+  // repository, the tombstone cleared and the link, in one statement.
+  writeBlobLink: `WITH repository AS (
+      INSERT INTO repositories (name) VALUES ($1) ON CONFLICT DO NOTHING),
+    tombstone AS (DELETE FROM blob_link_tombstones WHERE repository = $1 AND digest = $2)
+    INSERT INTO blob_links (repository, digest, size, stamp) VALUES ($1, $2, $3, $4)
     ON CONFLICT (repository, digest) DO UPDATE SET size = excluded.size, stamp = excluded.stamp`,
+  // An unlink written over the register: the repository, the link removed (whether there
+  // was one: removed) and the tombstone, in one statement.
+  writeBlobUnlink: `WITH repository AS (
+      INSERT INTO repositories (name) VALUES ($1) ON CONFLICT DO NOTHING),
+    link AS (DELETE FROM blob_links WHERE repository = $1 AND digest = $2 RETURNING 1)
+    INSERT INTO blob_link_tombstones (repository, digest, stamp, expired) VALUES ($1, $2, $3, $4)
+    ON CONFLICT (repository, digest) DO UPDATE SET stamp = excluded.stamp, expired = excluded.expired
+    RETURNING (SELECT count(*) FROM link) AS removed`,
   getBlobLink: "SELECT size, stamp FROM blob_links WHERE repository = $1 AND digest = $2",
   linkRegisterStamp: `SELECT max(stamp) AS stamp FROM (
       SELECT stamp FROM blob_links WHERE repository = $1 AND digest = $2
       UNION ALL
       SELECT stamp FROM blob_link_tombstones WHERE repository = $1 AND digest = $2) s`,
-  putBlobLinkTombstone: `INSERT INTO blob_link_tombstones (repository, digest, stamp, expired)
-    VALUES ($1, $2, $3, $4)
-    ON CONFLICT (repository, digest) DO UPDATE SET stamp = excluded.stamp, expired = excluded.expired`,
-  clearBlobLinkTombstone: "DELETE FROM blob_link_tombstones WHERE repository = $1 AND digest = $2",
-  unlinkBlob: "DELETE FROM blob_links WHERE repository = $1 AND digest = $2",
   manifestStamp: "SELECT stamp FROM manifests WHERE repository = $1 AND digest = $2",
   bumpManifestStamp: "UPDATE manifests SET stamp = $1 WHERE repository = $2 AND digest = $3",
   // The state digest's sections: one repository ($1) or all ($1 NULL).

@@ -201,6 +201,7 @@ async function assemble(parts: {
       auth.authorizer,
       () => directory.home(),
       (region) => directory.urlOf(region),
+      () => directory.peers(),
     ),
     // The generic admin API (users, tokens) after every more specific admin prefix.
     createAdminApi({

@@ -36,6 +36,7 @@ interface EventView {
   eventKey: string;
   action: string;
   repository: string;
+  region: string;
   state: string;
   attempts: number;
   createdAt: string;
@@ -144,11 +145,12 @@ export function registerWebhookCommand(program: Command): void {
       print(
         flags.output,
         rows,
-        ["ID", "ACTION", "REPOSITORY", "STATE", "ATTEMPTS", "LAST STATUS", "CREATED"],
+        ["ID", "REGION", "ACTION", "REPOSITORY", "STATE", "ATTEMPTS", "LAST STATUS", "CREATED"],
         (e) => {
           const last = e.log.at(-1);
           return [
             e.id,
+            e.region,
             e.action,
             e.repository,
             e.state,

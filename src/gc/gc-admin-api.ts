@@ -19,9 +19,9 @@ import { sendEmpty, sendJson } from "../api/responses.ts";
 import type { Authorizer } from "../auth/authorizer.ts";
 import { forwardToHome, type HomeReplica } from "../control/home-forwarding.ts";
 import { parseJsonBody } from "../control/json-body.ts";
+import { fanOut, type PeerEndpoint } from "../control/region-fanout.ts";
 import { OciError } from "../oci/oci-error.ts";
 import type { GcService } from "./gc-service.ts";
-import { fanOut, type PeerEndpoint } from "./region-fanout.ts";
 
 const gcBody = z
   .object({

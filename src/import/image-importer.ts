@@ -7,6 +7,7 @@
 // (a linked blob, a blob stored for another repository is only linked, a stored
 // manifest), so a second run of the same import transfers nothing and writes nothing.
 import { pipeline, Transform } from "node:stream";
+import type { ChangeRequest } from "../metadata/metadata-store.ts";
 import type { Digest } from "../oci/digest.ts";
 import type { Descriptor } from "../oci/manifest.ts";
 import { OciError } from "../oci/oci-error.ts";
@@ -29,6 +30,8 @@ export interface ImportSpec {
   platform?: Platform | undefined;
   withReferrers: boolean;
   force: boolean;
+  /** The request that asked for the import, which the image's pushes name. */
+  request?: ChangeRequest | undefined;
 }
 
 export interface ImportProgress {
@@ -309,6 +312,7 @@ export class ImageImporter {
         { kind: "digest", digest },
         bytes,
         mediaType,
+        spec.request,
       );
     }
     this.progress.manifestsDone += 1;
@@ -327,6 +331,7 @@ export class ImageImporter {
       { kind: "tag", tag },
       root.bytes,
       root.mediaType,
+      spec.request,
     );
   }
 

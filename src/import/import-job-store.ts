@@ -2,10 +2,23 @@
 // to a temporary file and renamed into place), so that a job's outcome outlives the CLI
 // that asked for it and a restart of the replica. Records never hold credentials. The
 // newest `keep` records are kept; older ones are removed when the store opens.
+//
+// What an unfinished job needs to run again after a restart (its parsed request, and the
+// source credentials it was given) is kept beside its record as `imports/<id>.work.json`,
+// readable by the replica's user only, and removed as soon as the job ends: the password
+// is on disk exactly as long as the job that needs it is unfinished.
 import { randomBytes } from "node:crypto";
 import { mkdir, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import type { ImportProgress } from "./image-importer.ts";
+import type { ImportProgress, ImportSpec } from "./image-importer.ts";
+import type { SourceCredentials } from "./source-auth.ts";
+
+/** What a job runs with; kept until it ends. */
+export interface ImportWork {
+  spec: ImportSpec;
+  credentials?: SourceCredentials | undefined;
+  insecure: boolean;
+}
 
 export type ImportState = "queued" | "running" | "succeeded" | "failed";
 
@@ -52,6 +65,7 @@ export class ImportJobStore {
     });
     for (const file of files) {
       const path = join(this.dir, file);
+      if (file.endsWith(".work.json")) continue;
       if (!file.endsWith(".json") || !idPattern.test(file.slice(0, -5))) {
         // A temporary file left by a crash mid-write.
         if (file.endsWith(".tmp")) await rm(path, { force: true });
@@ -70,24 +84,56 @@ export class ImportJobStore {
 
   /** Writes the record atomically (after the job's previous write). */
   save(record: ImportJobRecord): Promise<void> {
-    const text = `${JSON.stringify(record, null, 2)}\n`;
-    const previous = this.writes.get(record.id) ?? Promise.resolve();
+    return this.write(record.id, `${record.id}.json`, `${JSON.stringify(record, null, 2)}\n`);
+  }
+
+  /** Writes what the job needs to run again, atomically, mode 0600. */
+  saveWork(id: string, work: ImportWork): Promise<void> {
+    return this.write(id, `${id}.work.json`, JSON.stringify(work), 0o600);
+  }
+
+  /** What an unfinished job was submitted with, or undefined (none kept, or unreadable). */
+  async loadWork(id: string): Promise<ImportWork | undefined> {
+    try {
+      return JSON.parse(await readFile(join(this.dir, `${id}.work.json`), "utf8")) as ImportWork;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Forgets what a job ran with (after the job's pending writes). */
+  removeWork(id: string): Promise<void> {
+    const previous = this.writes.get(id) ?? Promise.resolve();
+    return this.chain(
+      id,
+      previous.then(() => rm(join(this.dir, `${id}.work.json`), { force: true })),
+    );
+  }
+
+  private write(id: string, file: string, text: string, mode?: number): Promise<void> {
+    const previous = this.writes.get(id) ?? Promise.resolve();
     const next = previous.then(async () => {
       await mkdir(this.dir, { recursive: true });
-      const tmp = join(this.dir, `${record.id}.${randomBytes(4).toString("hex")}.tmp`);
-      await writeFile(tmp, text);
-      await rename(tmp, join(this.dir, `${record.id}.json`));
+      const tmp = join(this.dir, `${id}.${randomBytes(4).toString("hex")}.tmp`);
+      await writeFile(tmp, text, mode === undefined ? {} : { mode });
+      await rename(tmp, join(this.dir, file));
     });
+    return this.chain(id, next);
+  }
+
+  /** Makes `next` the job's newest write, so later writes of the job wait for it. */
+  private chain(id: string, next: Promise<void>): Promise<void> {
     const settled = next.catch(() => undefined);
-    this.writes.set(record.id, settled);
+    this.writes.set(id, settled);
     void settled.then(() => {
-      if (this.writes.get(record.id) === settled) this.writes.delete(record.id);
+      if (this.writes.get(id) === settled) this.writes.delete(id);
     });
     return next;
   }
 
   async remove(id: string): Promise<void> {
     await rm(join(this.dir, `${id}.json`), { force: true });
+    await rm(join(this.dir, `${id}.work.json`), { force: true });
   }
 
   /** Resolves once every write begun so far has landed. */

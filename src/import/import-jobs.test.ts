@@ -12,7 +12,7 @@ import { ImportJobs } from "./import-jobs.ts";
 const log = pino({ level: "silent" });
 
 describe("import jobs", () => {
-  it("marks a job the replica was running when it stopped as failed, after the restart", async () => {
+  it("marks a running job that left nothing to resume with (an older version's) failed, after the restart", async () => {
     const dataDir = await mkdtemp(join(tmpdir(), "meridian-import-jobs-"));
     const fixture = await openTestRegistry("r1");
     try {

@@ -1,19 +1,19 @@
 // The import jobs of this replica: a request becomes a queued job at once (the caller gets
 // its id), runs here (an import is a data write, like a push: it is not forwarded to the
 // home replica), at most `maxRunning` at a time, and keeps going whether or not anyone
-// polls it. Records are persisted (import-job-store.ts); a job the replica was running
-// when it stopped is marked failed after the restart, since its credentials were never
-// written anywhere and cannot be reused: running the import again skips what was copied.
+// polls it. Records are persisted (import-job-store.ts), and so is what an unfinished job
+// runs with: a job queued or running when the replica stopped (or was killed) is queued
+// again at the next start and carries on, skipping what it had already copied.
 import { randomUUID } from "node:crypto";
 import type { Logger } from "pino";
 import { z } from "zod";
+import type { ChangeRequest } from "../metadata/metadata-store.ts";
 import { OciError } from "../oci/oci-error.ts";
 import type { Registry } from "../registry/registry.ts";
-import { emptyProgress, ImageImporter, type ImportSpec } from "./image-importer.ts";
+import { emptyProgress, ImageImporter } from "./image-importer.ts";
 import { failureReason } from "./import-failure.ts";
-import { type ImportJobRecord, ImportJobStore } from "./import-job-store.ts";
+import { type ImportJobRecord, ImportJobStore, type ImportWork } from "./import-job-store.ts";
 import { RequestSlots } from "./request-slots.ts";
-import type { SourceCredentials } from "./source-auth.ts";
 import { SourceClient } from "./source-client.ts";
 import {
   parsePlatform,
@@ -57,8 +57,8 @@ export interface ImportJobsOptions {
 
 interface Job {
   record: ImportJobRecord;
-  /** What the run needs, in memory only (absent for records loaded from disk). */
-  work?: { spec: ImportSpec; credentials?: SourceCredentials | undefined; insecure: boolean };
+  /** What the run needs (absent once the job ended); kept on disk until then. */
+  work?: ImportWork | undefined;
   aborter: AbortController;
   dirty: boolean;
 }
@@ -90,20 +90,46 @@ export class ImportJobs {
   static async open(options: ImportJobsOptions): Promise<ImportJobs> {
     const store = new ImportJobStore(options.dataDir);
     const records = await store.open(options.keep ?? 100);
+    const resumed = new Map<string, ImportWork>();
     for (const record of records) {
       if (record.state !== "queued" && record.state !== "running") continue;
-      record.state = "failed";
-      record.finishedAt = new Date().toISOString();
-      record.progress.active = [];
-      record.reason =
-        "interrupted: the replica stopped before the import finished; run it again (what was copied is kept and skipped)";
+      const work = await store.loadWork(record.id);
+      if (work) {
+        // Queued again from the start: the copy skips every blob and manifest it has.
+        Object.assign(record, { state: "queued", startedAt: undefined, reason: undefined });
+        record.progress = emptyProgress();
+        resumed.set(record.id, work);
+      } else {
+        record.state = "failed";
+        record.finishedAt = new Date().toISOString();
+        record.progress.active = [];
+        record.reason =
+          "interrupted: the replica stopped before the import finished; run it again (what was copied is kept and skipped)";
+      }
       await store.save(record);
     }
-    return new ImportJobs(options, store, records);
+    const jobs = new ImportJobs(options, store, records);
+    jobs.resume(resumed);
+    return jobs;
   }
 
-  /** Validates a request and queues it; throws a 400 OciError for bad input. */
-  async submit(body: unknown): Promise<ImportJobRecord> {
+  /** Queues the unfinished jobs of the last run again, oldest first. */
+  private resume(works: Map<string, ImportWork>): void {
+    for (const job of [...this.jobs.values()]) {
+      const work = works.get(job.record.id);
+      if (!work) continue;
+      job.work = work;
+      this.queue.push(job);
+      this.options.log.info({ importId: job.record.id, image: job.record.image }, "import resumed");
+    }
+    this.pump();
+  }
+
+  /**
+   * Validates a request and queues it; throws a 400 OciError for bad input. `origin`: the
+   * request that asked for the import, which the imported image's pushes name.
+   */
+  async submit(body: unknown, origin?: ChangeRequest): Promise<ImportJobRecord> {
     if (this.stopped) throw new OciError("UNAVAILABLE", { reason: "the replica is stopping" });
     const parsed = importRequest.safeParse(body);
     if (!parsed.success) {
@@ -141,6 +167,7 @@ export class ImportJobs {
           platform,
           withReferrers: request.withReferrers,
           force: request.force,
+          request: origin,
         },
         credentials:
           request.username !== undefined && request.password !== undefined
@@ -154,6 +181,7 @@ export class ImportJobs {
     this.jobs.set(record.id, job);
     this.trim();
     await this.store.save(record);
+    if (job.work) await this.store.saveWork(record.id, job.work);
     // The answer says what was accepted: a job that starts at once is still "queued" in it.
     const accepted = view(record);
     this.queue.push(job);
@@ -171,12 +199,14 @@ export class ImportJobs {
     return [...this.jobs.values()].map((job) => view(job.record)).reverse();
   }
 
-  /** Aborts what runs (those jobs end failed) and waits for the records to land. */
+  /**
+   * Aborts what runs and waits for the records to land. Unfinished jobs keep their state
+   * and what they run with: the next start carries them on.
+   */
   async stop(): Promise<void> {
     this.stopped = true;
     clearInterval(this.timer);
-    for (const job of this.queue.splice(0))
-      this.finish(job, "failed", "the replica stopped before the import started");
+    this.queue.splice(0);
     for (const job of this.jobs.values()) job.aborter.abort(new Error("the replica stopped"));
     await Promise.all(this.running);
     await this.store.flush();
@@ -234,9 +264,9 @@ export class ImportJobs {
         "import succeeded",
       );
     } catch (error) {
-      const reason = job.aborter.signal.aborted
-        ? "the replica stopped during the import; run it again"
-        : failureReason(error);
+      // Stopped: the job stays unfinished, and the next start resumes it.
+      if (this.stopped) return;
+      const reason = failureReason(error);
       this.finish(job, "failed", reason);
       log.warn({ image: record.image, reason }, "import failed");
     }
@@ -250,11 +280,10 @@ export class ImportJobs {
     record.progress = { ...record.progress, active: [] };
     job.work = undefined;
     job.dirty = false;
-    void this.store
-      .save(record)
-      .catch((error: unknown) =>
-        this.options.log.warn({ err: error, importId: record.id }, "could not save an import job"),
-      );
+    const saved = this.store.save(record).then(() => this.store.removeWork(record.id));
+    void saved.catch((error: unknown) =>
+      this.options.log.warn({ err: error, importId: record.id }, "could not save an import job"),
+    );
   }
 
   private flushProgress(): void {

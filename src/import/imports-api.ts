@@ -8,9 +8,11 @@
 //                                         progress, digest, reason
 //
 // An import writes images, like a push, so it runs here and is not forwarded to the home
-// replica. The source's password is used by the job and never written or returned.
+// replica. The source's password is never returned; it is kept (mode 0600) only while the
+// job is unfinished, so that a restart can carry the job on.
 import type { IncomingMessage } from "node:http";
 import type { ApiExtension } from "../api/api-server.ts";
+import { changeRequestOf } from "../api/change-request.ts";
 import { readBody } from "../api/request-body.ts";
 import { sendJson } from "../api/responses.ts";
 import { OciError } from "../oci/oci-error.ts";
@@ -39,7 +41,11 @@ export function createImportsApi(options: ImportsApiOptions): ApiExtension {
           return;
         }
         if (req.method !== "POST") throw new OciError("UNSUPPORTED", { method: req.method });
-        const job = await options.jobs.submit(parseJson(await readBody(req, 64 * 1024)));
+        const body = parseJson(await readBody(req, 64 * 1024));
+        const job = await options.jobs.submit(
+          body,
+          changeRequestOf({ req, requestId: ctx.requestId }),
+        );
         sendJson(res, 202, job, { Location: `${importsApiPrefix}/${job.id}` });
         return;
       }

@@ -329,6 +329,53 @@ export function runMetadataStoreSuite(
     );
 
     it(
+      "keeps the client request of each write on its change records, across a reopen",
+      withStore(async ({ store, reopen, another }) => {
+        const request = (id: string, method: string) => ({
+          id,
+          host: "registry.example",
+          method,
+          useragent: "skopeo/1.9",
+        });
+        const push = request("push-1", "PUT");
+        const m = manifest("repo", { v: 1 }, 1, { request: push });
+        const seen: ChangeRecord[] = [];
+        const stop = store.onCommit((changes) => seen.push(...changes));
+        await store.putManifest(m, "t");
+        stop();
+        await store.setTag("repo", "u", m.digest, stamp(2), { request: request("tag-2", "PUT") });
+        await store.deleteTag("repo", "u", stamp(3), { request: request("del-3", "DELETE") });
+        await store.deleteManifest("repo", m.digest, stamp(4), {
+          request: request("del-4", "DELETE"),
+        });
+        await store.deleteTag("repo", "t", stamp(5));
+        const expected = [
+          ["manifest-put", push],
+          ["tag-put", push],
+          ["tag-put", request("tag-2", "PUT")],
+          ["tag-delete", request("del-3", "DELETE")],
+          ["manifest-delete", request("del-4", "DELETE")],
+          ["tag-delete", undefined],
+        ];
+        const requests = (log: ChangeRecord[]) => log.map((c) => [c.kind, c.request]);
+        assert.deepEqual(requests(seen), expected.slice(0, 2));
+        assert.deepEqual(requests(await store.changesSince(0, 100)), expected);
+        // The request is not state: a replica that saw the same records without it agrees.
+        const other = await another();
+        await other.putManifest(manifest("repo", { v: 1 }, 1), "t");
+        await other.setTag("repo", "u", m.digest, stamp(2));
+        await other.deleteTag("repo", "u", stamp(3));
+        await other.deleteManifest("repo", m.digest, stamp(4));
+        await other.deleteTag("repo", "t", stamp(5));
+        assert.equal(await other.stateDigest("repo"), await store.stateDigest("repo"));
+        await store.close();
+        const again = await reopen();
+        assert.deepEqual(requests(await again.changesSince(0, 100)), expected);
+        await again.close();
+      }),
+    );
+
+    it(
       "keeps control records as registers, replicated through the change log and the state digest",
       withStore(async ({ store, another }) => {
         const writes = [

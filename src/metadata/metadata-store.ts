@@ -28,6 +28,24 @@ export interface ManifestRecord {
   artifactType?: string | undefined;
   annotations?: Record<string, string> | undefined;
   stamp: Stamp;
+  /** The client request that made the put, kept on its change-log records (not state). */
+  request?: ChangeRequest | undefined;
+}
+
+/**
+ * The client request that made a change, as webhooks name it (ACR's `request`): kept on
+ * the change-log record at the origin and carried to every region with the record.
+ */
+export interface ChangeRequest {
+  id: string;
+  host: string;
+  method: string;
+  useragent: string;
+}
+
+/** Options of the writes a client request makes. */
+export interface WriteOptions {
+  request?: ChangeRequest | undefined;
 }
 
 export interface StoredManifest {
@@ -79,6 +97,8 @@ export interface ChangeRecord {
   tag?: string | undefined;
   /** For control-put and control-delete: which record (repository is then `_control:<kind>`). */
   control?: { kind: string; name: string } | undefined;
+  /** The client request that made the change, when a client did (absent for history). */
+  request?: ChangeRequest | undefined;
 }
 
 /** A control-plane record (a user, a token, ...): value undefined once deleted. */
@@ -197,7 +217,13 @@ export interface MetadataStore {
    * Writes a tag (last writer wins). False when the manifest is unknown here (neither
    * stored nor deleted): content comes before pointers, so the caller fetches it first.
    */
-  setTag(repository: string, tag: string, digest: Digest, stamp: Stamp): Promise<boolean>;
+  setTag(
+    repository: string,
+    tag: string,
+    digest: Digest,
+    stamp: Stamp,
+    options?: WriteOptions,
+  ): Promise<boolean>;
   getManifest(repository: string, digest: Digest): Promise<StoredManifest | undefined>;
   /** The manifest a tag points to, or undefined. */
   getTaggedManifest(repository: string, tag: string): Promise<StoredManifest | undefined>;
@@ -212,12 +238,17 @@ export interface MetadataStore {
     repository: string,
     digest: Digest,
     stamp: Stamp,
-    options?: { expired?: boolean },
+    options?: { expired?: boolean } & WriteOptions,
   ): Promise<boolean>;
   /** Whether the manifest's newest delete is a retention delete (undefined: none). */
   manifestExpired(repository: string, digest: Digest): Promise<boolean | undefined>;
   /** Deletes one tag unless it holds a newer stamp (tombstone); whether anything changed. */
-  deleteTag(repository: string, tag: string, stamp: Stamp): Promise<boolean>;
+  deleteTag(
+    repository: string,
+    tag: string,
+    stamp: Stamp,
+    options?: WriteOptions,
+  ): Promise<boolean>;
   /**
    * A digest of the repository's whole mergeable state (every register of tags, manifests,
    * manifest tombstones and blob links, with its stamp): two replicas that have seen the

@@ -9,6 +9,7 @@ import type {
   BlobLink,
   ChangeKind,
   ChangeRecord,
+  ChangeRequest,
   CommitListener,
   ControlRecord,
   LinkKey,
@@ -22,6 +23,7 @@ import type {
   RepositoryUsage,
   Stamp,
   StoredManifest,
+  WriteOptions,
 } from "./metadata-store.ts";
 import { controlRepository } from "./metadata-store.ts";
 import { schema, schemaVersion, tagVisibility, upgradeSchema } from "./sqlite-schema.ts";
@@ -233,18 +235,30 @@ export class SqliteMetadataStore implements MetadataStore {
     await this.transact(() => {
       this.applyManifestPut(manifest);
       if (tag !== undefined) {
-        this.applyTagWrite(manifest.repository, tag, manifest.digest, manifest.stamp);
+        this.applyTagWrite(
+          manifest.repository,
+          tag,
+          manifest.digest,
+          manifest.stamp,
+          manifest.request,
+        );
       }
     });
   }
 
-  async setTag(repository: string, tag: string, digest: Digest, stamp: Stamp): Promise<boolean> {
+  async setTag(
+    repository: string,
+    tag: string,
+    digest: Digest,
+    stamp: Stamp,
+    options: WriteOptions = {},
+  ): Promise<boolean> {
     return this.transact(() => {
       const known =
         this.sql.manifestExists.get(repository, digest) !== undefined ||
         this.tombstoneStamp(repository, digest) !== undefined;
       if (!known) return false;
-      this.applyTagWrite(repository, tag, digest, stamp);
+      this.applyTagWrite(repository, tag, digest, stamp, options.request);
       return true;
     });
   }
@@ -282,7 +296,7 @@ export class SqliteMetadataStore implements MetadataStore {
       }
       this.sql.refreshDigestTags.run(repository, digest);
     }
-    this.record(stamp, "manifest-put", repository, digest);
+    this.record(stamp, "manifest-put", repository, digest, undefined, manifest.request);
   }
 
   /**
@@ -294,6 +308,7 @@ export class SqliteMetadataStore implements MetadataStore {
     tag: string,
     digest: Digest | null,
     stamp: Stamp,
+    request: ChangeRequest | undefined,
   ): boolean {
     const current = this.sql.getTag.get(repository, tag) as { stamp: string } | undefined;
     if (current && current.stamp >= stamp) return false;
@@ -306,6 +321,7 @@ export class SqliteMetadataStore implements MetadataStore {
       repository,
       digest ?? undefined,
       tag,
+      request,
     );
     return true;
   }
@@ -331,10 +347,16 @@ export class SqliteMetadataStore implements MetadataStore {
     repository: string,
     digest: Digest,
     stamp: Stamp,
-    options: { expired?: boolean } = {},
+    options: { expired?: boolean } & WriteOptions = {},
   ): Promise<boolean> {
     return this.transact(() =>
-      this.applyManifestDelete(repository, digest, stamp, options.expired ?? false),
+      this.applyManifestDelete(
+        repository,
+        digest,
+        stamp,
+        options.expired ?? false,
+        options.request,
+      ),
     );
   }
 
@@ -350,13 +372,21 @@ export class SqliteMetadataStore implements MetadataStore {
     digest: Digest,
     stamp: Stamp,
     expired: boolean,
+    request?: ChangeRequest,
   ): boolean {
     const tombstone = this.tombstoneStamp(repository, digest);
     if (tombstone !== undefined && tombstone >= stamp) return false;
     // The tombstone also hides every tag write to this manifest older than the delete,
     // whatever order the writes arrive in.
     this.sql.putManifestTombstone.run(repository, digest, stamp, expired ? 1 : 0);
-    this.record(stamp, expired ? "manifest-expire" : "manifest-delete", repository, digest);
+    this.record(
+      stamp,
+      expired ? "manifest-expire" : "manifest-delete",
+      repository,
+      digest,
+      undefined,
+      request,
+    );
     const current = this.sql.manifestStamp.get(repository, digest) as { stamp: string } | undefined;
     const removed = current !== undefined && current.stamp < stamp;
     if (removed) {
@@ -367,8 +397,13 @@ export class SqliteMetadataStore implements MetadataStore {
     return removed;
   }
 
-  async deleteTag(repository: string, tag: string, stamp: Stamp): Promise<boolean> {
-    return this.transact(() => this.applyTagWrite(repository, tag, null, stamp));
+  async deleteTag(
+    repository: string,
+    tag: string,
+    stamp: Stamp,
+    options: WriteOptions = {},
+  ): Promise<boolean> {
+    return this.transact(() => this.applyTagWrite(repository, tag, null, stamp, options.request));
   }
 
   async stateDigest(repository: string): Promise<string> {
@@ -491,6 +526,7 @@ export class SqliteMetadataStore implements MetadataStore {
       repository: string;
       digest: string | null;
       tag: string | null;
+      request: string | null;
     }[];
     return rows.map(changeRecord);
   }
@@ -657,10 +693,27 @@ export class SqliteMetadataStore implements MetadataStore {
     repository: string,
     digest?: Digest,
     tag?: string,
+    request?: ChangeRequest,
   ): void {
-    const info = this.sql.appendChange.run(stamp, kind, repository, digest ?? null, tag ?? null);
+    const requestJson = request ? JSON.stringify(request) : null;
+    const info = this.sql.appendChange.run(
+      stamp,
+      kind,
+      repository,
+      digest ?? null,
+      tag ?? null,
+      requestJson,
+    );
     this.pending.push(
-      changeRecord({ seq: Number(info.lastInsertRowid), stamp, kind, repository, digest, tag }),
+      changeRecord({
+        seq: Number(info.lastInsertRowid),
+        stamp,
+        kind,
+        repository,
+        digest,
+        tag,
+        request: requestJson,
+      }),
     );
   }
 }
@@ -675,6 +728,8 @@ function changeRecord(row: {
   repository: string;
   digest?: string | null | undefined;
   tag?: string | null | undefined;
+  /** The request as JSON text. */
+  request?: string | null | undefined;
 }): ChangeRecord {
   const record: ChangeRecord = {
     seq: row.seq,
@@ -687,6 +742,7 @@ function changeRecord(row: {
   if (row.repository.startsWith(controlPrefix) && row.tag) {
     record.control = { kind: row.repository.slice(controlPrefix.length), name: row.tag };
   }
+  if (row.request) record.request = JSON.parse(row.request) as ChangeRequest;
   return record;
 }
 
@@ -811,10 +867,10 @@ function prepareStatements(db: Database.Database) {
        WHERE repository = ? AND subject = ? ORDER BY digest`,
     ),
     appendChange: prepare(
-      "INSERT INTO changes (stamp, kind, repository, digest, tag) VALUES (?, ?, ?, ?, ?)",
+      "INSERT INTO changes (stamp, kind, repository, digest, tag, request) VALUES (?, ?, ?, ?, ?, ?)",
     ),
     changesSince: prepare(
-      "SELECT seq, stamp, kind, repository, digest, tag FROM changes WHERE seq > ? ORDER BY seq LIMIT ?",
+      "SELECT seq, stamp, kind, repository, digest, tag, request FROM changes WHERE seq > ? ORDER BY seq LIMIT ?",
     ),
     headSeq: prepare("SELECT max(seq) AS seq FROM changes"),
     exportManifests: prepare(

@@ -103,7 +103,8 @@ CREATE TABLE IF NOT EXISTS changes (
   kind       TEXT NOT NULL,
   repository TEXT NOT NULL,
   digest     TEXT,
-  tag        TEXT
+  tag        TEXT,
+  request    TEXT
 );
 `;
 
@@ -130,7 +131,8 @@ INSERT OR IGNORE INTO manifest_refs (repository, kind, target, manifest)
  * Brings a database created by an older version up to this schema, each step once and in
  * one transaction: `tags.visible` appeared after the first release; `manifest_refs`
  * (schema 2) is filled in from the manifests' `refs`; `blob_link_tombstones.expired`
- * and `manifest_tombstones.expired` (schema 2) are 0 for every delete written before.
+ * and `manifest_tombstones.expired` (schema 2) are 0 for every delete written before;
+ * `changes.request` (the client request of a change) is empty for the older records.
  */
 export function upgradeSchema(db: Database.Database): void {
   const row = db.prepare("SELECT value FROM meta WHERE key = 'schema_version'").get() as
@@ -155,6 +157,10 @@ export function upgradeSchema(db: Database.Database): void {
     if (!tombstoneColumns.some((column) => column.name === "expired")) {
       db.exec(`ALTER TABLE ${table} ADD COLUMN expired INTEGER NOT NULL DEFAULT 0`);
     }
+  }
+  const changeColumns = db.pragma("table_info(changes)") as { name: string }[];
+  if (!changeColumns.some((column) => column.name === "request")) {
+    db.exec("ALTER TABLE changes ADD COLUMN request TEXT");
   }
   const columns = db.pragma("table_info(tags)") as { name: string }[];
   if (!columns.some((column) => column.name === "visible")) {

@@ -3,7 +3,7 @@
 // and child manifest it references is present, so no client can pull a manifest whose
 // content is missing.
 
-import type { Page, Referrer, StoredManifest } from "../metadata/metadata-store.ts";
+import type { ChangeRequest, Page, Referrer, StoredManifest } from "../metadata/metadata-store.ts";
 import { type Digest, digestAlgorithm, digestOf } from "../oci/digest.ts";
 import { maxManifestBytes, parseManifest } from "../oci/manifest.ts";
 import { mediaTypes } from "../oci/media-types.ts";
@@ -32,6 +32,7 @@ export class ManifestOperations {
     reference: Reference,
     bytes: Buffer,
     contentType: string | undefined,
+    request?: ChangeRequest,
   ): Promise<PutManifestResult> {
     if (bytes.length > maxManifestBytes) {
       // The API refuses such a body with 413 before it gets here.
@@ -59,7 +60,7 @@ export class ManifestOperations {
       await this.requireBlobs(repository, parsed.blobs);
       await this.requireManifests(repository, parsed.manifests);
       await this.ctx.metadata.putManifest(
-        manifestRecord(repository, digest, bytes, parsed, this.ctx.clock.next()),
+        manifestRecord(repository, digest, bytes, parsed, this.ctx.clock.next(), request),
         reference.kind === "tag" ? reference.tag : undefined,
       );
     });
@@ -79,16 +80,16 @@ export class ManifestOperations {
   }
 
   /** Deletes a manifest by digest (and its tags) or a single tag. */
-  async delete(repository: string, reference: Reference): Promise<void> {
+  async delete(repository: string, reference: Reference, request?: ChangeRequest): Promise<void> {
     if (!(await this.lookup(repository, reference))) {
       const name = reference.kind === "tag" ? reference.tag : reference.digest;
       throw new OciError("MANIFEST_UNKNOWN", { reference: name });
     }
     const stamp = this.ctx.clock.next();
     if (reference.kind === "digest") {
-      await this.ctx.metadata.deleteManifest(repository, reference.digest, stamp);
+      await this.ctx.metadata.deleteManifest(repository, reference.digest, stamp, { request });
     } else {
-      await this.ctx.metadata.deleteTag(repository, reference.tag, stamp);
+      await this.ctx.metadata.deleteTag(repository, reference.tag, stamp, { request });
     }
   }
 

@@ -1,6 +1,6 @@
 // The metadata record of a parsed manifest: what both a client's push and a replicated
 // change store.
-import type { ManifestRecord, Stamp } from "../metadata/metadata-store.ts";
+import type { ChangeRequest, ManifestRecord, Stamp } from "../metadata/metadata-store.ts";
 import type { Digest } from "../oci/digest.ts";
 import type { ParsedManifest } from "../oci/manifest.ts";
 
@@ -10,8 +10,9 @@ export function manifestRecord(
   bytes: Buffer,
   parsed: ParsedManifest,
   stamp: Stamp,
+  request?: ChangeRequest,
 ): ManifestRecord {
-  return {
+  const record: ManifestRecord = {
     repository,
     digest,
     mediaType: parsed.mediaType,
@@ -23,4 +24,6 @@ export function manifestRecord(
     annotations: parsed.annotations,
     stamp,
   };
+  if (request) record.request = request;
+  return record;
 }

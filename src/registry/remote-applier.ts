@@ -3,6 +3,7 @@
 // it references is present, and a tag only once its manifest is; the metadata store's
 // merge rules then make the arrival order irrelevant. Applying a change twice changes
 // nothing.
+import type { ChangeRequest } from "../metadata/metadata-store.ts";
 import { type Digest, digestAlgorithm, digestOf } from "../oci/digest.ts";
 import { parseManifest } from "../oci/manifest.ts";
 import { blobKey, manifestKey } from "./content-locks.ts";
@@ -46,15 +47,19 @@ export class RemoteApplier {
         await this.putManifest(change, fetcher, 0);
         return "applied";
       case "manifest-delete":
-        await metadata.deleteManifest(change.repository, change.digest, change.stamp);
+        await metadata.deleteManifest(change.repository, change.digest, change.stamp, {
+          request: change.request,
+        });
         return "applied";
       case "manifest-expire":
         await this.expireManifest(change.repository, change.digest, change.stamp);
         return "applied";
       case "tag-put":
-        return this.putTag(change.repository, change.tag, change.digest, change.stamp, fetcher);
+        return this.putTag(change, fetcher);
       case "tag-delete":
-        await metadata.deleteTag(change.repository, change.tag, change.stamp);
+        await metadata.deleteTag(change.repository, change.tag, change.stamp, {
+          request: change.request,
+        });
         return "applied";
       case "control-put":
       case "control-delete":
@@ -96,7 +101,14 @@ export class RemoteApplier {
   }
 
   private async putManifest(
-    change: { repository: string; digest: Digest; stamp: string; mediaType: string; bytes: Buffer },
+    change: {
+      repository: string;
+      digest: Digest;
+      stamp: string;
+      mediaType: string;
+      bytes: Buffer;
+      request?: ChangeRequest | undefined;
+    },
     fetcher: ContentFetcher,
     depth: number,
   ): Promise<void> {
@@ -145,7 +157,9 @@ export class RemoteApplier {
           );
         }
       }
-      await this.ctx.metadata.putManifest(manifestRecord(repository, digest, bytes, parsed, stamp));
+      await this.ctx.metadata.putManifest(
+        manifestRecord(repository, digest, bytes, parsed, stamp, change.request),
+      );
     });
   }
 
@@ -172,23 +186,22 @@ export class RemoteApplier {
   }
 
   private async putTag(
-    repository: string,
-    tag: string,
-    digest: Digest,
-    stamp: string,
+    change: Extract<ReplicatedChange, { kind: "tag-put" }>,
     fetcher: ContentFetcher,
   ): Promise<ApplyOutcome> {
+    const { repository, tag, digest, stamp } = change;
+    const options = { request: change.request };
     const current = await this.ctx.metadata.getTaggedManifest(repository, tag);
     // A newer write of the tag to another manifest is here: this one loses (counted).
     const superseded =
       current?.tagStamp !== undefined && current.tagStamp > stamp && current.digest !== digest;
     if (superseded) return "tag-conflict";
-    if (await this.ctx.metadata.setTag(repository, tag, digest, stamp)) return "applied";
+    if (await this.ctx.metadata.setTag(repository, tag, digest, stamp, options)) return "applied";
     const fetched = await fetcher.fetchManifest(repository, digest);
     if (!fetched)
       throw new ContentUnavailableError(`manifest ${repository}@${digest} for tag ${tag}`);
     await this.putManifest({ repository, digest, stamp, ...fetched }, fetcher, 0);
-    if (!(await this.ctx.metadata.setTag(repository, tag, digest, stamp))) {
+    if (!(await this.ctx.metadata.setTag(repository, tag, digest, stamp, options))) {
       throw new ContentUnavailableError(`manifest ${repository}@${digest} for tag ${tag}`);
     }
     return "applied";

@@ -1,7 +1,8 @@
 // A change as it travels between replicas: what a change-log record says, with the
-// manifest bytes inlined for manifest puts. Replication carries these; the registry
+// manifest bytes inlined for manifest puts, and the client request of a push or delete
+// (which the webhooks of every region name). Replication carries these; the registry
 // applies them through RemoteApplier.
-import type { Stamp } from "../metadata/metadata-store.ts";
+import type { ChangeRequest, Stamp } from "../metadata/metadata-store.ts";
 import type { Digest } from "../oci/digest.ts";
 
 export type ReplicatedChange =
@@ -16,12 +17,32 @@ export type ReplicatedChange =
       stamp: Stamp;
       mediaType: string;
       bytes: Buffer;
+      request?: ChangeRequest | undefined;
     }
-  | { kind: "manifest-delete"; repository: string; digest: Digest; stamp: Stamp }
+  | {
+      kind: "manifest-delete";
+      repository: string;
+      digest: Digest;
+      stamp: Stamp;
+      request?: ChangeRequest | undefined;
+    }
   /** A retention delete: a region where a stored index lists the manifest puts it again. */
   | { kind: "manifest-expire"; repository: string; digest: Digest; stamp: Stamp }
-  | { kind: "tag-put"; repository: string; tag: string; digest: Digest; stamp: Stamp }
-  | { kind: "tag-delete"; repository: string; tag: string; stamp: Stamp }
+  | {
+      kind: "tag-put";
+      repository: string;
+      tag: string;
+      digest: Digest;
+      stamp: Stamp;
+      request?: ChangeRequest | undefined;
+    }
+  | {
+      kind: "tag-delete";
+      repository: string;
+      tag: string;
+      stamp: Stamp;
+      request?: ChangeRequest | undefined;
+    }
   | {
       kind: "control-put" | "control-delete";
       /** Which kind of control record (user, token, ...). */

@@ -47,6 +47,26 @@ describe("wire format", () => {
     assert.deepEqual(changes[4], { kind: "tag-put", repository: "a/b", tag: "v1", digest, stamp });
   });
 
+  it("carries the client request of a push or delete, and refuses a malformed one", () => {
+    const request = { id: "r-1", host: "registry.example", method: "PUT", useragent: "skopeo" };
+    const [put, deleted] = overTheWire({
+      head: 2,
+      records: [
+        toWire({ seq: 1, stamp, kind: "tag-put", repository: "a", digest, tag: "v1", request }),
+        toWire({ seq: 2, stamp, kind: "manifest-delete", repository: "a", digest, request }),
+      ],
+    }).records.map(toChange);
+    assert.deepEqual(put, { kind: "tag-put", repository: "a", tag: "v1", digest, stamp, request });
+    assert.deepEqual(deleted, { kind: "manifest-delete", repository: "a", digest, stamp, request });
+    const record = { seq: 1, stamp, kind: "tag-put", repository: "a", digest, tag: "v1" };
+    for (const bad of ["PUT", { ...request, host: 5 }, { ...request, id: "x".repeat(257) }]) {
+      assert.throws(
+        () => overTheWire({ head: 1, records: [{ ...record, request: bad }] }),
+        PeerProtocolError,
+      );
+    }
+  });
+
   it("skips a manifest put whose manifest the peer no longer holds", () => {
     const page = overTheWire({
       head: 1,

@@ -6,10 +6,12 @@
 //   manifest-put records also carry "mediaType" and "bytes" (base64); a manifest deleted
 //   since carries neither and is skipped (its delete follows in the feed). A blob-link
 //   record of a small blob carries the blob as "blob" (base64), checked against its digest
-//   by the follower before it is stored.
+//   by the follower before it is stored. A push's or delete's records carry the client
+//   request that made them as "request" ({id, host, method, useragent}), for webhooks.
 import {
   type ChangeKind,
   type ChangeRecord,
+  type ChangeRequest,
   controlRepository,
 } from "../metadata/metadata-store.ts";
 import { type Digest, parseDigest } from "../oci/digest.ts";
@@ -30,6 +32,8 @@ export interface WireRecord {
   blob?: string | undefined;
   /** A control record's value (JSON text), on its control-put record. */
   value?: string | undefined;
+  /** The client request that made the change, where one did. */
+  request?: ChangeRequest | undefined;
 }
 
 export interface FeedPage {
@@ -60,6 +64,7 @@ export function toWire(
   }
   if (blob) wire.blob = blob.toString("base64");
   if (value !== undefined) wire.value = value;
+  if (record.request) wire.request = record.request;
   return wire;
 }
 
@@ -103,7 +108,23 @@ function parseWireRecord(value: unknown): WireRecord {
     bytes: optionalString("bytes"),
     blob: optionalString("blob"),
     value: optionalString("value"),
+    request: parseRequest(value.request),
   };
+}
+
+const requestFields = ["id", "host", "method", "useragent"] as const;
+
+/** A record's client request: four strings of bounded length, or absent. */
+function parseRequest(value: unknown): ChangeRequest | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (!isObject(value)) throw new PeerProtocolError("request must be an object");
+  for (const field of requestFields) {
+    const v = value[field];
+    if (typeof v !== "string" || v.length > 256)
+      throw new PeerProtocolError(`request.${field} must be a string of at most 256 characters`);
+  }
+  const { id, host, method, useragent } = value as Record<(typeof requestFields)[number], string>;
+  return { id, host, method, useragent };
 }
 
 /**
@@ -117,6 +138,8 @@ export function toChange(record: WireRecord): ReplicatedChange | undefined {
   }
   const repository = guard(() => parseRepositoryName(record.repository), "repository");
   const { stamp } = record;
+  // Only present when sent, so that a change without one equals one made here.
+  const request = record.request ? { request: record.request } : {};
   const digest = (): Digest => {
     if (record.digest === undefined) throw new PeerProtocolError(`${record.kind} needs a digest`);
     return guard(() => parseDigest(record.digest ?? ""), "digest");
@@ -130,9 +153,10 @@ export function toChange(record: WireRecord): ReplicatedChange | undefined {
     case "blob-link":
     case "blob-unlink":
     case "blob-expire":
-    case "manifest-delete":
     case "manifest-expire":
       return { kind: record.kind, repository, digest: digest(), stamp };
+    case "manifest-delete":
+      return { kind: "manifest-delete", repository, digest: digest(), stamp, ...request };
     case "manifest-put":
       if (record.bytes === undefined || record.mediaType === undefined) return undefined;
       return {
@@ -142,11 +166,12 @@ export function toChange(record: WireRecord): ReplicatedChange | undefined {
         stamp,
         mediaType: record.mediaType,
         bytes: Buffer.from(record.bytes, "base64"),
+        ...request,
       };
     case "tag-put":
-      return { kind: "tag-put", repository, tag: tag(), digest: digest(), stamp };
+      return { kind: "tag-put", repository, tag: tag(), digest: digest(), stamp, ...request };
     case "tag-delete":
-      return { kind: "tag-delete", repository, tag: tag(), stamp };
+      return { kind: "tag-delete", repository, tag: tag(), stamp, ...request };
     default:
       throw new PeerProtocolError(`unknown record kind ${String(record.kind).slice(0, 40)}`);
   }

@@ -250,5 +250,6 @@ function logical(change: ChangeRecord, action: "push" | "delete"): LogicalEvent 
     tag:
       change.kind === "manifest-put" || change.kind === "manifest-delete" ? undefined : change.tag,
     stamp: change.stamp,
+    request: change.request,
   };
 }

@@ -6,6 +6,7 @@ import type { Registry as MetricsRegistry } from "prom-client";
 import type { ApiExtension } from "../api/api-server.ts";
 import type { Config } from "../config/config-schema.ts";
 import type { HomeReplica } from "../control/home-forwarding.ts";
+import type { PeerEndpoint } from "../control/region-fanout.ts";
 import type { MetadataStore } from "../metadata/metadata-store.ts";
 import type { Registry } from "../registry/registry.ts";
 import { createWebhookAdminApi } from "./webhook-admin-api.ts";
@@ -46,8 +47,9 @@ export function startWebhooks(options: StartWebhooksOptions) {
       authorizer: { requireAdmin(req: IncomingMessage, client: string): Promise<void> },
       home: () => HomeReplica | undefined,
       peerUrl: (region: string) => string | undefined,
+      peers: () => readonly PeerEndpoint[],
     ): ApiExtension {
-      return createWebhookAdminApi({ service, authorizer, home, peerUrl });
+      return createWebhookAdminApi({ service, authorizer, home, peerUrl, peers });
     },
     close: () => service.close(),
   };

@@ -11,7 +11,9 @@
 //
 // Writes are made by the home replica (forwarded there from any other). Events live in
 // the outbox of the replica that delivers them: for a webhook pinned to another region,
-// ping, events and redeliver are forwarded to that region's replica. No read shows the
+// ping, events and redeliver are forwarded to that region's replica; a webhook without a
+// location fires from every region, so its events are listed from every replica and a
+// redelivery goes to the one that holds the event (unpinned-events.ts). No read shows the
 // secret or header values.
 import type { IncomingMessage } from "node:http";
 import type { ApiExtension } from "../api/api-server.ts";
@@ -19,7 +21,9 @@ import { readBody } from "../api/request-body.ts";
 import { sendEmpty, sendJson } from "../api/responses.ts";
 import { forwardToHome, type HomeReplica } from "../control/home-forwarding.ts";
 import { parseJsonBody } from "../control/json-body.ts";
+import type { PeerEndpoint } from "../control/region-fanout.ts";
 import { OciError } from "../oci/oci-error.ts";
+import { eventsEverywhere, redeliverSomewhere } from "./unpinned-events.ts";
 import { createBody, updateBody, viewOf } from "./webhook-record.ts";
 import type { WebhookService } from "./webhook-service.ts";
 
@@ -32,6 +36,8 @@ export interface WebhookAdminOptions {
   home: () => HomeReplica | undefined;
   /** Where this replica reaches another region's replica (the replica set says). */
   peerUrl: (region: string) => string | undefined;
+  /** The other regions' replicas. */
+  peers: () => readonly PeerEndpoint[];
 }
 
 export function createWebhookAdminApi(options: WebhookAdminOptions): ApiExtension {
@@ -83,12 +89,46 @@ export function createWebhookAdminApi(options: WebhookAdminOptions): ApiExtensio
       if (sub === "ping" && id === undefined && method === "POST") {
         return sendJson(res, 200, await service.ping(webhook));
       }
+      // A webhook without a location: the peers ask with local=1 for this region's part.
+      const everywhere = at === undefined ? ctx.query.get("local") !== "1" : false;
+      const region = service.region;
       if (sub === "events" && id === undefined && method === "GET") {
         const limit = Math.min(500, Math.max(1, Number(ctx.query.get("limit") ?? 50) || 50));
-        return sendJson(res, 200, service.events(name, limit));
+        if (at === undefined && !everywhere) {
+          return sendJson(res, 200, { regions: [{ region, events: service.events(name, limit) }] });
+        }
+        if (!everywhere) return sendJson(res, 200, service.events(name, limit));
+        const path = `${ctx.path}?limit=${limit}`;
+        const merged = await eventsEverywhere({
+          service,
+          peers: options.peers(),
+          req,
+          path,
+          name,
+          limit,
+        });
+        const headers: Record<string, string> =
+          merged.unanswered.length > 0
+            ? { "Meridian-Unanswered-Regions": merged.unanswered.join(",") }
+            : {};
+        return sendJson(res, 200, merged.events, headers);
       }
       if (sub === "events" && id !== undefined && verb === "redeliver" && method === "POST") {
-        if (!service.redeliver(name, id)) {
+        if (at === undefined && !everywhere) {
+          const found = service.redeliver(name, id);
+          return sendJson(res, 200, { regions: [{ region, found }] });
+        }
+        const found = everywhere
+          ? (await redeliverSomewhere({
+              service,
+              peers: options.peers(),
+              req,
+              path: ctx.path,
+              name,
+              id,
+            })) !== undefined
+          : service.redeliver(name, id);
+        if (!found) {
           throw new OciError("NAME_UNKNOWN", { event: id.slice(0, 80) }, { status: 404 });
         }
         return sendJson(res, 202, { id, state: "pending" });

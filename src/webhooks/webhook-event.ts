@@ -6,6 +6,7 @@
 // region stores unchanged. So the same push has the same key in every region and on every
 // retry, and a consumer fed by several regional webhooks can deduplicate on it.
 import { createHash, randomUUID } from "node:crypto";
+import type { ChangeRequest } from "../metadata/metadata-store.ts";
 
 export interface LogicalEvent {
   action: "push" | "delete";
@@ -16,6 +17,8 @@ export interface LogicalEvent {
   tag?: string | undefined;
   /** The stamp of the change at its origin. */
   stamp: string;
+  /** The client request that made it, as the origin recorded it. */
+  request?: ChangeRequest | undefined;
 }
 
 export interface ManifestFacts {
@@ -65,8 +68,8 @@ export function payloadOf(
     timestamp: new Date(context.now).toISOString(),
     action: event.action,
     target,
-    request: {
-      // The change log keeps no client request: its stamp identifies the write instead.
+    // A change recorded before requests were kept: its stamp identifies the write instead.
+    request: event.request ?? {
       id: event.stamp,
       host: context.host,
       method: event.action === "push" ? "PUT" : "DELETE",

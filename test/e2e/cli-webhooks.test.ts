@@ -110,7 +110,7 @@ describe("meridian webhook through the admin API", () => {
     await waitFor(() => hook.received.some((e) => e.json.action === "push"), "the push event");
     const events = await meridian(["webhook", "list-events", "--name", "deploy"]);
     assert.equal(events.code, 0, events.stderr);
-    assert.match(events.stdout, /^ID\s+ACTION\s+REPOSITORY\s+STATE/);
+    assert.match(events.stdout, /^ID\s+REGION\s+ACTION\s+REPOSITORY\s+STATE/);
     assert.match(events.stdout, /push\s+other\/app\s+delivered\s+1\s+200/);
     const rows = JSON.parse(
       (await meridian(["webhook", "list-events", "--name", "deploy", "-o", "json"])).stdout,

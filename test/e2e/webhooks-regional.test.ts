@@ -128,8 +128,11 @@ describe("regional webhooks fire when the image is really there", () => {
       );
 
       const pushed: string[] = [];
+      let firstRequestId: string | null = null;
       for (let i = 0; i < pushes; i += 1) {
-        pushed.push((await pushImage(cluster.url(west), repository, `v${i}`, 256 * 1024)).digest);
+        const image = await pushImage(cluster.url(west), repository, `v${i}`, 256 * 1024);
+        pushed.push(image.digest);
+        if (i === 0) firstRequestId = image.requestId;
       }
       await waitFor(
         // A receiver records an event on arrival and its pulls when its handler is done.
@@ -183,9 +186,16 @@ describe("regional webhooks fire when the image is really there", () => {
       assert.equal(event.target.digest, pushed[0]);
       assert.equal(event.target.mediaType, ociManifestType);
       assert.equal(event.target.repository, repository);
-      assert.deepEqual(Object.keys(event.request).sort(), ["host", "id", "method", "useragent"]);
+      // The client request as the origin recorded it, named the same in every region.
+      assert.deepEqual(event.request, {
+        id: firstRequestId,
+        host: new URL(cluster.url(west)).host,
+        method: "PUT",
+        useragent: "node",
+      });
       const fromEurope = europeHook.received.find((e) => e.json.eventKey === event.eventKey);
       assert.equal(fromEurope?.json.region, europe);
+      assert.deepEqual(fromEurope?.json.request, event.request);
       assert.notEqual(fromEurope?.json.id, event.id, "each delivery has its own id");
       assert.equal(anyHook.byKey(event.eventKey)[0]?.json.region, west);
     },
@@ -213,13 +223,66 @@ describe("regional webhooks fire when the image is really there", () => {
       method: "DELETE",
     });
     assert.equal(deleted.status, 202);
+    const deleteRequest = deleted.headers.get("x-request-id");
     await waitFor(() => gone.size === 2, "the delete event in both pinned regions", 30_000, 50);
     assert.equal(gone.get(east), 404);
     assert.equal(gone.get(europe), 404);
     const deletes = (hook: WebhookReceiver) =>
       hook.received.filter((e) => e.json.action === "delete").map((e) => e.json.eventKey);
     assert.deepEqual(deletes(eastHook), deletes(europeHook));
+    for (const hook of [eastHook, europeHook]) {
+      const event = hook.received.find((e) => e.json.action === "delete");
+      assert.deepEqual(event?.json.request, {
+        id: deleteRequest,
+        host: new URL(cluster.url(west)).host,
+        method: "DELETE",
+        useragent: "node",
+      });
+    }
     await waitFor(() => deletes(anyHook).length === 1, "the unpinned delete event", 30_000, 50);
     assert.deepEqual(deletes(anyHook), deletes(eastHook));
   });
+
+  clusterTest(
+    "an unpinned webhook's events are listed from every region, and redelivered where kept",
+    async () => {
+      const image = await pushImage(cluster.url(east), repository, "from-east");
+      await waitFor(
+        () => anyHook.received.some((e) => (e.json.target as { tag?: string }).tag === "from-east"),
+        "the push made in eastus at the unpinned receiver",
+        30_000,
+        50,
+      );
+      const fromEast = anyHook.received.find(
+        (e) => (e.json.target as { tag?: string }).tag === "from-east",
+      );
+      assert.equal(fromEast?.json.region, east, "it fired from where the push happened");
+      // Asked of a third region, the listing holds the events of both origins.
+      const listed = await webhookApi(cluster.url(europe), "GET", "/anywhere/events?limit=500");
+      assert.equal(listed.status, 200);
+      const events = listed.body as { id: string; region: string; eventKey: string }[];
+      assert.deepEqual([...new Set(events.map((e) => e.region))].sort(), [east, west].sort());
+      const eastEvent = events.find((e) => e.eventKey === fromEast?.json.eventKey);
+      assert.equal(eastEvent?.region, east);
+      assert.ok(image.digest);
+      const again = await webhookApi(
+        cluster.url(europe),
+        "POST",
+        `/anywhere/events/${eastEvent?.id}/redeliver`,
+      );
+      assert.equal(again.status, 202, JSON.stringify(again.body));
+      await waitFor(
+        () => anyHook.byKey(fromEast?.json.eventKey as string).length === 2,
+        "the redelivery from eastus",
+        30_000,
+        50,
+      );
+      const missing = await webhookApi(
+        cluster.url(europe),
+        "POST",
+        "/anywhere/events/00000000-0000-4000-8000-000000000000/redeliver",
+      );
+      assert.equal(missing.status, 404);
+    },
+  );
 });

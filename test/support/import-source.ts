@@ -4,7 +4,13 @@
 // fallback index as oras writes it); and a node:http proxy in front of a source that counts
 // requests and can answer the next N with 429 + Retry-After.
 import assert from "node:assert/strict";
-import { createServer, request, type Server } from "node:http";
+import {
+  createServer,
+  type IncomingMessage,
+  request,
+  type Server,
+  type ServerResponse,
+} from "node:http";
 import type { AddressInfo } from "node:net";
 import {
   blobOf,
@@ -138,6 +144,11 @@ export interface SourceProxy {
   throttleNext(n: number): void;
   /** The next answer for blob `digest` is cut (its connection destroyed) after `bytes` of its body. */
   cutBlobAfter(digest: string, bytes: number): void;
+  /** The next GET of blob `digest` is held, unanswered, until `release` (or the client goes). */
+  holdBlob(digest: string): void;
+  /** How many requests are held now. */
+  readonly held: number;
+  release(): void;
   /** The Range headers of the blob GETs seen since the last reset. */
   readonly ranges: string[];
   reset(): void;
@@ -150,6 +161,8 @@ export async function startSourceProxy(target: string): Promise<SourceProxy> {
   const counts = { blobGets: 0, manifestGets: 0, all: 0, throttled: 0 };
   let throttle = 0;
   let cutting: { digest: string; bytes: number } | undefined;
+  let holding: string | undefined;
+  const held = new Set<() => void>();
   const ranges: string[] = [];
   const server: Server = createServer((req, res) => {
     counts.all += 1;
@@ -171,6 +184,20 @@ export async function startSourceProxy(target: string): Promise<SourceProxy> {
     const cut = blobGet && cutting && req.url?.endsWith(cutting.digest) ? cutting.bytes : undefined;
     if (cut !== undefined) cutting = undefined;
     if (req.method === "GET" && /\/manifests\//.test(req.url ?? "")) counts.manifestGets += 1;
+    if (blobGet && holding && req.url?.endsWith(holding)) {
+      holding = undefined;
+      const forward = () => {
+        held.delete(forward);
+        if (!res.destroyed) pass(req, res, cut);
+      };
+      held.add(forward);
+      // The client went (a response closes early only when its connection does).
+      res.on("close", () => held.delete(forward));
+      return;
+    }
+    pass(req, res, cut);
+  });
+  const pass = (req: IncomingMessage, res: ServerResponse, cut: number | undefined) => {
     const out = request(
       {
         host: upstream.hostname,
@@ -199,7 +226,7 @@ export async function startSourceProxy(target: string): Promise<SourceProxy> {
     );
     out.on("error", () => res.destroy());
     req.pipe(out);
-  });
+  };
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const { port } = server.address() as AddressInfo;
   return {
@@ -212,6 +239,15 @@ export async function startSourceProxy(target: string): Promise<SourceProxy> {
     },
     cutBlobAfter: (digest, bytes) => {
       cutting = { digest, bytes };
+    },
+    holdBlob: (digest) => {
+      holding = digest;
+    },
+    get held() {
+      return held.size;
+    },
+    release: () => {
+      for (const forward of [...held]) forward();
     },
     reset: () => {
       Object.assign(counts, { blobGets: 0, manifestGets: 0, all: 0, throttled: 0 });

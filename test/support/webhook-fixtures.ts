@@ -11,6 +11,8 @@ export interface PushedImage {
   digest: string;
   blobs: string[];
   size: number;
+  /** The request id the registry gave the manifest push (its X-Request-Id). */
+  requestId: string | null;
 }
 
 /** Pushes a config and one layer of `layerBytes` random bytes, then the manifest by tag. */
@@ -27,7 +29,12 @@ export async function pushImage(
   const manifest = imageManifest(config, [layer]);
   const response = await pushManifest(base, repository, tag, manifest, ociManifestType);
   assert.equal(response.status, 201, await response.text());
-  return { digest: manifest.digest, blobs: [config.digest, layer.digest], size: manifest.size };
+  return {
+    digest: manifest.digest,
+    blobs: [config.digest, layer.digest],
+    size: manifest.size,
+    requestId: response.headers.get("x-request-id"),
+  };
 }
 
 /** A parsed answer, read loosely: the tests' assertions say when its shape is wrong. */

@@ -6,6 +6,7 @@ import { maxManifestBytes } from "../../oci/manifest.ts";
 import { manifestMediaTypes } from "../../oci/media-types.ts";
 import { OciError } from "../../oci/oci-error.ts";
 import { lookupReference, parseReference, parseRepositoryName } from "../../oci/reference.ts";
+import { changeRequestOf } from "../change-request.ts";
 import { readBody } from "../request-body.ts";
 import type { RequestContext } from "../request-context.ts";
 import { sendEmpty } from "../responses.ts";
@@ -24,11 +25,19 @@ export async function getManifest({ req, res, match, registry }: RequestContext)
   res.end(req.method === "HEAD" ? undefined : manifest.bytes);
 }
 
-export async function putManifest({ req, res, match, registry }: RequestContext): Promise<void> {
+export async function putManifest(ctx: RequestContext): Promise<void> {
+  const { req, res, match, registry } = ctx;
   const name = parseRepositoryName(match.name);
   const reference = parseReference(match.tail);
   const bytes = await readBody(req, maxManifestBytes);
-  const result = await registry.manifests.put(name, reference, bytes, req.headers["content-type"]);
+  const contentType = req.headers["content-type"];
+  const result = await registry.manifests.put(
+    name,
+    reference,
+    bytes,
+    contentType,
+    changeRequestOf(ctx),
+  );
   const headers: Record<string, string> = {
     Location: `/v2/${name}/manifests/${result.digest}`,
     "Docker-Content-Digest": result.digest,
@@ -37,10 +46,11 @@ export async function putManifest({ req, res, match, registry }: RequestContext)
   sendEmpty(res, 201, headers);
 }
 
-export async function deleteManifest({ res, match, registry }: RequestContext): Promise<void> {
+export async function deleteManifest(ctx: RequestContext): Promise<void> {
+  const { res, match, registry } = ctx;
   const name = parseRepositoryName(match.name);
   const reference = parseReference(match.tail);
-  await registry.manifests.delete(name, reference);
+  await registry.manifests.delete(name, reference, changeRequestOf(ctx));
   sendEmpty(res, 202);
 }
 

@@ -16,6 +16,7 @@ import { mediaTypes } from "../oci/media-types.ts";
 import type { ChangeRecord, ManifestRecord, MetadataStore } from "./metadata-store.ts";
 import { runMetadataStoreSuite } from "./metadata-store-suite.ts";
 import { PostgresMetadataStore } from "./postgres-metadata-store.ts";
+import { migrate, migrations } from "./postgres-schema.ts";
 import { SqliteMetadataStore } from "./sqlite-metadata-store.ts";
 
 const missing = postgresMissing();
@@ -195,12 +196,47 @@ if (missing) {
         await client.connect();
         try {
           const { rows } = await client.query(`SELECT version FROM ${schema}.schema_version`);
-          assert.deepEqual(rows, [{ version: 1 }]);
+          assert.deepEqual(rows, [{ version: 1 }, { version: 2 }]);
         } finally {
           await client.end();
         }
       } finally {
         for (const node of nodes) await node.close();
+        await dropSchemas([schema]);
+      }
+    });
+
+    it("upgrades a schema an older build made, and refuses one a newer build made", async () => {
+      const url = await serverUrl();
+      const schema = freshSchema();
+      const pool = new pg.Pool({ connectionString: url, options: `-c search_path=${schema}` });
+      try {
+        // Schema 1: the change log had no request column yet.
+        await migrate(pool, schema, migrations.slice(0, 1));
+        await pool.query(
+          `UPDATE change_head SET seq = 1;
+           INSERT INTO changes (seq, stamp, kind, repository, digest, tag)
+             VALUES (1, '${stamp(1)}', 'tag-delete', 'repo', NULL, 'old')`,
+        );
+        const store = await PostgresMetadataStore.open({ url, schema });
+        try {
+          assert.deepEqual(
+            (await store.changesSince(0, 10)).map((c) => [c.seq, c.kind, c.tag, c.request]),
+            [[1, "tag-delete", "old", undefined]],
+          );
+          const request = { id: "r", host: "h", method: "DELETE", useragent: "u" };
+          await store.deleteTag("repo", "new", stamp(2), { request });
+          assert.deepEqual((await store.changesSince(1, 10))[0]?.request, request);
+        } finally {
+          await store.close();
+        }
+        await pool.query("INSERT INTO schema_version (version) VALUES (99)");
+        await assert.rejects(
+          PostgresMetadataStore.open({ url, schema }),
+          /at version 99, newer than this build's 2/,
+        );
+      } finally {
+        await pool.end();
         await dropSchemas([schema]);
       }
     });

@@ -15,6 +15,7 @@ import type {
   MetadataStore,
   RepositoryExport,
   Stamp,
+  WriteOptions,
 } from "./metadata-store.ts";
 import { changesChannel, PostgresChangeFeed } from "./postgres-change-feed.ts";
 import { PostgresReads } from "./postgres-reads.ts";
@@ -149,15 +150,22 @@ export class PostgresMetadataStore extends PostgresReads implements MetadataStor
     await this.transact(manifest.repository, async (tx) => {
       await tx.applyManifestPut(manifest);
       if (tag !== undefined) {
-        await tx.applyTagWrite(manifest.repository, tag, manifest.digest, manifest.stamp);
+        const { repository, digest, stamp, request } = manifest;
+        await tx.applyTagWrite(repository, tag, digest, stamp, request);
       }
     });
   }
 
-  async setTag(repository: string, tag: string, digest: Digest, stamp: Stamp): Promise<boolean> {
+  async setTag(
+    repository: string,
+    tag: string,
+    digest: Digest,
+    stamp: Stamp,
+    options: WriteOptions = {},
+  ): Promise<boolean> {
     return this.transact(repository, async (tx) => {
       if (!(await tx.exists(sql.manifestKnown, [repository, digest]))) return false;
-      await tx.applyTagWrite(repository, tag, digest, stamp);
+      await tx.applyTagWrite(repository, tag, digest, stamp, options.request);
       return true;
     });
   }
@@ -166,15 +174,23 @@ export class PostgresMetadataStore extends PostgresReads implements MetadataStor
     repository: string,
     digest: Digest,
     stamp: Stamp,
-    options: { expired?: boolean } = {},
+    options: { expired?: boolean } & WriteOptions = {},
   ): Promise<boolean> {
+    const expired = options.expired ?? false;
     return this.transact(repository, (tx) =>
-      tx.applyManifestDelete(repository, digest, stamp, options.expired ?? false),
+      tx.applyManifestDelete(repository, digest, stamp, expired, options.request),
     );
   }
 
-  async deleteTag(repository: string, tag: string, stamp: Stamp): Promise<boolean> {
-    return this.transact(repository, (tx) => tx.applyTagWrite(repository, tag, null, stamp));
+  async deleteTag(
+    repository: string,
+    tag: string,
+    stamp: Stamp,
+    options: WriteOptions = {},
+  ): Promise<boolean> {
+    return this.transact(repository, (tx) =>
+      tx.applyTagWrite(repository, tag, null, stamp, options.request),
+    );
   }
 
   async putControlRecord(record: ControlRecord): Promise<boolean> {
@@ -281,11 +297,11 @@ export class PostgresMetadataStore extends PostgresReads implements MetadataStor
     const results = (await client.query(
       `WITH head AS (UPDATE change_head SET seq = seq + ${n} RETURNING seq),
        added AS (
-         INSERT INTO changes (seq, stamp, kind, repository, digest, tag)
-         SELECT head.seq - ${n} + c.n, c.stamp, c.kind, c.repository, c.digest, c.tag
+         INSERT INTO changes (seq, stamp, kind, repository, digest, tag, request)
+         SELECT head.seq - ${n} + c.n, c.stamp, c.kind, c.repository, c.digest, c.tag, c.request
          FROM head, unnest(${column("stamp")}, ${column("kind")}, ${column("repository")},
-                           ${column("digest")}, ${column("tag")})
-           WITH ORDINALITY AS c(stamp, kind, repository, digest, tag, n))
+                           ${column("digest")}, ${column("tag")}, ${column("request")})
+           WITH ORDINALITY AS c(stamp, kind, repository, digest, tag, request, n))
        SELECT seq, pg_notify('${changesChannel}', ${literal(this.schema)} || ':' || seq) FROM head;
        COMMIT`,
     )) as unknown as pg.QueryResult<{ seq: string }>[];

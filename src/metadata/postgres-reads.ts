@@ -6,6 +6,7 @@ import type { Digest } from "../oci/digest.ts";
 import type {
   ChangeKind,
   ChangeRecord,
+  ChangeRequest,
   ControlRecord,
   LinkKey,
   LinkRow,
@@ -35,6 +36,8 @@ interface ChangeRow {
   repository: string;
   digest: string | null;
   tag: string | null;
+  /** The client request, as JSON text. */
+  request: string | null;
 }
 
 const controlPrefix = `${controlRepository}:`;
@@ -260,6 +263,7 @@ function changeRecord(row: ChangeRow): ChangeRecord {
   if (row.repository.startsWith(controlPrefix) && row.tag) {
     record.control = { kind: row.repository.slice(controlPrefix.length), name: row.tag };
   }
+  if (row.request) record.request = JSON.parse(row.request) as ChangeRequest;
   return record;
 }
 

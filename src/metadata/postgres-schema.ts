@@ -107,6 +107,11 @@ CREATE TABLE change_head (
 INSERT INTO change_head (seq) VALUES (0);
 `,
   },
+  {
+    // The client request that made a change (JSON text; empty for the older records).
+    version: 2,
+    sql: "ALTER TABLE changes ADD COLUMN request text",
+  },
 ];
 
 /** The newest schema this build knows. */
@@ -132,9 +137,13 @@ export const schemaNamePattern = /^[a-z_][a-z0-9_]{0,62}$/;
  * Creates the schema and brings it to `schemaVersion`, holding a session advisory lock on
  * the schema's name meanwhile: nodes that start at once wait for each other, and each
  * step runs exactly once. Refuses a database a newer build has migrated. Returns the
- * change log's identity, made once with the schema.
+ * change log's identity, made once with the schema. `steps`: for tests, an older build's.
  */
-export async function migrate(pool: pg.Pool, schema: string): Promise<string> {
+export async function migrate(
+  pool: pg.Pool,
+  schema: string,
+  steps: readonly { version: number; sql: string }[] = migrations,
+): Promise<string> {
   const client = await pool.connect();
   let broken = false;
   try {
@@ -149,12 +158,13 @@ export async function migrate(pool: pg.Pool, schema: string): Promise<string> {
         "SELECT max(version) AS version FROM schema_version",
       );
       const current = rows[0]?.version ?? 0;
-      if (current > schemaVersion) {
+      const newest = Math.max(...steps.map((m) => m.version));
+      if (current > newest) {
         throw new Error(
-          `the metadata schema ${schema} is at version ${current}, newer than this build's ${schemaVersion}`,
+          `the metadata schema ${schema} is at version ${current}, newer than this build's ${newest}`,
         );
       }
-      for (const step of migrations.filter((m) => m.version > current)) {
+      for (const step of steps.filter((m) => m.version > current)) {
         await client.query("BEGIN");
         try {
           await client.query(step.sql);

@@ -92,7 +92,7 @@ export const sql = {
   listReferrers: `SELECT digest, media_type, length(bytes) AS size, artifact_type, annotations
     FROM manifests WHERE repository = $1 AND subject = $2 ORDER BY digest`,
   changesSince:
-    "SELECT seq, stamp, kind, repository, digest, tag FROM changes WHERE seq > $1 ORDER BY seq LIMIT $2",
+    "SELECT seq, stamp, kind, repository, digest, tag, request FROM changes WHERE seq > $1 ORDER BY seq LIMIT $2",
   headSeq: "SELECT seq FROM change_head",
   exportManifests:
     "SELECT digest, media_type, bytes, stamp FROM manifests WHERE repository = $1 ORDER BY digest",

@@ -3,7 +3,7 @@
 // step for step, and the change-log rows the write makes, appended at its end.
 import type pg from "pg";
 import type { Digest } from "../oci/digest.ts";
-import type { ChangeKind, ManifestRecord, Stamp } from "./metadata-store.ts";
+import type { ChangeKind, ChangeRequest, ManifestRecord, Stamp } from "./metadata-store.ts";
 import { sql } from "./postgres-statements.ts";
 
 /** A change-log row before it has its seq. */
@@ -13,6 +13,8 @@ export interface PendingChange {
   repository: string;
   digest: string | null;
   tag: string | null;
+  /** The client request that made the change, as JSON text. */
+  request: string | null;
 }
 
 export class WriteTransaction {
@@ -33,8 +35,22 @@ export class WriteTransaction {
     return (await this.client.query(text, values)).rowCount ?? 0;
   }
 
-  record(stamp: Stamp, kind: ChangeKind, repository: string, digest?: Digest, tag?: string): void {
-    this.changes.push({ stamp, kind, repository, digest: digest ?? null, tag: tag ?? null });
+  record(
+    stamp: Stamp,
+    kind: ChangeKind,
+    repository: string,
+    digest?: Digest,
+    tag?: string,
+    request?: ChangeRequest,
+  ): void {
+    this.changes.push({
+      stamp,
+      kind,
+      repository,
+      digest: digest ?? null,
+      tag: tag ?? null,
+      request: request ? JSON.stringify(request) : null,
+    });
   }
 
   /** The stamp of the link register: the live link's, or its tombstone's. */
@@ -95,7 +111,7 @@ export class WriteTransaction {
       }
       await this.run(sql.refreshDigestTags, [repository, digest]);
     }
-    this.record(stamp, "manifest-put", repository, digest);
+    this.record(stamp, "manifest-put", repository, digest, undefined, manifest.request);
   }
 
   /**
@@ -107,15 +123,11 @@ export class WriteTransaction {
     tag: string,
     digest: Digest | null,
     stamp: Stamp,
+    request: ChangeRequest | undefined,
   ): Promise<boolean> {
     if ((await this.run(sql.writeTag, [repository, tag, digest, stamp])) === 0) return false;
-    this.record(
-      stamp,
-      digest === null ? "tag-delete" : "tag-put",
-      repository,
-      digest ?? undefined,
-      tag,
-    );
+    const kind = digest === null ? "tag-delete" : "tag-put";
+    this.record(stamp, kind, repository, digest ?? undefined, tag, request);
     return true;
   }
 
@@ -124,13 +136,15 @@ export class WriteTransaction {
     digest: Digest,
     stamp: Stamp,
     expired: boolean,
+    request?: ChangeRequest,
   ): Promise<boolean> {
     const tombstone = await this.tombstoneStamp(repository, digest);
     if (tombstone !== undefined && tombstone >= stamp) return false;
     // The tombstone also hides every tag write to this manifest older than the delete,
     // whatever order the writes arrive in.
     await this.run(sql.putManifestTombstone, [repository, digest, stamp, expired]);
-    this.record(stamp, expired ? "manifest-expire" : "manifest-delete", repository, digest);
+    const kind = expired ? "manifest-expire" : "manifest-delete";
+    this.record(stamp, kind, repository, digest, undefined, request);
     const current = await this.manifestStamp(repository, digest);
     const removed = current !== undefined && current < stamp;
     if (removed) {

@@ -92,6 +92,12 @@ async function assemble(parts: {
   const clock = new HybridClock(replicaId);
   const latest = await metadata.latestStamp();
   if (latest) clock.observe(latest);
+  // Nodes that share one store (PostgreSQL) hear each other's commits: their stamps move
+  // this node's clock on, so that a write here after one there is stamped after it.
+  const stopObserving = metadata.onCommit((changes) => {
+    for (const change of changes) clock.observe(change.stamp);
+  });
+  undo.push(async () => stopObserving());
   // A replica that holds nothing yet copies its nearest peer's state before it follows.
   const fresh = latest === undefined;
   const registry = new Registry({

@@ -1,7 +1,8 @@
 // A real replica process whose metadata lives in PostgreSQL (storage.metadata.driver:
 // postgres, a throwaway server on loopback): skopeo pushes an image, the replica restarts,
-// and skopeo pulls the same image back; the tags are rows in the configured schema, the
-// data folder holds no SQLite file, and the log shows the URL without its password.
+// and skopeo pulls the same image back; a second node on the same database serves its
+// manifest; the tags are rows in the configured schema, the data folder holds no SQLite
+// file, and the log shows the URL without its password.
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
@@ -92,6 +93,25 @@ describe("a replica on PostgreSQL metadata", { skip: missing, timeout: 240_000 }
     ]);
     assert.equal((await readLayoutRef(out, "v1")).digest, image.manifest.digest);
     assert.ok(!replica.recentOutput().includes(password));
+
+    // A second node of the region, its own data folder, the same database: it lists the
+    // tag and serves the manifest the first node took (blobs stay where they were pushed).
+    const second = await startMeridian({
+      dataDir: join(workDir, "second"),
+      args: ["--config", join(workDir, "meridian.yaml")],
+      env: { MERIDIAN_POSTGRES_URL: url },
+    });
+    try {
+      const tags = await fetch(`${second.url}/v2/pg/app/tags/list`);
+      assert.deepEqual(await tags.json(), { name: "pg/app", tags: ["v1"] });
+      const manifest = await fetch(`${second.url}/v2/pg/app/manifests/v1`, {
+        headers: { accept: image.manifest.mediaType },
+      });
+      assert.equal(manifest.status, 200);
+      assert.equal(manifest.headers.get("docker-content-digest"), image.manifest.digest);
+    } finally {
+      await second.dispose();
+    }
 
     const client = new pg.Client({ connectionString: server.url });
     await client.connect();

@@ -122,20 +122,20 @@ export class PostgresChangeFeed {
   private scheduleReconnect(): void {
     if (this.closed) return;
     this.reconnectTimer = setTimeout(() => {
-      this.listen().then(
-        async () => {
-          this.reconnectDelay = this.options.reconnectDelayMs ?? 100;
-          // What was committed while nobody listened is read now.
-          this.wake(await this.options.head());
-        },
-        (error: unknown) => {
-          this.options.onError(error);
-          this.reconnectDelay = Math.min(this.reconnectDelay * 2, maxReconnectDelayMs);
-          this.scheduleReconnect();
-        },
-      );
+      this.reconnect().catch((error: unknown) => {
+        this.options.onError(error);
+        this.reconnectDelay = Math.min(this.reconnectDelay * 2, maxReconnectDelayMs);
+        this.scheduleReconnect();
+      });
     }, this.reconnectDelay);
     this.reconnectTimer.unref();
+  }
+
+  private async reconnect(): Promise<void> {
+    if (this.client === undefined) await this.listen();
+    // What was committed while nobody listened is read now.
+    this.wake(await this.options.head());
+    this.reconnectDelay = this.options.reconnectDelayMs ?? 100;
   }
 
   private wake(seq: number): void {

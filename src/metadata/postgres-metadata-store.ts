@@ -17,12 +17,12 @@ import type {
   Stamp,
   WriteOptions,
 } from "./metadata-store.ts";
-import { changesChannel, PostgresChangeFeed } from "./postgres-change-feed.ts";
+import { PostgresChangeFeed } from "./postgres-change-feed.ts";
 import { PostgresReads } from "./postgres-reads.ts";
 import { lockClass, lockKey, migrate, schemaNamePattern } from "./postgres-schema.ts";
 import { digestStates, emptyStateDigest, exportRepository } from "./postgres-state-digest.ts";
 import { sql } from "./postgres-statements.ts";
-import { type PendingChange, WriteTransaction } from "./postgres-write-transaction.ts";
+import { WriteTransaction } from "./postgres-write-transaction.ts";
 
 export interface PostgresMetadataStoreOptions {
   /** postgres://user:password@host:port/database */
@@ -69,7 +69,9 @@ export class PostgresMetadataStore extends PostgresReads implements MetadataStor
     const pool = new pg.Pool({ ...connection, max: options.poolSize ?? 10 });
     // An idle connection the server ends is dropped from the pool; without a handler the
     // error would end the process.
-    pool.on("error", onError);
+    pool.on("error", (error) =>
+      onError(new Error("an idle metadata-store connection failed", { cause: error })),
+    );
     try {
       const id = await migrate(pool, schema);
       const reads = new PostgresReads(pool);
@@ -261,8 +263,7 @@ export class PostgresMetadataStore extends PostgresReads implements MetadataStor
       try {
         const tx = new WriteTransaction(client);
         value = await work(tx);
-        if (tx.changes.length > 0) head = await this.appendChangesAndCommit(client, tx.changes);
-        else await client.query("COMMIT");
+        head = await tx.commit(this.schema);
       } catch (error) {
         await client.query("ROLLBACK").catch((rollback: unknown) => {
           broken = rollback instanceof Error ? rollback : new Error(String(rollback));
@@ -274,38 +275,6 @@ export class PostgresMetadataStore extends PostgresReads implements MetadataStor
     }
     if (head !== undefined) await this.feed.deliverThrough(head);
     return value;
-  }
-
-  /**
-   * Appends the write's change rows, notifies every node and commits, in one round trip
-   * (a simple query of two statements, hence the values as quoted literals). The seqs come
-   * from the one-row change_head table, not from a sequence: a sequence hands numbers out
-   * at insert time, so with concurrent transactions seq 8 may commit before seq 7, and a
-   * follower that read up to 8 would never read 7. Updating the head row locks it until
-   * the commit, so the next writer takes its seqs only after this transaction committed
-   * (or rolled back): seqs become visible in order, without gaps. Returns the new head.
-   */
-  private async appendChangesAndCommit(
-    client: pg.PoolClient,
-    changes: PendingChange[],
-  ): Promise<number> {
-    const literal = (value: string | null) =>
-      value === null ? "NULL" : client.escapeLiteral(value);
-    const column = (key: keyof PendingChange) =>
-      `ARRAY[${changes.map((c) => literal(c[key])).join(",")}]::text[]`;
-    const n = changes.length;
-    const results = (await client.query(
-      `WITH head AS (UPDATE change_head SET seq = seq + ${n} RETURNING seq),
-       added AS (
-         INSERT INTO changes (seq, stamp, kind, repository, digest, tag, request)
-         SELECT head.seq - ${n} + c.n, c.stamp, c.kind, c.repository, c.digest, c.tag, c.request
-         FROM head, unnest(${column("stamp")}, ${column("kind")}, ${column("repository")},
-                           ${column("digest")}, ${column("tag")}, ${column("request")})
-           WITH ORDINALITY AS c(stamp, kind, repository, digest, tag, request, n))
-       SELECT seq, pg_notify('${changesChannel}', ${literal(this.schema)} || ':' || seq) FROM head;
-       COMMIT`,
-    )) as unknown as pg.QueryResult<{ seq: string }>[];
-    return Number(results[0]?.rows[0]?.seq);
   }
 
   /** Runs reads that must agree with each other in one snapshot. */

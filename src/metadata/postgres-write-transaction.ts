@@ -4,6 +4,7 @@
 import type pg from "pg";
 import type { Digest } from "../oci/digest.ts";
 import type { ChangeKind, ChangeRequest, ManifestRecord, Stamp } from "./metadata-store.ts";
+import { changesChannel } from "./postgres-change-feed.ts";
 import { sql } from "./postgres-statements.ts";
 
 /** A change-log row before it has its seq. */
@@ -153,5 +154,40 @@ export class WriteTransaction {
     }
     await this.run(sql.refreshDigestTags, [repository, digest]);
     return removed;
+  }
+
+  /**
+   * Commits; with change rows, appends them, notifies every node and commits in one round trip
+   * (a simple query of two statements, hence the values as quoted literals). The seqs come
+   * from the one-row change_head table, not from a sequence: a sequence hands numbers out
+   * at insert time, so with concurrent transactions seq 8 may commit before seq 7, and a
+   * follower that read up to 8 would never read 7. Updating the head row locks it until
+   * the commit, so the next writer takes its seqs only after this transaction committed
+   * (or rolled back): seqs become visible in order, without gaps. Returns the new head
+   * (undefined: the write changed nothing).
+   */
+  async commit(schema: string): Promise<number | undefined> {
+    const { client, changes } = this;
+    if (changes.length === 0) {
+      await client.query("COMMIT");
+      return undefined;
+    }
+    const literal = (value: string | null) =>
+      value === null ? "NULL" : client.escapeLiteral(value);
+    const column = (key: keyof PendingChange) =>
+      `ARRAY[${changes.map((c) => literal(c[key])).join(",")}]::text[]`;
+    const n = changes.length;
+    const results = (await client.query(
+      `WITH head AS (UPDATE change_head SET seq = seq + ${n} RETURNING seq),
+       added AS (
+         INSERT INTO changes (seq, stamp, kind, repository, digest, tag, request)
+         SELECT head.seq - ${n} + c.n, c.stamp, c.kind, c.repository, c.digest, c.tag, c.request
+         FROM head, unnest(${column("stamp")}, ${column("kind")}, ${column("repository")},
+                           ${column("digest")}, ${column("tag")}, ${column("request")})
+           WITH ORDINALITY AS c(stamp, kind, repository, digest, tag, request, n))
+       SELECT seq, pg_notify('${changesChannel}', ${literal(schema)} || ':' || seq) FROM head;
+       COMMIT`,
+    )) as unknown as pg.QueryResult<{ seq: string }>[];
+    return Number(results[0]?.rows[0]?.seq);
   }
 }

@@ -22,9 +22,10 @@ export interface PostgresServer {
   stop(): Promise<void>;
 }
 
-/** The bin folder of the newest installed PostgreSQL, or undefined. */
+/** The bin folder of the newest installed PostgreSQL (or env POSTGRES_BIN's), or undefined. */
 export function findPostgresBin(): string | undefined {
-  if (process.env.POSTGRES_BIN) return process.env.POSTGRES_BIN;
+  const chosen = process.env.POSTGRES_BIN;
+  if (chosen) return existsSync(join(chosen, "initdb")) ? chosen : undefined;
   if (!existsSync(binRoot)) return undefined;
   const versions = readdirSync(binRoot)
     .filter((name) => existsSync(join(binRoot, name, "bin", "initdb")))
@@ -38,7 +39,8 @@ export function findPostgresBin(): string | undefined {
  */
 export function postgresMissing(): string | undefined {
   if (findPostgresBin() !== undefined) return undefined;
-  const reason = `PostgreSQL is not installed (no ${binRoot}/*/bin/initdb; apt-get install postgresql)`;
+  const where = process.env.POSTGRES_BIN ?? `${binRoot}/*/bin`;
+  const reason = `PostgreSQL is not installed (no ${where}/initdb; apt-get install postgresql)`;
   if (process.env.CI) throw new Error(`${reason}: required in CI`);
   return reason;
 }

@@ -258,9 +258,10 @@ export class PostgresMetadataStore extends PostgresReads implements MetadataStor
     let head: number | undefined;
     let broken: Error | undefined;
     try {
-      const key = lockKey(`${this.schema}/${lockName}`);
-      await client.query(`BEGIN; SELECT pg_advisory_xact_lock(${lockClass}, ${key})`);
       try {
+        // In the inner try: a lock that fails (a timeout) leaves a transaction to roll back.
+        const key = lockKey(`${this.schema}/${lockName}`);
+        await client.query(`BEGIN; SELECT pg_advisory_xact_lock(${lockClass}, ${key})`);
         const tx = new WriteTransaction(client);
         value = await work(tx);
         head = await tx.commit(this.schema);

@@ -157,10 +157,10 @@ export class WriteTransaction {
   }
 
   /**
-   * Commits; with change rows, appends them, notifies every node and commits in one round trip
-   * (a simple query of two statements, hence the values as quoted literals). The seqs come
-   * from the one-row change_head table, not from a sequence: a sequence hands numbers out
-   * at insert time, so with concurrent transactions seq 8 may commit before seq 7, and a
+   * Commits. A write with change rows appends them, notifies every node and commits in
+   * one round trip (a simple query of two statements, hence values as quoted literals).
+   * The seqs come from the one-row change_head table, not from a sequence: a sequence
+   * hands numbers out at insert time, so with concurrent transactions seq 8 may commit before seq 7, and a
    * follower that read up to 8 would never read 7. Updating the head row locks it until
    * the commit, so the next writer takes its seqs only after this transaction committed
    * (or rolled back): seqs become visible in order, without gaps. Returns the new head

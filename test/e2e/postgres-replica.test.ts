@@ -124,4 +124,57 @@ describe("a replica on PostgreSQL metadata", { skip: missing, timeout: 240_000 }
       await client.end();
     }
   });
+
+  it("wakes a feed long-poll on one node when another node commits", async () => {
+    const source = join(workDir, "source-two");
+    const layout = await OciLayoutBuilder.create(source);
+    const image = await layout.addImage({ architecture: "arm64", os: "linux", layerSizes: [512] });
+    layout.tag(image.manifest, "v2");
+    await layout.finish();
+    const secret = "a-replication-secret-for-tests";
+    const config = join(workDir, "region-two.yaml");
+    await writeFile(
+      config,
+      JSON.stringify({
+        region: "westeurope",
+        replication: { secret },
+        storage: { metadata: { driver: "postgres", schema: "region_two" } },
+      }),
+    );
+    const env = { MERIDIAN_POSTGRES_URL: url };
+    const nodes: MeridianProcess[] = [];
+    try {
+      for (const name of ["node-a", "node-b"]) {
+        nodes.push(
+          await startMeridian({ dataDir: join(workDir, name), args: ["--config", config], env }),
+        );
+      }
+      const [a, b] = nodes;
+      assert.ok(a && b);
+      const feed = async (since: number, wait: number) => {
+        const response = await fetch(
+          `${b.url}/_meridian/replication/feed?since=${since}&limit=100&wait=${wait}`,
+          { headers: { authorization: `Bearer ${secret}` } },
+        );
+        assert.equal(response.status, 200);
+        return (await response.json()) as { head: number; records: { kind: string }[] };
+      };
+      const { head } = await feed(0, 0);
+      // The long-poll waits on node b (up to 25 s: an empty answer means it was not woken)
+      // while node a takes the push. (Were the push to commit before the request reached
+      // b, the answer would hold the records all the same: the test cannot flake.)
+      const waiting = feed(head, 25_000);
+      await skopeo.run([
+        "copy",
+        "--dest-tls-verify=false",
+        `oci:${source}:v2`,
+        `docker://${a.host}/pg/two:v2`,
+      ]);
+      const woken = await waiting;
+      assert.ok(woken.records.length > 0, "node b's long-poll returned the push's records");
+      assert.ok(woken.head > head);
+    } finally {
+      for (const node of nodes) await node.dispose();
+    }
+  });
 });

@@ -1,8 +1,9 @@
-// A real replica process whose metadata lives in PostgreSQL (storage.metadata.driver:
+// Real replica processes whose metadata lives in PostgreSQL (storage.metadata.driver:
 // postgres, a throwaway server on loopback): skopeo pushes an image, the replica restarts,
 // and skopeo pulls the same image back; a second node on the same database serves its
 // manifest; the tags are rows in the configured schema, the data folder holds no SQLite
-// file, and the log shows the URL without its password.
+// file, and the log shows the URL without its password. Then two nodes of one region: a
+// push on one wakes a feed long-poll waiting on the other.
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";

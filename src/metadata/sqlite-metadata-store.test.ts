@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { it } from "node:test";
 import Database from "better-sqlite3";
+import { waitFor } from "../../test/support/wait-for.ts";
 import { digestOf } from "../oci/digest.ts";
 import { mediaTypes } from "../oci/media-types.ts";
 import { runMetadataStoreSuite } from "./metadata-store-suite.ts";
@@ -112,6 +113,43 @@ it("SQLite store upgrades a schema 1 database: manifest references and tombstone
     check.close();
     assert.deepEqual(version, { value: "2" });
   } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+it("SQLite store shared by several processes announces the other writers' commits too", async () => {
+  // Two connections to one file stand for two worker processes of one replica.
+  const dir = await mkdtemp(join(tmpdir(), "meridian-sqlite-"));
+  const path = join(dir, "metadata.db");
+  const watching = new SqliteMetadataStore({ path, sharedWith: { pollMs: 2 } });
+  const other = new SqliteMetadataStore({ path });
+  try {
+    const seen: number[] = [];
+    watching.onCommit((changes) => seen.push(...changes.map((c) => c.seq)));
+    const stamp = (n: number) => `${1_700_000_000_000 + n}.000000.test`;
+    const link = (n: number) => ({
+      repository: "repo",
+      digest: digestOf(Buffer.from(`blob ${n}`)),
+      size: 1,
+      stamp: stamp(n),
+    });
+    await other.linkBlob(link(0));
+    await waitFor(() => seen.length === 1, "the other writer's commit announced here");
+    // Both write at once, as two workers taking pushes; every record is announced here
+    // exactly once, whichever process made it.
+    const writes: Promise<boolean>[] = [];
+    for (let n = 1; n <= 300; n += 1) writes.push((n % 2 ? other : watching).linkBlob(link(n)));
+    await Promise.all(writes);
+    await waitFor(() => seen.length === 301, "all 301 commits announced", 10_000, 5);
+    const all = (await watching.changesSince(0, 1000)).map((c) => c.seq);
+    assert.deepEqual(
+      [...seen].sort((a, b) => a - b),
+      all,
+    );
+    assert.equal(new Set(seen).size, seen.length, "none announced twice");
+  } finally {
+    await watching.close();
+    await other.close();
     await rm(dir, { recursive: true, force: true });
   }
 });

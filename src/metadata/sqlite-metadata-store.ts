@@ -26,6 +26,7 @@ import type {
   WriteOptions,
 } from "./metadata-store.ts";
 import { controlRepository } from "./metadata-store.ts";
+import { SqliteCommitWatch } from "./sqlite-commit-watch.ts";
 import { schema, schemaVersion, tagVisibility, upgradeSchema } from "./sqlite-schema.ts";
 
 export interface SqliteMetadataStoreOptions {
@@ -35,6 +36,11 @@ export interface SqliteMetadataStoreOptions {
   durable?: boolean;
   /** Told of a commit listener that threw (default: one line on stderr). */
   onListenerError?: (error: unknown) => void;
+  /**
+   * Other processes write this file too (the nodes of one replica): their commits are
+   * announced to this store's listeners as well, looked for every `pollMs`.
+   */
+  sharedWith?: { pollMs: number } | undefined;
 }
 
 type Statement = Database.Statement<unknown[], unknown>;
@@ -63,6 +69,7 @@ export class SqliteMetadataStore implements MetadataStore {
   }[] = [];
   private flushScheduled = false;
   private readonly onListenerError: (error: unknown) => void;
+  private readonly watch: SqliteCommitWatch | undefined;
 
   constructor(options: SqliteMetadataStoreOptions) {
     this.onListenerError =
@@ -81,6 +88,18 @@ export class SqliteMetadataStore implements MetadataStore {
       .prepare("INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)")
       .run(String(schemaVersion));
     this.sql = prepareStatements(this.db);
+    if (options.sharedWith) {
+      const head = this.sql.headSeq.get() as { seq: number | null };
+      this.watch = new SqliteCommitWatch(
+        {
+          db: this.db,
+          read: (since, limit) => this.readChanges(since, limit),
+          announce: (records) => this.announce(records),
+          pollMs: options.sharedWith.pollMs,
+        },
+        head.seq ?? 0,
+      );
+    }
   }
 
   async linkBlob(link: BlobLink): Promise<boolean> {
@@ -519,6 +538,10 @@ export class SqliteMetadataStore implements MetadataStore {
   }
 
   async changesSince(since: number, limit: number): Promise<ChangeRecord[]> {
+    return this.readChanges(since, limit);
+  }
+
+  private readChanges(since: number, limit: number): ChangeRecord[] {
     const rows = this.sql.changesSince.all(since, limit) as {
       seq: number;
       stamp: string;
@@ -621,6 +644,7 @@ export class SqliteMetadataStore implements MetadataStore {
   }
 
   async close(): Promise<void> {
+    this.watch?.stop();
     if (this.db.open) this.db.close();
   }
 
@@ -675,14 +699,19 @@ export class SqliteMetadataStore implements MetadataStore {
       else item.reject(outcome?.error);
     });
     if (committed.length > 0) {
-      // The commit is done whatever a listener does: one that throws is reported, and
-      // neither the writers nor the other listeners notice.
-      for (const listener of this.listeners) {
-        try {
-          listener(committed);
-        } catch (error) {
-          this.onListenerError(error);
-        }
+      this.watch?.ownCommitted(committed);
+      this.announce(committed);
+    }
+  }
+
+  private announce(records: ChangeRecord[]): void {
+    // The commit is done whatever a listener does: one that throws is reported, and
+    // neither the writers nor the other listeners notice.
+    for (const listener of this.listeners) {
+      try {
+        listener(records);
+      } catch (error) {
+        this.onListenerError(error);
       }
     }
   }

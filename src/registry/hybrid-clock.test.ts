@@ -50,6 +50,28 @@ describe("hybrid clock", () => {
     assert.deepEqual(parseStamp(previous), { physical: 5_001, counter: 9, replicaId: "a" });
   });
 
+  it("gives the nodes of one replica stamps that never meet, whatever each observes", () => {
+    const wall = { now: 7_000 };
+    const nodes = [0, 1, 2].map((slot) => new HybridClock("a", () => wall.now, { slot, slots: 3 }));
+    const seen = new Set<string>();
+    for (let round = 0; round < 2_000; round += 1) {
+      if (round % 500 === 0) wall.now += 1;
+      for (const [i, node] of nodes.entries()) {
+        const stamp = node.next();
+        const parsed = parseStamp(stamp);
+        assert.equal((parsed?.counter ?? -1) % 3, i, stamp);
+        assert.ok(!seen.has(stamp), `${stamp} issued twice`);
+        seen.add(stamp);
+        // Each node sees the others' stamps now and then, as through the shared log.
+        if (round % 7 === i) nodes[(i + 1) % 3]?.observe(stamp);
+      }
+    }
+    const last = new HybridClock("a", () => 1, { slot: 2, slots: 3 });
+    last.observe(formatStamp(1, maxCounter - 1, "b"));
+    assert.deepEqual(parseStamp(last.next()), { physical: 2, counter: 2, replicaId: "a" });
+    assert.throws(() => new HybridClock("a", Date.now, { slot: 3, slots: 3 }), RangeError);
+  });
+
   it("says how far a stamp is ahead of its wall time", () => {
     const clock = new HybridClock("a", () => 10_000);
     assert.equal(clock.aheadOfWallMs(formatStamp(70_000, 0, "b")), 60_000);

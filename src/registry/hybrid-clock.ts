@@ -9,31 +9,60 @@
 // clock order. That happens only when a million stamps fall in one millisecond, as when
 // a peer's clock is ahead and this one is catching up; the physical part then runs ahead
 // of wall time by at most a millisecond per million stamps.
+//
+// Several nodes of one replica (worker processes over one SQLite file, or machines over
+// one PostgreSQL) write with the same replica id, so their stamps must still never meet:
+// node `slot` of `slots` issues only counters equal to its slot modulo `slots`, and two
+// nodes cannot issue the same (time, counter) pair.
 import type { Stamp } from "../metadata/metadata-store.ts";
 
 /** The largest counter the format holds. */
 export const maxCounter = 999_999;
 
+/** Which of a replica's nodes issues the stamps: counters of its residue only. */
+export interface ClockSlot {
+  slot: number;
+  slots: number;
+}
+
 export class HybridClock {
   private physical = 0;
   private counter = 0;
+  private readonly slot: number;
+  private readonly slots: number;
+  /** The largest counter of this node's residue that the format holds. */
+  private readonly lastCounter: number;
 
   constructor(
     readonly replicaId: string,
     private readonly now: () => number = Date.now,
-  ) {}
+    node: ClockSlot = { slot: 0, slots: 1 },
+  ) {
+    if (!Number.isInteger(node.slots) || node.slots < 1 || node.slots > 1000)
+      throw new RangeError(`clock slots must be 1-1000, not ${node.slots}`);
+    if (!Number.isInteger(node.slot) || node.slot < 0 || node.slot >= node.slots)
+      throw new RangeError(`clock slot must be 0-${node.slots - 1}, not ${node.slot}`);
+    this.slot = node.slot;
+    this.slots = node.slots;
+    this.lastCounter = maxCounter - ((maxCounter - node.slot) % node.slots);
+  }
 
   /** A new stamp, greater than every stamp issued or observed before. */
   next(): Stamp {
     const wall = this.now();
     if (wall > this.physical) {
       this.physical = wall;
-      this.counter = 0;
-    } else if (this.counter >= maxCounter) {
-      this.physical += 1;
-      this.counter = 0;
+      this.counter = this.slot;
     } else {
-      this.counter += 1;
+      // The next counter of this node's residue after the current one.
+      const step = (((this.slot - this.counter - 1) % this.slots) + this.slots) % this.slots;
+      const next = this.counter + 1 + step;
+      if (next > this.lastCounter) {
+        this.physical += 1;
+        this.counter = this.slot;
+      } else {
+        this.counter = next;
+      }
     }
     return formatStamp(this.physical, this.counter, this.replicaId);
   }

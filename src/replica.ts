@@ -93,7 +93,8 @@ async function assemble(parts: {
   const latest = await metadata.latestStamp();
   if (latest) clock.observe(latest);
   // Nodes that share one store (PostgreSQL) hear each other's commits: their stamps move
-  // this node's clock on, so that a write here after one there is stamped after it.
+  // this node's clock on, so that a write taken here after one there was heard is stamped
+  // after it.
   const stopObserving = metadata.onCommit((changes) => {
     for (const change of changes) clock.observe(change.stamp);
   });

@@ -31,7 +31,8 @@ import { ReplicaSet } from "./control/replica-set.ts";
 import { startGc } from "./gc/start-gc.ts";
 import { ImportJobs } from "./import/import-jobs.ts";
 import { createImportsApi } from "./import/imports-api.ts";
-import { SqliteMetadataStore } from "./metadata/sqlite-metadata-store.ts";
+import type { MetadataStore } from "./metadata/metadata-store.ts";
+import { openMetadataStore } from "./metadata/open-metadata-store.ts";
 import {
   createClusterMetricsEndpoint,
   shareMetricsWithPrimary,
@@ -68,12 +69,14 @@ export async function startReplica(
   const replicaId = config.replicaId ?? (await loadReplicaId(dataDir));
   const durable = config.storage.durable;
   const blobs = await FsBlobStore.open({ root: dataDir, durable });
-  const metadata = new SqliteMetadataStore({
-    path: join(dataDir, "metadata.db"),
+  const metadata = await openMetadataStore({
+    config: config.storage.metadata,
+    dataDir,
     durable,
     onListenerError: (error) => log.error({ err: error }, "a commit listener failed"),
     // The other workers' commits wake this one's feed long-polls and webhook source too.
     sharedWith: role.slots > 1 ? { pollMs: 3 } : undefined,
+    onOpen: (store) => log.info(`metadata store: ${store}`),
   });
   // What has started so far, undone in reverse when a later step fails (a port in use, a
   // bad certificate): the error must not leave followers, timers or the database running.
@@ -96,7 +99,7 @@ async function assemble(parts: {
   dataDir: string;
   replicaId: string;
   blobs: FsBlobStore;
-  metadata: SqliteMetadataStore;
+  metadata: MetadataStore;
   undo: (() => Promise<void>)[];
   role: NodeRole;
 }): Promise<RunningReplica> {
@@ -105,6 +108,13 @@ async function assemble(parts: {
   const clock = new HybridClock(replicaId, Date.now, role);
   const latest = await metadata.latestStamp();
   if (latest) clock.observe(latest);
+  // Nodes that share one store (PostgreSQL) hear each other's commits: their stamps move
+  // this node's clock on, so that a write taken here after one there was heard is stamped
+  // after it.
+  const stopObserving = metadata.onCommit((changes) => {
+    for (const change of changes) clock.observe(change.stamp);
+  });
+  undo.push(async () => stopObserving());
   // A replica that holds nothing yet copies its nearest peer's state before it follows.
   const fresh = latest === undefined;
   const registry = new Registry({
@@ -268,7 +278,7 @@ async function startLeaderServices(parts: {
   dataDir: string;
   replicaId: string;
   blobs: FsBlobStore;
-  metadata: SqliteMetadataStore;
+  metadata: MetadataStore;
   undo: (() => Promise<void>)[];
   role: NodeRole;
   registry: Registry;

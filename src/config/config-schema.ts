@@ -65,6 +65,30 @@ export const tokenEntry = z
   })
   .strict();
 
+/**
+ * The metadata store: the embedded SQLite file (default), or a PostgreSQL database the nodes
+ * of a region share. The URL (with its password) from `url`, the file `urlFile`, or env
+ * MERIDIAN_POSTGRES_URL, which wins.
+ */
+const metadataStorage = z
+  .object({
+    driver: z.enum(["sqlite", "postgres"]).default("sqlite"),
+    url: z
+      .string()
+      .regex(/^postgres(ql)?:\/\//, "expected postgres://user:password@host:port/database")
+      .optional(),
+    urlFile: z.string().min(1).optional(),
+    schema: z
+      .string()
+      .regex(
+        /^[a-z_][a-z0-9_]{0,62}$/,
+        "lowercase letters, digits and _, not starting with a digit",
+      )
+      .optional(),
+  })
+  .strict()
+  .default({});
+
 export const configSchema = z
   .object({
     listen: z
@@ -98,6 +122,8 @@ export const configSchema = z
       .object({
         /** fsync blobs and metadata before acknowledging a write. */
         durable: z.boolean().default(true),
+        /** Where the metadata lives: see src/metadata/open-metadata-store.ts. */
+        metadata: metadataStorage,
       })
       .strict()
       .default({}),

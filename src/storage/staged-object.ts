@@ -27,7 +27,7 @@ export interface StagedObject {
  */
 export const ingestPartBytes = 8 * 1024 * 1024;
 const partsInFlight = 2;
-const ingestPool = new BufferPool(ingestPartBytes, 6);
+const ingestPool = new BufferPool(ingestPartBytes, partsInFlight + 1);
 
 export interface VerifiedIngestOptions {
   digest: Digest;

@@ -1,0 +1,190 @@
+// The Azure Blob Storage driver. Published blobs are immutable block blobs at
+// blobs/<algorithm>/<hex> (object-key-layout.ts); an ingest stages blocks at that name
+// while hashing and commits the block list only once the digest verified
+// (azure-staged-object.ts), so a blob at a blob name is always a verified blob. Upload
+// sessions live in the container too (azure-upload-sessions.ts), shared by every node.
+import type { Readable, Writable } from "node:stream";
+import {
+  AnonymousCredential,
+  BlobServiceClient,
+  type BlockBlobClient,
+  type ContainerClient,
+  StorageSharedKeyCredential,
+} from "@azure/storage-blob";
+import type { ByteRange } from "../oci/content-range.ts";
+import type { Digest } from "../oci/digest.ts";
+import { AzureStagedObject, isAzureNotFound } from "./azure-staged-object.ts";
+import { AzureUploadSessions } from "./azure-upload-sessions.ts";
+import {
+  type BlobInfo,
+  BlobNotFoundError,
+  type BlobStore,
+  type IngestOptions,
+  type StoredBlob,
+  type UploadInfo,
+} from "./blob-store.ts";
+import { ObjectKeyLayout } from "./object-key-layout.ts";
+import { sendStream } from "./send-stream.ts";
+import { ingestVerified } from "./staged-object.ts";
+
+export interface AzureBlobStoreOptions {
+  container: string;
+  /** A storage connection string (it carries the account key: keep it in the environment). */
+  connectionString?: string | undefined;
+  /** https://<account>.blob.core.windows.net, with a SAS query when no key is given. */
+  accountUrl?: string | undefined;
+  accountName?: string | undefined;
+  accountKey?: string | undefined;
+  /** Blob names start with this (a folder of a shared container). */
+  prefix?: string | undefined;
+}
+
+export class AzureBlobStore implements BlobStore {
+  private readonly layout: ObjectKeyLayout;
+  private readonly uploads: AzureUploadSessions;
+
+  constructor(
+    private readonly container: ContainerClient,
+    prefix = "",
+  ) {
+    this.layout = new ObjectKeyLayout(prefix);
+    this.uploads = new AzureUploadSessions({
+      container,
+      layout: this.layout,
+      stage: (digest) => new AzureStagedObject(this.blob(digest)),
+    });
+  }
+
+  static open(options: AzureBlobStoreOptions): AzureBlobStore {
+    return new AzureBlobStore(
+      serviceClient(options).getContainerClient(options.container),
+      options.prefix,
+    );
+  }
+
+  async stat(digest: Digest): Promise<BlobInfo | undefined> {
+    const found = await this.properties(digest);
+    return found && { size: found.size };
+  }
+
+  async read(digest: Digest, range?: ByteRange): Promise<Readable> {
+    try {
+      const got = await this.blob(digest).download(
+        range?.start ?? 0,
+        range ? range.end - range.start + 1 : undefined,
+      );
+      return got.readableStreamBody as Readable;
+    } catch (error) {
+      if (isAzureNotFound(error)) throw new BlobNotFoundError(digest);
+      throw error;
+    }
+  }
+
+  async sendTo(digest: Digest, range: ByteRange, sink: Writable): Promise<void> {
+    await sendStream(await this.read(digest, range), sink);
+  }
+
+  ingest(digest: Digest, source: Readable, options: IngestOptions = {}): Promise<BlobInfo> {
+    return ingestVerified(source, new AzureStagedObject(this.blob(digest)), {
+      digest,
+      ...options,
+    });
+  }
+
+  async delete(digest: Digest): Promise<boolean> {
+    return (await this.blob(digest).deleteIfExists()).succeeded;
+  }
+
+  async listBlobs(after: Digest | undefined, limit: number): Promise<StoredBlob[]> {
+    const found: StoredBlob[] = [];
+    // Blob names sort as digests do. startFrom (inclusive) lets the service skip what an
+    // earlier page gave where it supports it; the filter keeps the result right anyway.
+    const listing = this.container.listBlobsFlat({
+      prefix: this.layout.blobsPrefix,
+      startFrom: after && this.layout.blobKey(after),
+    });
+    for await (const item of listing) {
+      const digest = this.layout.digestOfKey(item.name);
+      if (!digest || (after !== undefined && digest <= after)) continue;
+      found.push({
+        digest,
+        size: item.properties.contentLength ?? 0,
+        modifiedAt: item.properties.lastModified,
+      });
+      if (found.length >= limit) break;
+    }
+    return found;
+  }
+
+  async published(digest: Digest): Promise<StoredBlob | undefined> {
+    const found = await this.properties(digest);
+    return found && { digest, ...found };
+  }
+
+  createUpload(id: string, repository: string): Promise<UploadInfo> {
+    return this.uploads.create(id, repository);
+  }
+
+  getUpload(id: string): Promise<UploadInfo | undefined> {
+    return this.uploads.get(id);
+  }
+
+  appendUpload(
+    id: string,
+    offset: number,
+    source: Readable,
+    signal?: AbortSignal,
+    onWritten?: (bytes: number) => void,
+  ): Promise<number> {
+    return this.uploads.append(id, offset, source, signal, onWritten);
+  }
+
+  commitUpload(id: string, digest: Digest): Promise<BlobInfo> {
+    return this.uploads.commit(id, digest);
+  }
+
+  readUpload(id: string, range: ByteRange): Promise<Readable> {
+    return this.uploads.read(id, range);
+  }
+
+  deleteUpload(id: string): Promise<void> {
+    return this.uploads.delete(id);
+  }
+
+  listUploads(): Promise<UploadInfo[]> {
+    return this.uploads.list();
+  }
+
+  private blob(digest: Digest): BlockBlobClient {
+    return this.container.getBlockBlobClient(this.layout.blobKey(digest));
+  }
+
+  private async properties(
+    digest: Digest,
+  ): Promise<{ size: number; modifiedAt: Date } | undefined> {
+    try {
+      const props = await this.blob(digest).getProperties();
+      return { size: props.contentLength ?? 0, modifiedAt: props.lastModified ?? new Date(0) };
+    } catch (error) {
+      if (isAzureNotFound(error)) return undefined;
+      throw error;
+    }
+  }
+}
+
+function serviceClient(options: AzureBlobStoreOptions): BlobServiceClient {
+  if (options.connectionString)
+    return BlobServiceClient.fromConnectionString(options.connectionString);
+  if (!options.accountUrl) {
+    throw new Error("the azure blob store needs a connection string or an account URL");
+  }
+  if (options.accountKey) {
+    const name = options.accountName ?? new URL(options.accountUrl).hostname.split(".")[0] ?? "";
+    return new BlobServiceClient(
+      options.accountUrl,
+      new StorageSharedKeyCredential(name, options.accountKey),
+    );
+  }
+  // A SAS in the URL authorises every request.
+  return new BlobServiceClient(options.accountUrl, new AnonymousCredential());
+}

@@ -6,6 +6,7 @@ import { BlobServiceClient } from "@azure/storage-blob";
 import { type AzuriteServer, startAzurite } from "../../test/support/object-store-servers.ts";
 import { AzureBlobStore } from "./azure-blob-store.ts";
 import { runBlobStoreSuite } from "./blob-store-suite.ts";
+import { runObjectStoreCases } from "./object-store-cases.ts";
 
 const container = "meridian-test";
 let server: AzuriteServer;
@@ -28,4 +29,9 @@ runBlobStoreSuite("azure", async () => {
     reopen: async () => openAt(prefix),
     cleanup: async () => undefined,
   };
+});
+
+runObjectStoreCases("azure", async () => {
+  const prefix = `nodes-${randomUUID()}/`;
+  return { node: () => openAt(prefix), cleanup: async () => undefined };
 });

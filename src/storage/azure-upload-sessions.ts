@@ -37,7 +37,7 @@ import { UploadAppendGuard } from "./upload-append-guard.ts";
 
 /** Small enough that a few-MiB PATCH reports progress more than once. */
 const chunkBytes = 4 * 1024 * 1024;
-const chunkPool = new BufferPool(chunkBytes, 4);
+const chunkPool = new BufferPool(chunkBytes, 2);
 
 export interface AzureUploadSessionsOptions {
   container: ContainerClient;

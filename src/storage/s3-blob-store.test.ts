@@ -4,6 +4,7 @@ import { randomUUID } from "node:crypto";
 import { after, before } from "node:test";
 import { type S3Server, startS3Server } from "../../test/support/object-store-servers.ts";
 import { runBlobStoreSuite } from "./blob-store-suite.ts";
+import { runObjectStoreCases } from "./object-store-cases.ts";
 import { S3BlobStore } from "./s3-blob-store.ts";
 
 let server: S3Server;
@@ -30,4 +31,9 @@ runBlobStoreSuite("s3", async () => {
     reopen: async () => openAt(prefix),
     cleanup: async () => undefined,
   };
+});
+
+runObjectStoreCases("s3", async () => {
+  const prefix = `nodes-${randomUUID()}/`;
+  return { node: () => openAt(prefix), cleanup: async () => undefined };
 });

@@ -41,7 +41,7 @@ import { UploadAppendGuard } from "./upload-append-guard.ts";
 
 /** Small enough that a few-MiB PATCH reports progress more than once. */
 const chunkBytes = 4 * 1024 * 1024;
-const chunkPool = new BufferPool(chunkBytes, 4);
+const chunkPool = new BufferPool(chunkBytes, 2);
 
 export interface S3UploadSessionsOptions {
   client: S3Client;

@@ -35,6 +35,7 @@ export async function startS3Server(bucket = "meridian-test"): Promise<S3Server>
     [join(repoRoot, "test/support/s3rver-main.mjs"), directory, bucket],
     { cwd: repoRoot, stdio: ["ignore", "pipe", "pipe"] },
   );
+  killOnExit(child);
   const line = await firstMatch(child, /^\{"port":(\d+)\}$/m, "s3rver");
   const endpoint = `http://127.0.0.1:${line[1]}`;
   // s3rver accepts any key pair it is configured with; these are its defaults.
@@ -75,6 +76,7 @@ export async function startAzurite(): Promise<AzuriteServer> {
     ],
     { cwd: location, stdio: ["ignore", "pipe", "pipe"] },
   );
+  killOnExit(child);
   const line = await firstMatch(child, /listens on http:\/\/127\.0\.0\.1:(\d+)/, "Azurite");
   const accountUrl = `http://127.0.0.1:${line[1]}/${devAccount}`;
   const connectionString = `DefaultEndpointsProtocol=http;AccountName=${devAccount};AccountKey=${devKey};BlobEndpoint=${accountUrl};`;
@@ -118,6 +120,13 @@ function firstMatch(child: ChildProcess, pattern: RegExp, what: string): Promise
     });
     child.once("exit", onExit);
   });
+}
+
+/** A server is never left behind when the test process ends without stopping it. */
+function killOnExit(child: ChildProcess): void {
+  const kill = () => child.kill("SIGKILL");
+  process.once("exit", kill);
+  child.once("exit", () => process.off("exit", kill));
 }
 
 async function stopChild(child: ChildProcess, folder: string): Promise<void> {

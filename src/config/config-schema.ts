@@ -2,6 +2,7 @@
 // start so that every bad value is reported with its path and a clear message.
 import { isIP } from "node:net";
 import { z } from "zod";
+import { blobStorageSchema } from "./blob-storage-schema.ts";
 
 const listenPattern = /^(?:\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]*):\d{1,5}$/;
 
@@ -92,6 +93,8 @@ export const configSchema = z
       .object({
         /** fsync blobs and metadata before acknowledging a write. */
         durable: z.boolean().default(true),
+        /** Where blob bytes live: the data folder, or an S3 bucket or Azure container. */
+        blobs: blobStorageSchema.default({ driver: "filesystem" }),
       })
       .strict()
       .default({}),

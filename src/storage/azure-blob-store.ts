@@ -62,6 +62,13 @@ export class AzureBlobStore implements BlobStore {
     );
   }
 
+  /** Throws unless the container exists and answers with these credentials. */
+  async probe(): Promise<void> {
+    if (!(await this.container.exists())) {
+      throw new Error(`container ${this.container.containerName} does not exist`);
+    }
+  }
+
   async stat(digest: Digest): Promise<BlobInfo | undefined> {
     const found = await this.properties(digest);
     return found && { size: found.size };

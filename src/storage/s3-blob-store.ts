@@ -8,6 +8,7 @@ import type { Readable, Writable } from "node:stream";
 import {
   DeleteObjectCommand,
   GetObjectCommand,
+  HeadBucketCommand,
   HeadObjectCommand,
   ListObjectsV2Command,
   S3Client,
@@ -75,6 +76,11 @@ export class S3BlobStore implements BlobStore {
       responseChecksumValidation: "WHEN_REQUIRED",
     });
     return new S3BlobStore(client, options.bucket, options.prefix);
+  }
+
+  /** Throws unless the bucket answers with these credentials. */
+  async probe(): Promise<void> {
+    await this.client.send(new HeadBucketCommand({ Bucket: this.bucket }));
   }
 
   async stat(digest: Digest): Promise<BlobInfo | undefined> {

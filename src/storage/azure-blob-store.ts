@@ -42,6 +42,8 @@ export interface AzureBlobStoreOptions {
 export class AzureBlobStore implements BlobStore {
   private readonly layout: ObjectKeyLayout;
   private readonly uploads: AzureUploadSessions;
+  /** The continuation marker after the last digest of a listing page, by that digest. */
+  private readonly listMarkers = new Map<Digest, string>();
 
   constructor(
     private readonly container: ContainerClient,
@@ -103,22 +105,32 @@ export class AzureBlobStore implements BlobStore {
   }
 
   async listBlobs(after: Digest | undefined, limit: number): Promise<StoredBlob[]> {
+    // Blob names sort as digests do, but Azure lists only from the start of a prefix or
+    // from a continuation marker. A page that ends on a whole service page keeps its
+    // marker, so that a collector paging through every blob resumes where it stopped;
+    // any other `after` lists from the start and skips what comes before it.
+    const marker = after && this.listMarkers.get(after);
     const found: StoredBlob[] = [];
-    // Blob names sort as digests do. startFrom (inclusive) lets the service skip what an
-    // earlier page gave where it supports it; the filter keeps the result right anyway.
-    const listing = this.container.listBlobsFlat({
-      prefix: this.layout.blobsPrefix,
-      startFrom: after && this.layout.blobKey(after),
-    });
-    for await (const item of listing) {
-      const digest = this.layout.digestOfKey(item.name);
-      if (!digest || (after !== undefined && digest <= after)) continue;
-      found.push({
-        digest,
-        size: item.properties.contentLength ?? 0,
-        modifiedAt: item.properties.lastModified,
-      });
-      if (found.length >= limit) break;
+    const pages = this.container
+      .listBlobsFlat({ prefix: this.layout.blobsPrefix })
+      .byPage({ continuationToken: marker, maxPageSize: Math.min(5000, limit) });
+    for await (const page of pages) {
+      for (const item of page.segment.blobItems) {
+        const digest = this.layout.digestOfKey(item.name);
+        if (!digest || (after !== undefined && digest <= after)) continue;
+        found.push({
+          digest,
+          size: item.properties.contentLength ?? 0,
+          modifiedAt: item.properties.lastModified,
+        });
+      }
+      if (found.length >= limit) {
+        const last = found[limit - 1];
+        if (found.length === limit && last && page.continuationToken) {
+          this.rememberMarker(last.digest, page.continuationToken);
+        }
+        return found.slice(0, limit);
+      }
     }
     return found;
   }
@@ -160,6 +172,15 @@ export class AzureBlobStore implements BlobStore {
 
   listUploads(): Promise<UploadInfo[]> {
     return this.uploads.list();
+  }
+
+  private rememberMarker(digest: Digest, marker: string): void {
+    this.listMarkers.set(digest, marker);
+    // A few listings at a time at most (a collector's pass, a test): forget the oldest.
+    for (const oldest of this.listMarkers.keys()) {
+      if (this.listMarkers.size <= 16) break;
+      this.listMarkers.delete(oldest);
+    }
   }
 
   private blob(digest: Digest): BlockBlobClient {

@@ -63,6 +63,9 @@ export class AzureUploadSessions {
 
   async create(id: string, repository: string): Promise<UploadInfo> {
     if (!uploadIdPattern.test(id)) throw new UploadNotFoundError(id);
+    // A data blob left by an interrupted delete of the same id (replication reuses ids)
+    // would otherwise count as received bytes of the new upload.
+    await this.remove(id);
     const startedAt = new Date();
     const record = encodeUploadRecord(repository, startedAt);
     await this.info(id).upload(record, record.length, {

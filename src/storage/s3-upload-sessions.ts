@@ -79,6 +79,9 @@ export class S3UploadSessions {
 
   async create(id: string, repository: string): Promise<UploadInfo> {
     if (!uploadIdPattern.test(id)) throw new UploadNotFoundError(id);
+    // Chunks left by an interrupted delete of the same id (replication reuses ids) would
+    // otherwise count as received bytes of the new upload.
+    await this.remove(id);
     const startedAt = new Date();
     await this.client.send(
       new PutObjectCommand({

@@ -20,6 +20,8 @@ it("fills the S3 defaults and takes an S3-compatible endpoint", () => {
     region: "us-east-1",
     forcePathStyle: false,
     prefix: "",
+    redirect: false,
+    redirectTtlSeconds: 300,
   });
   const minio = blobsOf({
     driver: "s3",

@@ -26,6 +26,9 @@ export const blobStorageSchema = z
         /** Default: the AWS chain (env AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, files, role). */
         accessKeyId: z.string().min(1).optional(),
         secretAccessKey: z.string().min(1).optional(),
+        /** Blob GETs answer 307 to a short-lived signed URL of the object store. */
+        redirect: z.boolean().default(false),
+        redirectTtlSeconds: z.number().int().min(10).max(3600).default(300),
       })
       .strict(),
     z
@@ -41,6 +44,9 @@ export const blobStorageSchema = z
         connectionString: z.string().min(1).optional(),
         /** With accountUrl; default: env AZURE_STORAGE_KEY. */
         accountKey: z.string().min(1).optional(),
+        /** Blob GETs answer 307 to a short-lived SAS URL (needs the account key) of the object store. */
+        redirect: z.boolean().default(false),
+        redirectTtlSeconds: z.number().int().min(10).max(3600).default(300),
       })
       .strict(),
   ])
@@ -56,3 +62,4 @@ export const blobStorageSchema = z
   });
 
 export type BlobStorageConfig = z.infer<typeof blobStorageSchema>;
+export type BlobStorageInput = z.input<typeof blobStorageSchema>;

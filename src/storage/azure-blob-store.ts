@@ -6,6 +6,7 @@
 import type { Readable, Writable } from "node:stream";
 import {
   AnonymousCredential,
+  BlobSASPermissions,
   BlobServiceClient,
   type BlockBlobClient,
   type ContainerClient,
@@ -37,6 +38,8 @@ export interface AzureBlobStoreOptions {
   accountKey?: string | undefined;
   /** Blob names start with this (a folder of a shared container). */
   prefix?: string | undefined;
+  /** Blob reads redirect to SAS URLs valid this long (needs the account key). */
+  redirectTtlSeconds?: number | undefined;
 }
 
 export class AzureBlobStore implements BlobStore {
@@ -48,6 +51,7 @@ export class AzureBlobStore implements BlobStore {
   constructor(
     private readonly container: ContainerClient,
     prefix = "",
+    private readonly redirectTtlSeconds?: number,
   ) {
     this.layout = new ObjectKeyLayout(prefix);
     this.uploads = new AzureUploadSessions({
@@ -58,10 +62,16 @@ export class AzureBlobStore implements BlobStore {
   }
 
   static open(options: AzureBlobStoreOptions): AzureBlobStore {
-    return new AzureBlobStore(
-      serviceClient(options).getContainerClient(options.container),
-      options.prefix,
-    );
+    const container = serviceClient(options).getContainerClient(options.container);
+    if (
+      options.redirectTtlSeconds &&
+      !(container.credential instanceof StorageSharedKeyCredential)
+    ) {
+      throw new Error(
+        "redirects to SAS URLs need the account key (a connection string or accountKey)",
+      );
+    }
+    return new AzureBlobStore(container, options.prefix, options.redirectTtlSeconds);
   }
 
   /** Throws unless the container exists and answers with these credentials. */
@@ -138,6 +148,17 @@ export class AzureBlobStore implements BlobStore {
   async published(digest: Digest): Promise<StoredBlob | undefined> {
     const found = await this.properties(digest);
     return found && { digest, ...found };
+  }
+
+  async signedReadUrl(digest: Digest): Promise<string | undefined> {
+    if (!this.redirectTtlSeconds) return undefined;
+    // Read-only, this one blob, a few minutes; a minute of slack for clocks behind ours.
+    const now = Date.now();
+    return this.blob(digest).generateSasUrl({
+      permissions: BlobSASPermissions.parse("r"),
+      startsOn: new Date(now - 60_000),
+      expiresOn: new Date(now + this.redirectTtlSeconds * 1000),
+    });
   }
 
   createUpload(id: string, repository: string): Promise<UploadInfo> {

@@ -32,6 +32,7 @@ export async function openBlobStore(options: OpenBlobStoreOptions): Promise<Blob
           config.accessKeyId && config.secretAccessKey
             ? { accessKeyId: config.accessKeyId, secretAccessKey: config.secretAccessKey }
             : undefined,
+        redirectTtlSeconds: config.redirect ? config.redirectTtlSeconds : undefined,
       });
       await probe(() => store.probe(), `S3 bucket ${config.bucket}`);
       return store;
@@ -46,6 +47,7 @@ export async function openBlobStore(options: OpenBlobStoreOptions): Promise<Blob
       const store = AzureBlobStore.open({
         container: config.container,
         prefix: config.prefix,
+        redirectTtlSeconds: config.redirect ? config.redirectTtlSeconds : undefined,
         ...(config.accountUrl
           ? {
               accountUrl: config.accountUrl,

@@ -24,6 +24,7 @@ import {
   type UploadInfo,
 } from "./blob-store.ts";
 import { ObjectKeyLayout } from "./object-key-layout.ts";
+import { presignedGetUrl, type S3Addressing } from "./s3-signed-url.ts";
 import { isS3NotFound, S3StagedObject } from "./s3-staged-object.ts";
 import { S3UploadSessions } from "./s3-upload-sessions.ts";
 import { sendStream } from "./send-stream.ts";
@@ -44,6 +45,8 @@ export interface S3BlobStoreOptions {
    * AWS_SECRET_ACCESS_KEY, the shared config files, the instance role).
    */
   credentials?: { accessKeyId: string; secretAccessKey: string } | undefined;
+  /** Blob reads redirect to presigned URLs valid this long; undefined: no redirects. */
+  redirectTtlSeconds?: number | undefined;
 }
 
 export class S3BlobStore implements BlobStore {
@@ -54,6 +57,7 @@ export class S3BlobStore implements BlobStore {
     private readonly client: S3Client,
     private readonly bucket: string,
     prefix = "",
+    private readonly redirect?: { addressing: S3Addressing; ttlSeconds: number },
   ) {
     this.layout = new ObjectKeyLayout(prefix);
     this.uploads = new S3UploadSessions({
@@ -75,7 +79,16 @@ export class S3BlobStore implements BlobStore {
       requestChecksumCalculation: "WHEN_REQUIRED",
       responseChecksumValidation: "WHEN_REQUIRED",
     });
-    return new S3BlobStore(client, options.bucket, options.prefix);
+    const addressing = {
+      bucket: options.bucket,
+      region: options.region ?? "us-east-1",
+      endpoint: options.endpoint,
+      forcePathStyle: options.forcePathStyle ?? false,
+    };
+    const redirect = options.redirectTtlSeconds
+      ? { addressing, ttlSeconds: options.redirectTtlSeconds }
+      : undefined;
+    return new S3BlobStore(client, options.bucket, options.prefix, redirect);
   }
 
   /** Throws unless the bucket answers with these credentials. */
@@ -155,6 +168,12 @@ export class S3BlobStore implements BlobStore {
   async published(digest: Digest): Promise<StoredBlob | undefined> {
     const found = await this.head(digest);
     return found && { digest, ...found };
+  }
+
+  async signedReadUrl(digest: Digest): Promise<string | undefined> {
+    if (!this.redirect) return undefined;
+    const { addressing, ttlSeconds } = this.redirect;
+    return presignedGetUrl(this.client, addressing, this.layout.blobKey(digest), ttlSeconds);
   }
 
   createUpload(id: string, repository: string): Promise<UploadInfo> {

@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { ListObjectsV2Command, S3Client } from "@aws-sdk/client-s3";
 import { BlobServiceClient } from "@azure/storage-blob";
-import type { BlobStorageConfig } from "../../src/config/blob-storage-schema.ts";
+import type { BlobStorageInput } from "../../src/config/blob-storage-schema.ts";
 import { type MeridianProcess, startMeridian } from "../support/meridian-process.ts";
 import { startAzurite, startS3Server } from "../support/object-store-servers.ts";
 import { randomBlob } from "../support/oci-fixtures.ts";
@@ -27,7 +27,7 @@ const MiB = 1024 * 1024;
 
 interface Backend {
   name: string;
-  blobs: BlobStorageConfig;
+  blobs: BlobStorageInput;
   env: NodeJS.ProcessEnv;
   /** Every key in the store under the config's prefix. */
   keys(): Promise<string[]>;

@@ -70,11 +70,9 @@ async function probe(check: () => Promise<void>, what: string): Promise<void> {
     const e = error as { $metadata?: { httpStatusCode?: number }; statusCode?: number };
     const status = e?.statusCode ?? e?.$metadata?.httpStatusCode;
     const detail = error instanceof Error ? error.message.split("\n")[0] : String(error);
+    // No `cause`: the CLI would print a refused connection's cause instead of this line.
     throw new Error(
       `storage.blobs: cannot reach the ${what}: ${detail}${status ? ` (${status})` : ""}`,
-      {
-        cause: error,
-      },
     );
   }
 }

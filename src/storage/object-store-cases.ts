@@ -4,7 +4,7 @@
 // `runObjectStoreCases` with a way to open another node over the same storage.
 import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
-import { Readable } from "node:stream";
+import { Readable, Writable } from "node:stream";
 import { describe, it } from "node:test";
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
@@ -154,6 +154,17 @@ export function runObjectStoreCases(driver: string, open: () => Promise<ObjectSt
           let read = 0;
           for await (const chunk of await store.read(digest)) read += (chunk as Buffer).length;
           assert.equal(read, size);
+          // A client slower than the store: backpressure, not buffering, holds the bytes.
+          let sent = 0;
+          const slow = new Writable({
+            highWaterMark: 64 * 1024,
+            write(chunk: Buffer, _encoding, done) {
+              sent += chunk.length;
+              setTimeout(done, sent % (4 * MiB) < chunk.length ? 5 : 0);
+            },
+          });
+          await store.sendTo(digest, { start: 0, end: size - 1 }, slow);
+          assert.equal(sent, size);
         });
         assert.deepEqual(await store.stat(digest), { size });
         assert.ok(

@@ -4,6 +4,8 @@
 // verified (staged-object.ts), so an object at a blob key is always a verified blob. Upload
 // sessions live in the bucket too (s3-upload-sessions.ts), shared by every node.
 
+import { Agent as HttpAgent } from "node:http";
+import { Agent as HttpsAgent } from "node:https";
 import type { Readable, Writable } from "node:stream";
 import {
   DeleteObjectCommand,
@@ -49,6 +51,8 @@ export interface S3BlobStoreOptions {
   redirectTtlSeconds?: number | undefined;
 }
 
+const maxStoreConnections = 1024;
+
 export class S3BlobStore implements BlobStore {
   private readonly layout: ObjectKeyLayout;
   private readonly uploads: S3UploadSessions;
@@ -78,6 +82,12 @@ export class S3BlobStore implements BlobStore {
       // they accept, and every blob is verified by its digest anyway.
       requestChecksumCalculation: "WHEN_REQUIRED",
       responseChecksumValidation: "WHEN_REQUIRED",
+      // Each pull in progress holds a connection while its client reads (the SDK's
+      // default is 50): slow clients must not starve every other request of the store.
+      requestHandler: {
+        httpAgent: new HttpAgent({ keepAlive: true, maxSockets: maxStoreConnections }),
+        httpsAgent: new HttpsAgent({ keepAlive: true, maxSockets: maxStoreConnections }),
+      },
     });
     const addressing = {
       bucket: options.bucket,

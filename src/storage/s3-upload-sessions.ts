@@ -119,15 +119,26 @@ export class S3UploadSessions {
       await streamParts(
         source,
         async (bytes) => {
-          await this.client.send(
-            new PutObjectCommand({
-              Bucket: this.bucket,
-              Key: this.layout.uploadChunkKey(id, offset + written),
-              Body: bytes,
-              ContentLength: bytes.length,
-            }),
-            { abortSignal: signal },
-          );
+          await this.client
+            .send(
+              new PutObjectCommand({
+                Bucket: this.bucket,
+                Key: this.layout.uploadChunkKey(id, offset + written),
+                Body: bytes,
+                ContentLength: bytes.length,
+                // A chunk is never overwritten: where another node's append got to this
+                // offset first (S3 and most compatible stores honour the condition), this
+                // one fails instead of replacing bytes the upload already has.
+                IfNoneMatch: "*",
+              }),
+              { abortSignal: signal },
+            )
+            .catch((error: unknown) => {
+              const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata
+                ?.httpStatusCode;
+              if (status === 412 || status === 409) throw new UploadSupersededError(id);
+              throw error;
+            });
           written += bytes.length;
           onWritten?.(written);
         },

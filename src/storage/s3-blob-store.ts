@@ -12,7 +12,6 @@ import {
   GetObjectCommand,
   HeadBucketCommand,
   HeadObjectCommand,
-  ListObjectsV2Command,
   S3Client,
 } from "@aws-sdk/client-s3";
 import type { ByteRange } from "../oci/content-range.ts";
@@ -26,6 +25,7 @@ import {
   type UploadInfo,
 } from "./blob-store.ts";
 import { ObjectKeyLayout } from "./object-key-layout.ts";
+import { listObjects } from "./s3-listing.ts";
 import { presignedGetUrl, type S3Addressing } from "./s3-signed-url.ts";
 import { isS3NotFound, S3StagedObject } from "./s3-staged-object.ts";
 import { S3UploadSessions } from "./s3-upload-sessions.ts";
@@ -146,33 +146,21 @@ export class S3BlobStore implements BlobStore {
   }
 
   async listBlobs(after: Digest | undefined, limit: number): Promise<StoredBlob[]> {
+    // Blob keys sort as digests do: a page resumes right after the last digest given.
     const found: StoredBlob[] = [];
-    // Blob keys sort as digests do; pages resume after the last key seen (StartAfter,
-    // not continuation tokens, which some S3-compatible stores cannot make or decode:
-    // for the same reason no MaxKeys, so that a page is truncated only past 1000 keys).
-    let startAfter = after && this.layout.blobKey(after);
-    for (;;) {
-      const page = await this.client.send(
-        new ListObjectsV2Command({
-          Bucket: this.bucket,
-          Prefix: this.layout.blobsPrefix,
-          StartAfter: startAfter,
-        }),
-      );
-      for (const object of page.Contents ?? []) {
-        if (object.Key === undefined) continue;
-        startAfter = object.Key;
-        const digest = this.layout.digestOfKey(object.Key);
-        if (!digest || (after !== undefined && digest <= after)) continue;
-        found.push({
-          digest,
-          size: object.Size ?? 0,
-          modifiedAt: object.LastModified ?? new Date(0),
-        });
-        if (found.length >= limit) return found;
-      }
-      if (!page.IsTruncated || (page.Contents ?? []).length === 0) return found;
+    const startAfter = after && this.layout.blobKey(after);
+    for await (const object of listObjects(
+      this.client,
+      this.bucket,
+      this.layout.blobsPrefix,
+      startAfter,
+    )) {
+      const digest = this.layout.digestOfKey(object.key);
+      if (!digest || (after !== undefined && digest <= after)) continue;
+      found.push({ digest, size: object.size, modifiedAt: object.modifiedAt });
+      if (found.length >= limit) break;
     }
+    return found;
   }
 
   async published(digest: Digest): Promise<StoredBlob | undefined> {

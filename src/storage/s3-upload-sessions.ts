@@ -12,9 +12,7 @@
 import { Readable } from "node:stream";
 import {
   DeleteObjectCommand,
-  DeleteObjectsCommand,
   GetObjectCommand,
-  ListObjectsV2Command,
   PutObjectCommand,
   type S3Client,
 } from "@aws-sdk/client-s3";
@@ -35,6 +33,7 @@ import {
   type ObjectKeyLayout,
 } from "./object-key-layout.ts";
 import { streamParts } from "./part-stream.ts";
+import { deleteKeys, listObjects, listPrefixes } from "./s3-listing.ts";
 import { isS3NotFound } from "./s3-staged-object.ts";
 import { ingestVerified, type StagedObject } from "./staged-object.ts";
 import { UploadAppendGuard } from "./upload-append-guard.ts";
@@ -112,7 +111,7 @@ export class S3UploadSessions {
       if (!state) throw new UploadNotFoundError(id);
       if (state.info.size !== offset) throw new UploadOffsetError(id, offset, state.info.size);
       // A stray chunk could sit exactly where one of ours ends and would then be read.
-      await this.deleteKeys(state.strays);
+      await deleteKeys(this.client, this.bucket, state.strays);
       let written = 0;
       // One chunk in flight at a time (while the next fills): the chunks always form a
       // prefix of what the client sent.
@@ -180,7 +179,7 @@ export class S3UploadSessions {
 
   async list(): Promise<UploadInfo[]> {
     const uploads: UploadInfo[] = [];
-    for await (const prefix of this.listPrefixes(this.layout.uploadsPrefix)) {
+    for await (const prefix of listPrefixes(this.client, this.bucket, this.layout.uploadsPrefix)) {
       const id = this.layout.uploadIdOfPrefix(prefix);
       if (!id) continue;
       const state = await this.state(id);
@@ -236,7 +235,11 @@ export class S3UploadSessions {
     const chunks: Chunk[] = [];
     const strays: string[] = [];
     let next = 0;
-    for await (const object of this.listObjects(this.layout.uploadChunksPrefix(id))) {
+    for await (const object of listObjects(
+      this.client,
+      this.bucket,
+      this.layout.uploadChunksPrefix(id),
+    )) {
       const offset = this.layout.chunkOffsetOfKey(id, object.key);
       if (offset === undefined) continue;
       if (offset === next && strays.length === 0 && object.size > 0) {
@@ -269,67 +272,13 @@ export class S3UploadSessions {
       new DeleteObjectCommand({ Bucket: this.bucket, Key: this.layout.uploadInfoKey(id) }),
     );
     const keys: string[] = [];
-    for await (const object of this.listObjects(this.layout.uploadPrefix(id))) {
+    for await (const object of listObjects(
+      this.client,
+      this.bucket,
+      this.layout.uploadPrefix(id),
+    )) {
       keys.push(object.key);
     }
-    await this.deleteKeys(keys);
-  }
-
-  private async deleteKeys(keys: string[]): Promise<void> {
-    for (let i = 0; i < keys.length; i += 1000) {
-      const batch = keys.slice(i, i + 1000);
-      await this.client.send(
-        new DeleteObjectsCommand({
-          Bucket: this.bucket,
-          Delete: { Objects: batch.map((Key) => ({ Key })), Quiet: true },
-        }),
-      );
-    }
-  }
-
-  // Pages resume with StartAfter (the last key seen) rather than continuation tokens:
-  // same result on S3, and some S3-compatible stores cannot decode their own tokens.
-  private async *listObjects(
-    prefix: string,
-  ): AsyncGenerator<{ key: string; size: number; modifiedAt: Date }> {
-    let startAfter: string | undefined;
-    for (;;) {
-      const page = await this.client.send(
-        new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, StartAfter: startAfter }),
-      );
-      for (const object of page.Contents ?? []) {
-        if (object.Key === undefined) continue;
-        startAfter = object.Key;
-        yield {
-          key: object.Key,
-          size: object.Size ?? 0,
-          modifiedAt: object.LastModified ?? new Date(0),
-        };
-      }
-      if (!page.IsTruncated || startAfter === undefined) return;
-    }
-  }
-
-  private async *listPrefixes(prefix: string): AsyncGenerator<string> {
-    let startAfter: string | undefined;
-    for (;;) {
-      const page = await this.client.send(
-        new ListObjectsV2Command({
-          Bucket: this.bucket,
-          Prefix: prefix,
-          Delimiter: "/",
-          StartAfter: startAfter,
-        }),
-      );
-      let last: string | undefined;
-      for (const common of page.CommonPrefixes ?? []) {
-        if (!common.Prefix) continue;
-        last = common.Prefix;
-        yield common.Prefix;
-      }
-      // Past every key under "<id>/": "<id>0" ('0' follows '/'), never an upload's key.
-      if (!page.IsTruncated || last === undefined) return;
-      startAfter = `${last.slice(0, -1)}0`;
-    }
+    await deleteKeys(this.client, this.bucket, keys);
   }
 }

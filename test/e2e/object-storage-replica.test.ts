@@ -1,8 +1,9 @@
 // End-to-end: real replica processes whose blobs live in object storage (Azurite for Azure
 // Blob, s3rver for S3, both started on loopback): skopeo pushes and pulls an image with a
 // multi-MiB layer, a chunked upload starts on one node and finishes on another over the
-// same container, the bytes are in the store and not in the data folder, and after a
-// restart the image still pulls byte for byte.
+// same container, the bytes are in the store and not in the data folder, the collector
+// takes unreferenced bytes from the store and only those, and after a restart the image
+// still pulls byte for byte.
 import assert from "node:assert/strict";
 import { mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -20,6 +21,7 @@ import {
   OciLayoutBuilder,
   readLayoutRef,
 } from "../support/oci-layout.ts";
+import { pushBlob } from "../support/registry-http.ts";
 import { createSkopeo, type Skopeo } from "../support/skopeo.ts";
 
 const TEST_TIMEOUT_MS = 240_000;
@@ -208,6 +210,33 @@ for (const open of [azureBackend, s3Backend]) {
       assert.ok(Buffer.from(await got.arrayBuffer()).equals(blob.bytes));
       const keys = await backend.keys();
       assert.ok(!keys.some((key) => key.startsWith("eu/uploads/")), "the session is gone");
+    });
+
+    it("lets the collector take unreferenced bytes from the store, and only those", {
+      timeout: TEST_TIMEOUT_MS,
+    }, async () => {
+      assert.ok(first);
+      await second?.dispose();
+      second = undefined;
+      const orphan = randomBlob(200_000);
+      await pushBlob(first.url, "e2e/orphan", orphan);
+      const unlinked = await fetch(`${first.url}/v2/e2e/orphan/blobs/${orphan.digest}`, {
+        method: "DELETE",
+      });
+      assert.equal(unlinked.status, 202);
+      const key = `eu/blobs/sha256/${orphan.digest.slice("sha256:".length)}`;
+      assert.ok((await backend.keys()).includes(key));
+      const pass = await fetch(`${first.url}/_meridian/admin/gc`, {
+        method: "POST",
+        body: JSON.stringify({ graceSeconds: 0 }),
+      });
+      assert.equal(pass.status, 200, await pass.text());
+      const keys = await backend.keys();
+      assert.ok(!keys.includes(key), "the unreferenced blob is gone from the store");
+      for (const layer of image.layers) {
+        const hex = layer.digest.slice("sha256:".length);
+        assert.ok(keys.includes(`eu/blobs/sha256/${hex}`), `layer ${layer.digest} is kept`);
+      }
     });
 
     it("still serves the image after a restart", { timeout: TEST_TIMEOUT_MS }, async () => {

@@ -47,7 +47,8 @@ import { Replicator } from "./replication/replicator.ts";
 import { RoutingSwitch } from "./replication/routing-switch.ts";
 import { createStatusEndpoint } from "./replication/status-endpoint.ts";
 import { startGlobalEndpoint } from "./routing/start-global-endpoint.ts";
-import { FsBlobStore } from "./storage/fs-blob-store.ts";
+import type { BlobStore } from "./storage/blob-store.ts";
+import { openBlobStore } from "./storage/open-blob-store.ts";
 import { startWebhooks } from "./webhooks/start-webhooks.ts";
 
 export interface RunningReplica {
@@ -68,7 +69,7 @@ export async function startReplica(
   await mkdir(dataDir, { recursive: true });
   const replicaId = config.replicaId ?? (await loadReplicaId(dataDir));
   const durable = config.storage.durable;
-  const blobs = await FsBlobStore.open({ root: dataDir, durable });
+  const blobs = await openBlobStore({ config: config.storage.blobs, root: dataDir, durable });
   const metadata = await openMetadataStore({
     config: config.storage.metadata,
     dataDir,
@@ -98,7 +99,7 @@ async function assemble(parts: {
   log: Logger;
   dataDir: string;
   replicaId: string;
-  blobs: FsBlobStore;
+  blobs: BlobStore;
   metadata: MetadataStore;
   undo: (() => Promise<void>)[];
   role: NodeRole;
@@ -277,7 +278,7 @@ async function startLeaderServices(parts: {
   log: Logger;
   dataDir: string;
   replicaId: string;
-  blobs: FsBlobStore;
+  blobs: BlobStore;
   metadata: MetadataStore;
   undo: (() => Promise<void>)[];
   role: NodeRole;

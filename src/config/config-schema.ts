@@ -2,6 +2,7 @@
 // start so that every bad value is reported with its path and a clear message.
 import { isIP } from "node:net";
 import { z } from "zod";
+import { blobStorageSchema } from "./blob-storage-schema.ts";
 
 const listenPattern = /^(?:\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]*):\d{1,5}$/;
 
@@ -124,6 +125,8 @@ export const configSchema = z
         durable: z.boolean().default(true),
         /** Where the metadata lives: see src/metadata/open-metadata-store.ts. */
         metadata: metadataStorage,
+        /** Where blob bytes live: the data folder, or an S3 bucket or Azure container. */
+        blobs: blobStorageSchema.default({ driver: "filesystem" }),
       })
       .strict()
       .default({}),

@@ -13,6 +13,8 @@ export interface BlobRead {
   size: number;
   /** Present when a satisfiable range was asked for. */
   range?: ByteRange | undefined;
+  /** Where the client may GET the bytes itself (a signed object-store URL), if anywhere. */
+  redirect?: string | undefined;
   /**
    * Writes the bytes (the range, or the whole blob) into `sink` without ending it, calling
    * `begin` once before the first byte (see IncomingBlob).
@@ -72,6 +74,7 @@ export class BlobOperations {
     return {
       size,
       range,
+      redirect: await this.ctx.blobs.signedReadUrl?.(digest),
       sendTo: async (sink, begin) => {
         begin();
         if (span.end < span.start) return;

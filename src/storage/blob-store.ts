@@ -63,6 +63,12 @@ export interface BlobStore {
   listBlobs(after: Digest | undefined, limit: number): Promise<StoredBlob[]>;
   /** A published blob with its publish time, or undefined when absent. */
   published(digest: Digest): Promise<StoredBlob | undefined>;
+  /**
+   * A short-lived URL from which a client may GET the blob's bytes itself (an object
+   * store's signed URL), or undefined to serve them here: drivers without one, or with
+   * redirects off (the default), leave this out or resolve undefined.
+   */
+  signedReadUrl?(digest: Digest): Promise<string | undefined>;
 
   /** Starts an empty upload. `id` must match `uploadIdPattern`. */
   createUpload(id: string, repository: string): Promise<UploadInfo>;

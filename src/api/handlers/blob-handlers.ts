@@ -12,6 +12,12 @@ export async function getBlob({ req, res, match, registry }: RequestContext): Pr
     typeof req.headers.range === "string" ? req.headers.range : undefined,
   );
   const read = await registry.blobs.read(name, digest, range).catch(withUnsatisfiedRange);
+  if (read.redirect) {
+    // The object store serves the bytes (and the Range, which the client sends again).
+    res.writeHead(307, { Location: read.redirect, "Docker-Content-Digest": digest });
+    res.end();
+    return;
+  }
   const headers: Record<string, string> = {
     "Content-Type": "application/octet-stream",
     "Docker-Content-Digest": digest,

@@ -2,7 +2,6 @@
 // second and redraws it until it is Ready (or Failed), with no manual refresh. On a
 // terminal it is a progress bar of the bytes (or repositories) still to come; otherwise
 // a plain line each time the status changes, for logs and scripts.
-import cliProgress from "cli-progress";
 import type { ReplicationView } from "../control/replication-view.ts";
 import { formatBytes } from "./format-bytes.ts";
 import { pendingText } from "./replication-output.ts";
@@ -13,7 +12,9 @@ export async function watchReplication(
   get: () => Promise<ReplicationView>,
   stream: NodeJS.WriteStream = process.stdout,
 ): Promise<ReplicationView> {
-  const bar = stream.isTTY
+  // Loaded when drawn: the module is in every replica's bundle, the bar only in the CLI's.
+  const cliProgress = stream.isTTY ? (await import("cli-progress")).default : undefined;
+  const bar = cliProgress
     ? new cliProgress.SingleBar({
         stream,
         format: "{name} {status} [{bar}] {percentage}% {detail}",

@@ -6,7 +6,7 @@
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { MetadataStore } from "./metadata-store.ts";
-import { PostgresMetadataStore } from "./postgres-metadata-store.ts";
+import type { PostgresMetadataStore } from "./postgres-metadata-store.ts";
 import { SqliteMetadataStore } from "./sqlite-metadata-store.ts";
 
 /** The shape of the config's `storage.metadata`. */
@@ -45,6 +45,8 @@ export async function openMetadataStore(options: OpenMetadataStoreOptions): Prom
   }
   const url = await postgresUrl(config, options.env ?? process.env);
   const schema = config.schema ?? "public";
+  // Loaded only when chosen, as the blob-store drivers are (open-blob-store.ts).
+  const { PostgresMetadataStore } = await import("./postgres-metadata-store.ts");
   let store: PostgresMetadataStore;
   try {
     store = await PostgresMetadataStore.open({ url, schema, durable, onListenerError });

@@ -1,12 +1,12 @@
 // Opens the blob store the config names (`storage.blobs`): the data folder by default, or
 // an S3 bucket or Azure container shared by the nodes of a region. Credentials come from
 // the config or the environment and never appear in an error or a log line; the store is
-// probed once, so that a wrong bucket or key stops the start with a clear message.
+// probed once, so that a wrong bucket or key stops the start with a clear message. The
+// object-store drivers are loaded only when chosen: their SDKs cost a replica that does
+// not use them about 20 MiB each.
 import type { BlobStorageConfig } from "../config/blob-storage-schema.ts";
-import { AzureBlobStore } from "./azure-blob-store.ts";
 import type { BlobStore } from "./blob-store.ts";
 import { FsBlobStore } from "./fs-blob-store.ts";
-import { S3BlobStore } from "./s3-blob-store.ts";
 
 export interface OpenBlobStoreOptions {
   config: BlobStorageConfig;
@@ -22,6 +22,7 @@ export async function openBlobStore(options: OpenBlobStoreOptions): Promise<Blob
     case "filesystem":
       return FsBlobStore.open({ root: options.root, durable: options.durable });
     case "s3": {
+      const { S3BlobStore } = await import("./s3-blob-store.ts");
       const store = S3BlobStore.open({
         bucket: config.bucket,
         region: config.region,
@@ -44,6 +45,7 @@ export async function openBlobStore(options: OpenBlobStoreOptions): Promise<Blob
           "storage.blobs: the azure driver needs AZURE_STORAGE_CONNECTION_STRING or accountUrl",
         );
       }
+      const { AzureBlobStore } = await import("./azure-blob-store.ts");
       const store = AzureBlobStore.open({
         container: config.container,
         prefix: config.prefix,

@@ -3,21 +3,19 @@
 // cross-repository blob mounts.
 import { performance } from "node:perf_hooks";
 import { ociManifestType, type SmallImage } from "./blob-data.ts";
+import { withClientThread } from "./client-thread.ts";
 import {
   checkErrors,
+  clientBoundWarning,
   cpuNote,
   median,
   percent,
   type Scenario,
   type ScenarioContext,
 } from "./figures.ts";
-import { type LoadSpec, runLoadInWorker } from "./http-load.ts";
-import { withServerCpu } from "./proc-stats.ts";
+import { withServerCpu } from "./host.ts";
+import { type LoadSpec, runPool } from "./load.ts";
 import { RegistryClient, RegistryError } from "./registry-client.ts";
-import { runPool } from "./task-pool.ts";
-
-/** A load generator busier than this may be what limits the measured rate. */
-const clientBoundUtilization = 0.9;
 
 async function pushImage(
   client: RegistryClient,
@@ -39,13 +37,7 @@ function utilizationNote(utilization: number, thread: string): string {
   return `client ${thread} busy ${percent(utilization * 100)}`;
 }
 
-function clientBoundWarning(utilization: number): string[] {
-  return utilization > clientBoundUtilization
-    ? [`load generator busy ${percent(utilization * 100)}: the figure may be client-bound`]
-    : [];
-}
-
-/** Runs a worker-thread load and reports its requests/s for `figureId`. */
+/** Runs a load in the client thread and reports its requests/s for `figureId`. */
 async function measureRate(
   context: ScenarioContext,
   figureId: string,
@@ -53,14 +45,14 @@ async function measureRate(
   spec: Omit<LoadSpec, "origin" | "warmupMs">,
   extraWarnings: readonly string[] = [],
 ): Promise<void> {
-  const { result, serverCpuPercent, clientCpuPercent } = await withServerCpu(
-    context.target.pid,
-    () =>
-      runLoadInWorker({
+  const { result, serverCpuPercent, clientCpuPercent } = await withClientThread((client) =>
+    withServerCpu(context.target.pid, () =>
+      client.load({
         origin: context.target.url,
         warmupMs: context.config.warmupSeconds * 1000,
         ...spec,
       }),
+    ),
   );
   const warnings = [
     ...extraWarnings,
@@ -71,8 +63,8 @@ async function measureRate(
   context.report(figureId, result.perSecond, {
     warnings,
     notes: [
-      `${result.ok} in ${(result.elapsedMs / 1000).toFixed(1)} s, p50 ${result.p50Ms.toFixed(2)} ms, p99 ${result.p99Ms.toFixed(2)} ms`,
-      `${cpuNote(serverCpuPercent, clientCpuPercent)}, ${utilizationNote(result.clientUtilization, "load thread")}`,
+      `${result.ok} in ${(result.elapsedMs / 1000).toFixed(1)} s, p50 ${result.p50Ms} ms, p99 ${result.p99Ms} ms (autocannon: whole ms)`,
+      `${cpuNote(serverCpuPercent, clientCpuPercent)}, ${utilizationNote(result.clientUtilization, "load thread")} (autocannon, ${result.clientCpuMicros.toFixed(1)} us of its CPU per request)`,
     ],
   });
 }

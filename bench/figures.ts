@@ -98,7 +98,7 @@ export function describeBlob(blob: BlobSource): string {
 }
 
 /** Share of failed requests above which a rate is not reported at all. */
-export const maxErrorShare = 0.01;
+const maxErrorShare = 0.01;
 
 /**
  * Turns a count of successes/failures into a reportable rate: throws when nothing succeeded or
@@ -126,7 +126,7 @@ export function cpuNote(serverPercent: number, clientPercent: number): string {
 }
 
 /** A load generator busier than this may be what limits the measured rate. */
-export const clientBoundUtilization = 0.9;
+const clientBoundUtilization = 0.9;
 
 /** The client-bound warning, when the client thread's event loop was that busy. */
 export function clientBoundWarning(utilization: number, what = ""): string[] {

@@ -18,7 +18,7 @@ function readOrEmpty(path: string): string {
 }
 
 /** The pid followed by all its descendants (via /proc/<pid>/task/<tid>/children). */
-export function processTree(pid: number): number[] {
+function processTree(pid: number): number[] {
   const result: number[] = [];
   const queue = [pid];
   while (queue.length > 0) {

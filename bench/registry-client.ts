@@ -3,7 +3,7 @@
 // Every unexpected answer becomes a RegistryError naming the exact request and response.
 import { createHash } from "node:crypto";
 import http, { type IncomingHttpHeaders, type OutgoingHttpHeaders } from "node:http";
-import type { BlobSource, SmallBlob } from "./blob-data.ts";
+import { type BlobSource, ociManifestType, type SmallBlob, type SmallImage } from "./blob-data.ts";
 
 export interface Reply {
   readonly status: number;
@@ -254,6 +254,23 @@ export class RegistryClient {
       body: blob.data,
     });
     return false;
+  }
+
+  /**
+   * Pushes the image's blobs (single POST, or POST + PUT) and its manifest under `tag`;
+   * counts the blobs the single POST took and those that needed the fallback.
+   */
+  async pushImage(
+    repo: string,
+    image: SmallImage,
+    tag: string,
+  ): Promise<{ singlePost: number; fallback: number }> {
+    let singlePost = 0;
+    for (const blob of [image.config, ...image.layers]) {
+      if (await this.pushSmallBlob(repo, blob)) singlePost += 1;
+    }
+    await this.putManifest(repo, tag, image.manifest.data, ociManifestType);
+    return { singlePost, fallback: image.layers.length + 1 - singlePost };
   }
 
   async putManifest(repo: string, reference: string, manifest: Buffer, mediaType: string) {

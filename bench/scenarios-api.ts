@@ -17,22 +17,6 @@ import { withServerCpu } from "./host.ts";
 import { type LoadSpec, runPool } from "./load.ts";
 import { RegistryClient, RegistryError } from "./registry-client.ts";
 
-async function pushImage(
-  client: RegistryClient,
-  repo: string,
-  image: SmallImage,
-  tag: string,
-): Promise<{ singlePost: number; fallback: number }> {
-  let singlePost = 0;
-  let fallback = 0;
-  for (const blob of [image.config, ...image.layers]) {
-    if (await client.pushSmallBlob(repo, blob)) singlePost += 1;
-    else fallback += 1;
-  }
-  await client.putManifest(repo, tag, image.manifest.data, ociManifestType);
-  return { singlePost, fallback };
-}
-
 function utilizationNote(utilization: number, thread: string): string {
   return `client ${thread} busy ${percent(utilization * 100)}`;
 }
@@ -100,8 +84,7 @@ export const smallImagePush: Scenario = {
               maxFailures: 16,
             },
             async (index) => {
-              const counts = await pushImage(
-                client,
+              const counts = await client.pushImage(
                 repo,
                 images[index] as SmallImage,
                 `img-${index}`,
@@ -155,7 +138,7 @@ export const manifestGet: Scenario = {
     const client = new RegistryClient(context.target.url, 1);
     const warnings: string[] = [];
     try {
-      await pushImage(client, fixtureRepo, image, "latest");
+      await client.pushImage(fixtureRepo, image, "latest");
       const reply = await client.expect("GET", path, [200], {
         headers: { accept: ociManifestType },
       });
@@ -209,7 +192,7 @@ export const blobHead: Scenario = {
     const client = new RegistryClient(context.target.url, 1);
     const warnings: string[] = [];
     try {
-      await pushImage(client, fixtureRepo, image, "latest");
+      await client.pushImage(fixtureRepo, image, "latest");
       const reply = await client.headBlob(fixtureRepo, layer.digest);
       if (reply.headers["content-length"] !== String(layer.data.length)) {
         warnings.push(
@@ -307,7 +290,7 @@ export const tagListing: Scenario = {
     const expected = Array.from({ length: tagCount }, (_, index) => tagName(index));
     const client = new RegistryClient(context.target.url, 8);
     try {
-      await pushImage(client, repo, image, tagName(0));
+      await client.pushImage(repo, image, tagName(0));
       await context.measure("tags-push", async () => {
         const { result, serverCpuPercent, clientCpuPercent } = await withServerCpu(
           context.target.pid,

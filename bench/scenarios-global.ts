@@ -263,8 +263,7 @@ async function manifestRates(context: ReplicationContext, setup: GlobalSetup): P
   const warnings: string[] = [];
   const problems = problemsFromNow(setup.cluster);
   const pushTo = setup.cluster.client(region, 2);
-  for (const blob of [image.config, ...image.layers]) await pushTo.pushSmallBlob(repo, blob);
-  await pushTo.putManifest(repo, tag, image.manifest.data, ociManifestType);
+  await pushTo.pushImage(repo, image, tag);
   const origins: Record<RateVia, string> = {
     direct: setup.direct,
     proxy: setup.proxy.endpoint.url,

@@ -15,7 +15,6 @@ import {
   ociLayerType,
   ociManifestType,
   type SmallBlob,
-  type SmallImage,
   sha256,
 } from "./blob-data.ts";
 import type { BenchConfig } from "./config.ts";
@@ -75,22 +74,6 @@ function loadNote(): string {
 
 function ms(value: number): string {
   return `${value.toFixed(value >= 100 ? 0 : 1)} ms`;
-}
-
-/** Pushes the image's blobs (single POST, or POST + PUT) and its manifest under every tag. */
-async function pushSmallImage(
-  client: RegistryClient,
-  repo: string,
-  image: SmallImage,
-  tags: readonly string[],
-): Promise<number> {
-  for (const blob of [image.config, ...image.layers]) await client.pushSmallBlob(repo, blob);
-  let acceptedAt = 0;
-  for (const tag of tags) {
-    await client.putManifest(repo, tag, image.manifest.data, ociManifestType);
-    acceptedAt = performance.now();
-  }
-  return acceptedAt;
 }
 
 export interface VisibilityPoll {
@@ -273,7 +256,8 @@ export const replicationLag: ReplicationScenario = {
               const image = makeSmallImage();
               const tag = `rtt${rtt}-${index < 0 ? `warmup${-index}` : `img${index}`}`;
               const pushStart = performance.now();
-              const accepted = await pushSmallImage(pushTo, repo, image, [tag]);
+              await pushTo.pushImage(repo, image, tag);
+              const accepted = performance.now();
               const seen = await waitTagged(watch, repo, tag, image.manifest.digest, lagPoll);
               if (index < 0) continue;
               pushMs += accepted - pushStart;
@@ -677,7 +661,7 @@ export const replicationIdle: ReplicationScenario = {
         const pushed: { tag: string; digest: string }[] = [];
         for (const region of regions) {
           const image = makeSmallImage();
-          await pushSmallImage(cluster.client(region), repo, image, [region]);
+          await cluster.client(region).pushImage(repo, image, region);
           pushed.push({ tag: region, digest: image.manifest.digest });
         }
         const poll = { pollers: 1, intervalMs: 10, timeoutMs: 30_000 };

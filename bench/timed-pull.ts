@@ -5,16 +5,17 @@
 // client never shares an event loop with a server in the bench process (the global
 // endpoint) and its own busyness can be reported.
 //
-// Why not undici: measured in one run on this 2-core VM (shared, load average 3), 256 MiB
-// pulls from Meridian, 3 repetitions interleaved with this reader, medians (ranges):
-//   1 GET:  this reader 1,224 MB/s (1,182-1,309), client busy 30%;
-//           undici request() + for await over the body 320 MB/s (221-477), client busy 98%
-//   4 GETs: this reader 1,381 MB/s (1,339-1,533), client busy 34%;
-//           undici 561 MB/s (477-688), client busy 100%
-// and in a second run undici's stream() with a discarding Writable reached 517-1,050 MB/s
-// and dispatch() with a counting handler 367-553 MB/s, all at 87-100% client busy, against
-// 963-1,393 MB/s here: undici copies every chunk through its parser, node:http allocates one
-// per 64 KiB read, so either would make the client the bottleneck of the pull figures.
+// Why not undici (bench/README.md has the table): 256 MiB pulls from Meridian on the 2-core
+// VM, this reader and undici 7 interleaved in one run, 3 repetitions, medians (ranges):
+//   1 GET:  this reader 1,224 MB/s (1,182-1,309), client busy 30%; undici request() with the
+//           body iterated and dropped 320 MB/s (221-477), busy 98%. A second run after a
+//           warm-up pull of each: 1,025 (829-1,340) against 306 (241-361), and undici
+//           stream() into a discarding Writable 372 (347-513), busy 100%.
+//   4 GETs: 1,381 (1,339-1,533), busy 34%, against 561 (477-688), busy 100%; second run
+//           1,153 (666-1,264) against 458 (383-475) and stream() 474 (364-530).
+// A third run with undici's dispatch() and a handler that only counts: 367-553 MB/s at
+// 92-97% busy, against 963-1,393 here. undici copies every chunk through its parser, so it
+// would make the client the bottleneck of the pull figures.
 import net from "node:net";
 import { performance } from "node:perf_hooks";
 

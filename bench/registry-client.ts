@@ -273,6 +273,32 @@ export class RegistryClient {
     return { singlePost, fallback: image.layers.length + 1 - singlePost };
   }
 
+  /**
+   * GET of the image's manifest at `path`: what differs from what was pushed (bytes,
+   * Docker-Content-Digest, Content-Type), and the reply for further checks.
+   */
+  async checkManifest(
+    path: string,
+    image: SmallImage,
+  ): Promise<{ reply: Reply; problems: string[] }> {
+    const reply = await this.expect("GET", path, [200], { headers: { accept: ociManifestType } });
+    const request = `GET ${this.origin.origin}${path}`;
+    const digest = reply.headers["docker-content-digest"];
+    const problems: string[] = [];
+    if (!reply.body.equals(image.manifest.data)) {
+      problems.push(`${request} -> body differs from the manifest pushed`);
+    }
+    if (digest !== image.manifest.digest) {
+      problems.push(
+        `${request} -> Docker-Content-Digest ${digest}, expected ${image.manifest.digest}`,
+      );
+    }
+    if (reply.headers["content-type"] !== ociManifestType) {
+      problems.push(`${request} -> Content-Type ${reply.headers["content-type"]}`);
+    }
+    return { reply, problems };
+  }
+
   async putManifest(repo: string, reference: string, manifest: Buffer, mediaType: string) {
     return this.expect("PUT", `/v2/${repo}/manifests/${reference}`, [201], {
       headers: { "content-type": mediaType },

@@ -139,21 +139,7 @@ export const manifestGet: Scenario = {
     const warnings: string[] = [];
     try {
       await client.pushImage(fixtureRepo, image, "latest");
-      const reply = await client.expect("GET", path, [200], {
-        headers: { accept: ociManifestType },
-      });
-      if (!reply.body.equals(image.manifest.data)) {
-        warnings.push(`GET ${path} -> body differs from the manifest pushed`);
-      }
-      const digest = reply.headers["docker-content-digest"];
-      if (digest !== image.manifest.digest) {
-        warnings.push(
-          `GET ${path} -> Docker-Content-Digest ${digest}, expected ${image.manifest.digest}`,
-        );
-      }
-      if (reply.headers["content-type"] !== ociManifestType) {
-        warnings.push(`GET ${path} -> Content-Type ${reply.headers["content-type"]}`);
-      }
+      warnings.push(...(await client.checkManifest(path, image)).problems);
     } finally {
       client.close();
     }

@@ -232,28 +232,16 @@ async function checkManifestGet(
   path: string,
   image: ReturnType<typeof makeSmallImage>,
 ): Promise<string[]> {
-  const warnings: string[] = [];
   const client = new RegistryClient(origin, 1);
   try {
-    const reply = await client.expect("GET", path, [200], {
-      headers: { accept: ociManifestType },
-    });
-    const request = `GET ${origin}${path}`;
-    if (!reply.body.equals(image.manifest.data))
-      warnings.push(`${request} -> body differs from the manifest pushed`);
-    if (reply.headers["docker-content-digest"] !== image.manifest.digest) {
-      warnings.push(
-        `${request} -> Docker-Content-Digest ${reply.headers["docker-content-digest"]}, expected ${image.manifest.digest}`,
-      );
+    const { reply, problems } = await client.checkManifest(path, image);
+    if (reply.headers[servedHeader] !== region) {
+      problems.push(`GET ${origin}${path} -> X-Meridian-Replica ${reply.headers[servedHeader]}`);
     }
-    if (reply.headers["content-type"] !== ociManifestType)
-      warnings.push(`${request} -> Content-Type ${reply.headers["content-type"]}`);
-    if (reply.headers[servedHeader] !== region)
-      warnings.push(`${request} -> X-Meridian-Replica ${reply.headers[servedHeader]}`);
+    return problems;
   } finally {
     client.close();
   }
-  return warnings;
 }
 
 async function manifestRates(context: ReplicationContext, setup: GlobalSetup): Promise<void> {

@@ -9,10 +9,9 @@ import { setTimeout as delay } from "node:timers/promises";
 import { type BenchCluster, withCluster } from "./bench-cluster.ts";
 import {
   type BlobSource,
+  imageOf,
   LargeBlobs,
   makeSmallImage,
-  ociConfigType,
-  ociLayerType,
   ociManifestType,
   type SmallBlob,
   sha256,
@@ -297,33 +296,6 @@ export const replicationLag: ReplicationScenario = {
 const throughputRttMs = 20;
 const throughputLayers = 4;
 
-/** Manifest and config of an image with the given layers. */
-function imageOf(layers: readonly BlobSource[]): { config: SmallBlob; manifest: SmallBlob } {
-  const configData = Buffer.from(
-    JSON.stringify({
-      architecture: "amd64",
-      os: "linux",
-      rootfs: { type: "layers", diff_ids: layers.map((layer) => layer.digest) },
-      created: new Date().toISOString(),
-      nonce: randomBytes(8).toString("hex"),
-    }),
-  );
-  const config = { data: configData, digest: sha256(configData) };
-  const manifestData = Buffer.from(
-    JSON.stringify({
-      schemaVersion: 2,
-      mediaType: ociManifestType,
-      config: { mediaType: ociConfigType, digest: config.digest, size: configData.length },
-      layers: layers.map((layer) => ({
-        mediaType: ociLayerType,
-        digest: layer.digest,
-        size: layer.size,
-      })),
-    }),
-  );
-  return { config, manifest: { data: manifestData, digest: sha256(manifestData) } };
-}
-
 /** POST + one PATCH with the whole blob; the upload stays open (no replication yet). */
 async function stageUpload(
   client: RegistryClient,
@@ -368,7 +340,10 @@ export const replicationThroughput: ReplicationScenario = {
     const generated = performance.now();
     const data = new LargeBlobs(layerBytes);
     const layers = Array.from({ length: throughputLayers }, (_, index) => data.variant(index));
-    const { config, manifest } = imageOf(layers);
+    const { config, manifest } = imageOf(layers, {
+      created: new Date().toISOString(),
+      nonce: randomBytes(8).toString("hex"),
+    });
     const imageBytes = layers.reduce((sum, layer) => sum + layer.size, config.data.length);
     context.log(
       `repl-throughput: ${throughputLayers} layers of ${mib(layerBytes).toFixed(0)} MiB generated in ${Math.round(performance.now() - generated)} ms`,
@@ -532,7 +507,10 @@ export const replicationBytes: ReplicationScenario = {
     const tops = new LargeBlobs(bytesTopMiB * 1024 * 1024);
     const images = Array.from({ length: bytesImages }, (_, index) => {
       const layers = [base, tops.variant(index)];
-      const { config, manifest } = imageOf(layers);
+      const { config, manifest } = imageOf(layers, {
+        created: new Date().toISOString(),
+        nonce: randomBytes(8).toString("hex"),
+      });
       return { layers, config: smallSource(config), manifest };
     });
     const unique = new Map<string, number>();

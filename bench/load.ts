@@ -139,6 +139,13 @@ export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
   const cpuStart = ownThreadCpuSeconds();
   const measured = await cannon(spec, spec.durationMs);
   const answered = measured.ok + measured.errors;
+  if (answered === 0) {
+    // autocannon drops what is still in flight at the end: a server that never answers
+    // would otherwise read as 0/s without a failure.
+    throw new Error(
+      `${spec.method} ${spec.origin}${spec.path} -> no answer in ${spec.durationMs / 1000} s on ${spec.concurrency} connections`,
+    );
+  }
   return {
     ...measured,
     perSecond: measured.ok / (measured.elapsedMs / 1000),

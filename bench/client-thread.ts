@@ -13,6 +13,7 @@ export type ClientJob =
   | { readonly id: number; readonly kind: "pull"; readonly spec: PullJob };
 
 export type ClientAnswer =
+  | "ready"
   | { readonly id: number; readonly result: LoadResult | PullOutcome }
   | { readonly id: number; readonly error: string };
 
@@ -28,6 +29,7 @@ export class ClientThread {
 
   private constructor(private readonly worker: Worker) {
     worker.on("message", (answer: ClientAnswer) => {
+      if (answer === "ready") return;
       const waiting = this.pending.get(answer.id);
       this.pending.delete(answer.id);
       if ("error" in answer) waiting?.reject(new Error(answer.error));
@@ -49,9 +51,11 @@ export class ClientThread {
     const entry = new URL("./client-worker.ts", import.meta.url).href;
     const bootstrap = `import(${JSON.stringify(tsxApi)}).then((tsx) => { tsx.register(); return import(${JSON.stringify(entry)}); });`;
     const worker = new Worker(bootstrap, { eval: true });
+    // Ready once its modules have loaded, so that no timed job pays for loading them.
     await new Promise<void>((resolve, reject) => {
-      worker.once("online", resolve);
+      worker.once("message", () => resolve());
       worker.once("error", reject);
+      worker.once("exit", (code) => reject(new Error(`client worker exited with code ${code}`)));
     });
     return new ClientThread(worker);
   }

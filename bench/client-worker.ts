@@ -1,6 +1,5 @@
 // Worker-thread entry of the timed clients (client-thread.ts): runs each job it is sent and
-// posts the result (or the error) back with the job's id. Messages sent before this module
-// has loaded wait in the port's queue.
+// posts the result (or the error) back with the job's id; "ready" once loaded.
 import { parentPort } from "node:worker_threads";
 import type { ClientAnswer, ClientJob } from "./client-thread.ts";
 import { runLoad } from "./load.ts";
@@ -17,3 +16,4 @@ parentPort?.on("message", (job: ClientJob) => {
       } satisfies ClientAnswer),
   );
 });
+parentPort?.postMessage("ready" satisfies ClientAnswer);

@@ -75,7 +75,7 @@ function ms(value: number): string {
   return `${value.toFixed(value >= 100 ? 0 : 1)} ms`;
 }
 
-export interface VisibilityPoll {
+interface VisibilityPoll {
   /** Concurrent pollers, started `intervalMs / pollers` apart. */
   readonly pollers: number;
   /** Pause of each poller between two answers. */

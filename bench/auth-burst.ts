@@ -14,7 +14,7 @@ import { hashSecret } from "../src/auth/password-hash.ts";
 import { startMeridian } from "../test/support/meridian-process.ts";
 import { type BlobSource, LargeBlobs } from "./blob-data.ts";
 import { median } from "./figures.ts";
-import { flushWriteback } from "./writeback.ts";
+import { flushWriteback } from "./host.ts";
 
 const blobMiB = Number(process.env.BENCH_BLOB_MIB ?? 256);
 const repeat = Number(process.env.BENCH_REPEAT ?? 3);

@@ -90,32 +90,45 @@ function smallBlob(data: Buffer): SmallBlob {
   return { data, digest: sha256(data) };
 }
 
-/** An image with a ~200-byte config and `layerCount` random layers of `layerBytes`. */
-export function makeSmallImage(layerCount = 2, layerBytes = 4096): SmallImage {
-  const layers = Array.from({ length: layerCount }, () => smallBlob(randomBytes(layerBytes)));
+/**
+ * The config and manifest of an image with the given layers; `configExtra` joins the config
+ * (a nonce makes an image whose layers exist already new).
+ */
+export function imageOf(
+  layers: readonly { readonly digest: string; readonly size: number }[],
+  configExtra: Record<string, unknown> = {},
+): { config: SmallBlob; manifest: SmallBlob } {
   const config = smallBlob(
     Buffer.from(
       JSON.stringify({
         architecture: "amd64",
         os: "linux",
         rootfs: { type: "layers", diff_ids: layers.map((layer) => layer.digest) },
+        ...configExtra,
       }),
     ),
   );
-  const descriptor = (mediaType: string, blob: SmallBlob) => ({
+  const descriptor = (mediaType: string, blob: { digest: string; size: number }) => ({
     mediaType,
     digest: blob.digest,
-    size: blob.data.length,
+    size: blob.size,
   });
   const manifest = smallBlob(
     Buffer.from(
       JSON.stringify({
         schemaVersion: 2,
         mediaType: ociManifestType,
-        config: descriptor(ociConfigType, config),
+        config: descriptor(ociConfigType, { digest: config.digest, size: config.data.length }),
         layers: layers.map((layer) => descriptor(ociLayerType, layer)),
       }),
     ),
   );
-  return { config, layers, manifest };
+  return { config, manifest };
+}
+
+/** An image with a ~200-byte config and `layerCount` random layers of `layerBytes`. */
+export function makeSmallImage(layerCount = 2, layerBytes = 4096): SmallImage {
+  const layers = Array.from({ length: layerCount }, () => smallBlob(randomBytes(layerBytes)));
+  const sized = layers.map((layer) => ({ digest: layer.digest, size: layer.data.length }));
+  return { ...imageOf(sized), layers };
 }

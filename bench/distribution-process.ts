@@ -4,9 +4,9 @@ import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import http from "node:http";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { freePorts } from "../test/support/cluster.ts";
 
 export const distributionBinary = "/usr/bin/docker-registry";
 
@@ -19,7 +19,7 @@ export interface DistributionProcess {
 }
 
 /** Installs the Debian package when the binary is missing (needs root and apt). */
-export function ensureDistributionInstalled(): void {
+function ensureDistributionInstalled(): void {
   if (existsSync(distributionBinary)) return;
   process.stderr.write(`${distributionBinary} missing: apt-get install -y docker-registry\n`);
   const env = { ...process.env, DEBIAN_FRONTEND: "noninteractive" };
@@ -34,18 +34,6 @@ export function ensureDistributionInstalled(): void {
   if (result.status !== 0 || !existsSync(distributionBinary)) {
     throw new Error("could not install docker-registry with apt-get");
   }
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      const port = typeof address === "object" && address !== null ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 function configYaml(rootDir: string, port: number): string {
@@ -84,7 +72,7 @@ function probeV2(url: string): Promise<number> {
 export async function startDistribution(timeoutMs = 20_000): Promise<DistributionProcess> {
   ensureDistributionInstalled();
   const dataDir = await mkdtemp(join(tmpdir(), "meridian-bench-distribution-"));
-  const port = await freePort();
+  const [port = 0] = await freePorts(1);
   const configPath = join(dataDir, "config.yml");
   await writeFile(configPath, configYaml(join(dataDir, "store"), port));
   const child = spawn(distributionBinary, ["serve", configPath], {

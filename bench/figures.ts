@@ -1,5 +1,6 @@
 // Shared vocabulary of the benchmark: the measured figures, the registry under test, the
-// data generated for the run, the scenario contract, and small statistics helpers.
+// data generated for the run, the scenario contract, and the statistics and wording every
+// figure's value and notes are made of.
 import type { BlobSource, LargeBlobs, SmallImage } from "./blob-data.ts";
 import type { BenchConfig, RegistryKind } from "./config.ts";
 
@@ -73,6 +74,17 @@ export function median(values: readonly number[]): number {
     : ((sorted[middle - 1] as number) + (sorted[middle] as number)) / 2;
 }
 
+/** Nearest-rank percentile. */
+export function percentile(values: readonly number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  if (sorted.length === 0) return Number.NaN;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1))] ?? 0;
+}
+
+export function mean(values: readonly number[]): number {
+  return values.reduce((sum, value) => sum + value, 0) / values.length;
+}
+
 export function megabytesPerSecond(bytes: number, milliseconds: number): number {
   return bytes / 1e6 / (milliseconds / 1000);
 }
@@ -86,7 +98,7 @@ export function describeBlob(blob: BlobSource): string {
 }
 
 /** Share of failed requests above which a rate is not reported at all. */
-export const maxErrorShare = 0.01;
+const maxErrorShare = 0.01;
 
 /**
  * Turns a count of successes/failures into a reportable rate: throws when nothing succeeded or
@@ -111,4 +123,20 @@ export function percent(value: number): string {
 /** "CPU (% of one core): server 93%, client 40%". */
 export function cpuNote(serverPercent: number, clientPercent: number): string {
   return `CPU (% of one core): server ${percent(serverPercent)}, client ${percent(clientPercent)}`;
+}
+
+/** A load generator busier than this may be what limits the measured rate. */
+const clientBoundUtilization = 0.9;
+
+/** The client-bound warning, when the client thread's event loop was that busy. */
+export function clientBoundWarning(utilization: number, what = ""): string[] {
+  return utilization > clientBoundUtilization
+    ? [
+        `load generator busy ${percent(utilization * 100)}${what ? ` (${what})` : ""}: the figure may be client-bound`,
+      ]
+    : [];
+}
+
+export function errorText(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }

@@ -3,7 +3,7 @@
 // Every unexpected answer becomes a RegistryError naming the exact request and response.
 import { createHash } from "node:crypto";
 import http, { type IncomingHttpHeaders, type OutgoingHttpHeaders } from "node:http";
-import type { BlobSource, SmallBlob } from "./blob-data.ts";
+import { type BlobSource, ociManifestType, type SmallBlob, type SmallImage } from "./blob-data.ts";
 
 export interface Reply {
   readonly status: number;
@@ -254,6 +254,49 @@ export class RegistryClient {
       body: blob.data,
     });
     return false;
+  }
+
+  /**
+   * Pushes the image's blobs (single POST, or POST + PUT) and its manifest under `tag`;
+   * counts the blobs the single POST took and those that needed the fallback.
+   */
+  async pushImage(
+    repo: string,
+    image: SmallImage,
+    tag: string,
+  ): Promise<{ singlePost: number; fallback: number }> {
+    let singlePost = 0;
+    for (const blob of [image.config, ...image.layers]) {
+      if (await this.pushSmallBlob(repo, blob)) singlePost += 1;
+    }
+    await this.putManifest(repo, tag, image.manifest.data, ociManifestType);
+    return { singlePost, fallback: image.layers.length + 1 - singlePost };
+  }
+
+  /**
+   * GET of the image's manifest at `path`: what differs from what was pushed (bytes,
+   * Docker-Content-Digest, Content-Type), and the reply for further checks.
+   */
+  async checkManifest(
+    path: string,
+    image: SmallImage,
+  ): Promise<{ reply: Reply; problems: string[] }> {
+    const reply = await this.expect("GET", path, [200], { headers: { accept: ociManifestType } });
+    const request = `GET ${this.origin.origin}${path}`;
+    const digest = reply.headers["docker-content-digest"];
+    const problems: string[] = [];
+    if (!reply.body.equals(image.manifest.data)) {
+      problems.push(`${request} -> body differs from the manifest pushed`);
+    }
+    if (digest !== image.manifest.digest) {
+      problems.push(
+        `${request} -> Docker-Content-Digest ${digest}, expected ${image.manifest.digest}`,
+      );
+    }
+    if (reply.headers["content-type"] !== ociManifestType) {
+      problems.push(`${request} -> Content-Type ${reply.headers["content-type"]}`);
+    }
+    return { reply, problems };
   }
 
   async putManifest(repo: string, reference: string, manifest: Buffer, mediaType: string) {

@@ -19,7 +19,7 @@ export interface MeridianOnlySpec extends FigureSpec {
   readonly meridianOnly: true;
 }
 
-export function isMeridianOnly(spec: FigureSpec): spec is MeridianOnlySpec {
+function isMeridianOnly(spec: FigureSpec): spec is MeridianOnlySpec {
   return (spec as Partial<MeridianOnlySpec>).meridianOnly === true;
 }
 
@@ -28,7 +28,7 @@ const names: Record<RegistryKind, string> = {
   meridian: "Meridian",
 };
 
-export function formatValue(value: number): string {
+function formatValue(value: number): string {
   if (!Number.isFinite(value)) return String(value);
   const abs = Math.abs(value);
   const digits = abs >= 100 ? 0 : abs >= 10 ? 1 : 2;
@@ -39,10 +39,7 @@ export function formatValue(value: number): string {
 }
 
 /** Why the two registries' values for a figure cannot be compared, if they cannot. */
-export function incomparability(
-  spec: FigureSpec,
-  runs: readonly RegistryRun[],
-): string | undefined {
+function incomparability(spec: FigureSpec, runs: readonly RegistryRun[]): string | undefined {
   const reasons = runs.flatMap((run) => run.figures[spec.id]?.incomparable ?? []);
   return reasons.length > 0 ? reasons.join("; ") : undefined;
 }

@@ -6,25 +6,28 @@
 import { cpus, loadavg } from "node:os";
 import { isAbsolute, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { killAllClustersNow, stopAllClusters } from "./bench-cluster.ts";
 import { LargeBlobs, makeSmallImage } from "./blob-data.ts";
 import { type BenchConfig, loadConfig, type RegistryKind } from "./config.ts";
-import type { BenchData, FigureResult, FigureSpec, Scenario, ScenarioContext } from "./figures.ts";
-import { killAllClustersNow, meridianVersion, stopAllClusters } from "./meridian-cluster.ts";
+import {
+  type BenchData,
+  errorText,
+  type FigureResult,
+  type FigureSpec,
+  type Scenario,
+  type ScenarioContext,
+} from "./figures.ts";
+import { flushWriteback } from "./host.ts";
 import { type RegistryRun, renderDetails, renderTable, writeResults } from "./report.ts";
 import { replicationScenarios, scenarios } from "./scenarios.ts";
 import type { ReplicationContext, ReplicationScenario } from "./scenarios-replication.ts";
-import { type RunningServer, startServer } from "./servers.ts";
-import { flushWriteback } from "./writeback.ts";
+import { type RunningServer, startServer, versionOf } from "./servers.ts";
 
 const repoRoot = fileURLToPath(new URL("../", import.meta.url));
 let activeServer: RunningServer | undefined;
 
 function log(message: string): void {
   process.stderr.write(`${message}\n`);
-}
-
-function errorText(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }
 
 function generateData(config: BenchConfig): BenchData {
@@ -193,7 +196,7 @@ async function main(): Promise<void> {
       runs.push(await benchRegistry(kind, config, selected, data));
     } else {
       // Replication figures only: no single registry to start.
-      const version = kind === "meridian" ? meridianVersion() : "not started (no figure needs it)";
+      const version = kind === "meridian" ? versionOf(kind) : "not started (no figure needs it)";
       runs.push({ kind, version, figures: {} });
     }
   }

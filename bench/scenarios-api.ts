@@ -3,49 +3,25 @@
 // cross-repository blob mounts.
 import { performance } from "node:perf_hooks";
 import { ociManifestType, type SmallImage } from "./blob-data.ts";
+import { withClientThread } from "./client-thread.ts";
 import {
   checkErrors,
+  clientBoundWarning,
   cpuNote,
   median,
   percent,
   type Scenario,
   type ScenarioContext,
 } from "./figures.ts";
-import { type LoadSpec, runLoadInWorker } from "./http-load.ts";
-import { withServerCpu } from "./proc-stats.ts";
+import { withServerCpu } from "./host.ts";
+import { type LoadSpec, runPool } from "./load.ts";
 import { RegistryClient, RegistryError } from "./registry-client.ts";
-import { runPool } from "./task-pool.ts";
-
-/** A load generator busier than this may be what limits the measured rate. */
-const clientBoundUtilization = 0.9;
-
-async function pushImage(
-  client: RegistryClient,
-  repo: string,
-  image: SmallImage,
-  tag: string,
-): Promise<{ singlePost: number; fallback: number }> {
-  let singlePost = 0;
-  let fallback = 0;
-  for (const blob of [image.config, ...image.layers]) {
-    if (await client.pushSmallBlob(repo, blob)) singlePost += 1;
-    else fallback += 1;
-  }
-  await client.putManifest(repo, tag, image.manifest.data, ociManifestType);
-  return { singlePost, fallback };
-}
 
 function utilizationNote(utilization: number, thread: string): string {
   return `client ${thread} busy ${percent(utilization * 100)}`;
 }
 
-function clientBoundWarning(utilization: number): string[] {
-  return utilization > clientBoundUtilization
-    ? [`load generator busy ${percent(utilization * 100)}: the figure may be client-bound`]
-    : [];
-}
-
-/** Runs a worker-thread load and reports its requests/s for `figureId`. */
+/** Runs a load in the client thread and reports its requests/s for `figureId`. */
 async function measureRate(
   context: ScenarioContext,
   figureId: string,
@@ -53,14 +29,14 @@ async function measureRate(
   spec: Omit<LoadSpec, "origin" | "warmupMs">,
   extraWarnings: readonly string[] = [],
 ): Promise<void> {
-  const { result, serverCpuPercent, clientCpuPercent } = await withServerCpu(
-    context.target.pid,
-    () =>
-      runLoadInWorker({
+  const { result, serverCpuPercent, clientCpuPercent } = await withClientThread((client) =>
+    withServerCpu(context.target.pid, () =>
+      client.load({
         origin: context.target.url,
         warmupMs: context.config.warmupSeconds * 1000,
         ...spec,
       }),
+    ),
   );
   const warnings = [
     ...extraWarnings,
@@ -71,8 +47,8 @@ async function measureRate(
   context.report(figureId, result.perSecond, {
     warnings,
     notes: [
-      `${result.ok} in ${(result.elapsedMs / 1000).toFixed(1)} s, p50 ${result.p50Ms.toFixed(2)} ms, p99 ${result.p99Ms.toFixed(2)} ms`,
-      `${cpuNote(serverCpuPercent, clientCpuPercent)}, ${utilizationNote(result.clientUtilization, "load thread")}`,
+      `${result.ok} in ${(result.elapsedMs / 1000).toFixed(1)} s, p50 ${result.p50Ms} ms, p99 ${result.p99Ms} ms (autocannon: whole ms)`,
+      `${cpuNote(serverCpuPercent, clientCpuPercent)}, ${utilizationNote(result.clientUtilization, "load thread")} (autocannon, ${result.clientCpuMicros.toFixed(1)} us of its CPU per request)`,
     ],
   });
 }
@@ -108,8 +84,7 @@ export const smallImagePush: Scenario = {
               maxFailures: 16,
             },
             async (index) => {
-              const counts = await pushImage(
-                client,
+              const counts = await client.pushImage(
                 repo,
                 images[index] as SmallImage,
                 `img-${index}`,
@@ -163,22 +138,8 @@ export const manifestGet: Scenario = {
     const client = new RegistryClient(context.target.url, 1);
     const warnings: string[] = [];
     try {
-      await pushImage(client, fixtureRepo, image, "latest");
-      const reply = await client.expect("GET", path, [200], {
-        headers: { accept: ociManifestType },
-      });
-      if (!reply.body.equals(image.manifest.data)) {
-        warnings.push(`GET ${path} -> body differs from the manifest pushed`);
-      }
-      const digest = reply.headers["docker-content-digest"];
-      if (digest !== image.manifest.digest) {
-        warnings.push(
-          `GET ${path} -> Docker-Content-Digest ${digest}, expected ${image.manifest.digest}`,
-        );
-      }
-      if (reply.headers["content-type"] !== ociManifestType) {
-        warnings.push(`GET ${path} -> Content-Type ${reply.headers["content-type"]}`);
-      }
+      await client.pushImage(fixtureRepo, image, "latest");
+      warnings.push(...(await client.checkManifest(path, image)).problems);
     } finally {
       client.close();
     }
@@ -217,7 +178,7 @@ export const blobHead: Scenario = {
     const client = new RegistryClient(context.target.url, 1);
     const warnings: string[] = [];
     try {
-      await pushImage(client, fixtureRepo, image, "latest");
+      await client.pushImage(fixtureRepo, image, "latest");
       const reply = await client.headBlob(fixtureRepo, layer.digest);
       if (reply.headers["content-length"] !== String(layer.data.length)) {
         warnings.push(
@@ -315,7 +276,7 @@ export const tagListing: Scenario = {
     const expected = Array.from({ length: tagCount }, (_, index) => tagName(index));
     const client = new RegistryClient(context.target.url, 8);
     try {
-      await pushImage(client, repo, image, tagName(0));
+      await client.pushImage(repo, image, tagName(0));
       await context.measure("tags-push", async () => {
         const { result, serverCpuPercent, clientCpuPercent } = await withServerCpu(
           context.target.pid,

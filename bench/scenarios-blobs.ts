@@ -2,16 +2,18 @@
 // concurrency 1 and 4, and the server's peak RSS during many concurrent uploads.
 import { performance } from "node:perf_hooks";
 import type { BlobSource } from "./blob-data.ts";
-import { fastGet } from "./fast-get.ts";
+import { withClientThread } from "./client-thread.ts";
 import {
+  clientBoundWarning,
   cpuNote,
   describeBlob,
   median,
   megabytesPerSecond,
+  percent,
   type Scenario,
   type ScenarioContext,
 } from "./figures.ts";
-import { peakRssMiB, resetPeakRss, rssMiB, sampleRss, withServerCpu } from "./proc-stats.ts";
+import { peakRssMiB, resetPeakRss, rssMiB, sampleRss, withServerCpu } from "./host.ts";
 import { RegistryClient } from "./registry-client.ts";
 
 /** Variant numbers of the large blob, so that every push uploads content new to the registry. */
@@ -151,45 +153,39 @@ export const pull: Scenario = {
           `GET /v2/${repo}/blobs/${blob.digest} -> ${check.bodyBytes} bytes hashing to ${check.bodyDigest}, expected ${blob.size} bytes`,
         );
       }
-      // Timed pulls use the lean raw-socket reader so that the client is not the bottleneck.
-      const origin = new URL(context.target.url);
-      const path = `/v2/${repo}/blobs/${blob.digest}`;
-      for (const parallel of [1, 4]) {
-        const figureId = `pull-c${parallel}`;
-        await context.measure(figureId, async () => {
-          const samples: number[] = [];
-          const cpu: number[] = [];
-          const clientCpu: number[] = [];
-          for (let round = 0; round < context.config.repeat; round++) {
-            const {
-              result: ms,
-              serverCpuPercent,
-              clientCpuPercent,
-            } = await withServerCpu(context.target.pid, async () => {
-              const start = performance.now();
-              const replies = await Promise.all(
-                Array.from({ length: parallel }, () => fastGet(origin, path)),
+      // Timed pulls use the raw-socket reader in the client thread (timed-pull.ts), so that
+      // the client is not the bottleneck.
+      const url = `${context.target.url}/v2/${repo}/blobs/${blob.digest}`;
+      await withClientThread(async (thread) => {
+        for (const parallel of [1, 4]) {
+          const figureId = `pull-c${parallel}`;
+          await context.measure(figureId, async () => {
+            const samples: number[] = [];
+            const cpu: number[] = [];
+            const clientCpu: number[] = [];
+            const busy: number[] = [];
+            for (let round = 0; round < context.config.repeat; round++) {
+              const job = { url, expectBytes: blob.size, followRedirect: false, parallel };
+              const { result, serverCpuPercent, clientCpuPercent } = await withServerCpu(
+                context.target.pid,
+                () => thread.pull(job),
               );
-              for (const reply of replies) {
-                if (reply.status !== 200 || reply.bodyBytes !== blob.size) {
-                  throw new Error(
-                    `GET ${path} -> HTTP ${reply.status}, ${reply.bodyBytes} body bytes, expected 200 with ${blob.size}: ${reply.errorBody.slice(0, 300)}`,
-                  );
-                }
-              }
-              return performance.now() - start;
+              samples.push(megabytesPerSecond(blob.size * parallel, result.ms));
+              cpu.push(serverCpuPercent);
+              clientCpu.push(clientCpuPercent);
+              busy.push(result.clientUtilization);
+              context.log(`${figureId}: ${samples.at(-1)?.toFixed(0)} MB/s`);
+            }
+            context.report(figureId, median(samples), {
+              samples,
+              warnings: clientBoundWarning(median(busy)),
+              notes: [
+                `${cpuNote(median(cpu), median(clientCpu))}, client thread busy ${percent(median(busy) * 100)}`,
+              ],
             });
-            samples.push(megabytesPerSecond(blob.size * parallel, ms));
-            cpu.push(serverCpuPercent);
-            clientCpu.push(clientCpuPercent);
-            context.log(`${figureId}: ${samples.at(-1)?.toFixed(0)} MB/s`);
-          }
-          context.report(figureId, median(samples), {
-            samples,
-            notes: [cpuNote(median(cpu), median(clientCpu))],
           });
-        });
-      }
+        }
+      });
     } finally {
       client.close();
     }

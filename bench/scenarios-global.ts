@@ -1,6 +1,6 @@
 // Global endpoint figures, Meridian only: the cost of going through the global endpoint
 // (src/routing/) instead of straight to the regional endpoint. A one-replica cluster
-// (bench/meridian-cluster.ts) and, in the bench process's main thread, two global endpoints
+// (bench/bench-cluster.ts) and, in the bench process's main thread, two global endpoints
 // in front of it (proxy mode and redirect mode, started with startGlobalEndpoint). Measured
 // against both the endpoint and the replica with the same clients, each in a worker thread
 // so that no client shares the endpoint's event loop: manifest GET requests/s at
@@ -9,30 +9,36 @@
 // Location from the replica). A third endpoint runs inside the replica's own process
 // (`globalEndpoint.hostedBy`), the deployment where every region serves the global name and
 // routes its own clients in-process. Each figure is the ratio endpoint/direct.
-import { readdirSync, readFileSync } from "node:fs";
-import { cpus, loadavg } from "node:os";
-import { join } from "node:path";
+import { cpus } from "node:os";
 import { type EventLoopUtilization, performance } from "node:perf_hooks";
 import pino from "pino";
 import type { Config } from "../src/config/config-schema.ts";
-import { loadConfig } from "../src/config/load-config.ts";
 import {
   type StartedGlobalEndpoint,
   startGlobalEndpoint,
 } from "../src/routing/start-global-endpoint.ts";
-import { freePorts } from "../test/support/cluster.ts";
+import { freePorts, sumSamples } from "../test/support/cluster.ts";
+import { type BenchCluster, withCluster } from "./bench-cluster.ts";
 import { LargeBlobs, makeSmallImage, ociManifestType } from "./blob-data.ts";
+import { type ClientThread, withClientThread } from "./client-thread.ts";
 import type { BenchConfig } from "./config.ts";
-import { checkErrors, median, megabytesPerSecond, percent } from "./figures.ts";
-import { type LoadResult, runLoadInWorker } from "./http-load.ts";
-import { BenchCluster, metricSum } from "./meridian-cluster.ts";
+import {
+  checkErrors,
+  clientBoundWarning,
+  mean,
+  median,
+  megabytesPerSecond,
+  percent,
+} from "./figures.ts";
+import { loadNote, processSchedstat, threadSchedstat } from "./host.ts";
+import type { LoadResult } from "./load.ts";
 import { RegistryClient } from "./registry-client.ts";
 import {
   measureGroup,
   type ReplicationContext,
   type ReplicationScenario,
 } from "./scenarios-replication.ts";
-import { type PullJob, type PullOutcome, PullWorker } from "./timed-pull.ts";
+import type { PullJob, PullOutcome } from "./timed-pull.ts";
 
 const region = "westus";
 const repo = "bench/global";
@@ -40,8 +46,6 @@ const tag = "latest";
 const servedHeader = "x-meridian-replica";
 const rateGoal = 0.8;
 const throughputGoal = 0.9;
-/** A load generator busier than this may be what limits the measured rate. */
-const clientBoundUtilization = 0.9;
 /** Rounds of timed pulls at least (BENCH_REPEAT if more): single pulls are noisy here. */
 const minPullRounds = 5;
 
@@ -53,14 +57,7 @@ const figureIds = {
   hosted: "global-pull-hosted",
 } as const;
 
-function errorText(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
-
-function loadNote(): string {
-  const load = loadavg()[0] ?? 0;
-  return `load average ${load.toFixed(2)} on ${cpus().length} CPUs when the measurement started${load > 1 ? " (other processes compete with the replica, the endpoint and the clients: expect noise)" : ""}`;
-}
+const competitors = "the replica, the endpoint and the clients";
 
 function goalNote(ratio: number, goal: number): string {
   return ratio >= goal ? `goal >= ${goal} met` : `below the goal of ${goal}`;
@@ -73,45 +70,8 @@ function fmt(value: number, digits = 0): string {
   });
 }
 
-function mean(values: readonly number[]): number {
-  return values.reduce((sum, value) => sum + value, 0) / values.length;
-}
-
 // ---------------------------------------------------------------------------------------------
 // CPU of the replica and of the endpoint (the bench process's main thread, where it runs)
-
-/**
- * CPU time and run-queue wait of one thread from /proc/<pid>/task/<tid>/schedstat (ns
- * precision, unlike the 10 ms ticks of /proc/<pid>/stat), in seconds.
- */
-function threadSchedstat(pid: number, tid: number): { cpu: number; wait: number } {
-  try {
-    const [cpu, wait] = readFileSync(`/proc/${pid}/task/${tid}/schedstat`, "utf8").split(" ");
-    return { cpu: Number(cpu) / 1e9, wait: Number(wait) / 1e9 };
-  } catch {
-    return { cpu: Number.NaN, wait: Number.NaN };
-  }
-}
-
-/** The same summed over every thread of a process (threads that ended meanwhile are lost). */
-function processSchedstat(pid: number): { cpu: number; wait: number } {
-  let cpu = 0;
-  let wait = 0;
-  let tids: string[] = [];
-  try {
-    tids = readdirSync(`/proc/${pid}/task`);
-  } catch {
-    return { cpu: Number.NaN, wait: Number.NaN };
-  }
-  for (const tid of tids) {
-    const thread = threadSchedstat(pid, Number(tid));
-    if (Number.isFinite(thread.cpu)) {
-      cpu += thread.cpu;
-      wait += thread.wait;
-    }
-  }
-  return { cpu, wait };
-}
 
 interface CpuMark {
   readonly replica: { cpu: number; wait: number };
@@ -170,6 +130,8 @@ interface GlobalSetup {
   readonly redirect: StartedGlobalEndpoint;
   /** The endpoint hosted in the replica's own process (`globalEndpoint.hostedBy`). */
   readonly hosted: string;
+  /** The worker thread every timed client runs in. */
+  readonly client: ClientThread;
 }
 
 function endpointConfig(config: Config, mode: "proxy" | "redirect"): Config {
@@ -189,52 +151,44 @@ function endpointConfig(config: Config, mode: "proxy" | "redirect"): Config {
   };
 }
 
-/** Starts the one-replica cluster and both endpoints, runs `work`, always stops everything. */
+/** Starts the one-replica cluster, both endpoints and the client thread, runs `work`, always stops everything. */
 async function withGlobalSetup(
   context: ReplicationContext,
   work: (setup: GlobalSetup) => Promise<void>,
 ): Promise<void> {
-  const started = performance.now();
   const [hostedPort] = await freePorts(1);
-  const cluster = await BenchCluster.start({
-    regions: [region],
-    globalEndpoint: { listen: `127.0.0.1:${hostedPort}`, hostedBy: region, geoip: false },
-  });
   const hosted = `http://127.0.0.1:${hostedPort}`;
-  const endpoints: StartedGlobalEndpoint[] = [];
-  try {
-    const dropped = await cluster.waitConnected();
-    const config = await loadConfig(
-      { file: join(cluster.dir, "meridian.yaml"), env: {} },
-      { topologyOnly: true },
-    );
-    const logger = pino({ level: "silent" });
-    const proxy = await startGlobalEndpoint(endpointConfig(config, "proxy"), logger, {
-      listen: "127.0.0.1:0",
-    });
-    endpoints.push(proxy);
-    const redirect = await startGlobalEndpoint(endpointConfig(config, "redirect"), logger, {
-      listen: "127.0.0.1:0",
-    });
-    endpoints.push(redirect);
-    context.log(
-      `global: replica ${region} on ${cluster.url(region)}, endpoints proxy ${proxy.endpoint.url}, redirect ${redirect.endpoint.url} and hosted by ${region} ${hosted}, up in ${Math.round(performance.now() - started)} ms${dropped > 0 ? ` (${dropped} warning(s) logged at start, ignored)` : ""}`,
-    );
-    await work({
-      cluster,
-      replicaPid: cluster.pid(region),
-      direct: cluster.url(region),
-      proxy,
-      redirect,
-      hosted,
-    });
-  } catch (error) {
-    const exit = cluster.exitReason();
-    throw new Error(exit ? `${errorText(error)}; ${exit}` : errorText(error));
-  } finally {
-    await Promise.allSettled(endpoints.map((endpoint) => endpoint.close()));
-    await cluster.stop();
-  }
+  const globalEndpoint = { listen: `127.0.0.1:${hostedPort}`, hostedBy: region, geoip: false };
+  await withCluster(context, { regions: [region], globalEndpoint }, async (cluster) => {
+    const endpoints: StartedGlobalEndpoint[] = [];
+    try {
+      const logger = pino({ level: "silent" });
+      const start = (mode: "proxy" | "redirect") =>
+        startGlobalEndpoint(endpointConfig(cluster.config, mode), logger, {
+          listen: "127.0.0.1:0",
+        });
+      const proxy = await start("proxy");
+      endpoints.push(proxy);
+      const redirect = await start("redirect");
+      endpoints.push(redirect);
+      context.log(
+        `global: replica ${region} on ${cluster.url(region)}, endpoints proxy ${proxy.endpoint.url}, redirect ${redirect.endpoint.url} and hosted by ${region} ${hosted}`,
+      );
+      await withClientThread((client) =>
+        work({
+          cluster,
+          replicaPid: cluster.pid(region),
+          direct: cluster.url(region),
+          proxy,
+          redirect,
+          hosted,
+          client,
+        }),
+      );
+    } finally {
+      await Promise.allSettled(endpoints.map((endpoint) => endpoint.close()));
+    }
+  });
 }
 
 /** Warning/error lines the replica logs from now on, as figure warnings. */
@@ -253,7 +207,7 @@ async function endpointRequests(endpointUrl: string): Promise<number> {
   const client = new RegistryClient(endpointUrl, 1);
   try {
     const reply = await client.expect("GET", "/metrics", [200], { keepBodyBytes: 1024 * 1024 });
-    return metricSum(reply.body.toString("utf8"), "meridian_global_requests_total");
+    return sumSamples(reply.body.toString("utf8"), "meridian_global_requests_total");
   } finally {
     client.close();
   }
@@ -278,28 +232,16 @@ async function checkManifestGet(
   path: string,
   image: ReturnType<typeof makeSmallImage>,
 ): Promise<string[]> {
-  const warnings: string[] = [];
   const client = new RegistryClient(origin, 1);
   try {
-    const reply = await client.expect("GET", path, [200], {
-      headers: { accept: ociManifestType },
-    });
-    const request = `GET ${origin}${path}`;
-    if (!reply.body.equals(image.manifest.data))
-      warnings.push(`${request} -> body differs from the manifest pushed`);
-    if (reply.headers["docker-content-digest"] !== image.manifest.digest) {
-      warnings.push(
-        `${request} -> Docker-Content-Digest ${reply.headers["docker-content-digest"]}, expected ${image.manifest.digest}`,
-      );
+    const { reply, problems } = await client.checkManifest(path, image);
+    if (reply.headers[servedHeader] !== region) {
+      problems.push(`GET ${origin}${path} -> X-Meridian-Replica ${reply.headers[servedHeader]}`);
     }
-    if (reply.headers["content-type"] !== ociManifestType)
-      warnings.push(`${request} -> Content-Type ${reply.headers["content-type"]}`);
-    if (reply.headers[servedHeader] !== region)
-      warnings.push(`${request} -> X-Meridian-Replica ${reply.headers[servedHeader]}`);
+    return problems;
   } finally {
     client.close();
   }
-  return warnings;
 }
 
 async function manifestRates(context: ReplicationContext, setup: GlobalSetup): Promise<void> {
@@ -309,8 +251,7 @@ async function manifestRates(context: ReplicationContext, setup: GlobalSetup): P
   const warnings: string[] = [];
   const problems = problemsFromNow(setup.cluster);
   const pushTo = setup.cluster.client(region, 2);
-  for (const blob of [image.config, ...image.layers]) await pushTo.pushSmallBlob(repo, blob);
-  await pushTo.putManifest(repo, tag, image.manifest.data, ociManifestType);
+  await pushTo.pushImage(repo, image, tag);
   const origins: Record<RateVia, string> = {
     direct: setup.direct,
     proxy: setup.proxy.endpoint.url,
@@ -318,14 +259,14 @@ async function manifestRates(context: ReplicationContext, setup: GlobalSetup): P
   };
   warnings.push(...(await checkManifestGet(origins.proxy, path, image)));
   warnings.push(...(await checkManifestGet(origins.hosted, path, image)));
-  const load = loadNote();
+  const load = loadNote(competitors);
   const countedBefore = await endpointRequests(origins.proxy);
   // Mirrored order: a drift of the machine's load hits every way alike.
   const order = ["direct", "proxy", "hosted", "hosted", "proxy", "direct"] as const;
   const runs: RateRun[] = [];
   for (const via of order) {
     const mark = cpuMark(setup.replicaPid);
-    const result = await runLoadInWorker({
+    const result = await setup.client.load({
       origin: origins[via],
       method: "GET",
       path,
@@ -340,11 +281,7 @@ async function manifestRates(context: ReplicationContext, setup: GlobalSetup): P
     warnings.push(
       ...checkErrors(`manifest GETs (${via})`, result.ok, result.errors, result.firstError),
     );
-    if (result.clientUtilization > clientBoundUtilization) {
-      warnings.push(
-        `load generator busy ${percent(result.clientUtilization * 100)} (${via}): the rate may be client-bound`,
-      );
-    }
+    warnings.push(...clientBoundWarning(result.clientUtilization, via));
     runs.push({
       via,
       result,
@@ -365,7 +302,7 @@ async function manifestRates(context: ReplicationContext, setup: GlobalSetup): P
     );
   }
   const describe = (list: readonly RateRun[]): string =>
-    `${fmt(mean(list.map((run) => run.result.perSecond)))} req/s (runs ${list.map((run) => fmt(run.result.perSecond)).join(", ")}; p50 ${list.map((run) => run.result.p50Ms.toFixed(2)).join("/")} ms, p99 ${list.map((run) => run.result.p99Ms.toFixed(2)).join("/")} ms)`;
+    `${fmt(mean(list.map((run) => run.result.perSecond)))} req/s (runs ${list.map((run) => fmt(run.result.perSecond)).join(", ")}; p50 ${list.map((run) => run.result.p50Ms).join("/")} ms, p99 ${list.map((run) => run.result.p99Ms).join("/")} ms)`;
   const cpuOf = (list: readonly RateRun[]) => {
     const spent = list.reduce((sum, run) => addSpent(sum, run.cpu), noCpu);
     const seconds = list.reduce((sum, run) => sum + run.busySeconds, 0);
@@ -477,33 +414,29 @@ async function pullThroughputs(context: ReplicationContext, setup: GlobalSetup):
   };
   const vias: readonly PullVia[] = ["direct", "proxy", "redirect", "hosted"];
   const rounds = Math.max(config.repeat, minPullRounds);
-  const worker = await PullWorker.start();
+  const worker = setup.client;
   const samples: PullSample[] = [];
-  const load = loadNote();
-  try {
-    // Warm-up: one pull of each kind (JIT, page cache, the endpoint's upstream connection).
-    for (const via of vias) {
+  const load = loadNote(competitors);
+  // Warm-up: one pull of each kind (JIT, page cache, the endpoint's upstream connection).
+  for (const via of vias) {
+    const outcome = await worker.pull(jobs[via]);
+    if (via === "redirect" && outcome.location !== jobs.direct.url) {
+      warnings.redirect.push(
+        `GET ${jobs.redirect.url} -> 307 to ${outcome.location}, expected ${jobs.direct.url}`,
+      );
+    }
+  }
+  // Each round pulls once each way, starting with a different one each round.
+  for (let round = 0; round < rounds; round++) {
+    for (let step = 0; step < vias.length; step++) {
+      const via = vias[(round + step) % vias.length] as PullVia;
+      const mark = cpuMark(setup.replicaPid);
       const outcome = await worker.pull(jobs[via]);
-      if (via === "redirect" && outcome.location !== jobs.direct.url) {
-        warnings.redirect.push(
-          `GET ${jobs.redirect.url} -> 307 to ${outcome.location}, expected ${jobs.direct.url}`,
-        );
-      }
+      const cpu = cpuSince(mark, setup.replicaPid);
+      const mbps = megabytesPerSecond(blob.size, outcome.ms);
+      samples.push({ via, mbps, outcome, cpu });
+      context.log(`global pull ${via}: ${mbps.toFixed(0)} MB/s`);
     }
-    // Each round pulls once each way, starting with a different one each round.
-    for (let round = 0; round < rounds; round++) {
-      for (let step = 0; step < vias.length; step++) {
-        const via = vias[(round + step) % vias.length] as PullVia;
-        const mark = cpuMark(setup.replicaPid);
-        const outcome = await worker.pull(jobs[via]);
-        const cpu = cpuSince(mark, setup.replicaPid);
-        const mbps = megabytesPerSecond(blob.size, outcome.ms);
-        samples.push({ via, mbps, outcome, cpu });
-        context.log(`global pull ${via}: ${mbps.toFixed(0)} MB/s`);
-      }
-    }
-  } finally {
-    await worker.close();
   }
   const of = (via: PullVia) => samples.filter((sample) => sample.via === via);
   const rate = (via: PullVia) => median(of(via).map((sample) => sample.mbps));

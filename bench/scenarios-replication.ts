@@ -1,27 +1,31 @@
 // Replication figures, Meridian only: each scenario starts its own multi-region Meridian on
-// loopback (bench/meridian-cluster.ts) and measures, between region A (westus) and region B
+// loopback (bench/bench-cluster.ts) and measures, between region A (westus) and region B
 // (eastus): the lag from a push accepted in A to the tag visible in B at 0 and 50 ms of
 // emulated round trip, the replication rate of a large image over a 100 MB/s link, the
 // cross-region bytes per unique blob byte, and the idle cost of a replica following two peers.
 import { randomBytes } from "node:crypto";
-import { cpus, loadavg } from "node:os";
 import { performance } from "node:perf_hooks";
 import { setTimeout as delay } from "node:timers/promises";
+import { type BenchCluster, withCluster } from "./bench-cluster.ts";
 import {
   type BlobSource,
+  imageOf,
   LargeBlobs,
   makeSmallImage,
-  ociConfigType,
-  ociLayerType,
   ociManifestType,
   type SmallBlob,
-  type SmallImage,
   sha256,
 } from "./blob-data.ts";
 import type { BenchConfig } from "./config.ts";
-import { megabytesPerSecond, mib, percent, type ScenarioContext } from "./figures.ts";
-import { BenchCluster, type BenchClusterOptions } from "./meridian-cluster.ts";
-import { cpuSeconds, rssMiB } from "./proc-stats.ts";
+import {
+  errorText,
+  megabytesPerSecond,
+  mib,
+  percent,
+  percentile,
+  type ScenarioContext,
+} from "./figures.ts";
+import { cpuSeconds, loadNote as machineLoadNote, rssMiB } from "./host.ts";
 import { RegistryClient, RegistryError, withParam } from "./registry-client.ts";
 import type { MeridianOnlySpec } from "./report.ts";
 
@@ -41,32 +45,6 @@ const regionC = "westeurope";
 
 const bytesReceivedMetric = "meridian_replication_bytes_received_total";
 const feedErrorsMetric = "meridian_replication_feed_errors_total";
-
-function errorText(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
-
-/** Starts a cluster, runs `work`, and always stops it; a replica that died is named in the error. */
-async function withCluster(
-  context: ReplicationContext,
-  options: BenchClusterOptions,
-  work: (cluster: BenchCluster) => Promise<void>,
-): Promise<void> {
-  const started = performance.now();
-  const cluster = await BenchCluster.start(options);
-  try {
-    const dropped = await cluster.waitConnected();
-    context.log(
-      `cluster ${options.regions.join(", ")} ${options.wan ? `with WAN links (rtt ${options.wan.rttMs} ms${options.wan.bytesPerSecond ? `, ${options.wan.bytesPerSecond / 1e6} MB/s` : ""})` : "with direct links"} up and connected in ${Math.round(performance.now() - started)} ms${dropped > 0 ? ` (${dropped} warning(s) logged while the peers were starting, ignored)` : ""}`,
-    );
-    await work(cluster);
-  } catch (error) {
-    const exit = cluster.exitReason();
-    throw new Error(exit ? `${errorText(error)}; ${exit}` : errorText(error));
-  } finally {
-    await cluster.stop();
-  }
-}
 
 /**
  * Runs `work`; if it throws, every figure of `ids` is failed with that error and the
@@ -89,40 +67,15 @@ export async function measureGroup(
   }
 }
 
-/** The machine's 1-minute load average now, for the notes: other processes skew these figures. */
 function loadNote(): string {
-  const load = loadavg()[0] ?? 0;
-  return `load average ${load.toFixed(2)} on ${cpus().length} CPUs when the measurement started${load > 1 ? " (other processes compete with the replicas and the WAN emulator: expect noise)" : ""}`;
-}
-
-/** Nearest-rank percentile. */
-function percentile(values: readonly number[], p: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  if (sorted.length === 0) return Number.NaN;
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1))] ?? 0;
+  return machineLoadNote("the replicas and the WAN emulator");
 }
 
 function ms(value: number): string {
   return `${value.toFixed(value >= 100 ? 0 : 1)} ms`;
 }
 
-/** Pushes the image's blobs (single POST, or POST + PUT) and its manifest under every tag. */
-async function pushSmallImage(
-  client: RegistryClient,
-  repo: string,
-  image: SmallImage,
-  tags: readonly string[],
-): Promise<number> {
-  for (const blob of [image.config, ...image.layers]) await client.pushSmallBlob(repo, blob);
-  let acceptedAt = 0;
-  for (const tag of tags) {
-    await client.putManifest(repo, tag, image.manifest.data, ociManifestType);
-    acceptedAt = performance.now();
-  }
-  return acceptedAt;
-}
-
-export interface VisibilityPoll {
+interface VisibilityPoll {
   /** Concurrent pollers, started `intervalMs / pollers` apart. */
   readonly pollers: number;
   /** Pause of each poller between two answers. */
@@ -289,8 +242,8 @@ export const replicationLag: ReplicationScenario = {
         for (const rtt of lagRtts) {
           const ids = [`repl-lag-${rtt}ms-p50`, `repl-lag-${rtt}ms-p99`];
           await measureGroup(context, cluster, ids, async () => {
-            cluster.link(regionA, regionB).setRtt(rtt);
-            cluster.link(regionB, regionA).setRtt(rtt);
+            cluster.cluster.link(regionA, regionB).setRtt(rtt);
+            cluster.cluster.link(regionB, regionA).setRtt(rtt);
             // Let a long-poll in flight with the old latency come back.
             await delay(2 * rtt + 50);
             const health = await healthProbe(cluster, [regionA, regionB]);
@@ -302,7 +255,8 @@ export const replicationLag: ReplicationScenario = {
               const image = makeSmallImage();
               const tag = `rtt${rtt}-${index < 0 ? `warmup${-index}` : `img${index}`}`;
               const pushStart = performance.now();
-              const accepted = await pushSmallImage(pushTo, repo, image, [tag]);
+              await pushTo.pushImage(repo, image, tag);
+              const accepted = performance.now();
               const seen = await waitTagged(watch, repo, tag, image.manifest.digest, lagPoll);
               if (index < 0) continue;
               pushMs += accepted - pushStart;
@@ -341,33 +295,6 @@ export const replicationLag: ReplicationScenario = {
 
 const throughputRttMs = 20;
 const throughputLayers = 4;
-
-/** Manifest and config of an image with the given layers. */
-function imageOf(layers: readonly BlobSource[]): { config: SmallBlob; manifest: SmallBlob } {
-  const configData = Buffer.from(
-    JSON.stringify({
-      architecture: "amd64",
-      os: "linux",
-      rootfs: { type: "layers", diff_ids: layers.map((layer) => layer.digest) },
-      created: new Date().toISOString(),
-      nonce: randomBytes(8).toString("hex"),
-    }),
-  );
-  const config = { data: configData, digest: sha256(configData) };
-  const manifestData = Buffer.from(
-    JSON.stringify({
-      schemaVersion: 2,
-      mediaType: ociManifestType,
-      config: { mediaType: ociConfigType, digest: config.digest, size: configData.length },
-      layers: layers.map((layer) => ({
-        mediaType: ociLayerType,
-        digest: layer.digest,
-        size: layer.size,
-      })),
-    }),
-  );
-  return { config, manifest: { data: manifestData, digest: sha256(manifestData) } };
-}
 
 /** POST + one PATCH with the whole blob; the upload stays open (no replication yet). */
 async function stageUpload(
@@ -413,7 +340,10 @@ export const replicationThroughput: ReplicationScenario = {
     const generated = performance.now();
     const data = new LargeBlobs(layerBytes);
     const layers = Array.from({ length: throughputLayers }, (_, index) => data.variant(index));
-    const { config, manifest } = imageOf(layers);
+    const { config, manifest } = imageOf(layers, {
+      created: new Date().toISOString(),
+      nonce: randomBytes(8).toString("hex"),
+    });
     const imageBytes = layers.reduce((sum, layer) => sum + layer.size, config.data.length);
     context.log(
       `repl-throughput: ${throughputLayers} layers of ${mib(layerBytes).toFixed(0)} MiB generated in ${Math.round(performance.now() - generated)} ms`,
@@ -440,7 +370,7 @@ export const replicationThroughput: ReplicationScenario = {
               `repl-throughput: ${replImageMiB} MiB staged in ${regionA} in ${Math.round(performance.now() - staged)} ms`,
             );
             await delay(1000);
-            const fetchLink = cluster.link(regionB, regionA);
+            const fetchLink = cluster.cluster.link(regionB, regionA);
             const linkBefore = fetchLink.stats();
             const receivedBefore = await cluster.metric(regionB, bytesReceivedMetric);
             const cpuA = cpuSeconds(cluster.pid(regionA));
@@ -577,7 +507,10 @@ export const replicationBytes: ReplicationScenario = {
     const tops = new LargeBlobs(bytesTopMiB * 1024 * 1024);
     const images = Array.from({ length: bytesImages }, (_, index) => {
       const layers = [base, tops.variant(index)];
-      const { config, manifest } = imageOf(layers);
+      const { config, manifest } = imageOf(layers, {
+        created: new Date().toISOString(),
+        nonce: randomBytes(8).toString("hex"),
+      });
       return { layers, config: smallSource(config), manifest };
     });
     const unique = new Map<string, number>();
@@ -596,7 +529,10 @@ export const replicationBytes: ReplicationScenario = {
           await delay(500);
           const health = await healthProbe(cluster, [regionA, regionB]);
           const load = loadNote();
-          const links = [cluster.link(regionA, regionB), cluster.link(regionB, regionA)];
+          const links = [
+            cluster.cluster.link(regionA, regionB),
+            cluster.cluster.link(regionB, regionA),
+          ];
           const before = links.map((link) => link.stats());
           const receivedBefore = await cluster.metric(regionB, bytesReceivedMetric);
           const fetchedBefore = await cluster.metric(
@@ -703,7 +639,7 @@ export const replicationIdle: ReplicationScenario = {
         const pushed: { tag: string; digest: string }[] = [];
         for (const region of regions) {
           const image = makeSmallImage();
-          await pushSmallImage(cluster.client(region), repo, image, [region]);
+          await cluster.client(region).pushImage(repo, image, region);
           pushed.push({ tag: region, digest: image.manifest.digest });
         }
         const poll = { pollers: 1, intervalMs: 10, timeoutMs: 30_000 };

@@ -27,7 +27,8 @@ function killNow(child: ChildProcess, dataDir: string): void {
 const repoRoot = fileURLToPath(new URL("../", import.meta.url));
 const stopGraceMs = 10_000;
 
-function versionOf(kind: RegistryKind): string {
+/** "meridian <commit>[ + uncommitted src changes]", or Distribution's --version. */
+export function versionOf(kind: RegistryKind): string {
   try {
     if (kind === "distribution") {
       return execFileSync(distributionBinary, ["--version"], { encoding: "utf8" }).trim();

@@ -38,6 +38,8 @@ export interface TestClusterOptions {
   gc?: { graceSeconds?: number; intervalSeconds?: number };
   /** Environment variables of every replica process (test hooks). */
   env?: Record<string, string>;
+  /** Sees every output line of every replica as well (the bench collects warnings). */
+  onLine?: (region: string, line: string) => void;
 }
 
 export interface TestCluster {
@@ -209,6 +211,7 @@ async function startOnce(options: TestClusterOptions): Promise<TestCluster> {
       kept.push(line);
       if (kept.length > keptLogLines) kept.shift();
       if (verbose) process.stderr.write(`[${region}] ${line}\n`);
+      options.onLine?.(region, line);
     };
     const env = { MERIDIAN_LOG_LEVEL: options.logLevel ?? "warn", ...options.env };
     // Either start stops whatever it started when one replica fails to start.

@@ -1,6 +1,11 @@
-// Linux /proc readings of a server process and its descendants: CPU time (to tell whether
-// the server or the client was saturated) and resident memory (VmRSS samples, VmHWM peak).
-import { readFileSync, writeFileSync } from "node:fs";
+// What the bench reads from and does to the machine: CPU time of a server's process tree (to
+// tell whether the server or the client was saturated) and of single threads, resident
+// memory (VmRSS samples, VmHWM peak), the load average, and the page-cache flush that
+// starts every scenario.
+import { spawnSync } from "node:child_process";
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { cpus, loadavg } from "node:os";
+import { performance } from "node:perf_hooks";
 
 const clockTicksPerSecond = 100;
 
@@ -13,7 +18,7 @@ function readOrEmpty(path: string): string {
 }
 
 /** The pid followed by all its descendants (via /proc/<pid>/task/<tid>/children). */
-export function processTree(pid: number): number[] {
+function processTree(pid: number): number[] {
   const result: number[] = [];
   const queue = [pid];
   while (queue.length > 0) {
@@ -94,4 +99,66 @@ export async function withServerCpu<T>(
   const serverCpuPercent = ((cpuSeconds(pid) - cpuBefore) / wallSeconds) * 100;
   const clientCpuPercent = ((client.user + client.system) / 1e6 / wallSeconds) * 100;
   return { result, serverCpuPercent, clientCpuPercent };
+}
+
+/**
+ * CPU time and run-queue wait of one thread from /proc/<pid>/task/<tid>/schedstat (ns
+ * precision, unlike the 10 ms ticks of /proc/<pid>/stat), in seconds.
+ */
+export function threadSchedstat(pid: number, tid: number): { cpu: number; wait: number } {
+  try {
+    const [cpu, wait] = readFileSync(`/proc/${pid}/task/${tid}/schedstat`, "utf8").split(" ");
+    return { cpu: Number(cpu) / 1e9, wait: Number(wait) / 1e9 };
+  } catch {
+    return { cpu: Number.NaN, wait: Number.NaN };
+  }
+}
+
+/** CPU seconds the calling thread has used (a worker thread's own, unlike process.cpuUsage()). */
+export function ownThreadCpuSeconds(): number {
+  try {
+    return Number(readFileSync("/proc/thread-self/schedstat", "utf8").split(" ")[0]) / 1e9;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/** The same summed over every thread of a process (threads that ended meanwhile are lost). */
+export function processSchedstat(pid: number): { cpu: number; wait: number } {
+  let cpu = 0;
+  let wait = 0;
+  let tids: string[] = [];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return { cpu: Number.NaN, wait: Number.NaN };
+  }
+  for (const tid of tids) {
+    const thread = threadSchedstat(pid, Number(tid));
+    if (Number.isFinite(thread.cpu)) {
+      cpu += thread.cpu;
+      wait += thread.wait;
+    }
+  }
+  return { cpu, wait };
+}
+
+/** The 1-minute load average now, for the notes: other processes skew the figures. */
+export function loadNote(competitors: string): string {
+  const load = loadavg()[0] ?? 0;
+  return `load average ${load.toFixed(2)} on ${cpus().length} CPUs when the measurement started${load > 1 ? ` (other processes compete with ${competitors}: expect noise)` : ""}`;
+}
+
+/**
+ * Writes every dirty page back (sync(1)); returns how long that took, in ms. Distribution
+ * writes blobs without fsync, so its writes may still be waiting for writeback when the next
+ * scenario (or the next registry) starts, and whoever fsyncs then would pay for them. Each
+ * scenario therefore starts with the page cache written back (15-80 ms in the runs so far:
+ * little was pending, so this guards the comparison rather than explaining the push
+ * figures' spread).
+ */
+export function flushWriteback(): number {
+  const started = performance.now();
+  spawnSync("sync", [], { stdio: "ignore" });
+  return performance.now() - started;
 }

@@ -32,7 +32,7 @@ import { startGc } from "./gc/start-gc.ts";
 import { ImportJobs } from "./import/import-jobs.ts";
 import { createImportsApi } from "./import/imports-api.ts";
 import type { MetadataStore } from "./metadata/metadata-store.ts";
-import { openMetadataStore } from "./metadata/open-metadata-store.ts";
+import { nodeSlots, openMetadataStore, openNodeLease } from "./metadata/open-metadata-store.ts";
 import {
   createClusterMetricsEndpoint,
   shareMetricsWithPrimary,
@@ -63,11 +63,11 @@ export interface RunningReplica {
 export async function startReplica(
   config: Config,
   log: Logger,
-  role: NodeRole = soleNode,
+  given: NodeRole = soleNode,
 ): Promise<RunningReplica> {
   const dataDir = resolve(config.data);
   await mkdir(dataDir, { recursive: true });
-  const replicaId = config.replicaId ?? (await loadReplicaId(dataDir));
+  const ownId = config.replicaId ?? (await loadReplicaId(dataDir));
   const durable = config.storage.durable;
   const blobs = await openBlobStore({ config: config.storage.blobs, root: dataDir, durable });
   const metadata = await openMetadataStore({
@@ -76,13 +76,18 @@ export async function startReplica(
     durable,
     onListenerError: (error) => log.error({ err: error }, "a commit listener failed"),
     // The other workers' commits wake this one's feed long-polls and webhook source too.
-    sharedWith: role.slots > 1 ? { pollMs: 3 } : undefined,
+    sharedWith: given.slots > 1 ? { pollMs: 3 } : undefined,
     onOpen: (store) => log.info(`metadata store: ${store}`),
   });
   // What has started so far, undone in reverse when a later step fails (a port in use, a
   // bad certificate): the error must not leave followers, timers or the database running.
   const undo: (() => Promise<void>)[] = [() => metadata.close()];
   try {
+    // After the store: its migrations make the tables the leases use.
+    const role = await nodeRoleOf(config, given, log);
+    if (role.lease) undo.push(() => role.lease?.close() ?? Promise.resolve());
+    // The nodes of a region are one replica: they stamp with one id.
+    const replicaId = role.lease && !config.replicaId ? await role.lease.replicaId(ownId) : ownId;
     return await assemble({ config, log, dataDir, replicaId, blobs, metadata, undo, role });
   } catch (error) {
     for (const step of undo.reverse()) {
@@ -105,7 +110,8 @@ async function assemble(parts: {
   role: NodeRole;
 }): Promise<RunningReplica> {
   const { config, log, dataDir, replicaId, blobs, metadata, undo, role } = parts;
-  const leads = isLeader(role);
+  // Workers: node 0 leads. Nodes over a shared database: whoever holds the lease.
+  let leads = role.lease ? await role.lease.tryLead() : isLeader(role);
   const clock = new HybridClock(replicaId, Date.now, role);
   const latest = await metadata.latestStamp();
   if (latest) clock.observe(latest);
@@ -169,29 +175,37 @@ async function assemble(parts: {
   );
   undo.push(async () => stopSettings());
 
-  const services = leads
-    ? await startLeaderServices({
-        ...parts,
-        registry,
-        metrics,
-        replicaSet,
-        replicator,
-        routing,
-        directory,
-        auth,
-        settings,
-        bootstrap: fresh && !isHome,
-        isHome,
-      })
+  const leaderServices = (bootstrap: boolean) =>
+    startLeaderServices({
+      ...parts,
+      registry,
+      metrics,
+      replicaSet,
+      replicator,
+      routing,
+      directory,
+      auth,
+      settings,
+      bootstrap,
+      isHome,
+    });
+  // Where a node that does not lead finds the leader: told by the primary (workers), or
+  // as the leader advertised it in the shared database (nodes), looked up every 2 s.
+  let advertisedLeader: string | undefined;
+  const leaderUrl = role.lease ? () => advertisedLeader : (role.leaderUrl ?? (() => undefined));
+  let services = leads
+    ? await leaderServices(fresh && !isHome)
     : {
         extensions: workerExtensions({
           auth: auth.extensions,
           peerApi: replicator?.peerApi,
-          leaderUrl: role.leaderUrl ?? (() => undefined),
+          leaderUrl,
         }),
         stop: async () => {},
         afterServer: async () => {},
       };
+  // The server reads this array at every request: a node that takes the lead later swaps
+  // its forwarding for the leader's extensions in place.
   const extensions = services.extensions;
   if (replicator && leads) extensions.push(replicator.peerApi);
   const tls = config.tls ? await readTls(config.tls) : undefined;
@@ -246,10 +260,41 @@ async function assemble(parts: {
   };
   // One sweeper per replica: the leader's.
   if (leads) await sweep();
-  const sweeper = leads
+  let sweeper = leads
     ? setInterval(() => void sweep(), config.uploads.sweepIntervalSeconds * 1000)
     : undefined;
   sweeper?.unref();
+  const endpointUrl = config.endpoint ?? url;
+  if (role.lease && leads) await role.lease.advertise(endpointUrl);
+  const lease = role.lease;
+  /** Takes over the work of a leader that went (its lease is this node's now). */
+  const promote = async () => {
+    leads = true;
+    await lease?.advertise(endpointUrl);
+    replicator?.takeLead();
+    const leader = await leaderServices(false);
+    extensions.splice(0, extensions.length, ...leader.extensions);
+    if (replicator) extensions.push(replicator.peerApi);
+    await services.stop();
+    services = leader;
+    sweeper = setInterval(() => void sweep(), config.uploads.sweepIntervalSeconds * 1000);
+    sweeper.unref();
+    log.warn({ slot: role.slot }, "this node leads the region now");
+  };
+  const contender =
+    lease && !leads
+      ? setInterval(() => {
+          void (async () => {
+            if (leads) return;
+            if (await lease.tryLead()) await promote();
+            else advertisedLeader = await lease.leaderUrl();
+          })().catch((error: unknown) =>
+            log.error({ err: error }, "could not check the region's leadership"),
+          );
+        }, 2_000)
+      : undefined;
+  contender?.unref();
+  if (lease && !leads) advertisedLeader = await lease.leaderUrl();
   const forWorkers = leads && role.slots > 1 ? await listenPrivately(apiOptions) : undefined;
   if (forWorkers) undo.push(forWorkers.close);
 
@@ -259,6 +304,7 @@ async function assemble(parts: {
     registry,
     replicator,
     async close() {
+      clearInterval(contender);
       clearInterval(sweeper);
       await services.stop();
       await global?.close();
@@ -267,9 +313,30 @@ async function assemble(parts: {
       await closeServer();
       await forWorkers?.close();
       await services.afterServer();
+      await lease?.close();
       await metadata.close();
     },
   };
+}
+
+/**
+ * A node over PostgreSQL takes a clock slot and may take the region's leadership: any
+ * number of such nodes (up to `nodeSlots`) serve one region.
+ */
+async function nodeRoleOf(config: Config, given: NodeRole, log: Logger): Promise<NodeRole> {
+  if (config.storage.metadata.driver !== "postgres") return given;
+  if (given.slots > 1) {
+    throw new ConfigError(
+      "workers: a region on PostgreSQL scales by nodes; run each node with workers: 1",
+    );
+  }
+  const lease = await openNodeLease(config.storage.metadata, (error) => {
+    // Whatever this node held may be another's now: it must not act on it a moment longer.
+    log.fatal({ err: error }, "lost the connection holding this node's leases; stopping");
+    log.flush();
+    process.exit(1);
+  });
+  return { slot: lease.slot, slots: nodeSlots, lease };
 }
 
 /** What only the leader (a replica's sole process, or node 0 of its workers) runs. */

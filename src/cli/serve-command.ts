@@ -90,12 +90,14 @@ async function serve(flags: ServeFlags): Promise<void> {
   try {
     replica = await startReplica(config, log, role);
   } catch (error) {
-    if (error instanceof ConfigError || error instanceof ListenError) {
-      process.stderr.write(`meridian: ${error.message}\n`);
-      log.flush();
-      process.exit(error instanceof ConfigError ? 2 : 1);
+    // One line, and the process ends: a store that opened keeps it alive otherwise.
+    const message = error instanceof Error ? error.message : String(error);
+    process.stderr.write(`meridian: ${message}\n`);
+    if (!(error instanceof ConfigError || error instanceof ListenError)) {
+      log.debug({ err: error }, "the replica could not start");
     }
-    throw error;
+    log.flush();
+    process.exit(error instanceof ConfigError ? 2 : 1);
   }
   if (cluster.isWorker) {
     // The primary says "listening" once every worker is.

@@ -61,6 +61,33 @@ export async function openMetadataStore(options: OpenMetadataStoreOptions): Prom
   return store;
 }
 
+/** How many nodes a region on PostgreSQL may run (each holds a clock slot). */
+export const nodeSlots = 64;
+
+/**
+ * The leases of this node among the region's nodes on the same PostgreSQL schema
+ * (postgres-node-lease.ts); `onLost`: their connection failed.
+ */
+export async function openNodeLease(
+  config: MetadataStorageConfig,
+  onLost: (error: unknown) => void,
+  env: NodeJS.ProcessEnv = process.env,
+) {
+  const url = await postgresUrl(config, env);
+  const { PostgresNodeLease } = await import("./postgres-node-lease.ts");
+  try {
+    return await PostgresNodeLease.open({
+      url,
+      schema: config.schema ?? "public",
+      slots: nodeSlots,
+      onLost,
+    });
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new Error(`cannot take a node lease at ${redactUrl(url)}: ${reason}`, { cause: error });
+  }
+}
+
 async function postgresUrl(config: MetadataStorageConfig, env: NodeJS.ProcessEnv) {
   const fromEnv = env.MERIDIAN_POSTGRES_URL?.trim();
   if (fromEnv) return fromEnv;

@@ -15,13 +15,30 @@ export interface NodeRole {
    * it (undefined while it is starting or restarting).
    */
   leaderUrl?: () => string | undefined;
+  /**
+   * Nodes on several machines over one database: leadership is a lease that any node may
+   * take when the leader goes (absent: node 0 leads, for as long as it runs).
+   */
+  lease?: LeadershipLease | undefined;
+}
+
+/** The region's leadership as the shared database holds it. */
+export interface LeadershipLease {
+  readonly slot: number;
+  tryLead(): Promise<boolean>;
+  advertise(url: string): Promise<void>;
+  leaderUrl(): Promise<string | undefined>;
+  /** The replica id the region's nodes share (the first one's `candidate`). */
+  replicaId(candidate: string): Promise<string>;
+  close(): Promise<void>;
 }
 
 /** A replica that is one process: its only node leads. */
 export const soleNode: NodeRole = { slot: 0, slots: 1 };
 
+/** Whether the node leads from its start (a lease may make a node leader later). */
 export function isLeader(role: NodeRole): boolean {
-  return role.slot === 0;
+  return role.lease === undefined && role.slot === 0;
 }
 
 /** How many workers `workers: auto | N` means on this machine. */

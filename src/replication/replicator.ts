@@ -60,11 +60,14 @@ export class Replicator {
   private bootstrap: { region: string; left: number; total: number } | undefined;
   /** Set while the bootstrap runs: followers added meanwhile start after it. */
   private bootstrapping: Promise<void> | undefined;
+  /** Whether this process follows the peers (the replica's leading node does). */
+  private follows: boolean;
 
   private constructor(
     private readonly options: ReplicatorOptions,
     private readonly waiter: ChangeWaiter,
   ) {
+    this.follows = options.follows ?? true;
     this.metrics = new ReplicationMetrics(options.metrics);
     this.checkpoints = new CheckpointStore(join(options.dataDir, "replication.db"));
     this.fetcher = new BlobFetcher(options.registry.intake, this.peers, this.metrics);
@@ -83,7 +86,7 @@ export class Replicator {
         registry: options.registry,
         log: options.log,
         isReachable: (peer) =>
-          options.follows === false || (this.followers.get(peer.region)?.reachable ?? false),
+          !this.follows || (this.followers.get(peer.region)?.reachable ?? false),
         askTimeoutMs: options.readThroughTimeoutMs ?? 1000,
       }),
     );
@@ -108,7 +111,7 @@ export class Replicator {
    * from the head it saw before the copy, and every other peer's from the start.
    */
   start(options: { bootstrap?: boolean } = {}): void {
-    if (this.options.follows === false) return;
+    if (!this.follows) return;
     this.started = true;
     if (options.bootstrap && this.peers.length > 0) {
       this.bootstrapping = this.bootstrapFromNearest()
@@ -133,6 +136,13 @@ export class Replicator {
       );
     }, 10_000);
     this.transferSaver.unref();
+  }
+
+  /** This node has become its replica's leader: it follows the peers from now on. */
+  takeLead(): void {
+    if (this.follows) return;
+    this.follows = true;
+    this.start();
   }
 
   /** Follows exactly these peers from now on: new ones start, gone ones stop. */

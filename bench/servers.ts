@@ -73,7 +73,9 @@ export async function startServer(kind: RegistryKind): Promise<RunningServer> {
       killNow: () => killNow(server.child, server.dataDir),
     };
   }
-  const server = await startMeridian({ timeoutMs: 60_000 });
+  // BENCH_MERIDIAN_WORKERS (default 1): Meridian's `--workers`, to compare 1 with auto.
+  const workers = process.env.BENCH_MERIDIAN_WORKERS ?? "1";
+  const server = await startMeridian({ timeoutMs: 60_000, args: ["--workers", workers] });
   return {
     url: server.url,
     pid: server.child.pid ?? 0,

@@ -66,8 +66,11 @@ describe("meridian up with a user", () => {
 
   after(async () => {
     if (child.exitCode === null) {
-      child.kill("SIGKILL");
+      // SIGTERM: `meridian up` stops its replicas; SIGKILL would leave them running.
+      child.kill("SIGTERM");
+      const killer = setTimeout(() => child.kill("SIGKILL"), 20_000);
       await once(child, "exit");
+      clearTimeout(killer);
     }
     await rm(dir, { recursive: true, force: true });
   });

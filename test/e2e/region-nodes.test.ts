@@ -1,17 +1,21 @@
-// End-to-end: one region served by three nodes (separate processes with their own data
-// folders) over one PostgreSQL schema and one Azure Blob container (Azurite). skopeo
-// pushes through one node and pulls through another; an upload started on one node is
-// continued and finished on the others; a node that does not lead answers the control
-// plane by forwarding it to the leader. The leader is killed with SIGKILL: another node
-// takes the lease within seconds, every acknowledged push is still there, and the killed
-// node comes back as a node that does not lead.
+// End-to-end: one region (westus) served by three nodes (separate processes with their
+// own data folders) over one PostgreSQL schema and one Azure Blob container (Azurite),
+// behind nginx; a second region (eastus) on the embedded default follows it through the
+// balancer. skopeo pushes through one node and pulls through another; an upload started
+// on one node is continued and finished on the others; a node that does not lead answers
+// the control plane by forwarding it to the leader. While skopeo pushes through nginx, the
+// leader is killed with SIGKILL: another node takes the lease within seconds, every
+// acknowledged push is there on every node and in eastus, and the killed node comes back
+// as a node that does not lead.
 import assert from "node:assert/strict";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { BlobServiceClient } from "@azure/storage-blob";
+import { freePorts } from "../support/cluster.ts";
 import { type MeridianProcess, startMeridian } from "../support/meridian-process.ts";
+import { type Balancer, nginxMissing, startBalancer } from "../support/nginx-balancer.ts";
 import { type AzuriteServer, startAzurite } from "../support/object-store-servers.ts";
 import { randomBlob } from "../support/oci-fixtures.ts";
 import { OciLayoutBuilder } from "../support/oci-layout.ts";
@@ -19,7 +23,8 @@ import { type PostgresServer, postgresMissing, startPostgres } from "../support/
 import { createSkopeo, type Skopeo } from "../support/skopeo.ts";
 import { waitFor } from "../support/wait-for.ts";
 
-const missing = postgresMissing();
+const missing = postgresMissing() ?? nginxMissing();
+const secret = "region-nodes-secret-0123456789";
 const manifestType = "application/vnd.oci.image.manifest.v1+json";
 
 describe("a region of three nodes on PostgreSQL and object storage", {
@@ -32,13 +37,17 @@ describe("a region of three nodes on PostgreSQL and object storage", {
   let config = "";
   let skopeo: Skopeo;
   let source = "";
+  let balancer: Balancer;
+  let east: MeridianProcess;
+  let ports: number[] = [];
   const nodes: MeridianProcess[] = [];
+  const tags = Array.from({ length: 8 }, (_, i) => `r${i}`);
 
   const startNode = (index: number) =>
     startMeridian({
       dataDir: join(workDir, `node-${index}`),
-      args: ["--config", config],
-      env: { ...azurite.env, MERIDIAN_LOG_LEVEL: "info" },
+      args: ["--config", config, "--listen", `127.0.0.1:${ports[index]}`],
+      env: { ...azurite.env, MERIDIAN_LOG_LEVEL: "info", MERIDIAN_REPLICATION_SECRET: secret },
     });
 
   const digestAt = async (node: MeridianProcess, reference: string) => {
@@ -56,10 +65,15 @@ describe("a region of three nodes on PostgreSQL and object storage", {
       .getContainerClient("region")
       .create();
     workDir = await mkdtemp(join(tmpdir(), "meridian-region-nodes-"));
+    ports = await freePorts(5);
+    const eastPort = ports[3];
     config = join(workDir, "meridian.yaml");
     await writeFile(
       config,
       JSON.stringify({
+        region: "westus",
+        peers: [{ region: "eastus", url: `http://127.0.0.1:${eastPort}` }],
+        replication: { antiEntropySeconds: 5, pollWaitMs: 5000 },
         storage: {
           metadata: { driver: "postgres", url: postgres.url, schema: "westus" },
           blobs: { driver: "azure", container: "region" },
@@ -77,12 +91,37 @@ describe("a region of three nodes on PostgreSQL and object storage", {
       });
       layout.tag(image.manifest, tag);
     }
+    for (const tag of tags) {
+      const image = await layout.addImage({
+        architecture: "amd64",
+        os: "linux",
+        layerSizes: [2048, 256 * 1024],
+      });
+      layout.tag(image.manifest, tag);
+    }
     await layout.finish();
     // One at a time: the first takes the lease.
     for (let i = 0; i < 3; i += 1) nodes.push(await startNode(i));
+    balancer = await startBalancer(ports.slice(0, 3).map((port) => `127.0.0.1:${port}`));
+    // The other region, on the embedded default, follows westus through the balancer.
+    const eastConfig = join(workDir, "eastus.yaml");
+    await writeFile(
+      eastConfig,
+      JSON.stringify({
+        region: "eastus",
+        peers: [{ region: "westus", url: balancer.url }],
+        replication: { antiEntropySeconds: 5, pollWaitMs: 5000 },
+      }),
+    );
+    east = await startMeridian({
+      args: ["--config", eastConfig, "--listen", `127.0.0.1:${eastPort}`],
+      env: { MERIDIAN_REPLICATION_SECRET: secret },
+    });
   });
 
   after(async () => {
+    await east?.dispose();
+    await balancer?.stop();
     for (const node of nodes) await node?.stop();
     await azurite?.stop();
     await postgres?.stop();
@@ -142,7 +181,24 @@ describe("a region of three nodes on PostgreSQL and object storage", {
 
   it("hands the lead on when the leader is killed, and loses no acknowledged push", async () => {
     const [leader, b, c] = nodes as [MeridianProcess, MeridianProcess, MeridianProcess];
-    assert.match(leader.recentOutput(), /"slot":0|listening/);
+    // skopeo pushes through the balancer, one image after another, while the leader dies.
+    const acknowledged: string[] = [];
+    const pushing = (async () => {
+      for (const tag of tags) {
+        try {
+          await skopeo.run([
+            "copy",
+            "--dest-tls-verify=false",
+            `oci:${source}:${tag}`,
+            `docker://${balancer.host}/region/app:${tag}`,
+          ]);
+          acknowledged.push(tag);
+        } catch {
+          // Not acknowledged: nothing is promised for it.
+        }
+      }
+    })();
+    await waitFor(() => acknowledged.length >= 2, "pushes under way", 60_000, 20);
     await leader.kill9();
     await waitFor(
       () => [b, c].some((node) => node.recentOutput().includes("this node leads the region now")),
@@ -162,12 +218,25 @@ describe("a region of three nodes on PostgreSQL and object storage", {
       `oci:${source}:v2`,
       `docker://${c.host}/region/app:v2`,
     ]);
+    await pushing;
+    assert.ok(acknowledged.length >= tags.length - 2, `acknowledged: ${acknowledged}`);
     nodes[0] = await startNode(0);
     const back = nodes[0];
     assert.doesNotMatch(back.recentOutput(), /this node leads the region now/);
     for (const node of nodes) {
       assert.ok(await digestAt(node, "v1"), "v1 still there");
       assert.ok(await digestAt(node, "v2"), "v2 there");
+      for (const tag of acknowledged) assert.ok(await digestAt(node, tag), `${tag} on every node`);
+    }
+    // The other region converges with the scaled-out one.
+    for (const tag of [...acknowledged, "v1", "v2"]) {
+      const expected = await digestAt(b, tag);
+      await waitFor(
+        async () => (await digestAt(east, tag)) === expected,
+        `${tag} in eastus`,
+        60_000,
+        100,
+      );
     }
   });
 });

@@ -1,6 +1,6 @@
 // The benchmark's scenarios in the order they run against each registry (the memory-heavy
 // concurrent-upload scenario last), then the replication scenarios and the global endpoint
-// scenario (Meridian only, each on its own cluster).
+// scenario and the scale-out figures (Meridian only, each on its own cluster).
 import type { Scenario } from "./figures.ts";
 import {
   blobHead,
@@ -18,6 +18,7 @@ import {
   replicationLag,
   replicationThroughput,
 } from "./scenarios-replication.ts";
+import { scaleOut } from "./scenarios-scale.ts";
 
 export const scenarios: readonly Scenario[] = [
   pushMonolithic,
@@ -37,4 +38,5 @@ export const replicationScenarios: readonly ReplicationScenario[] = [
   replicationBytes,
   replicationIdle,
   globalEndpointScenario,
+  scaleOut,
 ];

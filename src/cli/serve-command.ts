@@ -83,6 +83,7 @@ async function serve(flags: ServeFlags): Promise<void> {
       log,
       describe: { data: config.data, region: config.region },
     });
+    exitWithParent(() => process.kill(process.pid, "SIGTERM"));
     return;
   }
   const role = cluster.isWorker ? workerRole() : soleNode;
@@ -128,6 +129,23 @@ async function serve(flags: ServeFlags): Promise<void> {
   };
   process.on("SIGTERM", () => stop("SIGTERM"));
   process.on("SIGINT", () => stop("SIGINT"));
+  if (!cluster.isWorker) exitWithParent(() => stop("parent gone"));
+}
+
+/**
+ * With MERIDIAN_EXIT_WITH_PARENT=1 (set by whatever starts replicas as its children, such
+ * as `meridian up`): stops once the parent is gone, so that a supervisor killed with
+ * SIGKILL leaves no replica behind holding its port and data folder.
+ */
+function exitWithParent(stop: () => void): void {
+  if (process.env.MERIDIAN_EXIT_WITH_PARENT !== "1") return;
+  const parent = process.ppid;
+  const timer = setInterval(() => {
+    if (process.ppid === parent) return;
+    clearInterval(timer);
+    stop();
+  }, 500);
+  timer.unref();
 }
 
 /** A worker's place among its replica's workers, as its primary started it. */

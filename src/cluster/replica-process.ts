@@ -39,7 +39,8 @@ export async function startReplicaProcess(options: ReplicaProcessOptions): Promi
     [...nodeFlags, await runtimeBundle(), "serve", ...options.args],
     {
       stdio: ["ignore", "pipe", "pipe"],
-      env: { ...process.env, ...options.env },
+      // A replica started here ends with this process, however this process ends.
+      env: { ...process.env, MERIDIAN_EXIT_WITH_PARENT: "1", ...options.env },
     },
   );
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));

@@ -22,10 +22,10 @@ import {
   type BlobStore,
   type IngestOptions,
   type StoredBlob,
-  type UploadInfo,
 } from "./blob-store.ts";
 import { ObjectKeyLayout } from "./object-key-layout.ts";
 import { sendStream } from "./send-stream.ts";
+import { SessionBackedStore } from "./session-backed-store.ts";
 import { ingestVerified } from "./staged-object.ts";
 
 export interface AzureBlobStoreOptions {
@@ -42,9 +42,9 @@ export interface AzureBlobStoreOptions {
   redirectTtlSeconds?: number | undefined;
 }
 
-export class AzureBlobStore implements BlobStore {
+export class AzureBlobStore extends SessionBackedStore implements BlobStore {
   private readonly layout: ObjectKeyLayout;
-  private readonly uploads: AzureUploadSessions;
+  protected readonly uploads: AzureUploadSessions;
   /** The continuation marker after the last digest of a listing page, by that digest. */
   private readonly listMarkers = new Map<Digest, string>();
 
@@ -53,6 +53,7 @@ export class AzureBlobStore implements BlobStore {
     prefix = "",
     private readonly redirectTtlSeconds?: number,
   ) {
+    super();
     this.layout = new ObjectKeyLayout(prefix);
     this.uploads = new AzureUploadSessions({
       container,
@@ -159,40 +160,6 @@ export class AzureBlobStore implements BlobStore {
       startsOn: new Date(now - 60_000),
       expiresOn: new Date(now + this.redirectTtlSeconds * 1000),
     });
-  }
-
-  createUpload(id: string, repository: string): Promise<UploadInfo> {
-    return this.uploads.create(id, repository);
-  }
-
-  getUpload(id: string): Promise<UploadInfo | undefined> {
-    return this.uploads.get(id);
-  }
-
-  appendUpload(
-    id: string,
-    offset: number,
-    source: Readable,
-    signal?: AbortSignal,
-    onWritten?: (bytes: number) => void,
-  ): Promise<number> {
-    return this.uploads.append(id, offset, source, signal, onWritten);
-  }
-
-  commitUpload(id: string, digest: Digest): Promise<BlobInfo> {
-    return this.uploads.commit(id, digest);
-  }
-
-  readUpload(id: string, range: ByteRange): Promise<Readable> {
-    return this.uploads.read(id, range);
-  }
-
-  deleteUpload(id: string): Promise<void> {
-    return this.uploads.delete(id);
-  }
-
-  listUploads(): Promise<UploadInfo[]> {
-    return this.uploads.list();
   }
 
   private rememberMarker(digest: Digest, marker: string): void {

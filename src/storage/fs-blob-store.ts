@@ -24,11 +24,11 @@ import {
   type IngestOptions,
   SizeMismatchError,
   type StoredBlob,
-  type UploadInfo,
 } from "./blob-store.ts";
 import { BufferPool } from "./buffer-pool.ts";
 import { FsUploadSessions } from "./fs-upload-sessions.ts";
 import { HashedWriter, syncFile } from "./hashed-writer.ts";
+import { SessionBackedStore } from "./session-backed-store.ts";
 
 export interface FsBlobStoreOptions {
   root: string;
@@ -45,13 +45,14 @@ const readChunkBytes = 2 * 1024 * 1024;
 const sendPool = new BufferPool(1024 * 1024, 32);
 const sendBuffersPerBlob = 3;
 
-export class FsBlobStore implements BlobStore {
+export class FsBlobStore extends SessionBackedStore implements BlobStore {
   private readonly root: string;
   private readonly durable: boolean;
   private readonly knownDirs = new Set<string>();
-  private readonly uploads: FsUploadSessions;
+  protected readonly uploads: FsUploadSessions;
 
   private constructor(options: FsBlobStoreOptions) {
+    super();
     this.root = options.root;
     this.durable = options.durable ?? true;
     this.uploads = new FsUploadSessions({
@@ -213,40 +214,6 @@ export class FsBlobStore implements BlobStore {
       }
     }
     return found;
-  }
-
-  createUpload(id: string, repository: string): Promise<UploadInfo> {
-    return this.uploads.create(id, repository);
-  }
-
-  getUpload(id: string): Promise<UploadInfo | undefined> {
-    return this.uploads.get(id);
-  }
-
-  appendUpload(
-    id: string,
-    offset: number,
-    source: Readable,
-    signal?: AbortSignal,
-    onWritten?: (bytes: number) => void,
-  ): Promise<number> {
-    return this.uploads.append(id, offset, source, signal, onWritten);
-  }
-
-  commitUpload(id: string, digest: Digest): Promise<BlobInfo> {
-    return this.uploads.commit(id, digest);
-  }
-
-  readUpload(id: string, range: ByteRange): Promise<Readable> {
-    return this.uploads.read(id, range);
-  }
-
-  deleteUpload(id: string): Promise<void> {
-    return this.uploads.delete(id);
-  }
-
-  listUploads(): Promise<UploadInfo[]> {
-    return this.uploads.list();
   }
 
   private async publish(file: string, digest: Digest): Promise<void> {

@@ -22,7 +22,6 @@ import {
   type BlobStore,
   type IngestOptions,
   type StoredBlob,
-  type UploadInfo,
 } from "./blob-store.ts";
 import { ObjectKeyLayout } from "./object-key-layout.ts";
 import { listObjects } from "./s3-listing.ts";
@@ -30,6 +29,7 @@ import { presignedGetUrl, type S3Addressing } from "./s3-signed-url.ts";
 import { isS3NotFound, S3StagedObject } from "./s3-staged-object.ts";
 import { S3UploadSessions } from "./s3-upload-sessions.ts";
 import { sendStream } from "./send-stream.ts";
+import { SessionBackedStore } from "./session-backed-store.ts";
 import { ingestVerified } from "./staged-object.ts";
 
 export interface S3BlobStoreOptions {
@@ -53,9 +53,9 @@ export interface S3BlobStoreOptions {
 
 const maxStoreConnections = 1024;
 
-export class S3BlobStore implements BlobStore {
+export class S3BlobStore extends SessionBackedStore implements BlobStore {
   private readonly layout: ObjectKeyLayout;
-  private readonly uploads: S3UploadSessions;
+  protected readonly uploads: S3UploadSessions;
 
   constructor(
     private readonly client: S3Client,
@@ -63,6 +63,7 @@ export class S3BlobStore implements BlobStore {
     prefix = "",
     private readonly redirect?: { addressing: S3Addressing; ttlSeconds: number },
   ) {
+    super();
     this.layout = new ObjectKeyLayout(prefix);
     this.uploads = new S3UploadSessions({
       client,
@@ -172,40 +173,6 @@ export class S3BlobStore implements BlobStore {
     if (!this.redirect) return undefined;
     const { addressing, ttlSeconds } = this.redirect;
     return presignedGetUrl(this.client, addressing, this.layout.blobKey(digest), ttlSeconds);
-  }
-
-  createUpload(id: string, repository: string): Promise<UploadInfo> {
-    return this.uploads.create(id, repository);
-  }
-
-  getUpload(id: string): Promise<UploadInfo | undefined> {
-    return this.uploads.get(id);
-  }
-
-  appendUpload(
-    id: string,
-    offset: number,
-    source: Readable,
-    signal?: AbortSignal,
-    onWritten?: (bytes: number) => void,
-  ): Promise<number> {
-    return this.uploads.append(id, offset, source, signal, onWritten);
-  }
-
-  commitUpload(id: string, digest: Digest): Promise<BlobInfo> {
-    return this.uploads.commit(id, digest);
-  }
-
-  readUpload(id: string, range: ByteRange): Promise<Readable> {
-    return this.uploads.read(id, range);
-  }
-
-  deleteUpload(id: string): Promise<void> {
-    return this.uploads.delete(id);
-  }
-
-  listUploads(): Promise<UploadInfo[]> {
-    return this.uploads.list();
   }
 
   private async head(digest: Digest): Promise<{ size: number; modifiedAt: Date } | undefined> {

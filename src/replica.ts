@@ -46,7 +46,6 @@ import { Registry } from "./registry/registry.ts";
 import { Replicator } from "./replication/replicator.ts";
 import { RoutingSwitch } from "./replication/routing-switch.ts";
 import { createStatusEndpoint } from "./replication/status-endpoint.ts";
-import { startGlobalEndpoint } from "./routing/start-global-endpoint.ts";
 import type { BlobStore } from "./storage/blob-store.ts";
 import { openBlobStore } from "./storage/open-blob-store.ts";
 import { startWebhooks } from "./webhooks/start-webhooks.ts";
@@ -242,11 +241,16 @@ async function assemble(parts: {
 
   const global =
     leads && config.region !== undefined && config.globalEndpoint?.hostedBy?.includes(config.region)
-      ? await startGlobalEndpoint(config, log, {
-          local: { region: config.region, handle: createApiHandler(apiOptions) },
-          metrics,
-          membership: async () => routesOf(await replicaSet.list()),
-        })
+      ? // Loaded only by a replica that hosts the endpoint (its relay's HTTP client is 6 MiB).
+        await (await import("./routing/start-global-endpoint.ts")).startGlobalEndpoint(
+          config,
+          log,
+          {
+            local: { region: config.region, handle: createApiHandler(apiOptions) },
+            metrics,
+            membership: async () => routesOf(await replicaSet.list()),
+          },
+        )
       : undefined;
 
   const ttlMs = config.uploads.ttlSeconds * 1000;

@@ -12,7 +12,7 @@ import { remoteReplicaRecords, routesOf } from "../control/replica-routes.ts";
 import { readReplicaStatus } from "../control/replica-status-reader.ts";
 import { createLogger } from "../logger.ts";
 import { PeerClient } from "../replication/peer-client.ts";
-import { startGlobalEndpoint } from "../routing/start-global-endpoint.ts";
+import type { startGlobalEndpoint } from "../routing/start-global-endpoint.ts";
 import { UpConsole } from "./up-console.ts";
 
 export function registerUpCommand(program: Command): void {
@@ -75,9 +75,13 @@ async function up(configFile: string, format: "human" | "json", quiet: boolean):
   try {
     global =
       config.globalEndpoint && config.globalEndpoint.hostedBy === undefined
-        ? await startGlobalEndpoint(config, createLogger(config.log.level), {
-            membership: homeReplicaSet(config, secret),
-          })
+        ? await (await import("../routing/start-global-endpoint.ts")).startGlobalEndpoint(
+            config,
+            createLogger(config.log.level),
+            {
+              membership: homeReplicaSet(config, secret),
+            },
+          )
         : undefined;
   } catch (error) {
     // The replicas already started go too: nothing of a registry that cannot serve its

@@ -5,7 +5,6 @@
 // listener believes (its only callers are the replica's own workers on loopback).
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { pipeline } from "node:stream/promises";
-import { request } from "undici";
 import type { ApiExtension } from "../api/api-server.ts";
 import { OciError } from "../oci/oci-error.ts";
 
@@ -56,6 +55,8 @@ async function relay(
   headers["x-request-id"] = requestId;
   const method = req.method ?? "GET";
   const hasBody = method !== "GET" && method !== "HEAD";
+  // Loaded with the first forwarded request: a replica of one process never needs it.
+  const { request } = await import("undici");
   let answer: Awaited<ReturnType<typeof request>>;
   try {
     answer = await request(new URL(req.url ?? "/", base), {

@@ -118,7 +118,11 @@ export const configSchema = z
      * pushes, pulls and the peer feed; the first also runs replication, webhooks, imports,
      * garbage collection and the control plane (env MERIDIAN_WORKERS).
      */
-    workers: z.union([z.literal("auto"), z.number().int().min(1).max(256)]).default(1),
+    workers: z
+      .union([z.literal("auto"), z.number().int().min(1).max(256)], {
+        errorMap: () => ({ message: "expected auto or a whole number from 1 to 256" }),
+      })
+      .default(1),
     storage: z
       .object({
         /** fsync blobs and metadata before acknowledging a write. */

@@ -62,6 +62,22 @@ describe("loadConfig", () => {
     assert.match(message, /auth\.signingKey: at least 32 characters/);
   });
 
+  it("takes workers as auto or a count, from the file, the environment or the flag", async () => {
+    assert.equal((await loadConfig({ env: {} })).workers, 1);
+    assert.equal((await loadConfig({ env: { MERIDIAN_WORKERS: "auto" } })).workers, "auto");
+    const flagged = await loadConfig({
+      env: { MERIDIAN_WORKERS: "auto" },
+      flags: { workers: "3" },
+    });
+    assert.equal(flagged.workers, 3);
+    for (const bad of ["abc", "2.5"]) {
+      const message = await failure(loadConfig({ env: {}, flags: { workers: bad } }));
+      assert.match(message, /workers: expected auto or a whole number from 1 to 256/, bad);
+    }
+    const zero = await failure(loadConfig({ env: {}, flags: { workers: "0" } }));
+    assert.match(zero, /workers: Number must be greater than or equal to 1/);
+  });
+
   it("refuses unknown keys, a file that is not YAML, and a missing file", async () => {
     const unknown = await file("unknown.yaml", "listn: 127.0.0.1:5001\n");
     assert.match(await failure(loadConfig({ file: unknown, env: {} })), /listn/);

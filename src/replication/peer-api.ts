@@ -25,7 +25,7 @@ import type { ReplicaState } from "../registry/replica-state.ts";
 import { BlobNotFoundError } from "../storage/blob-store.ts";
 import type { ChangeWaiter } from "./change-waiter.ts";
 import { requirePeer } from "./peer-credential.ts";
-import { toWire } from "./wire-format.ts";
+import { feedProtocol, toWire } from "./wire-format.ts";
 
 export interface PeerApiOptions {
   secret: string;
@@ -124,6 +124,7 @@ async function feed(
     }
   }
   sendJson(res, 200, {
+    protocol: feedProtocol,
     records: wire,
     head: await options.state.headSeq(),
     log: await options.state.logId(),

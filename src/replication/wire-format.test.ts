@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { digestOf } from "../oci/digest.ts";
 import { formatStamp } from "../registry/hybrid-clock.ts";
-import { PeerProtocolError, parseFeedPage, toChange, toWire } from "./wire-format.ts";
+import { feedProtocol, PeerProtocolError, parseFeedPage, toChange, toWire } from "./wire-format.ts";
 
 const stamp = formatStamp(1_800_000_000_000, 3, "westus");
 const digest = digestOf(Buffer.from("x"));
@@ -65,6 +65,16 @@ describe("wire format", () => {
         PeerProtocolError,
       );
     }
+  });
+
+  it("reads pages of its protocol or older, and refuses a newer one saying to upgrade", () => {
+    assert.equal(overTheWire({ head: 0, records: [] }).protocol, 1, "no field: version 1");
+    assert.equal(overTheWire({ protocol: feedProtocol, head: 0, records: [] }).protocol, 1);
+    assert.throws(
+      () => overTheWire({ protocol: feedProtocol + 1, head: 0, records: [] }),
+      /writes feed protocol 2 and this replica reads up to 1: upgrade this replica/,
+    );
+    assert.throws(() => overTheWire({ protocol: "2", head: 0, records: [] }), PeerProtocolError);
   });
 
   it("skips a manifest put whose manifest the peer no longer holds", () => {

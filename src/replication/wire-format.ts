@@ -36,8 +36,18 @@ export interface WireRecord {
   request?: ChangeRequest | undefined;
 }
 
+/**
+ * The feed's protocol version: a page says which it is written in, and a follower refuses
+ * a newer one than it knows, with a message that says to upgrade, rather than misread
+ * records of kinds it has never seen. (1: the record kinds and fields above; pages
+ * without the field are from replicas older than the field, which write version 1.)
+ */
+export const feedProtocol = 1;
+
 export interface FeedPage {
   records: WireRecord[];
+  /** The protocol the page is written in (absent: 1). */
+  protocol?: number | undefined;
   /** The peer's newest seq when it answered. */
   head: number;
   /** The identity of the peer's change log (a new one when its data was replaced). */
@@ -82,7 +92,20 @@ export function parseFeedPage(body: unknown): FeedPage {
   }
   if (body.log !== undefined && typeof body.log !== "string")
     throw new PeerProtocolError("log must be a string");
-  return { records: body.records.map(parseWireRecord), head: body.head, log: body.log };
+  const protocol = body.protocol ?? 1;
+  if (typeof protocol !== "number" || !Number.isSafeInteger(protocol) || protocol < 1)
+    throw new PeerProtocolError("protocol must be a positive whole number");
+  if (protocol > feedProtocol) {
+    throw new PeerProtocolError(
+      `the peer writes feed protocol ${protocol} and this replica reads up to ${feedProtocol}: upgrade this replica`,
+    );
+  }
+  return {
+    records: body.records.map(parseWireRecord),
+    head: body.head,
+    log: body.log,
+    protocol,
+  };
 }
 
 function parseWireRecord(value: unknown): WireRecord {

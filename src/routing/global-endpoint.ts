@@ -71,11 +71,9 @@ export class GlobalEndpoint {
     await listenOn(server, options.host, options.port);
     const address = server.address() as AddressInfo;
     const scheme = options.tls ? "https" : "http";
-    const endpoint = new GlobalEndpoint(
-      options,
-      server,
-      `${scheme}://${options.host}:${address.port}`,
-    );
+    // An IPv6 host goes in brackets, or the URL is not one.
+    const host = options.host.includes(":") ? `[${options.host}]` : options.host;
+    const endpoint = new GlobalEndpoint(options, server, `${scheme}://${host}:${address.port}`);
     server.on("request", (req, res) => void endpoint.handle(req, res));
     return endpoint;
   }

@@ -306,6 +306,19 @@ describe("global endpoint", () => {
     }
   });
 
+  it("listens on IPv6 loopback with a URL clients can use", async () => {
+    const global = await startGlobalEndpoint(
+      { ...tc.config, globalEndpoint: { ...globalSettings("proxy"), listen: "[::1]:0" } },
+      pino({ level: "silent" }),
+    );
+    try {
+      assert.match(global.endpoint.url, /^http:\/\/\[::1\]:\d+$/);
+      assert.equal((await fetch(`${global.endpoint.url}/v2/`)).status, 200);
+    } finally {
+      await global.close();
+    }
+  });
+
   it("redirects blob reads to the regional endpoint in redirect mode, and skopeo follows", async () => {
     const global = await startGlobal(tc, { mode: "redirect" });
     try {

@@ -3,10 +3,14 @@
 // PostgreSQL as bigint text and are numbers again here.
 import type pg from "pg";
 import type { Digest } from "../oci/digest.ts";
+import {
+  type ChangeRow,
+  changeRecord,
+  type ManifestRow,
+  toStoredManifest,
+} from "./metadata-rows.ts";
 import type {
-  ChangeKind,
   ChangeRecord,
-  ChangeRequest,
   ControlRecord,
   LinkKey,
   LinkRow,
@@ -17,30 +21,7 @@ import type {
   Stamp,
   StoredManifest,
 } from "./metadata-store.ts";
-import { controlRepository } from "./metadata-store.ts";
 import { sql } from "./postgres-statements.ts";
-
-interface ManifestRow {
-  digest: string;
-  media_type: string;
-  bytes: Buffer;
-  stamp: string;
-  tag_stamp?: string;
-  subject: string | null;
-}
-
-interface ChangeRow {
-  seq: string;
-  stamp: string;
-  kind: ChangeKind;
-  repository: string;
-  digest: string | null;
-  tag: string | null;
-  /** The client request, as JSON text. */
-  request: string | null;
-}
-
-const controlPrefix = `${controlRepository}:`;
 
 export class PostgresReads {
   constructor(protected readonly pool: pg.Pool) {}
@@ -248,34 +229,4 @@ export class PostgresReads {
       manifestBytes: Number(row.manifest_bytes),
     }));
   }
-}
-
-/** A change-log row as a record; a control record's row names it by repository and tag. */
-function changeRecord(row: ChangeRow): ChangeRecord {
-  const record: ChangeRecord = {
-    seq: Number(row.seq),
-    stamp: row.stamp,
-    kind: row.kind,
-    repository: row.repository,
-    digest: (row.digest ?? undefined) as Digest | undefined,
-    tag: row.tag ?? undefined,
-  };
-  if (row.repository.startsWith(controlPrefix) && row.tag) {
-    record.control = { kind: row.repository.slice(controlPrefix.length), name: row.tag };
-  }
-  if (row.request) record.request = JSON.parse(row.request) as ChangeRequest;
-  return record;
-}
-
-function toStoredManifest(row: ManifestRow | undefined): StoredManifest | undefined {
-  if (!row) return undefined;
-  const manifest: StoredManifest = {
-    digest: row.digest as Digest,
-    mediaType: row.media_type,
-    bytes: row.bytes,
-    subject: (row.subject ?? undefined) as Digest | undefined,
-    stamp: row.stamp,
-  };
-  if (row.tag_stamp !== undefined) manifest.tagStamp = row.tag_stamp;
-  return manifest;
 }

@@ -5,6 +5,12 @@
 import { createHash, type Hash, randomUUID } from "node:crypto";
 import Database from "better-sqlite3";
 import type { Digest } from "../oci/digest.ts";
+import {
+  changeRecord,
+  controlPrefix,
+  type ManifestRow,
+  toStoredManifest,
+} from "./metadata-rows.ts";
 import type {
   BlobLink,
   ChangeKind,
@@ -44,15 +50,6 @@ export interface SqliteMetadataStoreOptions {
 }
 
 type Statement = Database.Statement<unknown[], unknown>;
-
-interface ManifestRow {
-  digest: string;
-  media_type: string;
-  bytes: Buffer;
-  stamp: string;
-  tag_stamp?: string;
-  subject: string | null;
-}
 
 /** The state digest of a repository that holds no register at all. */
 const emptyStateDigest = `sha256:${createHash("sha256").digest("hex")}`;
@@ -745,47 +742,6 @@ export class SqliteMetadataStore implements MetadataStore {
       }),
     );
   }
-}
-
-const controlPrefix = `${controlRepository}:`;
-
-/** A change-log row as a record; a control record's row names it by repository and tag. */
-function changeRecord(row: {
-  seq: number;
-  stamp: string;
-  kind: ChangeKind;
-  repository: string;
-  digest?: string | null | undefined;
-  tag?: string | null | undefined;
-  /** The request as JSON text. */
-  request?: string | null | undefined;
-}): ChangeRecord {
-  const record: ChangeRecord = {
-    seq: row.seq,
-    stamp: row.stamp,
-    kind: row.kind,
-    repository: row.repository,
-    digest: (row.digest ?? undefined) as Digest | undefined,
-    tag: row.tag ?? undefined,
-  };
-  if (row.repository.startsWith(controlPrefix) && row.tag) {
-    record.control = { kind: row.repository.slice(controlPrefix.length), name: row.tag };
-  }
-  if (row.request) record.request = JSON.parse(row.request) as ChangeRequest;
-  return record;
-}
-
-function toStoredManifest(row: ManifestRow | undefined): StoredManifest | undefined {
-  if (!row) return undefined;
-  const manifest: StoredManifest = {
-    digest: row.digest as Digest,
-    mediaType: row.media_type,
-    bytes: row.bytes,
-    subject: (row.subject ?? undefined) as Digest | undefined,
-    stamp: row.stamp,
-  };
-  if (row.tag_stamp !== undefined) manifest.tagStamp = row.tag_stamp;
-  return manifest;
 }
 
 function pageLimit(page: Page): number {

@@ -3,21 +3,12 @@
 // to the leader's private listener and its answer relayed, headers and body streamed both
 // ways. The client's address travels in X-Forwarded-For, which the leader's private
 // listener believes (its only callers are the replica's own workers on loopback).
+
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { pipeline } from "node:stream/promises";
 import type { ApiExtension } from "../api/api-server.ts";
+import { endToEndHeaders } from "../api/hop-by-hop.ts";
 import { OciError } from "../oci/oci-error.ts";
-
-/** Headers of one connection, not of the message: never relayed. */
-const hopByHop = new Set([
-  "connection",
-  "keep-alive",
-  "proxy-connection",
-  "transfer-encoding",
-  "upgrade",
-  "te",
-  "trailer",
-]);
 
 /** How long the leader may take to start answering (a drain waits up to a minute). */
 const answerTimeoutMs = 120_000;
@@ -43,11 +34,7 @@ async function relay(
   res: ServerResponse,
   requestId: string,
 ): Promise<void> {
-  const headers: Record<string, string | string[]> = {};
-  for (const [name, value] of Object.entries(req.headers)) {
-    if (value === undefined || hopByHop.has(name)) continue;
-    headers[name] = value;
-  }
+  const headers = endToEndHeaders(req.headers);
   const peer = req.socket.remoteAddress ?? "";
   const forwarded = req.headers["x-forwarded-for"];
   headers["x-forwarded-for"] = forwarded ? `${String(forwarded)}, ${peer}` : peer;
@@ -73,11 +60,6 @@ async function relay(
       { cause: error },
     );
   }
-  const relayed: Record<string, string | string[]> = {};
-  for (const [name, value] of Object.entries(answer.headers)) {
-    if (value === undefined || hopByHop.has(name)) continue;
-    relayed[name] = value;
-  }
-  res.writeHead(answer.statusCode, relayed);
+  res.writeHead(answer.statusCode, endToEndHeaders(answer.headers));
   await pipeline(answer.body, res);
 }

@@ -3,9 +3,11 @@
 // and HEAD without a body) go through the read relay; requests with a body through Node's
 // HTTP client over pooled keep-alive agents, piped both ways with backpressure. Answers are
 // marked with the replica that served them and their upload Location pinned to it.
+
 import { Agent, type IncomingMessage, request, type ServerResponse } from "node:http";
 import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
 import type { Logger } from "pino";
+import { endToEndHeaders } from "../api/hop-by-hop.ts";
 import { sendEndpointError, servedHeader } from "./endpoint-answer.ts";
 import type { HealthMonitor } from "./health-monitor.ts";
 import { ReadRelay, type RelayOutcome } from "./read-relay.ts";
@@ -18,16 +20,6 @@ export interface ReplicaProxyOptions {
   monitor: HealthMonitor;
   log: Logger;
 }
-
-const hopByHop = new Set([
-  "connection",
-  "keep-alive",
-  "proxy-connection",
-  "transfer-encoding",
-  "upgrade",
-  "te",
-  "trailer",
-]);
 
 export class ReplicaProxy {
   private readonly agents = new Map<string, Agent>();
@@ -81,10 +73,7 @@ export class ReplicaProxy {
     path: string,
     final: boolean,
   ): Promise<RelayOutcome> {
-    const headers: Record<string, string | string[]> = {};
-    for (const [name, value] of Object.entries(req.headers)) {
-      if (value !== undefined && !hopByHop.has(name)) headers[name] = value;
-    }
+    const headers = endToEndHeaders(req.headers);
     const forwardedFor = req.socket.remoteAddress ?? "";
     headers["x-forwarded-for"] = headers["x-forwarded-for"]
       ? `${headers["x-forwarded-for"]}, ${forwardedFor}`
@@ -178,10 +167,7 @@ function answerHeaders(
   headers: Record<string, string | string[] | undefined>,
   region: string,
 ): Record<string, string | string[]> {
-  const out: Record<string, string | string[]> = {};
-  for (const [name, value] of Object.entries(headers)) {
-    if (value !== undefined && !hopByHop.has(name)) out[name] = value;
-  }
+  const out = endToEndHeaders(headers);
   const location = headers.location;
   if (typeof location === "string") out.location = pinLocation(location, region);
   out[servedHeader.toLowerCase()] = region;

@@ -37,6 +37,7 @@ import {
   createClusterMetricsEndpoint,
   shareMetricsWithPrimary,
 } from "./nodes/cluster-metrics-endpoint.ts";
+import { type LeaderWorkStores, openLeaderWorkStores } from "./nodes/leader-work-stores.ts";
 import { isLeader, type NodeRole, soleNode } from "./nodes/node-role.ts";
 import { workerExtensions } from "./nodes/worker-extensions.ts";
 import { LagHistory } from "./portal/lag-history.ts";
@@ -138,7 +139,13 @@ async function assemble(parts: {
   // The topology file seeds the replica set once, on the home replica; afterwards the
   // records are the truth and travel to every replica with the feeds.
   if (isHome && leads && config.replicas) await replicaSet.seed(config);
-  const replicator = await createReplicator(config, dataDir, registry, metrics, log, leads);
+  const work = await openLeaderWorkStores({
+    config,
+    dataDir,
+    onIdleError: (error) => log.warn({ err: error }, "an idle database connection failed"),
+  });
+  undo.push(() => work.close());
+  const replicator = await createReplicator(config, work, registry, metrics, log, leads);
   if (replicator) undo.push(() => replicator.stop());
   const entry = config.replicas?.find((r) => r.region === config.region);
   const routing = await RoutingSwitch.open(dataDir, entry?.globalEndpointRouting ?? true);
@@ -187,6 +194,7 @@ async function assemble(parts: {
       settings,
       bootstrap,
       isHome,
+      work,
     });
   // Where a node that does not lead finds the leader: told by the primary (workers), or
   // as the leader advertised it in the shared database (nodes), looked up every 2 s.
@@ -317,6 +325,7 @@ async function assemble(parts: {
       await closeServer();
       await forWorkers?.close();
       await services.afterServer();
+      await work.close();
       await lease?.close();
       await metadata.close();
     },
@@ -363,6 +372,7 @@ async function startLeaderServices(parts: {
   settings: RegistrySettings;
   bootstrap: boolean;
   isHome: boolean;
+  work: LeaderWorkStores;
 }): Promise<{ extensions: ApiExtension[]; stop(): Promise<void>; afterServer(): Promise<void> }> {
   const { config, log, dataDir, replicaId, blobs, metadata, undo, role } = parts;
   const { registry, metrics, replicaSet, replicator, routing, directory, auth, settings } = parts;
@@ -396,7 +406,15 @@ async function startLeaderServices(parts: {
     keepBytes: role.slots > 1,
   });
   undo.push(async () => gc.stop());
-  const webhooks = startWebhooks({ config, dataDir, replicaId, registry, metadata, metrics, log });
+  const webhooks = startWebhooks({
+    config,
+    outbox: parts.work.outbox,
+    replicaId,
+    registry,
+    metadata,
+    metrics,
+    log,
+  });
   undo.push(() => webhooks.close());
   // Imports run in the replica that receives them (a data write, like a push).
   const imports = await ImportJobs.open({ registry, dataDir, log, region: config.region });
@@ -471,7 +489,7 @@ async function startLeaderServices(parts: {
  */
 async function createReplicator(
   config: Config,
-  dataDir: string,
+  work: LeaderWorkStores,
   registry: Registry,
   metrics: MetricsRegistry,
   log: Logger,
@@ -485,7 +503,7 @@ async function createReplicator(
     region: config.region ?? "local",
     peers: config.peers,
     secret,
-    dataDir,
+    checkpoints: work.checkpoints,
     registry,
     metrics,
     log,

@@ -121,3 +121,26 @@ export function redactUrl(url: string): string {
     return "(an unparsable URL)";
   }
 }
+
+/**
+ * A small pool over the region's PostgreSQL schema for the tables beside the metadata
+ * (the leading node's checkpoints and webhook outbox; the store's migrations made them).
+ * `onIdleError`: an idle connection the server ended, which the pool drops.
+ */
+export async function openPostgresPool(
+  config: MetadataStorageConfig,
+  options: { max: number; durable: boolean; onIdleError: (error: unknown) => void },
+  env: NodeJS.ProcessEnv = process.env,
+) {
+  const url = await postgresUrl(config, env);
+  const { default: pg } = await import("pg");
+  const settings = [`-c search_path=${config.schema ?? "public"}`];
+  if (!options.durable) settings.push("-c synchronous_commit=off");
+  const pool = new pg.Pool({
+    connectionString: url,
+    options: settings.join(" "),
+    max: options.max,
+  });
+  pool.on("error", options.onIdleError);
+  return pool;
+}

@@ -112,6 +112,48 @@ INSERT INTO change_head (seq) VALUES (0);
     version: 2,
     sql: "ALTER TABLE changes ADD COLUMN request text",
   },
+  {
+    // The work of the region's leading node that must outlive it, so that the node taking
+    // the lead after it died goes on where it stopped: where each peer's feed was applied
+    // up to (replication/postgres-checkpoint-store.ts) and the webhook outbox
+    // (webhooks/postgres-outbox-store.ts). Times are milliseconds since the epoch, as in
+    // the SQLite files they mirror.
+    version: 3,
+    sql: `
+CREATE TABLE replication_checkpoints (peer ${text} PRIMARY KEY, seq bigint NOT NULL, log text);
+CREATE TABLE replication_transferred (peer ${text} PRIMARY KEY, bytes bigint NOT NULL);
+CREATE TABLE webhook_events (
+  seq        bigserial PRIMARY KEY,
+  id         ${text} NOT NULL UNIQUE,
+  webhook    ${text} NOT NULL,
+  event_key  ${text} NOT NULL,
+  repository ${text} NOT NULL,
+  action     text NOT NULL,
+  payload    text NOT NULL,
+  state      text NOT NULL,
+  attempts   integer NOT NULL DEFAULT 0,
+  next_at    bigint NOT NULL,
+  created_at bigint NOT NULL,
+  UNIQUE (webhook, event_key)
+);
+CREATE INDEX webhook_events_heads ON webhook_events (state, webhook, repository, seq);
+CREATE INDEX webhook_events_due ON webhook_events (state, next_at);
+CREATE TABLE webhook_attempts (
+  id         bigserial PRIMARY KEY,
+  event_seq  bigint NOT NULL,
+  at         bigint NOT NULL,
+  status     integer,
+  latency_ms integer NOT NULL,
+  excerpt    text NOT NULL
+);
+CREATE INDEX webhook_attempts_by_event ON webhook_attempts (event_seq);
+CREATE TABLE webhook_cursor (
+  one boolean PRIMARY KEY DEFAULT true CHECK (one),
+  seq bigint NOT NULL,
+  log text NOT NULL
+);
+`,
+  },
 ];
 
 /** The newest schema this build knows. */

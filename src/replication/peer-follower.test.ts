@@ -13,11 +13,11 @@ import { formatStamp, parseStamp } from "../registry/hybrid-clock.ts";
 import { openTestRegistry, type RegistryFixture } from "../registry/registry-test-fixture.ts";
 import { BlobFetcher } from "./blob-fetcher.ts";
 import { ChangeWaiter } from "./change-waiter.ts";
-import { CheckpointStore } from "./checkpoint-store.ts";
 import { createPeerApi } from "./peer-api.ts";
 import { PeerClient } from "./peer-client.ts";
 import { PeerFollower } from "./peer-follower.ts";
 import { ReplicationMetrics } from "./replication-metrics.ts";
+import { SqliteCheckpointStore } from "./sqlite-checkpoint-store.ts";
 
 const secret = "follower-test-secret-0123";
 const hourMs = 3_600_000;
@@ -37,7 +37,7 @@ describe("peer follower", () => {
   let server: ReturnType<typeof createApiServer>;
   let follower: PeerFollower;
   let metrics: MetricsRegistry;
-  let checkpoints: CheckpointStore;
+  let checkpoints: SqliteCheckpointStore;
   let dir: string;
   const logLines: string[] = [];
   const requests: string[] = [];
@@ -86,7 +86,7 @@ describe("peer follower", () => {
     metrics = new MetricsRegistry();
     const replicationMetrics = new ReplicationMetrics(metrics);
     dir = await mkdtemp(join(tmpdir(), "meridian-follower-"));
-    checkpoints = new CheckpointStore(join(dir, "replication.db"));
+    checkpoints = new SqliteCheckpointStore(join(dir, "replication.db"));
     follower = new PeerFollower({
       peer: client,
       peers: [client],
@@ -104,7 +104,7 @@ describe("peer follower", () => {
 
   after(async () => {
     await follower?.stop();
-    checkpoints?.close();
+    await checkpoints?.close();
     await new Promise<void>((resolve) => {
       server.close(() => resolve());
       server.closeAllConnections();
@@ -129,7 +129,7 @@ describe("peer follower", () => {
       "no second trip for a small blob",
     );
     await until(
-      async () => checkpoints.get("eastus").seq === (await peer.metadata.headSeq()),
+      async () => (await checkpoints.get("eastus")).seq === (await peer.metadata.headSeq()),
       "the checkpoint",
     );
   });

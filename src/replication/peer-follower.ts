@@ -62,6 +62,8 @@ export class PeerFollower {
   private readonly content: ContentFetcher;
   /** Identity of the peer's change log the checkpoint counts in. */
   private log: string | undefined;
+  /** Whether the saved checkpoint was read (the first step of the loop). */
+  private loaded = false;
   /** Whether a feed request has finished, answered or failed. */
   private tried = false;
 
@@ -69,14 +71,14 @@ export class PeerFollower {
     const { peer } = options;
     this.state = {
       region: peer.region,
-      checkpoint: options.checkpoints.get(peer.region).seq,
+      // Read from the store when the loop starts.
+      checkpoint: 0,
       // Unknown until the peer first answers: the first request does not wait.
       head: -1,
       connected: false,
       lastContact: 0,
       lagSeconds: 0,
     };
-    this.log = options.checkpoints.get(peer.region).log;
     this.content = {
       ensureBlob: (digest) => options.fetcher.ensureBlob(digest, peer),
       fetchManifest: async (repository, digest) => {
@@ -128,6 +130,12 @@ export class PeerFollower {
     let everReached = false;
     while (this.running) {
       try {
+        if (!this.loaded) {
+          const saved = await this.options.checkpoints.get(peer.region);
+          this.state.checkpoint = saved.seq;
+          this.log = saved.log;
+          this.loaded = true;
+        }
         // Until the peer first answers its head is unknown (-1): that request does not wait.
         const caughtUp = this.state.head >= 0 && this.state.checkpoint >= this.state.head;
         const wait = caughtUp ? (this.options.pollWaitMs ?? 25_000) : 0;
@@ -148,7 +156,7 @@ export class PeerFollower {
             );
             this.state.checkpoint = 0;
             this.state.head = -1;
-            this.options.checkpoints.set(peer.region, 0, page.log);
+            await this.options.checkpoints.set(peer.region, 0, page.log);
             continue;
           }
         }
@@ -160,7 +168,7 @@ export class PeerFollower {
           if (!this.running) return;
           await this.applyWithRetry(record);
           this.state.checkpoint = record.seq;
-          this.options.checkpoints.set(peer.region, record.seq, this.log);
+          await this.options.checkpoints.set(peer.region, record.seq, this.log);
           metrics.recordsApplied.inc({ peer: peer.region });
         }
         if (page.records.length === 0) this.state.checkpoint = Math.max(this.state.checkpoint, 0);

@@ -13,6 +13,7 @@ import { HybridClock } from "../registry/hybrid-clock.ts";
 import { Registry } from "../registry/registry.ts";
 import { FsBlobStore } from "../storage/fs-blob-store.ts";
 import { Replicator } from "./replicator.ts";
+import { SqliteCheckpointStore } from "./sqlite-checkpoint-store.ts";
 
 /** A peer that lists no repositories and keeps every connection until the client drops it. */
 async function startIdlePeer(): Promise<{ url: string; open: Set<Socket>; server: Server }> {
@@ -42,6 +43,7 @@ it("closes the keep-alive connections of every peer client when it stops", async
   const dir = await mkdtemp(join(tmpdir(), "meridian-replicator-"));
   const peers = [await startIdlePeer(), await startIdlePeer()];
   const metadata = new SqliteMetadataStore({ path: join(dir, "metadata.db") });
+  const checkpoints = new SqliteCheckpointStore(join(dir, "replication.db"));
   try {
     const registry = new Registry({
       blobs: await FsBlobStore.open({ root: dir }),
@@ -52,7 +54,7 @@ it("closes the keep-alive connections of every peer client when it stops", async
       region: "westus",
       peers: peers.map((peer, index) => ({ region: `peer${index}`, url: peer.url })),
       secret: "a-replication-secret",
-      dataDir: dir,
+      checkpoints,
       registry,
       metrics: new MetricsRegistry(),
       log: pino({ level: "silent" }),
@@ -68,6 +70,7 @@ it("closes the keep-alive connections of every peer client when it stops", async
       3_000,
     );
   } finally {
+    await checkpoints.close();
     await metadata.close();
     for (const peer of peers) {
       peer.server.closeAllConnections();

@@ -2,7 +2,6 @@
 // fetches blobs, runs anti-entropy and reports status. Built by the composition root on
 // top of the registry core, which it reaches only through the remote-apply path and the
 // commit listeners.
-import { join } from "node:path";
 import type { Logger } from "pino";
 import type { Registry as MetricsRegistry } from "prom-client";
 import type { ApiExtension } from "../api/api-server.ts";
@@ -10,7 +9,7 @@ import type { Registry } from "../registry/registry.ts";
 import { AntiEntropy } from "./anti-entropy.ts";
 import { BlobFetcher } from "./blob-fetcher.ts";
 import { ChangeWaiter } from "./change-waiter.ts";
-import { CheckpointStore } from "./checkpoint-store.ts";
+import type { CheckpointStore } from "./checkpoint-store.ts";
 import { createPeerApi } from "./peer-api.ts";
 import { PeerClient, type PeerEndpoint } from "./peer-client.ts";
 import { PeerContentSource } from "./peer-content-source.ts";
@@ -22,7 +21,8 @@ export interface ReplicatorOptions {
   region: string;
   peers: PeerEndpoint[];
   secret: string;
-  dataDir: string;
+  /** Where each peer was applied up to (the replica opens and closes it). */
+  checkpoints: CheckpointStore;
   registry: Registry;
   metrics: MetricsRegistry;
   log: Logger;
@@ -69,7 +69,7 @@ export class Replicator {
   ) {
     this.follows = options.follows ?? true;
     this.metrics = new ReplicationMetrics(options.metrics);
-    this.checkpoints = new CheckpointStore(join(options.dataDir, "replication.db"));
+    this.checkpoints = options.checkpoints;
     this.fetcher = new BlobFetcher(options.registry.intake, this.peers, this.metrics);
     this.antiEntropy = new AntiEntropy({
       registry: options.registry,
@@ -200,7 +200,7 @@ export class Replicator {
       this.bootstrap = { region: peer.region, left, total };
     });
     // Everything up to the head seen before the copy is here now.
-    this.checkpoints.set(peer.region, head.head, head.log);
+    await this.checkpoints.set(peer.region, head.head, head.log);
     this.bootstrapped = true;
     this.options.log.info({ peer: peer.region }, "bootstrap done; following every peer");
   }
@@ -266,7 +266,7 @@ export class Replicator {
       delta[from] = value - (this.savedTransferred.get(from) ?? 0);
       this.savedTransferred.set(from, value);
     }
-    this.checkpoints.addTransferred(delta);
+    await this.checkpoints.addTransferred(delta);
   }
 
   /** Anti-entropy rounds every `ms` from now on. */
@@ -294,6 +294,5 @@ export class Replicator {
     // process's handles) open after the replica stopped.
     for (const peer of this.peers) peer.close();
     this.waiter.detach();
-    this.checkpoints.close();
   }
 }

@@ -10,7 +10,8 @@ import { join } from "node:path";
 import { describe, it } from "node:test";
 import { waitFor } from "../../test/support/wait-for.ts";
 import { backoffMs, DeliveryWorker, type RetryPolicy } from "./delivery-worker.ts";
-import { type Attempt, type OutboxEvent, OutboxStore } from "./outbox-store.ts";
+import type { Attempt, OutboxEvent } from "./outbox-store.ts";
+import { SqliteOutboxStore } from "./sqlite-outbox-store.ts";
 import type { Webhook } from "./webhook-record.ts";
 
 const policy: RetryPolicy = { maxAttempts: 3, initialBackoffMs: 1, maxBackoffMs: 4 };
@@ -22,18 +23,18 @@ const hook: Webhook = {
   status: "enabled",
 };
 
-async function withOutbox(body: (outbox: OutboxStore) => Promise<void>) {
+async function withOutbox(body: (outbox: SqliteOutboxStore) => Promise<void>) {
   const dir = await mkdtemp(join(tmpdir(), "meridian-outbox-"));
-  const outbox = new OutboxStore(join(dir, "webhooks.db"), { durable: false });
+  const outbox = new SqliteOutboxStore(join(dir, "webhooks.db"), { durable: false });
   try {
     await body(outbox);
   } finally {
-    outbox.close();
+    await outbox.close();
     await rm(dir, { recursive: true, force: true });
   }
 }
 
-function fill(outbox: OutboxStore, count: number, repositories: number) {
+async function fill(outbox: SqliteOutboxStore, count: number, repositories: number) {
   const events = Array.from({ length: count }, (_, i) => ({
     id: `e${i}`,
     webhook: "h",
@@ -43,7 +44,7 @@ function fill(outbox: OutboxStore, count: number, repositories: number) {
     payload: "{}",
     createdAt: 0,
   }));
-  outbox.enqueue(events, { seq: count, log: "log" });
+  await outbox.enqueue(events, { seq: count, log: "log" });
 }
 
 const answer = (status: number | null): Attempt => ({ at: 0, status, latencyMs: 0, excerpt: "" });
@@ -75,11 +76,11 @@ describe("delivery worker", () => {
 
   it("holds at most `concurrency` of 1000 waiting events in memory", async () => {
     await withOutbox(async (outbox) => {
-      fill(outbox, 1000, 100);
+      await fill(outbox, 1000, 100);
       let largestWindow = 0;
       const due = outbox.due.bind(outbox);
-      outbox.due = (now, limit) => {
-        const rows = due(now, limit);
+      outbox.due = async (now, limit) => {
+        const rows = await due(now, limit);
         largestWindow = Math.max(largestWindow, rows.length);
         return rows;
       };
@@ -92,11 +93,15 @@ describe("delivery worker", () => {
         onError: (error) => assert.fail(String(error)),
       });
       worker.wake();
-      await waitFor(() => outbox.pendingStats().length === 0, "every event dead-lettered", 60_000);
+      await waitFor(
+        async () => (await outbox.pendingStats()).length === 0,
+        "every event dead-lettered",
+        60_000,
+      );
       await worker.stop();
       assert.ok(worker.maxHeld <= 4, `held ${worker.maxHeld}`);
       assert.ok(largestWindow <= 8, `read ${largestWindow} rows at once`);
-      const events = outbox.events("h", 1000);
+      const events = await outbox.events("h", 1000);
       assert.equal(events.length, 1000);
       assert.ok(events.every((e) => e.state === "dead" && e.attempts === 3 && e.log.length === 3));
     });
@@ -104,7 +109,7 @@ describe("delivery worker", () => {
 
   it("keeps one repository's events in order; a failure holds back only that repository", async () => {
     await withOutbox(async (outbox) => {
-      fill(outbox, 6, 2); // repo0: e0 e2 e4, repo1: e1 e3 e5
+      await fill(outbox, 6, 2); // repo0: e0 e2 e4, repo1: e1 e3 e5
       const sent: string[] = [];
       let failedOnce = false;
       const worker = new DeliveryWorker({
@@ -124,13 +129,16 @@ describe("delivery worker", () => {
         onError: (error) => assert.fail(String(error)),
       });
       worker.wake();
-      await waitFor(() => outbox.pendingStats().length === 0, "every event delivered");
+      await waitFor(
+        async () => (await outbox.pendingStats()).length === 0,
+        "every event delivered",
+      );
       await worker.stop();
       const repo0 = sent.filter((id) => ["e0", "e2", "e4"].includes(id));
       const repo1 = sent.filter((id) => ["e1", "e3", "e5"].includes(id));
       assert.deepEqual(repo0, ["e0", "e0", "e2", "e4"]);
       assert.deepEqual(repo1, ["e1", "e3", "e5"]);
-      const e0 = outbox.events("h", 10).find((e) => e.id === "e0");
+      const e0 = (await outbox.events("h", 10)).find((e) => e.id === "e0");
       assert.deepEqual(
         e0?.log.map((a) => a.status),
         [503, 200],
@@ -140,7 +148,7 @@ describe("delivery worker", () => {
 
   it("a stop aborts the attempts in flight and leaves their events pending, uncounted", async () => {
     await withOutbox(async (outbox) => {
-      fill(outbox, 3, 3);
+      await fill(outbox, 3, 3);
       let started = 0;
       const worker = new DeliveryWorker({
         outbox,
@@ -157,7 +165,7 @@ describe("delivery worker", () => {
       worker.wake();
       await waitFor(() => started === 3, "three attempts in flight");
       await worker.stop();
-      const events = outbox.events("h", 10);
+      const events = await outbox.events("h", 10);
       assert.ok(
         events.every((e) => e.state === "pending" && e.attempts === 0 && e.log.length === 0),
       );

@@ -54,7 +54,8 @@ export class DeliveryWorker {
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
   private readonly stopping = new AbortController();
-  private passing = false;
+  /** The pass over the due events running now (one at a time). */
+  private passing: Promise<void> | undefined;
   private again = false;
   private readonly now: () => number;
   private readonly random: () => number;
@@ -73,18 +74,15 @@ export class DeliveryWorker {
       this.again = true;
       return;
     }
-    this.passing = true;
-    try {
-      this.pass();
-    } catch (error) {
-      this.options.onError(error);
-    } finally {
-      this.passing = false;
-    }
-    if (this.again) {
-      this.again = false;
-      queueMicrotask(() => this.wake());
-    }
+    this.passing = this.pass()
+      .catch((error: unknown) => this.options.onError(error))
+      .finally(() => {
+        this.passing = undefined;
+        if (this.again) {
+          this.again = false;
+          this.wake();
+        }
+      });
   }
 
   /**
@@ -95,14 +93,15 @@ export class DeliveryWorker {
     this.stopped = true;
     this.stopping.abort();
     if (this.timer) clearTimeout(this.timer);
+    await this.passing;
     await Promise.allSettled([...this.inFlight.values()]);
   }
 
-  private pass(): void {
+  private async pass(): Promise<void> {
     const free = this.options.concurrency - this.inFlight.size;
     if (free > 0) {
       // Heads already in flight come back from the query: ask for enough to fill the slots.
-      const due = this.options.outbox.due(this.now(), free + this.inFlight.size);
+      const due = await this.options.outbox.due(this.now(), free + this.inFlight.size);
       for (const event of due) {
         if (this.inFlight.size >= this.options.concurrency) break;
         if (this.inFlight.has(event.seq)) continue;
@@ -115,14 +114,15 @@ export class DeliveryWorker {
         });
       }
     }
-    this.schedule();
+    await this.schedule();
   }
 
   /** Wakes at the earliest retry time still ahead. */
-  private schedule(): void {
+  private async schedule(): Promise<void> {
+    const at = await this.options.outbox.nextWakeAt();
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
-    const at = this.options.outbox.nextWakeAt();
+    if (this.stopped) return;
     if (at === undefined) return;
     const wait = Math.max(5, Math.min(60_000, at - this.now()));
     this.timer = setTimeout(() => this.wake(), wait);
@@ -139,7 +139,7 @@ export class DeliveryWorker {
         latencyMs: 0,
         excerpt: "the webhook was deleted",
       };
-      outbox.settle(event.seq, attempt, {
+      await outbox.settle(event.seq, attempt, {
         state: "dead",
         attempts: event.attempts,
         nextAt: event.nextAt,
@@ -151,17 +151,21 @@ export class DeliveryWorker {
     const attempts = event.attempts + 1;
     const isRetry = event.attempts > 0;
     if (attempt.status !== null && attempt.status >= 200 && attempt.status < 300) {
-      outbox.settle(event.seq, attempt, { state: "delivered", attempts, nextAt: event.nextAt });
+      await outbox.settle(event.seq, attempt, {
+        state: "delivered",
+        attempts,
+        nextAt: event.nextAt,
+      });
       listener?.attempted(webhook.name, attempt, isRetry, "delivered");
       return;
     }
     if (attempts >= retry.maxAttempts) {
-      outbox.settle(event.seq, attempt, { state: "dead", attempts, nextAt: event.nextAt });
+      await outbox.settle(event.seq, attempt, { state: "dead", attempts, nextAt: event.nextAt });
       listener?.attempted(webhook.name, attempt, isRetry, "dead");
       return;
     }
     const nextAt = this.now() + backoffMs(attempts, retry, this.random);
-    outbox.settle(event.seq, attempt, { state: "pending", attempts, nextAt });
+    await outbox.settle(event.seq, attempt, { state: "pending", attempts, nextAt });
     listener?.attempted(webhook.name, attempt, isRetry, "failed");
   }
 }

@@ -16,7 +16,7 @@ import { SqliteMetadataStore } from "../metadata/sqlite-metadata-store.ts";
 import type { Digest } from "../oci/digest.ts";
 import { formatStamp } from "../registry/hybrid-clock.ts";
 import { EventSource } from "./event-source.ts";
-import { OutboxStore } from "./outbox-store.ts";
+import { SqliteOutboxStore } from "./sqlite-outbox-store.ts";
 import type { Webhook } from "./webhook-record.ts";
 
 const digest = `sha256:${"a".repeat(64)}` as Digest;
@@ -44,7 +44,7 @@ const webhooks: Webhook[] = [
 async function open(replicaId: string, settleMs = 50) {
   const dir = await mkdtemp(join(tmpdir(), "meridian-events-"));
   const metadata = new SqliteMetadataStore({ path: join(dir, "metadata.db"), durable: false });
-  const outbox = new OutboxStore(join(dir, "webhooks.db"), { durable: false });
+  const outbox = new SqliteOutboxStore(join(dir, "webhooks.db"), { durable: false });
   const start = () => {
     const source = new EventSource({
       metadata,
@@ -74,7 +74,7 @@ async function open(replicaId: string, settleMs = 50) {
     close: async () => {
       running.stop();
       await running.source.stop();
-      outbox.close();
+      await outbox.close();
       await metadata.close();
       await rm(dir, { recursive: true, force: true });
     },
@@ -87,16 +87,18 @@ describe("webhook event source", () => {
     try {
       await replica.metadata.putManifest(manifest(formatStamp(1000, 0, "r-east")), "v1");
       await waitFor(
-        () => replica.events("here").length === 1 && replica.events("origin").length === 1,
+        async () =>
+          (await replica.events("here")).length === 1 &&
+          (await replica.events("origin")).length === 1,
         "events",
       );
-      const [event] = replica.events("here");
+      const [event] = await replica.events("here");
       const body = JSON.parse(event?.payload ?? "{}") as {
         target: { tag?: string };
         eventKey: string;
       };
       assert.equal(body.target.tag, "v1");
-      assert.equal(body.eventKey, replica.events("origin")[0]?.eventKey);
+      assert.equal(body.eventKey, (await replica.events("origin"))[0]?.eventKey);
     } finally {
       await replica.close();
     }
@@ -110,15 +112,21 @@ describe("webhook event source", () => {
       await origin.metadata.putManifest(manifest(stamp), "v2");
       await follower.metadata.putManifest(manifest(stamp));
       await follower.metadata.setTag("app", "v2", digest, stamp);
-      await waitFor(() => follower.events("here").length === 1, "the follower's event");
-      await waitFor(() => origin.events("here").length === 1, "the origin's event");
-      assert.equal(follower.events("here")[0]?.eventKey, origin.events("here")[0]?.eventKey);
+      await waitFor(
+        async () => (await follower.events("here")).length === 1,
+        "the follower's event",
+      );
+      await waitFor(async () => (await origin.events("here")).length === 1, "the origin's event");
       assert.equal(
-        follower.events("origin").length,
+        (await follower.events("here"))[0]?.eventKey,
+        (await origin.events("here"))[0]?.eventKey,
+      );
+      assert.equal(
+        (await follower.events("origin")).length,
         0,
         "an unpinned webhook fires from the origin",
       );
-      assert.equal(origin.events("origin").length, 1);
+      assert.equal((await origin.events("origin")).length, 1);
     } finally {
       await origin.close();
       await follower.close();
@@ -129,8 +137,8 @@ describe("webhook event source", () => {
     const replica = await open("r-east", 30);
     try {
       await replica.metadata.putManifest(manifest(formatStamp(3000, 0, "r-west")));
-      await waitFor(() => replica.events("here").length === 1, "the push by digest");
-      const body = JSON.parse(replica.events("here")[0]?.payload ?? "{}") as {
+      await waitFor(async () => (await replica.events("here")).length === 1, "the push by digest");
+      const body = JSON.parse((await replica.events("here"))[0]?.payload ?? "{}") as {
         target: Record<string, unknown>;
       };
       assert.equal(body.target.tag, undefined);
@@ -144,7 +152,10 @@ describe("webhook event source", () => {
     const replica = await open("r-east", 60_000);
     try {
       await replica.metadata.putManifest(manifest(formatStamp(3500, 0, "r-east")));
-      await waitFor(() => replica.events("origin").length === 1, "the push by digest");
+      await waitFor(
+        async () => (await replica.events("origin")).length === 1,
+        "the push by digest",
+      );
     } finally {
       await replica.close();
     }
@@ -154,12 +165,12 @@ describe("webhook event source", () => {
     const replica = await open("r-east");
     try {
       await replica.metadata.putManifest(manifest(formatStamp(4000, 0, "r-east")), "a");
-      await waitFor(() => replica.events("here").length === 1, "the first event");
+      await waitFor(async () => (await replica.events("here")).length === 1, "the first event");
       await replica.restart();
       await replica.metadata.deleteTag("app", "a", formatStamp(4001, 0, "r-east"));
-      await waitFor(() => replica.events("here").length === 2, "the delete event");
+      await waitFor(async () => (await replica.events("here")).length === 2, "the delete event");
       assert.deepEqual(
-        replica.events("here").map((e) => e.action),
+        (await replica.events("here")).map((e) => e.action),
         ["delete", "push"],
       );
     } finally {

@@ -81,7 +81,7 @@ export class EventSource {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
     await this.running;
-    if (this.unsaved && this.cursor) this.options.outbox.enqueue([], this.cursor);
+    if (this.unsaved && this.cursor) await this.options.outbox.enqueue([], this.cursor);
     this.unsaved = false;
   }
 
@@ -89,13 +89,13 @@ export class EventSource {
   private async position(): Promise<{ seq: number; log: string }> {
     if (this.cursor) return this.cursor;
     const log = await this.options.metadata.logId();
-    const saved = this.options.outbox.cursor();
+    const saved = await this.options.outbox.cursor();
     if (saved && saved.log === log) {
       this.cursor = saved;
       return saved;
     }
     const start = { seq: await this.options.metadata.headSeq(), log };
-    this.options.outbox.enqueue([], start);
+    await this.options.outbox.enqueue([], start);
     this.cursor = start;
     return start;
   }
@@ -106,7 +106,7 @@ export class EventSource {
       if (this.stopped) return;
       const batch = await this.options.metadata.changesSince(cursor.seq, batchSize);
       if (batch.length === 0) {
-        this.flush();
+        await this.flush();
         return;
       }
       const { events, upTo, held } = await this.derive(batch);
@@ -120,7 +120,7 @@ export class EventSource {
         if (events.length > 0 || now - this.savedAt >= 1000) {
           this.savedAt = now;
           this.unsaved = false;
-          if (this.options.outbox.enqueue(events, cursor) > 0) this.options.onEnqueued();
+          if ((await this.options.outbox.enqueue(events, cursor)) > 0) this.options.onEnqueued();
         } else {
           this.unsaved = true;
           this.wakeIn(1000);
@@ -134,7 +134,7 @@ export class EventSource {
   }
 
   /** Saves a cursor that moved over changes without events, once it is a second old. */
-  private flush(): void {
+  private async flush(): Promise<void> {
     if (!this.unsaved || !this.cursor) return;
     const now = this.now();
     if (now - this.savedAt < 1000) {
@@ -143,7 +143,7 @@ export class EventSource {
     }
     this.savedAt = now;
     this.unsaved = false;
-    this.options.outbox.enqueue([], this.cursor);
+    await this.options.outbox.enqueue([], this.cursor);
   }
 
   /** Pokes again in `ms`, unless an earlier poke is already due. */

@@ -9,12 +9,13 @@ import type { HomeReplica } from "../control/home-forwarding.ts";
 import type { PeerEndpoint } from "../control/region-fanout.ts";
 import type { MetadataStore } from "../metadata/metadata-store.ts";
 import type { Registry } from "../registry/registry.ts";
+import type { OutboxStore } from "./outbox-store.ts";
 import { createWebhookAdminApi } from "./webhook-admin-api.ts";
 import { WebhookService } from "./webhook-service.ts";
 
 export interface StartWebhooksOptions {
   config: Config;
-  dataDir: string;
+  outbox: OutboxStore;
   replicaId: string;
   registry: Registry;
   metadata: MetadataStore;
@@ -29,8 +30,7 @@ export function startWebhooks(options: StartWebhooksOptions) {
   for (const peer of config.peers) regions.add(peer.region);
   if (config.region) regions.add(config.region);
   const service = new WebhookService({
-    dataDir: options.dataDir,
-    durable: config.storage.durable,
+    outbox: options.outbox,
     metadata: options.metadata,
     control: options.registry.control,
     region: config.region ?? "local",

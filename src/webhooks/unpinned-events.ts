@@ -6,7 +6,7 @@ import type { IncomingMessage } from "node:http";
 import { fanOut, type PeerEndpoint } from "../control/region-fanout.ts";
 import type { WebhookService } from "./webhook-service.ts";
 
-type EventView = ReturnType<WebhookService["events"]>[number];
+type EventView = Awaited<ReturnType<WebhookService["events"]>>[number];
 
 const peerTimeoutMs = 5_000;
 
@@ -26,7 +26,7 @@ export async function eventsEverywhere(
     self: options.service.region,
     peers: options.peers,
     only: undefined,
-    local: async () => ({ events: options.service.events(options.name, options.limit) }),
+    local: async () => ({ events: await options.service.events(options.name, options.limit) }),
     method: "GET",
     path: options.path,
     req: options.req,
@@ -50,7 +50,7 @@ export async function redeliverSomewhere(
     self: options.service.region,
     peers: options.peers,
     only: undefined,
-    local: async () => ({ found: options.service.redeliver(options.name, options.id) }),
+    local: async () => ({ found: await options.service.redeliver(options.name, options.id) }),
     method: "POST",
     path: options.path,
     req: options.req,

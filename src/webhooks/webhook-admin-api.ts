@@ -95,9 +95,11 @@ export function createWebhookAdminApi(options: WebhookAdminOptions): ApiExtensio
       if (sub === "events" && id === undefined && method === "GET") {
         const limit = Math.min(500, Math.max(1, Number(ctx.query.get("limit") ?? 50) || 50));
         if (at === undefined && !everywhere) {
-          return sendJson(res, 200, { regions: [{ region, events: service.events(name, limit) }] });
+          return sendJson(res, 200, {
+            regions: [{ region, events: await service.events(name, limit) }],
+          });
         }
-        if (!everywhere) return sendJson(res, 200, service.events(name, limit));
+        if (!everywhere) return sendJson(res, 200, await service.events(name, limit));
         const path = `${ctx.path}?limit=${limit}`;
         const merged = await eventsEverywhere({
           service,
@@ -115,7 +117,7 @@ export function createWebhookAdminApi(options: WebhookAdminOptions): ApiExtensio
       }
       if (sub === "events" && id !== undefined && verb === "redeliver" && method === "POST") {
         if (at === undefined && !everywhere) {
-          const found = service.redeliver(name, id);
+          const found = await service.redeliver(name, id);
           return sendJson(res, 200, { regions: [{ region, found }] });
         }
         const found = everywhere
@@ -127,7 +129,7 @@ export function createWebhookAdminApi(options: WebhookAdminOptions): ApiExtensio
               name,
               id,
             })) !== undefined
-          : service.redeliver(name, id);
+          : await service.redeliver(name, id);
         if (!found) {
           throw new OciError("NAME_UNKNOWN", { event: id.slice(0, 80) }, { status: 404 });
         }

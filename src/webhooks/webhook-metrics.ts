@@ -41,9 +41,10 @@ export class WebhookMetrics implements DeliveryListener {
       help: "Events waiting to be delivered from this replica, by webhook",
       labelNames: ["webhook"],
       registers,
-      collect() {
+      async collect() {
         this.reset();
-        for (const row of outbox.pendingStats()) this.set({ webhook: row.webhook }, row.depth);
+        for (const row of await outbox.pendingStats())
+          this.set({ webhook: row.webhook }, row.depth);
       },
     });
     new Gauge({
@@ -51,10 +52,10 @@ export class WebhookMetrics implements DeliveryListener {
       help: "Age of the oldest event waiting to be delivered, by webhook",
       labelNames: ["webhook"],
       registers,
-      collect() {
+      async collect() {
         this.reset();
         const at = now();
-        for (const row of outbox.pendingStats()) {
+        for (const row of await outbox.pendingStats()) {
           this.set({ webhook: row.webhook }, Math.max(0, (at - row.oldestCreatedAt) / 1000));
         }
       },

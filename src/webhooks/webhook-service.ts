@@ -1,7 +1,6 @@
 // Webhooks in one replica: the records (kind "webhook" in the control plane), the outbox
 // in <data>/webhooks.db, the event source that fills it from the change log and the
 // worker that empties it. The composition root starts one and mounts its admin API.
-import { join } from "node:path";
 import type { Logger } from "pino";
 import type { Registry as MetricsRegistry } from "prom-client";
 import type { MetadataStore } from "../metadata/metadata-store.ts";
@@ -9,7 +8,7 @@ import { OciError } from "../oci/oci-error.ts";
 import type { ControlRecords } from "../registry/control-records.ts";
 import { DeliveryWorker, type RetryPolicy } from "./delivery-worker.ts";
 import { EventSource } from "./event-source.ts";
-import { type Attempt, OutboxStore } from "./outbox-store.ts";
+import type { Attempt, OutboxStore } from "./outbox-store.ts";
 import { approveUrl, UrlRefusedError } from "./url-guard.ts";
 import { pingPayload } from "./webhook-event.ts";
 import { WebhookMetrics } from "./webhook-metrics.ts";
@@ -32,8 +31,8 @@ export interface WebhookSettings extends RetryPolicy {
 }
 
 export interface WebhookServiceOptions {
-  dataDir: string;
-  durable: boolean;
+  /** Where events wait (the replica opens and closes it). */
+  outbox: OutboxStore;
   metadata: MetadataStore;
   control: ControlRecords;
   /** This replica's region ("local" for a replica without one). */
@@ -66,9 +65,7 @@ export class WebhookService {
     this.region = options.region;
     this.now = options.now ?? Date.now;
     const { log, settings } = options;
-    this.outbox = new OutboxStore(join(options.dataDir, "webhooks.db"), {
-      durable: options.durable,
-    });
+    this.outbox = options.outbox;
     const metrics = new WebhookMetrics(options.metrics, this.outbox, this.now);
     this.worker = new DeliveryWorker({
       outbox: this.outbox,
@@ -96,7 +93,11 @@ export class WebhookService {
     this.stopListening = options.metadata.onCommit((changes) => {
       if (changes.some((change) => change.control === undefined)) this.source.poke();
     });
-    this.pruner = setInterval(() => this.outbox.prune(this.now() - keepFinishedMs), 3600_000);
+    this.pruner = setInterval(() => {
+      this.outbox
+        .prune(this.now() - keepFinishedMs)
+        .catch((error: unknown) => log.error({ err: error }, "could not prune the webhook log"));
+    }, 3600_000);
     this.pruner.unref();
     this.source.poke();
     this.worker.wake();
@@ -147,7 +148,7 @@ export class WebhookService {
     const event = { id: ping.id, eventKey: ping.eventKey, action: "ping", payload: ping.body };
     const attempt = await this.send(webhook, event);
     const ok = attempt.status !== null && attempt.status >= 200 && attempt.status < 300;
-    this.outbox.addSettled(
+    await this.outbox.addSettled(
       { ...event, webhook: webhook.name, repository: "", createdAt: now },
       attempt,
       ok ? "delivered" : "dead",
@@ -156,8 +157,8 @@ export class WebhookService {
   }
 
   /** The webhook's newest events delivered (or to be delivered) from this replica. */
-  events(name: string, limit: number) {
-    return this.outbox.events(name, limit).map((event) => ({
+  async events(name: string, limit: number) {
+    return (await this.outbox.events(name, limit)).map((event) => ({
       id: event.id,
       eventKey: event.eventKey,
       action: event.action,
@@ -171,8 +172,8 @@ export class WebhookService {
     }));
   }
 
-  redeliver(name: string, id: string): boolean {
-    if (!this.outbox.redeliver(name, id, this.now())) return false;
+  async redeliver(name: string, id: string): Promise<boolean> {
+    if (!(await this.outbox.redeliver(name, id, this.now()))) return false;
     this.worker.wake();
     return true;
   }
@@ -182,7 +183,6 @@ export class WebhookService {
     clearInterval(this.pruner);
     await this.source.stop();
     await this.worker.stop();
-    this.outbox.close();
   }
 
   private send(

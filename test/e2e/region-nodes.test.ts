@@ -6,7 +6,9 @@
 // the control plane by forwarding it to the leader. While skopeo pushes through nginx, the
 // leader is killed with SIGKILL: another node takes the lease within seconds, every
 // acknowledged push is there on every node and in eastus, and the killed node comes back
-// as a node that does not lead.
+// as a node that does not lead. A webhook whose receiver refuses every event until then
+// gets each of those pushes once the receiver is back: the events the killed leader had
+// not delivered wait in PostgreSQL, and the new leader sends them.
 import assert from "node:assert/strict";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -22,6 +24,8 @@ import { OciLayoutBuilder } from "../support/oci-layout.ts";
 import { type PostgresServer, postgresMissing, startPostgres } from "../support/postgres-server.ts";
 import { createSkopeo, type Skopeo } from "../support/skopeo.ts";
 import { waitFor } from "../support/wait-for.ts";
+import { webhookApi } from "../support/webhook-fixtures.ts";
+import { startReceiver, type WebhookReceiver } from "../support/webhook-receiver.ts";
 
 const missing = postgresMissing() ?? nginxMissing();
 const secret = "region-nodes-secret-0123456789";
@@ -39,6 +43,7 @@ describe("a region of three nodes on PostgreSQL and object storage", {
   let source = "";
   let balancer: Balancer;
   let east: MeridianProcess;
+  let receiver: WebhookReceiver;
   let ports: number[] = [];
   const nodes: MeridianProcess[] = [];
   const tags = Array.from({ length: 8 }, (_, i) => `r${i}`);
@@ -74,6 +79,8 @@ describe("a region of three nodes on PostgreSQL and object storage", {
         region: "westus",
         peers: [{ region: "eastus", url: `http://127.0.0.1:${eastPort}` }],
         replication: { antiEntropySeconds: 5, pollWaitMs: 5000 },
+        // Retries close together, and never given up on within the test.
+        webhooks: { maxAttempts: 100, initialBackoffMs: 100, maxBackoffMs: 500, tagWaitMs: 200 },
         storage: {
           metadata: { driver: "postgres", url: postgres.url, schema: "westus" },
           blobs: { driver: "azure", container: "region" },
@@ -121,6 +128,7 @@ describe("a region of three nodes on PostgreSQL and object storage", {
 
   after(async () => {
     await east?.dispose();
+    await receiver?.close();
     await balancer?.stop();
     for (const node of nodes) await node?.stop();
     await azurite?.stop();
@@ -181,6 +189,15 @@ describe("a region of three nodes on PostgreSQL and object storage", {
 
   it("hands the lead on when the leader is killed, and loses no acknowledged push", async () => {
     const [leader, b, c] = nodes as [MeridianProcess, MeridianProcess, MeridianProcess];
+    // Every event waits in the outbox until the receiver answers 200, after the kill.
+    receiver = await startReceiver(() => 503);
+    const created = await webhookApi(b.url, "POST", "", {
+      name: "deploy",
+      uri: receiver.url,
+      actions: ["push"],
+      scope: "region/app:*",
+    });
+    assert.equal(created.status, 201, JSON.stringify(created.body));
     // skopeo pushes through the balancer, one image after another, while the leader dies.
     const acknowledged: string[] = [];
     const pushing = (async () => {
@@ -227,6 +244,17 @@ describe("a region of three nodes on PostgreSQL and object storage", {
       assert.ok(await digestAt(node, "v1"), "v1 still there");
       assert.ok(await digestAt(node, "v2"), "v2 there");
       for (const tag of acknowledged) assert.ok(await digestAt(node, tag), `${tag} on every node`);
+    }
+    // What the dead leader had not delivered, the new one delivers.
+    receiver.setHandler(() => 200);
+    const deliveredTags = () =>
+      new Set(
+        receiver.received
+          .filter((event) => event.status === 200 && event.json.action === "push")
+          .map((event) => (event.json.target as { tag?: string } | undefined)?.tag),
+      );
+    for (const tag of [...acknowledged, "v2"]) {
+      await waitFor(() => deliveredTags().has(tag), `the push event of ${tag}`, 60_000, 100);
     }
     // The other region converges with the scaled-out one.
     for (const tag of [...acknowledged, "v1", "v2"]) {

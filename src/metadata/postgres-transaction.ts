@@ -1,0 +1,25 @@
+// One transaction on a connection of a `pg` pool, for the tables beside the metadata (the
+// leading node's checkpoints and webhook outbox): commit when the work resolves, roll back
+// when it throws, and a connection whose rollback failed is not handed out again.
+import type pg from "pg";
+
+export async function inTransaction<T>(
+  pool: pg.Pool,
+  work: (client: pg.PoolClient) => Promise<T>,
+): Promise<T> {
+  const client = await pool.connect();
+  let broken: Error | undefined;
+  try {
+    await client.query("BEGIN");
+    const value = await work(client);
+    await client.query("COMMIT");
+    return value;
+  } catch (error) {
+    await client.query("ROLLBACK").catch((rollback: unknown) => {
+      broken = rollback instanceof Error ? rollback : new Error(String(rollback));
+    });
+    throw error;
+  } finally {
+    client.release(broken);
+  }
+}

@@ -37,8 +37,8 @@ import {
   createClusterMetricsEndpoint,
   shareMetricsWithPrimary,
 } from "./nodes/cluster-metrics-endpoint.ts";
-import { type LeaderWorkStores, openLeaderWorkStores } from "./nodes/leader-work-stores.ts";
 import { isLeader, type NodeRole, soleNode } from "./nodes/node-role.ts";
+import { openSharedWorkStores, type SharedWorkStores } from "./nodes/shared-work-stores.ts";
 import { workerExtensions } from "./nodes/worker-extensions.ts";
 import { LagHistory } from "./portal/lag-history.ts";
 import { createPortalApi } from "./portal/portal-api.ts";
@@ -139,10 +139,11 @@ async function assemble(parts: {
   // The topology file seeds the replica set once, on the home replica; afterwards the
   // records are the truth and travel to every replica with the feeds.
   if (isHome && leads && config.replicas) await replicaSet.seed(config);
-  const work = await openLeaderWorkStores({
+  const work = await openSharedWorkStores({
     config,
     dataDir,
-    onIdleError: (error) => log.warn({ err: error }, "an idle database connection failed"),
+    processes: role.slots,
+    onIdleError: (error) => log.warn({ err: error }, "shared work state: a background call failed"),
   });
   undo.push(() => work.close());
   const replicator = await createReplicator(config, work, registry, metrics, log, leads);
@@ -372,7 +373,7 @@ async function startLeaderServices(parts: {
   settings: RegistrySettings;
   bootstrap: boolean;
   isHome: boolean;
-  work: LeaderWorkStores;
+  work: SharedWorkStores;
 }): Promise<{ extensions: ApiExtension[]; stop(): Promise<void>; afterServer(): Promise<void> }> {
   const { config, log, dataDir, replicaId, blobs, metadata, undo, role } = parts;
   const { registry, metrics, replicaSet, replicator, routing, directory, auth, settings } = parts;
@@ -489,7 +490,7 @@ async function startLeaderServices(parts: {
  */
 async function createReplicator(
   config: Config,
-  work: LeaderWorkStores,
+  work: SharedWorkStores,
   registry: Registry,
   metrics: MetricsRegistry,
   log: Logger,
@@ -504,6 +505,7 @@ async function createReplicator(
     peers: config.peers,
     secret,
     checkpoints: work.checkpoints,
+    fetchClaims: work.fetchClaims,
     registry,
     metrics,
     log,

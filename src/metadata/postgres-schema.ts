@@ -154,6 +154,16 @@ CREATE TABLE webhook_cursor (
 );
 `,
   },
+  {
+    // Which node fetches a blob from the peers (replication/postgres-fetch-claims.ts), so
+    // that a blob crosses to the region once however many of its nodes want it at once.
+    version: 4,
+    sql: `CREATE TABLE blob_fetch_claims (
+  digest     ${text} PRIMARY KEY,
+  holder     text NOT NULL,
+  expires_at timestamptz NOT NULL
+)`,
+  },
 ];
 
 /** The newest schema this build knows. */

@@ -2,18 +2,25 @@
 // blob store's upload commit), resumed with Range after an interruption (the partial
 // bytes live in an upload session named after the digest), deduplicated so that each
 // blob crosses to this replica once however many repositories and tags use it. A transfer
-// can be read while it arrives (read-through GETs join it; see BlobTransfer).
+// can be read while it arrives (read-through GETs join it; see BlobTransfer). Among the
+// processes of one replica, a claim (fetch-claims.ts) says which one fetches a blob; the
+// others wait for it to be stored.
 import { Readable, type Writable } from "node:stream";
+import { setTimeout as delay } from "node:timers/promises";
 import type { Digest } from "../oci/digest.ts";
 import { type BlobIntake, DigestMismatchError } from "../registry/blob-intake.ts";
 import { ContentUnavailableError } from "../registry/replicated-change.ts";
 import { BlobTransfer, type TransferReader } from "./blob-transfer.ts";
+import type { FetchClaims } from "./fetch-claims.ts";
 import type { PeerClient } from "./peer-client.ts";
 import type { ReplicationMetrics } from "./replication-metrics.ts";
 import { TransferRate } from "./transfer-rate.ts";
 
 /** A blob transfer that receives nothing for this long is abandoned (and later resumed). */
 const stallMs = 20_000;
+
+/** How often a process waiting for another's fetch of a blob looks whether it is stored. */
+const claimedPollMs = 200;
 
 interface InflightFetch {
   done: Promise<void>;
@@ -32,6 +39,8 @@ export class BlobFetcher {
     private readonly intake: BlobIntake,
     private readonly peers: readonly PeerClient[],
     private readonly metrics: ReplicationMetrics,
+    /** Shared with the replica's other processes; none: this process is the only one. */
+    private readonly claims?: FetchClaims,
   ) {}
 
   /** Blobs being fetched now. */
@@ -115,6 +124,26 @@ export class BlobFetcher {
   ) {
     if (await this.intake.stored(digest)) return;
     if (inline && preferred && (await this.ingestInline(digest, inline, preferred))) return;
+    if (!this.claims) return this.fetchFromPeers(digest, transfer, preferred);
+    for (;;) {
+      const claim = await this.claims.claim(digest);
+      if (claim) {
+        try {
+          // Stored by the one that held the claim just before.
+          if (await this.intake.stored(digest)) return;
+          return await this.fetchFromPeers(digest, transfer, preferred);
+        } finally {
+          await claim.release();
+        }
+      }
+      // Another process of this replica fetches it: it is here once stored there (or this
+      // one claims it when that one gives up or dies).
+      await delay(claimedPollMs, undefined, { signal: this.closing.signal });
+      if (await this.intake.stored(digest)) return;
+    }
+  }
+
+  private async fetchFromPeers(digest: Digest, transfer: BlobTransfer, preferred?: PeerClient) {
     const order = preferred
       ? [preferred, ...this.peers.filter((p) => p !== preferred)]
       : [...this.peers];

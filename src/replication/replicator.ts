@@ -10,6 +10,7 @@ import { AntiEntropy } from "./anti-entropy.ts";
 import { BlobFetcher } from "./blob-fetcher.ts";
 import { ChangeWaiter } from "./change-waiter.ts";
 import type { CheckpointStore } from "./checkpoint-store.ts";
+import type { FetchClaims } from "./fetch-claims.ts";
 import { createPeerApi } from "./peer-api.ts";
 import { PeerClient, type PeerEndpoint } from "./peer-client.ts";
 import { PeerContentSource } from "./peer-content-source.ts";
@@ -23,6 +24,8 @@ export interface ReplicatorOptions {
   secret: string;
   /** Where each peer was applied up to (the replica opens and closes it). */
   checkpoints: CheckpointStore;
+  /** Which of the replica's processes fetches a blob (none: this is its only process). */
+  fetchClaims?: FetchClaims | undefined;
   registry: Registry;
   metrics: MetricsRegistry;
   log: Logger;
@@ -70,7 +73,12 @@ export class Replicator {
     this.follows = options.follows ?? true;
     this.metrics = new ReplicationMetrics(options.metrics);
     this.checkpoints = options.checkpoints;
-    this.fetcher = new BlobFetcher(options.registry.intake, this.peers, this.metrics);
+    this.fetcher = new BlobFetcher(
+      options.registry.intake,
+      this.peers,
+      this.metrics,
+      options.fetchClaims,
+    );
     this.antiEntropy = new AntiEntropy({
       registry: options.registry,
       peers: this.peers,

@@ -1,6 +1,7 @@
-// The leader's work stores on both drivers: SQLite files in a temporary folder, and the
+// The shared work stores on both drivers: SQLite files in a temporary folder, and the
 // tables of a fresh schema in a throwaway PostgreSQL cluster (migrated by the metadata
 // store, as at a node's start).
+import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -14,10 +15,14 @@ import {
 } from "../../test/support/postgres-server.ts";
 import { PostgresMetadataStore } from "../metadata/postgres-metadata-store.ts";
 import { PostgresCheckpointStore } from "../replication/postgres-checkpoint-store.ts";
+import { PostgresFetchClaims } from "../replication/postgres-fetch-claims.ts";
 import { SqliteCheckpointStore } from "../replication/sqlite-checkpoint-store.ts";
+import { SqliteFetchClaims } from "../replication/sqlite-fetch-claims.ts";
 import { PostgresOutboxStore } from "../webhooks/postgres-outbox-store.ts";
 import { SqliteOutboxStore } from "../webhooks/sqlite-outbox-store.ts";
-import { runWorkStoresSuite } from "./leader-work-stores-suite.ts";
+import { runWorkStoresSuite } from "./shared-work-stores-suite.ts";
+
+const fail = (error: unknown) => assert.fail(String(error));
 
 runWorkStoresSuite("SQLite", async () => {
   const dir = await mkdtemp(join(tmpdir(), "meridian-work-"));
@@ -31,6 +36,11 @@ runWorkStoresSuite("SQLite", async () => {
   return {
     ...openBoth(),
     reopen: async () => openBoth(),
+    claimsOfAnotherProcess: async (ttlMs) => {
+      const claims = new SqliteFetchClaims(join(dir, "replication.db"), fail, ttlMs);
+      opened.push(claims);
+      return claims;
+    },
     cleanup: async () => {
       for (const store of opened) await store.close();
       await rm(dir, { recursive: true, force: true });
@@ -45,7 +55,7 @@ after(async () => {
 });
 
 if (missing) {
-  it("leader work stores: PostgreSQL", { skip: missing }, () => {});
+  it("shared work stores: PostgreSQL", { skip: missing }, () => {});
 } else {
   runWorkStoresSuite("PostgreSQL", async () => {
     server ??= startPostgres();
@@ -64,6 +74,11 @@ if (missing) {
     return {
       ...openBoth(),
       reopen: async () => openBoth(),
+      claimsOfAnotherProcess: async (ttlMs) => {
+        const pool = new pg.Pool({ connectionString: url, options: `-c search_path=${schema}` });
+        pools.push(pool);
+        return new PostgresFetchClaims(pool, fail, ttlMs);
+      },
       cleanup: async () => {
         for (const pool of pools) await pool.end();
         await metadata.close();

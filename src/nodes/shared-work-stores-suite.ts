@@ -1,10 +1,13 @@
-// The behaviour both drivers of the leader's work stores must have (the checkpoints of
-// replication and the webhook outbox), run by leader-work-stores.test.ts against the
-// SQLite files and the PostgreSQL tables. `reopen` opens the same data anew, as the node
-// that takes the lead after another died does.
+// The behaviour both drivers of the shared work stores must have (the checkpoints of
+// replication, the webhook outbox, the fetch claims), run by shared-work-stores.test.ts
+// against the SQLite files and the PostgreSQL tables. `reopen` opens the same data anew,
+// as the node that takes the lead after another died does; `claimsOfAnotherProcess`, the
+// claims as another process of the replica holds them.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import { waitFor } from "../../test/support/wait-for.ts";
 import type { CheckpointStore } from "../replication/checkpoint-store.ts";
+import type { FetchClaims } from "../replication/fetch-claims.ts";
 import { withFixture } from "../testing/with-fixture.ts";
 import type { Attempt, NewEvent, OutboxStore } from "../webhooks/outbox-store.ts";
 
@@ -12,6 +15,8 @@ export interface WorkStoresFixture {
   checkpoints: CheckpointStore;
   outbox: OutboxStore;
   reopen(): Promise<{ checkpoints: CheckpointStore; outbox: OutboxStore }>;
+  /** Claims held by another process; `ttlMs`: how long its claims last unrenewed. */
+  claimsOfAnotherProcess(ttlMs?: number): Promise<FetchClaims>;
   cleanup(): Promise<void>;
 }
 
@@ -35,7 +40,7 @@ const answer = (at: number, status: number | null): Attempt => ({
 export function runWorkStoresSuite(name: string, open: () => Promise<WorkStoresFixture>) {
   const test = (body: (fixture: WorkStoresFixture) => Promise<void>) => withFixture(open, body);
 
-  describe(`leader work stores: ${name}`, () => {
+  describe(`shared work stores: ${name}`, () => {
     it(
       "keeps each peer's checkpoint and the bytes received, across a reopen",
       test(async ({ checkpoints, reopen }) => {
@@ -198,6 +203,46 @@ export function runWorkStoresSuite(name: string, open: () => Promise<WorkStoresF
           (await next.due(5_000, 10)).map((e) => e.id),
           ["e2"],
         );
+      }),
+    );
+
+    it(
+      "lets one process at a time fetch a blob, and the next once it is released",
+      test(async ({ claimsOfAnotherProcess }) => {
+        const [a, b] = [await claimsOfAnotherProcess(), await claimsOfAnotherProcess()];
+        const held = await a.claim("sha256:aa");
+        assert.ok(held, "the first claim is granted");
+        assert.equal(await b.claim("sha256:aa"), undefined, "the second waits");
+        const other = await b.claim("sha256:bb");
+        assert.ok(other, "another blob is anyone's");
+        await held.release();
+        const next = await b.claim("sha256:aa");
+        assert.ok(next, "released: the next process takes it");
+        assert.equal(await a.claim("sha256:aa"), undefined);
+        await next.release();
+        await other.release();
+      }),
+    );
+
+    it(
+      "hands the fetch of a process that stopped renewing on once its claim expires",
+      test(async ({ claimsOfAnotherProcess }) => {
+        const dead = await claimsOfAnotherProcess(300);
+        const alive = await claimsOfAnotherProcess(300);
+        // Never released and, the holder gone, never renewed past the TTL (renewal comes
+        // every few seconds): as after a kill.
+        assert.ok(await dead.claim("sha256:cc"));
+        let taken: Awaited<ReturnType<FetchClaims["claim"]>>;
+        await waitFor(
+          async () => {
+            taken = await alive.claim("sha256:cc");
+            return taken !== undefined;
+          },
+          "the expired claim to be taken over",
+          10_000,
+          50,
+        );
+        await taken?.release();
       }),
     );
   });

@@ -1,7 +1,8 @@
 // The peer API a replica serves to the other replicas, all behind the replication
 // credential:
 //
-//   GET /_meridian/replication/feed?since=<seq>&limit=<n>&wait=<ms>   change feed (long-poll)
+//   GET /_meridian/replication/feed?since=<seq>&limit=<n>&wait=<ms>[&stream=1]
+//                                 change feed: one page (long-poll), or a stream of pages
 //   GET /_meridian/replication/blobs/<digest>                          blob bytes (Range)
 //   GET /_meridian/replication/manifest?repository=&reference=         manifest bytes, stamps
 //   GET /_meridian/replication/link?repository=&digest=                whether a blob is linked
@@ -18,14 +19,15 @@ import type { ApiExtension, ExtensionContext } from "../api/api-server.ts";
 import { sendJson, withUnsatisfiedRange } from "../api/responses.ts";
 import { controlRepository } from "../metadata/metadata-store.ts";
 import { parseReadRange, resolveReadRange } from "../oci/content-range.ts";
-import { type Digest, parseDigest } from "../oci/digest.ts";
+import { parseDigest } from "../oci/digest.ts";
 import { OciError } from "../oci/oci-error.ts";
 import { parseReference, parseRepositoryName } from "../oci/reference.ts";
 import type { ReplicaState } from "../registry/replica-state.ts";
 import { BlobNotFoundError } from "../storage/blob-store.ts";
 import type { ChangeWaiter } from "./change-waiter.ts";
+import { serveFeed } from "./feed-endpoint.ts";
 import { requirePeer } from "./peer-credential.ts";
-import { feedProtocol, toWire } from "./wire-format.ts";
+import { integerParam } from "./query-params.ts";
 
 export interface PeerApiOptions {
   secret: string;
@@ -38,15 +40,6 @@ export interface PeerApiOptions {
 }
 
 export const peerApiPrefix = "/_meridian/replication/";
-const maxFeedPage = 500;
-const maxWaitMs = 30_000;
-const maxPageBytes = 8 * 1024 * 1024;
-/**
- * Blobs up to this size travel inside the feed record that links them (once a page), so
- * that a small image reaches a waiting follower in one trip instead of one more round trip
- * per blob.
- */
-export const maxInlineBlobBytes = 1024 * 1024;
 
 export function createPeerApi(options: PeerApiOptions): ApiExtension {
   return {
@@ -60,7 +53,7 @@ export function createPeerApi(options: PeerApiOptions): ApiExtension {
       }
       if (req.method !== "GET" && req.method !== "HEAD")
         throw new OciError("UNSUPPORTED", { method: req.method });
-      if (route === "feed") return feed(res, ctx, options);
+      if (route === "feed") return serveFeed(res, ctx, options);
       if (route === "drained" && options.drain) {
         const region = ctx.query.get("peer") ?? "";
         const timeoutMs = Math.min(integerParam(ctx.query, "timeoutMs", 60_000), 600_000);
@@ -80,69 +73,6 @@ export function createPeerApi(options: PeerApiOptions): ApiExtension {
       throw new OciError("NAME_UNKNOWN", { path: ctx.path.slice(0, 200) }, { status: 404 });
     },
   };
-}
-
-async function feed(
-  res: ServerResponse,
-  ctx: ExtensionContext,
-  options: PeerApiOptions,
-): Promise<void> {
-  const since = integerParam(ctx.query, "since", 0);
-  const limit = Math.min(integerParam(ctx.query, "limit", maxFeedPage), maxFeedPage);
-  const wait = Math.min(integerParam(ctx.query, "wait", 0), maxWaitMs);
-  let records = await options.state.changesSince(since, limit);
-  if (records.length === 0 && wait > 0) {
-    await options.waiter.waitBeyond(since, wait, ctx.signal);
-    records = await options.state.changesSince(since, limit);
-  }
-  const wire = [];
-  let bytes = 0;
-  const inlined = new Set<string>();
-  for (const record of records) {
-    // A page stops early once its manifests and blobs reach a few MiB; the follower asks again.
-    if (bytes >= maxPageBytes) break;
-    if (record.kind === "manifest-put" && record.digest) {
-      const stored = await options.state.manifest(record.repository, { digest: record.digest });
-      bytes += stored?.bytes.length ?? 0;
-      wire.push(toWire(record, stored));
-    } else if (record.kind === "control-put" && record.control) {
-      // The value the record wrote, while it is still the register's (else a newer write
-      // follows in the feed).
-      const current = await options.state.controlRecord(record.control.kind, record.control.name);
-      const value = current?.stamp === record.stamp ? (current.value ?? undefined) : undefined;
-      bytes += value?.length ?? 0;
-      wire.push(toWire(record, undefined, undefined, value));
-    } else if (record.kind === "blob-link" && record.digest && !inlined.has(record.digest)) {
-      const blob = await inlineBlob(options.state, record.digest);
-      if (blob) {
-        inlined.add(record.digest);
-        bytes += blob.length;
-      }
-      wire.push(toWire(record, undefined, blob));
-    } else {
-      wire.push(toWire(record));
-    }
-  }
-  sendJson(res, 200, {
-    protocol: feedProtocol,
-    records: wire,
-    head: await options.state.headSeq(),
-    log: await options.state.logId(),
-  });
-}
-
-/** A small blob's bytes, to travel inside its link record; undefined for a large or absent one. */
-async function inlineBlob(state: ReplicaState, digest: Digest): Promise<Buffer | undefined> {
-  const info = await state.blob(digest);
-  if (!info || info.size > maxInlineBlobBytes) return undefined;
-  try {
-    const chunks: Buffer[] = [];
-    for await (const chunk of await state.readBlob(digest)) chunks.push(chunk as Buffer);
-    return Buffer.concat(chunks);
-  } catch (error) {
-    if (error instanceof BlobNotFoundError) return undefined;
-    throw error;
-  }
 }
 
 async function blob(
@@ -249,12 +179,4 @@ async function exportRepository(
     links: exported.links,
     controls: exported.controls ?? [],
   });
-}
-
-function integerParam(query: URLSearchParams, name: string, fallback: number): number {
-  const value = query.get(name);
-  if (value === null || value === "") return fallback;
-  if (!/^\d{1,15}$/.test(value))
-    throw new OciError("PAGINATION_NUMBER_INVALID", { [name]: value.slice(0, 20) });
-  return Number(value);
 }

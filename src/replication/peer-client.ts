@@ -8,7 +8,7 @@ import type { Digest } from "../oci/digest.ts";
 import { parseDigest } from "../oci/digest.ts";
 import { parseStamp } from "../registry/hybrid-clock.ts";
 import { peerAuthorization } from "./peer-credential.ts";
-import { type FeedPage, PeerProtocolError, parseFeedPage } from "./wire-format.ts";
+import { type FeedPage, feedStreamType, PeerProtocolError, parseFeedPage } from "./wire-format.ts";
 
 export interface PeerEndpoint {
   /** The peer's region name, which is also its id among replicas. */
@@ -66,6 +66,70 @@ export class PeerClient {
       waitMs + requestTimeoutMs,
     );
     return parseFeedPage(await this.json(response));
+  }
+
+  /**
+   * The feed after `since` as a stream of pages, each as soon as the peer committed its
+   * records (feed-endpoint.ts); a peer of an older build answers one page (a long-poll of
+   * up to `waitMs`), which this yields before it ends. The peer writes a page at least
+   * every `waitMs`: a stream silent for longer than that and `requestTimeoutMs` is cut (a
+   * cut link). The time the caller spends on a page does not count.
+   */
+  async *feedStream(since: number, waitMs: number, signal?: AbortSignal): AsyncGenerator<FeedPage> {
+    const response = await this.get(
+      `feed?since=${since}&wait=${waitMs}&stream=1`,
+      {},
+      signal,
+      [200],
+      waitMs + requestTimeoutMs,
+    );
+    if (!response.header("content-type")?.startsWith(feedStreamType)) {
+      yield parseFeedPage(await this.json(response));
+      return;
+    }
+    const { message } = response;
+    const silentMs = waitMs + requestTimeoutMs;
+    let timer: NodeJS.Timeout | undefined;
+    const watch = () => {
+      clearTimeout(timer);
+      timer = setTimeout(
+        () => message.destroy(new Error(`peer ${this.region}: feed silent for ${silentMs} ms`)),
+        silentMs,
+      );
+    };
+    try {
+      watch();
+      let partial: Buffer[] = [];
+      let partialBytes = 0;
+      for await (const chunk of message as AsyncIterable<Buffer>) {
+        let start = 0;
+        for (let end = chunk.indexOf(10); end !== -1; end = chunk.indexOf(10, start)) {
+          partial.push(chunk.subarray(start, end));
+          const line = Buffer.concat(partial).toString("utf8");
+          partial = [];
+          partialBytes = 0;
+          start = end + 1;
+          let page: FeedPage;
+          try {
+            page = parseFeedPage(JSON.parse(line));
+          } catch (error) {
+            if (error instanceof PeerProtocolError) throw error;
+            throw new PeerProtocolError("a feed stream line is not JSON");
+          }
+          clearTimeout(timer);
+          yield page;
+          watch();
+        }
+        if (start < chunk.length) {
+          partial.push(chunk.subarray(start));
+          partialBytes += chunk.length - start;
+          if (partialBytes > maxReplyBytes) throw new PeerProtocolError("feed page too large");
+        }
+      }
+    } finally {
+      clearTimeout(timer);
+      if (!message.readableEnded) message.destroy();
+    }
   }
 
   /** The peer's newest seq and change-log identity, without waiting. */

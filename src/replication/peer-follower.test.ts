@@ -134,6 +134,37 @@ describe("peer follower", () => {
     );
   });
 
+  it("gets later commits on the stream it holds open, without asking again", async () => {
+    const first = await addBlob(peer, "first on the stream");
+    await peer.metadata.linkBlob({
+      repository: "s",
+      ...first,
+      stamp: formatStamp(Date.now() - 900, 0, "eastus"),
+    });
+    await until(
+      async () => (await local.metadata.getBlobLink("s", first.digest)) !== undefined,
+      "the first link",
+    );
+    const feedRequests = requests.filter((r) => r.startsWith("feed")).length;
+    for (let i = 0; i < 3; i += 1) {
+      const blob = await addBlob(peer, `later on the stream ${i}`);
+      await peer.metadata.linkBlob({
+        repository: "s",
+        ...blob,
+        stamp: formatStamp(Date.now() - 800 + i, 0, "eastus"),
+      });
+      await until(
+        async () => (await local.metadata.getBlobLink("s", blob.digest)) !== undefined,
+        `link ${i}`,
+      );
+    }
+    assert.equal(
+      requests.filter((r) => r.startsWith("feed")).length,
+      feedRequests,
+      "no new feed request: the records came on the open stream",
+    );
+  });
+
   it("fetches a blob too large to travel inside its record", async () => {
     const blob = await addBlob(peer, "x".repeat(1024 * 1024 + 1));
     await peer.metadata.linkBlob({

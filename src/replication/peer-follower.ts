@@ -15,7 +15,7 @@ import type { BlobFetcher } from "./blob-fetcher.ts";
 import type { CheckpointStore } from "./checkpoint-store.ts";
 import type { PeerClient } from "./peer-client.ts";
 import type { ReplicationMetrics } from "./replication-metrics.ts";
-import { toChange, type WireRecord } from "./wire-format.ts";
+import { type FeedPage, toChange, type WireRecord } from "./wire-format.ts";
 
 export interface PeerFollowerOptions {
   peer: PeerClient;
@@ -136,44 +136,22 @@ export class PeerFollower {
           this.log = saved.log;
           this.loaded = true;
         }
-        // Until the peer first answers its head is unknown (-1): that request does not wait.
-        const caughtUp = this.state.head >= 0 && this.state.checkpoint >= this.state.head;
-        const wait = caughtUp ? (this.options.pollWaitMs ?? 25_000) : 0;
-        const page = await peer.feed(this.state.checkpoint, wait, this.abort.signal);
-        this.tried = true;
-        this.state.connected = true;
-        everReached = true;
-        this.state.lastContact = Date.now();
-        if (page.log !== undefined && page.log !== this.log) {
-          const known = this.log !== undefined;
-          this.log = page.log;
-          if (known || this.state.checkpoint > page.head) {
-            // The peer's change log is not the one the checkpoint counts in (its data was
-            // replaced): follow the new log from its start.
-            log.warn(
-              { peer: peer.region },
-              "peer's change log changed; following it from the start",
-            );
-            this.state.checkpoint = 0;
-            this.state.head = -1;
-            await this.options.checkpoints.set(peer.region, 0, page.log);
-            continue;
-          }
-        }
-        this.state.head = page.head;
-        this.state.lastError = undefined;
-        this.updateLag(page.records[0]);
-        this.prefetch(page.records);
-        for (const record of page.records) {
+        // Pages come as the peer commits them; the next is on its way while this one is
+        // applied. A page that starts the log over ends the stream: the next starts at 0.
+        const pages = peer.feedStream(
+          this.state.checkpoint,
+          this.options.pollWaitMs ?? 25_000,
+          this.abort.signal,
+        );
+        for await (const page of pages) {
+          this.tried = true;
+          this.state.connected = true;
+          everReached = true;
+          this.state.lastContact = Date.now();
+          if (!(await this.take(page))) break;
           if (!this.running) return;
-          await this.applyWithRetry(record);
-          this.state.checkpoint = record.seq;
-          await this.options.checkpoints.set(peer.region, record.seq, this.log);
-          metrics.recordsApplied.inc({ peer: peer.region });
+          backoff = 100;
         }
-        if (page.records.length === 0) this.state.checkpoint = Math.max(this.state.checkpoint, 0);
-        this.updateLag(undefined);
-        backoff = 100;
       } catch (error) {
         if (!this.running) return;
         this.tried = true;
@@ -191,6 +169,37 @@ export class PeerFollower {
         backoff = Math.min(backoff * 2, maxBackoffMs);
       }
     }
+  }
+
+  /** Applies one page in order; false when it starts the peer's log over (from seq 0). */
+  private async take(page: FeedPage): Promise<boolean> {
+    const { peer, metrics, log } = this.options;
+    if (page.log !== undefined && page.log !== this.log) {
+      const known = this.log !== undefined;
+      this.log = page.log;
+      if (known || this.state.checkpoint > page.head) {
+        // The peer's change log is not the one the checkpoint counts in (its data was
+        // replaced): follow the new log from its start.
+        log.warn({ peer: peer.region }, "peer's change log changed; following it from the start");
+        this.state.checkpoint = 0;
+        this.state.head = -1;
+        await this.options.checkpoints.set(peer.region, 0, page.log);
+        return false;
+      }
+    }
+    this.state.head = page.head;
+    this.state.lastError = undefined;
+    this.updateLag(page.records[0]);
+    this.prefetch(page.records);
+    for (const record of page.records) {
+      if (!this.running) return true;
+      await this.applyWithRetry(record);
+      this.state.checkpoint = record.seq;
+      await this.options.checkpoints.set(peer.region, record.seq, this.log);
+      metrics.recordsApplied.inc({ peer: peer.region });
+    }
+    this.updateLag(undefined);
+    return true;
   }
 
   private async applyWithRetry(record: WireRecord): Promise<void> {

@@ -44,6 +44,9 @@ export interface WireRecord {
  */
 export const feedProtocol = 1;
 
+/** The content type of a stream of feed pages, one JSON page per line. */
+export const feedStreamType = "application/x-ndjson";
+
 export interface FeedPage {
   records: WireRecord[];
   /** The protocol the page is written in (absent: 1). */

@@ -227,11 +227,12 @@ export function runWorkStoresSuite(name: string, open: () => Promise<WorkStoresF
     it(
       "hands the fetch of a process that stopped renewing on once its claim expires",
       test(async ({ claimsOfAnotherProcess }) => {
-        const dead = await claimsOfAnotherProcess(300);
-        const alive = await claimsOfAnotherProcess(300);
-        // Never released and, the holder gone, never renewed past the TTL (renewal comes
-        // every few seconds): as after a kill.
+        const dead = await claimsOfAnotherProcess(1_500);
+        const alive = await claimsOfAnotherProcess(1_500);
         assert.ok(await dead.claim("sha256:cc"));
+        // Gone without releasing: its claim is no longer renewed, as after a kill.
+        await dead.close();
+        assert.equal(await alive.claim("sha256:cc"), undefined, "held until it expires");
         let taken: Awaited<ReturnType<FetchClaims["claim"]>>;
         await waitFor(
           async () => {

@@ -39,28 +39,38 @@ export async function openSharedWorkStores(options: {
       durable,
       onIdleError: options.onIdleError,
     });
+    const fetchClaims = new PostgresFetchClaims(pool, options.onIdleError);
     return {
       checkpoints: new PostgresCheckpointStore(pool),
       outbox: new PostgresOutboxStore(pool),
-      fetchClaims: new PostgresFetchClaims(pool, options.onIdleError),
-      close: () => pool.end(),
+      fetchClaims,
+      async close() {
+        await fetchClaims.close();
+        await pool.end();
+      },
     };
   }
   const { SqliteCheckpointStore } = await import("../replication/sqlite-checkpoint-store.ts");
   const { SqliteOutboxStore } = await import("../webhooks/sqlite-outbox-store.ts");
-  const checkpoints = new SqliteCheckpointStore(join(dataDir, "replication.db"));
+  // Opened when replication first asks: a replica that replicates nothing makes no file.
+  let checkpoints: InstanceType<typeof SqliteCheckpointStore> | undefined;
   const outbox = new SqliteOutboxStore(join(dataDir, "webhooks.db"), { durable });
   const { SqliteFetchClaims } = await import("../replication/sqlite-fetch-claims.ts");
-  const fetchClaims =
-    options.processes > 1
-      ? new SqliteFetchClaims(join(dataDir, "replication.db"), options.onIdleError)
-      : undefined;
+  let fetchClaims: InstanceType<typeof SqliteFetchClaims> | undefined;
   return {
-    checkpoints,
+    get checkpoints() {
+      checkpoints ??= new SqliteCheckpointStore(join(dataDir, "replication.db"));
+      return checkpoints;
+    },
     outbox,
-    fetchClaims,
+    get fetchClaims() {
+      if (options.processes > 1) {
+        fetchClaims ??= new SqliteFetchClaims(join(dataDir, "replication.db"), options.onIdleError);
+      }
+      return fetchClaims;
+    },
     async close() {
-      await checkpoints.close();
+      await checkpoints?.close();
       await outbox.close();
       await fetchClaims?.close();
     },

@@ -86,7 +86,7 @@ it("fetches a blob two processes want at once from the peer once", async () => {
   const processes = [0, 1].map(() => {
     const shared = new SqliteFetchClaims(join(dir, "replication.db"), fail);
     // Counts the asks, to hold the peer's answer until both processes asked.
-    const claims: FetchClaims & { close(): Promise<void> } = {
+    const claims: FetchClaims = {
       claim: (blob) => {
         claimAttempts += 1;
         return shared.claim(blob);

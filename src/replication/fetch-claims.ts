@@ -13,6 +13,11 @@ export interface FetchClaim {
 export interface FetchClaims {
   /** The claim on fetching `digest`, or undefined while another process holds it. */
   claim(digest: string): Promise<FetchClaim | undefined>;
+  /**
+   * Stops renewing the claims this process holds, without giving them up (the process
+   * stops; a fetch it was running is taken over once they expire).
+   */
+  close(): Promise<void>;
 }
 
 /** How long a claim lasts without renewal: how soon a dead holder's fetch is taken over. */
@@ -22,27 +27,42 @@ export const claimTtlMs = 15_000;
 export const claimRenewMs = 5_000;
 
 /**
- * Renews a claim every `claimRenewMs` until released; `renew` says whether the claim was
+ * Renews a claim every `claimRenewMs` (or a third of a shorter TTL) until released; `renew` says whether the claim was
  * still this holder's (a holder stalled past the TTL may have lost it, and then stops
  * renewing: the digest check at commit keeps a second writer harmless).
  */
-export function heldClaim(
-  renew: () => Promise<boolean>,
-  release: () => Promise<void>,
-  onError: (error: unknown) => void,
-): FetchClaim {
-  const timer = setInterval(() => {
-    renew()
-      .then((still) => {
-        if (!still) clearInterval(timer);
-      })
-      .catch(onError);
-  }, claimRenewMs);
+export function heldClaim(options: {
+  renew: () => Promise<boolean>;
+  release: () => Promise<void>;
+  onError: (error: unknown) => void;
+  /** The renewal timers of the holder's claims, which its close() stops. */
+  renewals: Set<NodeJS.Timeout>;
+  /** How long the claim lasts unrenewed: it is renewed three times within that. */
+  ttlMs: number;
+}): FetchClaim {
+  const { renewals } = options;
+  const stop = () => {
+    clearInterval(timer);
+    renewals.delete(timer);
+  };
+  const timer = setInterval(
+    () => {
+      options
+        .renew()
+        .then((still) => {
+          if (!still) stop();
+        })
+        .catch(options.onError);
+    },
+    Math.min(claimRenewMs, options.ttlMs / 3),
+  );
   timer.unref();
+  renewals.add(timer);
   return {
     async release() {
-      clearInterval(timer);
-      await release();
+      if (!renewals.has(timer)) return;
+      stop();
+      await options.release();
     },
   };
 }

@@ -6,13 +6,14 @@ import { claimTtlMs, type FetchClaim, type FetchClaims, heldClaim } from "./fetc
 
 export class PostgresFetchClaims implements FetchClaims {
   private readonly holder = randomUUID();
+  private readonly renewals = new Set<NodeJS.Timeout>();
   private readonly ttl: string;
 
   /** `pool`: connections whose search_path is the region's schema; closed by its owner. */
   constructor(
     private readonly pool: pg.Pool,
     private readonly onError: (error: unknown) => void,
-    ttlMs = claimTtlMs,
+    private readonly ttlMs = claimTtlMs,
   ) {
     this.ttl = `now() + interval '${Math.round(ttlMs)} milliseconds'`;
   }
@@ -25,21 +26,28 @@ export class PostgresFetchClaims implements FetchClaims {
       [digest, this.holder],
     );
     if (!rowCount) return undefined;
-    return heldClaim(
-      async () => {
+    return heldClaim({
+      renew: async () => {
         const renewed = await this.pool.query(
           `UPDATE blob_fetch_claims SET expires_at = ${this.ttl} WHERE digest = $1 AND holder = $2`,
           [digest, this.holder],
         );
         return (renewed.rowCount ?? 0) > 0;
       },
-      async () => {
+      release: async () => {
         await this.pool.query("DELETE FROM blob_fetch_claims WHERE digest = $1 AND holder = $2", [
           digest,
           this.holder,
         ]);
       },
-      this.onError,
-    );
+      onError: this.onError,
+      renewals: this.renewals,
+      ttlMs: this.ttlMs,
+    });
+  }
+
+  async close(): Promise<void> {
+    for (const timer of this.renewals) clearInterval(timer);
+    this.renewals.clear();
   }
 }

@@ -7,6 +7,7 @@ import { claimTtlMs, type FetchClaim, type FetchClaims, heldClaim } from "./fetc
 export class SqliteFetchClaims implements FetchClaims {
   private readonly db: Database.Database;
   private readonly holder = randomUUID();
+  private readonly renewals = new Set<NodeJS.Timeout>();
   private readonly sql;
 
   constructor(
@@ -40,16 +41,21 @@ export class SqliteFetchClaims implements FetchClaims {
   async claim(digest: string): Promise<FetchClaim | undefined> {
     const now = this.now();
     if (!this.sql.take.get(digest, this.holder, now + this.ttlMs, now)) return undefined;
-    return heldClaim(
-      async () => this.sql.renew.run(this.now() + this.ttlMs, digest, this.holder).changes > 0,
-      async () => {
-        if (this.db.open) this.sql.release.run(digest, this.holder);
+    return heldClaim({
+      renew: async () =>
+        this.sql.renew.run(this.now() + this.ttlMs, digest, this.holder).changes > 0,
+      release: async () => {
+        this.sql.release.run(digest, this.holder);
       },
-      this.onError,
-    );
+      onError: this.onError,
+      renewals: this.renewals,
+      ttlMs: this.ttlMs,
+    });
   }
 
   async close(): Promise<void> {
+    for (const timer of this.renewals) clearInterval(timer);
+    this.renewals.clear();
     if (this.db.open) this.db.close();
   }
 }

@@ -1,5 +1,6 @@
-// The SQLite metadata-store driver (better-sqlite3, WAL, synchronous=FULL so that an
-// acknowledged write survives power loss). Each domain operation runs as one synchronous
+// The SQLite metadata-store driver (better-sqlite3, WAL; durable: a write is acknowledged
+// once its commit is flushed to disk, by sqlite-wal-sync.ts off the event loop, so that it
+// survives power loss). Each domain operation runs as one synchronous
 // transaction inside an async method, so callers see the same promise-based interface a
 // PostgreSQL driver will offer.
 import { createHash, type Hash, randomUUID } from "node:crypto";
@@ -34,11 +35,13 @@ import type {
 import { controlRepository } from "./metadata-store.ts";
 import { SqliteCommitWatch } from "./sqlite-commit-watch.ts";
 import { schema, schemaVersion, tagVisibility, upgradeSchema } from "./sqlite-schema.ts";
+import { SqliteWalSync } from "./sqlite-wal-sync.ts";
 
 export interface SqliteMetadataStoreOptions {
   /** Database file path; ":memory:" for a throwaway store. */
   path: string;
-  /** synchronous=FULL (default) or NORMAL (faster, may lose the last commits on power loss). */
+  /** Flush each commit to disk before acknowledging it (default), or not (faster, may lose
+   * the last commits on power loss). */
   durable?: boolean;
   /** Told of a commit listener that threw (default: one line on stderr). */
   onListenerError?: (error: unknown) => void;
@@ -67,6 +70,8 @@ export class SqliteMetadataStore implements MetadataStore {
   private flushScheduled = false;
   private readonly onListenerError: (error: unknown) => void;
   private readonly watch: SqliteCommitWatch | undefined;
+  /** Flushes the WAL after each commit (durable file stores only). */
+  private readonly walSync: SqliteWalSync | undefined;
 
   constructor(options: SqliteMetadataStoreOptions) {
     this.onListenerError =
@@ -74,7 +79,12 @@ export class SqliteMetadataStore implements MetadataStore {
       ((error) => console.error(`metadata commit listener failed: ${String(error)}`));
     this.db = new Database(options.path);
     this.db.pragma("journal_mode = WAL");
-    this.db.pragma(`synchronous = ${options.durable === false ? "NORMAL" : "FULL"}`);
+    // NORMAL: a commit writes the WAL without flushing it; walSync flushes it off the
+    // event loop before the commit is acknowledged.
+    this.db.pragma("synchronous = NORMAL");
+    const inMemory = options.path === ":memory:" || options.path === "";
+    this.walSync =
+      options.durable !== false && !inMemory ? new SqliteWalSync(`${options.path}-wal`) : undefined;
     this.db.pragma("busy_timeout = 5000");
     this.db.exec(schema);
     upgradeSchema(this.db);
@@ -642,16 +652,16 @@ export class SqliteMetadataStore implements MetadataStore {
 
   async close(): Promise<void> {
     this.watch?.stop();
+    await this.walSync?.close();
     if (this.db.open) this.db.close();
   }
 
   /**
    * Runs `work` as one atomic operation. Operations that arrive together are committed
    * together (group commit): each runs in its own savepoint inside one transaction, so
-   * one that throws is rolled back alone, and the batch costs one fsync instead of one
-   * per operation. With better-sqlite3 a commit's fsync blocks the event loop, so this
-   * is what lets durable writes keep up with concurrent pushes. The promise settles
-   * after the commit; then the change records are announced.
+   * one that throws is rolled back alone, and the batch costs one flush instead of one
+   * per operation. The promise settles once the commit is on disk (walSync); then the
+   * change records are announced, so that peers and webhooks only hear of durable ones.
    */
   private transact<T>(work: () => T): Promise<T> {
     return new Promise<T>((resolve, reject) => {
@@ -690,15 +700,23 @@ export class SqliteMetadataStore implements MetadataStore {
       this.pending = [];
     }
     const committed = outcomes.flatMap((outcome) => outcome.records);
-    batch.forEach((item, index) => {
-      const outcome = outcomes[index];
-      if (outcome?.ok) item.resolve(outcome.value);
-      else item.reject(outcome?.error);
-    });
-    if (committed.length > 0) {
-      this.watch?.ownCommitted(committed);
-      this.announce(committed);
+    // At once: the watch must not announce these seqs as another process's.
+    if (committed.length > 0) this.watch?.ownCommitted(committed);
+    const settle = () => {
+      batch.forEach((item, index) => {
+        const outcome = outcomes[index];
+        if (outcome?.ok) item.resolve(outcome.value);
+        else item.reject(outcome?.error);
+      });
+      if (committed.length > 0) this.announce(committed);
+    };
+    if (!this.walSync) {
+      settle();
+      return;
     }
+    this.walSync.sync().then(settle, (error: unknown) => {
+      for (const item of batch) item.reject(error);
+    });
   }
 
   private announce(records: ChangeRecord[]): void {

@@ -4,6 +4,7 @@
 // once and every pending event is still there (at-least-once delivery). Everything waits
 // on disk; callers read small windows.
 import Database from "better-sqlite3";
+import { SqliteWalSync } from "../metadata/sqlite-wal-sync.ts";
 import type {
   Attempt,
   EventState,
@@ -46,11 +47,19 @@ CREATE TABLE IF NOT EXISTS cursor (one INTEGER PRIMARY KEY CHECK (one = 1), seq 
 export class SqliteOutboxStore implements OutboxStore {
   private readonly db: Database.Database;
   private readonly sql;
+  /** Flushes the WAL after each write, off the event loop (durable files only). */
+  private readonly walSync: SqliteWalSync | undefined;
 
   constructor(path: string, options: { durable?: boolean } = {}) {
     this.db = new Database(path);
     this.db.pragma("journal_mode = WAL");
-    this.db.pragma(`synchronous = ${options.durable === false ? "NORMAL" : "FULL"}`);
+    // As the metadata store: commits unflushed, then flushed in the thread pool before the
+    // write resolves (sqlite-wal-sync.ts), so that no fsync blocks the event loop.
+    this.db.pragma("synchronous = NORMAL");
+    this.walSync =
+      options.durable !== false && path !== ":memory:"
+        ? new SqliteWalSync(`${path}-wal`)
+        : undefined;
     this.db.exec(schema);
     const db = this.db;
     this.sql = {
@@ -98,12 +107,14 @@ export class SqliteOutboxStore implements OutboxStore {
   }
 
   async enqueue(events: readonly NewEvent[], cursor: OutboxCursor): Promise<number> {
-    return this.db.transaction(() => {
-      let added = 0;
-      for (const event of events) added += this.sql.insert.run(event).changes;
+    const added = this.db.transaction(() => {
+      let count = 0;
+      for (const event of events) count += this.sql.insert.run(event).changes;
       this.sql.setCursor.run(cursor.seq, cursor.log);
-      return added;
+      return count;
     })();
+    await this.walSync?.sync();
+    return added;
   }
 
   async due(now: number, limit: number): Promise<OutboxEvent[]> {
@@ -124,6 +135,7 @@ export class SqliteOutboxStore implements OutboxStore {
       this.sql.addAttempt.run(seq, attempt.at, attempt.status, attempt.latencyMs, attempt.excerpt);
       this.sql.finish.run(next.state, next.attempts, next.nextAt, seq);
     })();
+    await this.walSync?.sync();
   }
 
   async events(webhook: string, limit: number): Promise<(OutboxEvent & { log: Attempt[] })[]> {
@@ -144,10 +156,13 @@ export class SqliteOutboxStore implements OutboxStore {
       this.sql.addAttempt.run(seq, attempt.at, attempt.status, attempt.latencyMs, attempt.excerpt);
       this.sql.finish.run(state, 1, event.createdAt, seq);
     })();
+    await this.walSync?.sync();
   }
 
   async redeliver(webhook: string, id: string, now: number): Promise<boolean> {
-    return this.sql.redeliver.run(now, webhook, id).changes > 0;
+    const found = this.sql.redeliver.run(now, webhook, id).changes > 0;
+    await this.walSync?.sync();
+    return found;
   }
 
   async pendingStats(): Promise<PendingStats[]> {
@@ -162,6 +177,7 @@ export class SqliteOutboxStore implements OutboxStore {
   }
 
   async close(): Promise<void> {
+    await this.walSync?.close();
     if (this.db.open) this.db.close();
   }
 }

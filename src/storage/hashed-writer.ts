@@ -17,17 +17,30 @@ import type { Digest, DigestAlgorithm } from "../oci/digest.ts";
 import { BufferPool } from "./buffer-pool.ts";
 import { RemoteHash } from "./hash-thread.ts";
 
-/** Bytes per write and per hash request. */
-const slotBytes = 1024 * 1024;
+/**
+ * Bytes per write. Every upload in flight holds at least two slots (one filling, one being
+ * written), so the slot size sets the memory of many concurrent uploads: peak RSS of the
+ * replica during 16 concurrent 256 MiB uploads (bench `rss`, 3 runs each on 2026-12-01,
+ * idle 66-68 MiB) was 137-145 MiB with 1 MiB slots, 110-116 with 256 KiB, 100-110 with
+ * 128 KiB. Smaller slots cost more writes, not throughput: see README, Benchmark.
+ */
+const slotBytes = 128 * 1024;
 /**
  * Slots all concurrent writers together may have in flight: with many uploads at once
  * each gets fewer (one at least), so memory stays bounded by this budget plus one
- * filling and one in-flight slot per writer, not by the blob size.
+ * filling and one in-flight slot per writer, not by the blob size. 32 x 128 KiB: a
+ * budget of 64 measured 109-118 MiB in the runs above (each writer kept more slots).
  */
-const budgetSlots = 16;
+const budgetSlots = 32;
 /** Slots one writer may have in flight: enough to keep the disk and the hash busy. */
-const maxInflightSlots = 8;
+const maxInflightSlots = 16;
 const slots = new BufferPool(slotBytes, budgetSlots);
+/**
+ * Bytes per request to the hashing thread. The thread reads the bytes back from the file,
+ * not from the slot, so its requests need not follow the slots: 1 MiB keeps its round
+ * trips as few as they were with 1 MiB slots.
+ */
+const hashRequestBytes = 1024 * 1024;
 let activeWriters = 0;
 
 function inflightLimit(): number {
@@ -84,6 +97,13 @@ export class HashedWriter {
     let lastWrite: Promise<void> = Promise.resolve();
     const flushes: Promise<unknown>[] = [];
     let syncedTo = start;
+    /** Where the next hash request starts: bytes before it are hashed or requested. */
+    let hashedTo = start;
+    const requestHash = (after: Promise<void>, to: number): Promise<void> => {
+      const from = hashedTo;
+      hashedTo = to;
+      return after.then(() => this.remoteHash().absorb(path, to, from));
+    };
     const submit = (last: boolean) => {
       if (!slot || filled === 0) return;
       const buffer = slot;
@@ -102,10 +122,11 @@ export class HashedWriter {
       });
       lastWrite = written;
       const released = written.finally(() => slots.give(buffer));
+      // One hash request per hashRequestBytes written, and one for the tail.
       const done =
-        this.mode === "local"
-          ? released
-          : released.then(() => this.remoteHash().absorb(path, at + length, at));
+        this.mode === "remote" && (last || position - hashedTo >= hashRequestBytes)
+          ? requestHash(released, position)
+          : released;
       done.catch(() => undefined);
       inflight.push(done);
       // Flushing to disk in the background as the data arrives overlaps the disk with the
@@ -133,6 +154,12 @@ export class HashedWriter {
         }
       }
       submit(true);
+      // A stream that ended on a slot boundary left its last range unrequested.
+      if (this.mode === "remote" && hashedTo < position) {
+        const done = requestHash(lastWrite, position);
+        done.catch(() => undefined);
+        inflight.push(done);
+      }
       // The caller waits for the bytes to be in the file, not for the hash to catch up:
       // a chunked upload's next PATCH streams while the thread hashes this one's tail.
       // digest() waits for it.

@@ -12,10 +12,11 @@
 // is checked is the digest of the bytes that get published.
 
 import { createHash, type Hash } from "node:crypto";
-import { type FileHandle, open } from "node:fs/promises";
+import { open } from "node:fs/promises";
 import type { Digest, DigestAlgorithm } from "../oci/digest.ts";
 import { BufferPool } from "./buffer-pool.ts";
 import { RemoteHash } from "./hash-thread.ts";
+import { OrderedFileWrites } from "./ordered-file-writes.ts";
 
 /**
  * Bytes per write. Every upload in flight holds at least two slots (one filling, one being
@@ -94,11 +95,23 @@ export class HashedWriter {
     let filled = 0;
     /** Slots handed to the disk and the hash, oldest first. */
     const inflight: Promise<void>[] = [];
-    let lastWrite: Promise<void> = Promise.resolve();
+    const onWritten = options.onWritten;
+    const writes = new OrderedFileWrites(
+      handle,
+      start,
+      onWritten && ((to: number) => onWritten(to - start)),
+    );
     const flushes: Promise<unknown>[] = [];
     let syncedTo = start;
     /** Where the next hash request starts: bytes before it are hashed or requested. */
     let hashedTo = start;
+    /**
+     * Settles when the last slot submitted is written and back in the pool. Every hash
+     * request is chained by these same steps onto its slot's write, and the writes settle
+     * in stream order (several at once when they went out in one writev), so the requests
+     * reach the thread in stream order.
+     */
+    let lastReleased: Promise<void> = Promise.resolve();
     const requestHash = (after: Promise<void>, to: number): Promise<void> => {
       const from = hashedTo;
       hashedTo = to;
@@ -114,14 +127,9 @@ export class HashedWriter {
       position += length;
       slot = undefined;
       filled = 0;
-      // One write at a time, in order, so that the file is always a prefix of the stream
-      // (a crash must not leave a hole that a resumed upload would build on).
-      const written = lastWrite.then(async () => {
-        await writeFully(handle, buffer, length, at);
-        options.onWritten?.(at + length - start);
-      });
-      lastWrite = written;
+      const written = writes.write(buffer.subarray(0, length));
       const released = written.finally(() => slots.give(buffer));
+      lastReleased = released;
       // One hash request per hashRequestBytes written, and one for the tail.
       const done =
         this.mode === "remote" && (last || position - hashedTo >= hashRequestBytes)
@@ -156,14 +164,14 @@ export class HashedWriter {
       submit(true);
       // A stream that ended on a slot boundary left its last range unrequested.
       if (this.mode === "remote" && hashedTo < position) {
-        const done = requestHash(lastWrite, position);
+        const done = requestHash(lastReleased, position);
         done.catch(() => undefined);
         inflight.push(done);
       }
       // The caller waits for the bytes to be in the file, not for the hash to catch up:
       // a chunked upload's next PATCH streams while the thread hashes this one's tail.
       // digest() waits for it.
-      await lastWrite;
+      await writes.settled();
       const hashed = Promise.all(inflight).then(() => undefined);
       hashed.catch(() => undefined);
       this.hashed = hashed;
@@ -214,24 +222,6 @@ export class HashedWriter {
   private remoteHash(): RemoteHash {
     this.remote ??= new RemoteHash(this.algorithm);
     return this.remote;
-  }
-}
-
-async function writeFully(
-  handle: FileHandle,
-  buffer: Buffer,
-  length: number,
-  position: number,
-): Promise<void> {
-  let written = 0;
-  while (written < length) {
-    const { bytesWritten } = await handle.write(
-      buffer,
-      written,
-      length - written,
-      position + written,
-    );
-    written += bytesWritten;
   }
 }
 

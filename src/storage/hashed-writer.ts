@@ -1,7 +1,7 @@
 // Streams bytes into a file while hashing them, then flushes the file to disk: the one
 // place where blob bytes are written.
 //
-//   socket chunks --copy--> slot (from a pool) --pwrite, in order--> file
+//   socket chunks --copy--> slot (from a pool) --writev, in order--> file
 //                                                                      |
 //   running hash (hashing thread) <--reads the slot's range back-------'
 //
@@ -19,11 +19,12 @@ import { RemoteHash } from "./hash-thread.ts";
 import { OrderedFileWrites } from "./ordered-file-writes.ts";
 
 /**
- * Bytes per write. Every upload in flight holds at least two slots (one filling, one being
+ * Bytes per slot. Every upload in flight holds at least two slots (one filling, one being
  * written), so the slot size sets the memory of many concurrent uploads: peak RSS of the
  * replica during 16 concurrent 256 MiB uploads (bench `rss`, 3 runs each on 2026-12-01,
- * idle 66-68 MiB) was 137-145 MiB with 1 MiB slots, 110-116 with 256 KiB, 100-110 with
- * 128 KiB. Smaller slots cost more writes, not throughput: see README, Benchmark.
+ * idle 66-68 MiB) was 137-145 MiB with 1 MiB slots, 110-116 with 256 KiB, 100-114 with
+ * 128 KiB. Slots queued behind a write in flight go out together (ordered-file-writes.ts),
+ * so small slots do not make a lone upload's writes small.
  */
 const slotBytes = 128 * 1024;
 /**

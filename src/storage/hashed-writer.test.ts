@@ -106,3 +106,41 @@ it("hashes a small first write here and keeps one digest as larger writes follow
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+/** Yields `bytes` in 64 KiB chunks, as a socket delivers them. */
+async function* socketChunks(bytes: Buffer): AsyncGenerator<Buffer> {
+  for (let offset = 0; offset < bytes.length; offset += 65_536) {
+    yield bytes.subarray(offset, offset + 65_536);
+  }
+}
+
+it("hashes streams that end on a slot boundary or on a hash request's", async () => {
+  // Slots are 128 KiB and the hashing thread is asked every 1 MiB: a stream that ends on
+  // either boundary has a tail no slot's submit requested.
+  const dir = await mkdtemp(join(tmpdir(), "meridian-hashed-writer-"));
+  const kib = 1024;
+  const sizes = [128 * kib, 3 * 128 * kib, 1024 * kib, 1152 * kib, 2048 * kib + 1];
+  try {
+    for (const size of sizes) {
+      for (const chunks of [socketChunks, unevenChunks]) {
+        const bytes = randomBytes(size);
+        const writer = new HashedWriter("sha256");
+        try {
+          const path = join(dir, `data-${size}`);
+          await writer.write(chunks(bytes), path, "w", 0, { sync: false, flushAhead: false });
+          assert.equal(await writer.digest(), sha256(bytes), `${size} bytes`);
+          // A next append (a chunked upload's next PATCH) goes on from there.
+          const more = randomBytes(size);
+          await writer.write(chunks(more), path, "r+", size, { sync: true, flushAhead: true });
+          const whole = Buffer.concat([bytes, more]);
+          assert.equal(await writer.digest(), sha256(whole), `${size} + ${size} bytes`);
+          assert.ok((await readFile(path)).equals(whole));
+        } finally {
+          writer.close();
+        }
+      }
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});

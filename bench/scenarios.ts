@@ -1,6 +1,7 @@
 // The benchmark's scenarios in the order they run against each registry (the memory-heavy
 // concurrent-upload scenario last), then the replication scenarios and the global endpoint
-// scenario and the scale-out figures (Meridian only, each on its own cluster).
+// scenario and the scale-out figures (Meridian only, each on its own cluster), and the
+// machine's limits they are read against.
 import type { Scenario } from "./figures.ts";
 import {
   blobHead,
@@ -11,6 +12,7 @@ import {
 } from "./scenarios-api.ts";
 import { pull, pushChunked, pushMonolithic, uploadMemory } from "./scenarios-blobs.ts";
 import { globalEndpointScenario } from "./scenarios-global.ts";
+import { machineLimits } from "./scenarios-limits.ts";
 import {
   type ReplicationScenario,
   replicationBytes,
@@ -39,4 +41,5 @@ export const replicationScenarios: readonly ReplicationScenario[] = [
   replicationIdle,
   globalEndpointScenario,
   scaleOut,
+  machineLimits,
 ];

@@ -20,8 +20,12 @@ const headersTimeoutMs = 3_000;
 const slowLorisDeadlineMs = 15_000;
 /** What a request that should not be held up may take. */
 const promptMs = 5_000;
-/** More than one write batch of the blob store, so the stalled bytes reach the file. */
-const stalledBytes = 4 * 1024 * 1024 + 512 * 1024;
+/**
+ * More than one write batch of the blob store, so the stalled bytes reach the file, and
+ * not a whole number of its slots (of any power-of-two size), so a tail stays unwritten
+ * for the client to send again.
+ */
+const stalledBytes = 4 * 1024 * 1024 + 512 * 1024 + 1000;
 
 describe("clients that hold connections", { concurrency: true }, () => {
   let server: MeridianProcess;
@@ -118,13 +122,17 @@ describe("clients that hold connections", { concurrency: true }, () => {
         `Content-Length: ${16 * 1024 * 1024}\r\n\r\n`,
     );
     stalled.socket.write(bytes);
-    // Settled: the first batch is written and nothing more comes.
+    // Settled: what the server took is written and nothing more comes. The size grows in
+    // steps (slots go to the file as they fill; the hashing thread starts with the first
+    // large write), so one unchanged reading is not enough: eight in a row (400 ms).
     let size = 0;
+    let unchanged = 0;
     await waitFor(
       async () => {
         const previous = size;
         size = (await uploadSize(at, location)) ?? 0;
-        return size > 1 && size === previous;
+        unchanged = size > 1 && size === previous ? unchanged + 1 : 0;
+        return unchanged >= 8;
       },
       "the stalled PATCH's first batch to reach the upload",
       20_000,

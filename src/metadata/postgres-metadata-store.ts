@@ -22,6 +22,7 @@ import { PostgresReads } from "./postgres-reads.ts";
 import { lockClass, lockKey, migrate, schemaNamePattern } from "./postgres-schema.ts";
 import { digestStates, emptyStateDigest, exportRepository } from "./postgres-state-digest.ts";
 import { sql } from "./postgres-statements.ts";
+import { inTransaction } from "./postgres-transaction.ts";
 import { WriteTransaction } from "./postgres-write-transaction.ts";
 
 export interface PostgresMetadataStoreOptions {
@@ -284,20 +285,10 @@ export class PostgresMetadataStore extends PostgresReads implements MetadataStor
       query: <R extends pg.QueryResultRow>(text: string, values?: unknown[]) => Promise<R[]>,
     ) => Promise<T>,
   ): Promise<T> {
-    const client = await this.pool.connect();
-    let broken: Error | undefined;
-    try {
-      await client.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
-      const value = await work(async (text, values) => (await client.query(text, values)).rows);
-      await client.query("COMMIT");
-      return value;
-    } catch (error) {
-      await client.query("ROLLBACK").catch(() => {
-        broken = new Error("rollback failed");
-      });
-      throw error;
-    } finally {
-      client.release(broken);
-    }
+    return inTransaction(
+      this.pool,
+      (client) => work(async (text, values) => (await client.query(text, values)).rows),
+      "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+    );
   }
 }

@@ -1,16 +1,18 @@
-// One transaction on a connection of a `pg` pool, for the tables beside the metadata (the
-// leading node's checkpoints and webhook outbox): commit when the work resolves, roll back
-// when it throws, and a connection whose rollback failed is not handed out again.
+// One transaction on a connection of a `pg` pool (the metadata store's read snapshots, the
+// tables beside the metadata): commit when the work resolves, roll back when it throws,
+// and a connection whose rollback failed is not handed out again.
 import type pg from "pg";
 
 export async function inTransaction<T>(
   pool: pg.Pool,
   work: (client: pg.PoolClient) => Promise<T>,
+  /** How the transaction starts (an isolation level, read only). */
+  begin = "BEGIN",
 ): Promise<T> {
   const client = await pool.connect();
   let broken: Error | undefined;
   try {
-    await client.query("BEGIN");
+    await client.query(begin);
     const value = await work(client);
     await client.query("COMMIT");
     return value;

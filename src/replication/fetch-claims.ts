@@ -27,42 +27,48 @@ export const claimTtlMs = 15_000;
 export const claimRenewMs = 5_000;
 
 /**
- * Renews a claim every `claimRenewMs` (or a third of a shorter TTL) until released; `renew` says whether the claim was
- * still this holder's (a holder stalled past the TTL may have lost it, and then stops
- * renewing: the digest check at commit keeps a second writer harmless).
+ * The renewals of one holder's claims: each claim is renewed every `claimRenewMs` (or a
+ * third of a shorter TTL) until released; `renew` says whether the claim was still this
+ * holder's (a holder stalled past the TTL may have lost it, and then stops renewing: the
+ * digest check at commit keeps a second writer harmless). `stopAll` is the holder's close.
  */
-export function heldClaim(options: {
-  renew: () => Promise<boolean>;
-  release: () => Promise<void>;
-  onError: (error: unknown) => void;
-  /** The renewal timers of the holder's claims, which its close() stops. */
-  renewals: Set<NodeJS.Timeout>;
-  /** How long the claim lasts unrenewed: it is renewed three times within that. */
-  ttlMs: number;
-}): FetchClaim {
-  const { renewals } = options;
-  const stop = () => {
-    clearInterval(timer);
-    renewals.delete(timer);
-  };
-  const timer = setInterval(
-    () => {
-      options
-        .renew()
-        .then((still) => {
-          if (!still) stop();
-        })
-        .catch(options.onError);
-    },
-    Math.min(claimRenewMs, options.ttlMs / 3),
-  );
-  timer.unref();
-  renewals.add(timer);
-  return {
-    async release() {
-      if (!renewals.has(timer)) return;
-      stop();
-      await options.release();
-    },
-  };
+export class ClaimRenewals {
+  private readonly timers = new Set<NodeJS.Timeout>();
+
+  constructor(
+    private readonly ttlMs: number,
+    private readonly onError: (error: unknown) => void,
+  ) {}
+
+  hold(renew: () => Promise<boolean>, release: () => Promise<void>): FetchClaim {
+    const stop = () => {
+      clearInterval(timer);
+      this.timers.delete(timer);
+    };
+    const timer = setInterval(
+      () => {
+        renew()
+          .then((still) => {
+            if (!still) stop();
+          })
+          .catch(this.onError);
+      },
+      Math.min(claimRenewMs, this.ttlMs / 3),
+    );
+    timer.unref();
+    this.timers.add(timer);
+    return {
+      release: async () => {
+        if (!this.timers.has(timer)) return;
+        stop();
+        await release();
+      },
+    };
+  }
+
+  /** Stops renewing every claim held, without giving them up. */
+  stopAll(): void {
+    for (const timer of this.timers) clearInterval(timer);
+    this.timers.clear();
+  }
 }

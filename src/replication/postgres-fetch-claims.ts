@@ -2,19 +2,20 @@
 // migration 4). Expiry is the database's clock, so that the nodes' clocks need not agree.
 import { randomUUID } from "node:crypto";
 import type pg from "pg";
-import { claimTtlMs, type FetchClaim, type FetchClaims, heldClaim } from "./fetch-claims.ts";
+import { ClaimRenewals, claimTtlMs, type FetchClaim, type FetchClaims } from "./fetch-claims.ts";
 
 export class PostgresFetchClaims implements FetchClaims {
   private readonly holder = randomUUID();
-  private readonly renewals = new Set<NodeJS.Timeout>();
+  private readonly renewals: ClaimRenewals;
   private readonly ttl: string;
 
   /** `pool`: connections whose search_path is the region's schema; closed by its owner. */
   constructor(
     private readonly pool: pg.Pool,
-    private readonly onError: (error: unknown) => void,
-    private readonly ttlMs = claimTtlMs,
+    onError: (error: unknown) => void,
+    ttlMs = claimTtlMs,
   ) {
+    this.renewals = new ClaimRenewals(ttlMs, onError);
     this.ttl = `now() + interval '${Math.round(ttlMs)} milliseconds'`;
   }
 
@@ -26,28 +27,24 @@ export class PostgresFetchClaims implements FetchClaims {
       [digest, this.holder],
     );
     if (!rowCount) return undefined;
-    return heldClaim({
-      renew: async () => {
+    return this.renewals.hold(
+      async () => {
         const renewed = await this.pool.query(
           `UPDATE blob_fetch_claims SET expires_at = ${this.ttl} WHERE digest = $1 AND holder = $2`,
           [digest, this.holder],
         );
         return (renewed.rowCount ?? 0) > 0;
       },
-      release: async () => {
+      async () => {
         await this.pool.query("DELETE FROM blob_fetch_claims WHERE digest = $1 AND holder = $2", [
           digest,
           this.holder,
         ]);
       },
-      onError: this.onError,
-      renewals: this.renewals,
-      ttlMs: this.ttlMs,
-    });
+    );
   }
 
   async close(): Promise<void> {
-    for (const timer of this.renewals) clearInterval(timer);
-    this.renewals.clear();
+    this.renewals.stopAll();
   }
 }

@@ -2,20 +2,21 @@
 // (SQLite in WAL mode, shared by the workers; they share a machine, so one clock).
 import { randomUUID } from "node:crypto";
 import Database from "better-sqlite3";
-import { claimTtlMs, type FetchClaim, type FetchClaims, heldClaim } from "./fetch-claims.ts";
+import { ClaimRenewals, claimTtlMs, type FetchClaim, type FetchClaims } from "./fetch-claims.ts";
 
 export class SqliteFetchClaims implements FetchClaims {
   private readonly db: Database.Database;
   private readonly holder = randomUUID();
-  private readonly renewals = new Set<NodeJS.Timeout>();
+  private readonly renewals: ClaimRenewals;
   private readonly sql;
 
   constructor(
     path: string,
-    private readonly onError: (error: unknown) => void,
+    onError: (error: unknown) => void,
     private readonly ttlMs = claimTtlMs,
     private readonly now: () => number = Date.now,
   ) {
+    this.renewals = new ClaimRenewals(ttlMs, onError);
     this.db = new Database(path);
     this.db.pragma("journal_mode = WAL");
     this.db.pragma("synchronous = NORMAL");
@@ -41,21 +42,16 @@ export class SqliteFetchClaims implements FetchClaims {
   async claim(digest: string): Promise<FetchClaim | undefined> {
     const now = this.now();
     if (!this.sql.take.get(digest, this.holder, now + this.ttlMs, now)) return undefined;
-    return heldClaim({
-      renew: async () =>
-        this.sql.renew.run(this.now() + this.ttlMs, digest, this.holder).changes > 0,
-      release: async () => {
+    return this.renewals.hold(
+      async () => this.sql.renew.run(this.now() + this.ttlMs, digest, this.holder).changes > 0,
+      async () => {
         this.sql.release.run(digest, this.holder);
       },
-      onError: this.onError,
-      renewals: this.renewals,
-      ttlMs: this.ttlMs,
-    });
+    );
   }
 
   async close(): Promise<void> {
-    for (const timer of this.renewals) clearInterval(timer);
-    this.renewals.clear();
+    this.renewals.stopAll();
     if (this.db.open) this.db.close();
   }
 }

@@ -7,15 +7,19 @@
 //     uploads/<id>/info.json                the upload's repository and start time
 //     uploads/<id>/data                     bytes received so far (a valid prefix)
 //     tmp/<random>                          ingests in progress; emptied at open
+//     small-blobs.db                        blobs of at most 64 KiB (small-blob-table.ts)
 //
-// Upload sessions live in fs-upload-sessions.ts; this file owns published content.
+// A blob ingested in one piece that ends within 64 KiB becomes a row of the table, any
+// other blob a file; readers look in both. Upload sessions live in fs-upload-sessions.ts
+// (a finished upload is renamed into blobs/ whatever its size: its file already exists);
+// this file owns published content.
 import { randomUUID } from "node:crypto";
 import { createReadStream } from "node:fs";
 import { mkdir, open, readdir, rename, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
-import type { Readable, Writable } from "node:stream";
+import { Readable, type Writable } from "node:stream";
 import type { ByteRange } from "../oci/content-range.ts";
-import { type Digest, digestAlgorithm, digestHex } from "../oci/digest.ts";
+import { type Digest, digestAlgorithm, digestHex, digestOf } from "../oci/digest.ts";
 import {
   type BlobInfo,
   BlobNotFoundError,
@@ -28,7 +32,10 @@ import {
 import { BufferPool } from "./buffer-pool.ts";
 import { FsUploadSessions } from "./fs-upload-sessions.ts";
 import { HashedWriter, syncFile } from "./hashed-writer.ts";
+import { sendStream } from "./send-stream.ts";
 import { SessionBackedStore } from "./session-backed-store.ts";
+import { SmallBlobTable, smallBlobBytes, smallBlobFile } from "./small-blob-table.ts";
+import { readHead } from "./stream-head.ts";
 
 export interface FsBlobStoreOptions {
   root: string;
@@ -50,11 +57,13 @@ export class FsBlobStore extends SessionBackedStore implements BlobStore {
   private readonly durable: boolean;
   private readonly knownDirs = new Set<string>();
   protected readonly uploads: FsUploadSessions;
+  private readonly small: SmallBlobTable;
 
   private constructor(options: FsBlobStoreOptions) {
     super();
     this.root = options.root;
     this.durable = options.durable ?? true;
+    this.small = new SmallBlobTable(join(this.root, smallBlobFile), this.durable);
     this.uploads = new FsUploadSessions({
       root: this.root,
       durable: this.durable,
@@ -63,6 +72,7 @@ export class FsBlobStore extends SessionBackedStore implements BlobStore {
   }
 
   static async open(options: FsBlobStoreOptions): Promise<FsBlobStore> {
+    await mkdir(options.root, { recursive: true });
     const store = new FsBlobStore(options);
     await rm(join(store.root, "tmp"), { recursive: true, force: true });
     await mkdir(join(store.root, "tmp"), { recursive: true });
@@ -72,6 +82,8 @@ export class FsBlobStore extends SessionBackedStore implements BlobStore {
   }
 
   async stat(digest: Digest): Promise<BlobInfo | undefined> {
+    const size = this.small.size(digest);
+    if (size !== undefined) return { size };
     try {
       const info = await stat(this.blobPath(digest));
       return { size: info.size };
@@ -82,6 +94,11 @@ export class FsBlobStore extends SessionBackedStore implements BlobStore {
   }
 
   async read(digest: Digest, range?: ByteRange): Promise<Readable> {
+    const small = this.small.get(digest);
+    if (small) {
+      const bytes = range ? small.bytes.subarray(range.start, range.end + 1) : small.bytes;
+      return Readable.from([bytes]);
+    }
     const handle = await open(this.blobPath(digest), "r").catch((error: unknown) => {
       if (isNotFound(error)) throw new BlobNotFoundError(digest);
       throw error;
@@ -95,6 +112,11 @@ export class FsBlobStore extends SessionBackedStore implements BlobStore {
   }
 
   async sendTo(digest: Digest, range: ByteRange, sink: Writable): Promise<void> {
+    const small = this.small.get(digest);
+    if (small) {
+      await sendStream(Readable.from([small.bytes.subarray(range.start, range.end + 1)]), sink);
+      return;
+    }
     const handle = await open(this.blobPath(digest), "r").catch((error: unknown) => {
       if (isNotFound(error)) throw new BlobNotFoundError(digest);
       throw error;
@@ -147,10 +169,17 @@ export class FsBlobStore extends SessionBackedStore implements BlobStore {
   }
 
   async ingest(digest: Digest, source: Readable, options: IngestOptions = {}): Promise<BlobInfo> {
+    const { expectedSize } = options;
+    let body: AsyncIterable<Buffer> = source;
+    if (expectedSize === undefined || expectedSize <= smallBlobBytes) {
+      const head = await readHead(source, smallBlobBytes, options.signal);
+      if (head.ended) return this.ingestSmall(digest, head.bytes, expectedSize);
+      body = head.whole;
+    }
     const temp = join(this.root, "tmp", randomUUID());
     const writer = new HashedWriter(digestAlgorithm(digest));
     try {
-      const size = await writer.write(source, temp, "w", 0, {
+      const size = await writer.write(body, temp, "w", 0, {
         sync: this.durable,
         flushAhead: this.durable,
         signal: options.signal,
@@ -169,16 +198,20 @@ export class FsBlobStore extends SessionBackedStore implements BlobStore {
   }
 
   async delete(digest: Digest): Promise<boolean> {
+    // A blob may be in both places (ingested whole, and committed from an upload).
+    const row = this.small.delete(digest);
     try {
       await rm(this.blobPath(digest));
       return true;
     } catch (error) {
-      if (isNotFound(error)) return false;
+      if (isNotFound(error)) return row;
       throw error;
     }
   }
 
   async published(digest: Digest): Promise<StoredBlob | undefined> {
+    const small = this.small.get(digest);
+    if (small) return { digest, size: small.bytes.length, modifiedAt: small.createdAt };
     try {
       const info = await stat(this.blobPath(digest));
       return { digest, size: info.size, modifiedAt: info.mtime };
@@ -189,6 +222,31 @@ export class FsBlobStore extends SessionBackedStore implements BlobStore {
   }
 
   async listBlobs(after: Digest | undefined, limit: number): Promise<StoredBlob[]> {
+    // Each source's first `limit` after `after`, merged: the merge's first `limit` are the
+    // store's. A digest in both is listed once.
+    const merged = new Map<Digest, StoredBlob>();
+    for (const blob of await this.listFiles(after, limit)) merged.set(blob.digest, blob);
+    for (const blob of this.small.list(after, limit)) merged.set(blob.digest, blob);
+    return [...merged.values()]
+      .sort((a, b) => (a.digest < b.digest ? -1 : a.digest > b.digest ? 1 : 0))
+      .slice(0, limit);
+  }
+
+  private async ingestSmall(
+    digest: Digest,
+    bytes: Buffer,
+    expectedSize: number | undefined,
+  ): Promise<BlobInfo> {
+    if (expectedSize !== undefined && bytes.length !== expectedSize) {
+      throw new SizeMismatchError(expectedSize, bytes.length);
+    }
+    const actual = digestOf(bytes, digestAlgorithm(digest));
+    if (actual !== digest) throw new DigestMismatchError(digest, actual);
+    await this.small.put(digest, bytes);
+    return { size: bytes.length };
+  }
+
+  private async listFiles(after: Digest | undefined, limit: number): Promise<StoredBlob[]> {
     const found: StoredBlob[] = [];
     const blobsDir = join(this.root, "blobs");
     // blobs/<algorithm>/<hex[0:2]>/<hex>: walking the three levels in sorted order lists

@@ -6,7 +6,7 @@
 // Owns: this file. Helpers: test/support/{cluster,oci-layout,skopeo,replication-http}.ts.
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { access, mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe } from "node:test";
@@ -24,6 +24,7 @@ import {
 import { pushBlob } from "../support/registry-http.ts";
 import { getManifest, makeImage, pushImage } from "../support/replication-http.ts";
 import { createSkopeo, type Skopeo } from "../support/skopeo.ts";
+import { isStored } from "../support/stored-blobs.ts";
 import { waitFor } from "../support/wait-for.ts";
 
 const bin = fileURLToPath(new URL("../../bin/meridian.js", import.meta.url));
@@ -119,13 +120,7 @@ describe("garbage collection across regions", () => {
     ]);
 
   /** Whether the region's blob store holds the bytes (its data folder, not the API). */
-  const stored = (region: string, digest: string) => {
-    const hex = digest.slice("sha256:".length);
-    return access(join(cluster.dir, region, "blobs", "sha256", hex.slice(0, 2), hex)).then(
-      () => true,
-      () => false,
-    );
-  };
+  const stored = (region: string, digest: string) => isStored(join(cluster.dir, region), digest);
 
   const assertPullsIdentical = async (region: string, reference: string, root: Descriptor) => {
     const tag = reference.split(":").pop() ?? "latest";

@@ -16,6 +16,7 @@ import {
   type TestBlob,
 } from "./oci-fixtures.ts";
 import { type RawResponse, rawRequest, type Target } from "./raw-http.ts";
+import { smallBlobRows } from "./stored-blobs.ts";
 
 /** The spec's grammar, written out again here so the tests do not trust the server's copy. */
 export const nameOracle =
@@ -265,9 +266,20 @@ export function referencedBlobs(bytes: Buffer, mediaType: string): string[] {
 
 /**
  * Every file under `<dataDir>/blobs/<algorithm>/<xx>/<hex>` hashes to its name and sits
- * in the folder of its first two hex digits; returns how many blobs were checked.
+ * in the folder of its first two hex digits, and every row of the small-blob table hashes
+ * to its digest; returns how many blobs were checked.
  */
 export async function assertBlobFilesVerify(dataDir: string): Promise<number> {
+  let checked = 0;
+  for (const row of await smallBlobRows(dataDir)) {
+    const [algorithm = "", hex] = row.digest.split(":");
+    assert.equal(createHash(algorithm).update(row.bytes).digest("hex"), hex, `row ${row.digest}`);
+    checked += 1;
+  }
+  return checked + (await assertFilesVerify(dataDir));
+}
+
+async function assertFilesVerify(dataDir: string): Promise<number> {
   const root = join(dataDir, "blobs");
   let checked = 0;
   for (const algorithm of await readdir(root)) {

@@ -2,7 +2,7 @@
 // answers the peer API with an empty feed and, for one blob, says it links it (with the
 // right size) and then serves bytes that fail its digest. For the read-through tests of
 // verification: what a replica does when a peer sends wrong bytes.
-import { access, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
@@ -11,6 +11,7 @@ import { stringify as toYaml } from "yaml";
 import { type ReplicaProcess, startReplicaProcess } from "../../src/cluster/replica-process.ts";
 import { freePorts, sumSamples } from "./cluster.ts";
 import type { TestBlob } from "./oci-fixtures.ts";
+import { isStored } from "./stored-blobs.ts";
 
 export interface CorruptingPeerSetup {
   replicaUrl: string;
@@ -121,13 +122,7 @@ export async function startCorruptingPeer(blob: TestBlob): Promise<CorruptingPee
       await response.text();
       return response.status === 200;
     },
-    stored: async (digest) => {
-      const [algorithm = "", hex = ""] = digest.split(":");
-      return access(join(data, "blobs", algorithm, hex.slice(0, 2), hex)).then(
-        () => true,
-        () => false,
-      );
-    },
+    stored: (digest) => isStored(data, digest),
     logs: () => lines.join("\n"),
     dispose: async () => {
       await replica.stop();

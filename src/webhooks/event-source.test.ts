@@ -41,7 +41,7 @@ const webhooks: Webhook[] = [
   { name: "origin", uri: "http://127.0.0.1:9/", actions: ["push"], headers: {}, status: "enabled" },
 ];
 
-async function open(replicaId: string, settleMs = 50) {
+async function open(replicaId: string, settleMs = 50, hooks: () => Webhook[] = () => webhooks) {
   const dir = await mkdtemp(join(tmpdir(), "meridian-events-"));
   const metadata = new SqliteMetadataStore({ path: join(dir, "metadata.db"), durable: false });
   const outbox = new SqliteOutboxStore(join(dir, "webhooks.db"), { durable: false });
@@ -49,7 +49,7 @@ async function open(replicaId: string, settleMs = 50) {
     const source = new EventSource({
       metadata,
       outbox,
-      webhooks: async () => webhooks,
+      webhooks: async () => hooks(),
       region: "eastus",
       replicaId,
       host: "registry.test",
@@ -156,6 +156,28 @@ describe("webhook event source", () => {
         async () => (await replica.events("origin")).length === 1,
         "the push by digest",
       );
+    } finally {
+      await replica.close();
+    }
+  });
+
+  it("passes over the changes made while no webhook exists, and sends the first one after", async () => {
+    let current: Webhook[] = [];
+    const replica = await open("r-east", 50, () => current);
+    try {
+      await replica.metadata.putManifest(manifest(formatStamp(4500, 0, "r-east")), "before");
+      const head = await replica.metadata.headSeq();
+      await waitFor(
+        async () => ((await replica.outbox.cursor())?.seq ?? 0) >= head,
+        "the cursor past the change",
+      );
+      current = webhooks;
+      await replica.metadata.setTag("app", "after", digest, formatStamp(4501, 0, "r-east"));
+      await waitFor(async () => (await replica.events("here")).length === 1, "the event");
+      const body = JSON.parse((await replica.events("here"))[0]?.payload ?? "{}") as {
+        target: { tag?: string };
+      };
+      assert.equal(body.target.tag, "after");
     } finally {
       await replica.close();
     }

@@ -104,12 +104,11 @@ export class EventSource {
     let cursor = await this.position();
     for (;;) {
       if (this.stopped) return;
-      const batch = await this.options.metadata.changesSince(cursor.seq, batchSize);
-      if (batch.length === 0) {
+      const { events, upTo, held } = await this.next(cursor.seq);
+      if (upTo === undefined) {
         await this.flush();
         return;
       }
-      const { events, upTo, held } = await this.derive(batch);
       if (upTo > cursor.seq) {
         cursor = { seq: upTo, log: cursor.log };
         this.cursor = cursor;
@@ -131,6 +130,26 @@ export class EventSource {
         return;
       }
     }
+  }
+
+  /**
+   * The events after `seq`; `upTo` undefined when there is nothing new. Without webhooks
+   * no change has events: the cursor jumps to the head, read before the webhooks so that
+   * a change committed after a webhook was made is never skipped. In a profile of
+   * small-image pushes reading every change for no webhook was 5% of the event loop.
+   */
+  private async next(
+    seq: number,
+  ): Promise<{ events: NewEvent[]; upTo: number | undefined; held: number | undefined }> {
+    const head = await this.options.metadata.headSeq();
+    if (head <= seq) return { events: [], upTo: undefined, held: undefined };
+    if ((await this.options.webhooks()).length === 0) {
+      this.firstSeen.clear();
+      return { events: [], upTo: head, held: undefined };
+    }
+    const batch = await this.options.metadata.changesSince(seq, batchSize);
+    if (batch.length === 0) return { events: [], upTo: undefined, held: undefined };
+    return this.derive(batch);
   }
 
   /** Saves a cursor that moved over changes without events, once it is a second old. */

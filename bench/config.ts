@@ -73,7 +73,7 @@ export function loadConfig(): BenchConfig {
     blobMiB,
     chunkMiB: intFromEnv("BENCH_CHUNK_MIB", 16),
     repeat: intFromEnv("BENCH_REPEAT", 3),
-    smallImages: intFromEnv("BENCH_SMALL_IMAGES", 800),
+    smallImages: intFromEnv("BENCH_SMALL_IMAGES", 3000),
     smallSeconds: intFromEnv("BENCH_SMALL_SECONDS", 10),
     smallConcurrency: intFromEnv("BENCH_SMALL_CONCURRENCY", 8),
     rpsSeconds: intFromEnv("BENCH_RPS_SECONDS", 5),

@@ -33,6 +33,10 @@ class HashThread {
     });
   }
 
+  get running(): boolean {
+    return this.worker !== undefined;
+  }
+
   /** Sends a request that expects no answer; dropped when the thread is not running. */
   post(message: Record<string, unknown>): void {
     this.worker?.postMessage(message);
@@ -70,6 +74,11 @@ class HashThread {
 }
 
 const thread = new HashThread();
+
+/** Whether the hashing thread is running (it costs about 11 MiB): for tests. */
+export function hashThreadRunning(): boolean {
+  return thread.running;
+}
 let nextKey = 1;
 /** A hash dropped without close() is forgotten by the thread once collected here. */
 const forgotten = new FinalizationRegistry<number>((key) => thread.post({ op: "close", key }));

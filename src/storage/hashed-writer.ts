@@ -199,6 +199,9 @@ export class HashedWriter {
   /** Feeds the first `size` bytes of an existing file into the hash (a fresh writer's). */
   absorb(path: string, size: number): Promise<void> {
     if (this.mode === "local") throw new Error("absorb is for a fresh writer");
+    // Nothing to take in (a new upload's first PATCH): the first write chooses where the
+    // hash runs, so that a small upload is hashed here instead of with thread round trips.
+    if (size === 0) return Promise.resolve();
     this.mode = "remote";
     return this.remoteHash().absorb(path, size);
   }

@@ -4,8 +4,8 @@
 //
 //   <root>/
 //     blobs/<algorithm>/<hex[0:2]>/<hex>   published blobs, immutable
-//     uploads/<id>/info.json                the upload's repository and start time
-//     uploads/<id>/data                     bytes received so far (a valid prefix)
+//     uploads.db                            upload sessions: repository, start time
+//     uploads/<id>                          bytes a session received so far (a valid prefix)
 //     tmp/<random>                          ingests in progress; emptied at open
 //     small-blobs.db                        blobs of at most 64 KiB (small-blob-table.ts)
 //
@@ -36,6 +36,7 @@ import { sendStream } from "./send-stream.ts";
 import { SessionBackedStore } from "./session-backed-store.ts";
 import { SmallBlobTable, smallBlobBytes, smallBlobFile } from "./small-blob-table.ts";
 import { readHead } from "./stream-head.ts";
+import { UploadSessionTable, uploadSessionFile } from "./upload-session-table.ts";
 
 export interface FsBlobStoreOptions {
   root: string;
@@ -67,6 +68,7 @@ export class FsBlobStore extends SessionBackedStore implements BlobStore {
     this.uploads = new FsUploadSessions({
       root: this.root,
       durable: this.durable,
+      records: new UploadSessionTable(join(this.root, uploadSessionFile), this.durable),
       publish: (file, digest) => this.publish(file, digest),
     });
   }

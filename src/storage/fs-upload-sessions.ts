@@ -5,10 +5,16 @@
 // workers of one replica share the folder, and a client's next request on an upload may
 // reach another one.
 //
-//   <root>/uploads/<id>/info.json   the upload's repository and start time (written last)
-//   <root>/uploads/<id>/data        bytes received so far
+//   <root>/uploads.db      the sessions' records: repository and start time (written first)
+//   <root>/uploads/<id>    a session's bytes received so far
+//
+// A session exists while both do. A record without its file is a session being created
+// right now or the leftover of a crash (idle since it started, so that it expires); an
+// entry of uploads/ without a record is a folder left by an older layout
+// (`uploads/<id>/{info.json,data}`), listed idle since it last changed so that the expiry
+// sweep removes it: such a session cannot be resumed, and its client starts again.
 import { createReadStream } from "node:fs";
-import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
+import { open, readdir, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Readable } from "node:stream";
 import type { ByteRange } from "../oci/content-range.ts";
@@ -24,10 +30,12 @@ import {
 } from "./blob-store.ts";
 import { HashedWriter, syncFile } from "./hashed-writer.ts";
 import { KeyedLock } from "./keyed-lock.ts";
+import type { UploadSessionTable } from "./upload-session-table.ts";
 
 export interface FsUploadSessionsOptions {
   root: string;
   durable: boolean;
+  records: UploadSessionTable;
   /** Moves a verified file into place as the blob `digest` (the store's publish). */
   publish(file: string, digest: Digest): Promise<void>;
 }
@@ -44,6 +52,7 @@ interface UploadHashState {
 export class FsUploadSessions {
   private readonly root: string;
   private readonly durable: boolean;
+  private readonly records: UploadSessionTable;
   private readonly publish: FsUploadSessionsOptions["publish"];
   /** Running sha256 of uploads this process appended to, so commits need no re-read. */
   private readonly uploadHashes = new Map<string, UploadHashState>();
@@ -58,36 +67,30 @@ export class FsUploadSessions {
   constructor(options: FsUploadSessionsOptions) {
     this.root = options.root;
     this.durable = options.durable;
+    this.records = options.records;
     this.publish = options.publish;
   }
 
   async create(id: string, repository: string): Promise<UploadInfo> {
-    const dir = this.uploadDir(id);
-    await mkdir(dir, { recursive: true });
+    const path = this.dataPath(id);
     const startedAt = new Date();
-    await writeFile(join(dir, "data"), "");
-    // info.json is written last and atomically: an upload without it does not exist.
-    const temp = join(dir, "info.json.tmp");
-    await writeFile(temp, JSON.stringify({ repository, startedAt: startedAt.toISOString() }));
-    await rename(temp, join(dir, "info.json"));
-    if (this.durable) await syncFile(dir);
+    await this.records.insert({ id, repository, startedAt });
+    await writeFile(path, "");
     return { id, repository, size: 0, startedAt, updatedAt: startedAt };
   }
 
   async get(id: string): Promise<UploadInfo | undefined> {
     if (!uploadIdPattern.test(id)) return undefined;
-    const dir = this.uploadDir(id);
+    const record = this.records.get(id);
+    if (!record) return undefined;
     try {
-      const info = JSON.parse(await readFile(join(dir, "info.json"), "utf8")) as {
-        repository: string;
-        startedAt: string;
-      };
-      const data = await stat(join(dir, "data"));
+      const data = await stat(this.dataPath(id));
+      if (!data.isFile()) return undefined;
       return {
         id,
-        repository: info.repository,
+        repository: record.repository,
         size: data.size,
-        startedAt: new Date(info.startedAt),
+        startedAt: record.startedAt,
         updatedAt: data.mtime,
       };
     } catch (error) {
@@ -132,7 +135,7 @@ export class FsUploadSessions {
     const size = (await this.get(id))?.size;
     if (size === undefined) throw new UploadNotFoundError(id);
     if (size !== offset) throw new UploadOffsetError(id, offset, size);
-    const path = join(this.uploadDir(id), "data");
+    const path = this.dataPath(id);
     const state = await this.uploadHashState(id, path, size);
     // Until the append completes the running hash may be ahead of the file.
     this.uploadHashes.delete(id);
@@ -160,7 +163,7 @@ export class FsUploadSessions {
     return this.uploadLocks.run(id, async () => {
       const upload = await this.get(id);
       if (!upload) throw new UploadNotFoundError(id);
-      const path = join(this.uploadDir(id), "data");
+      const path = this.dataPath(id);
       try {
         const actual = await this.uploadDigest(id, path, upload.size, digestAlgorithm(digest));
         if (actual !== digest) throw new DigestMismatchError(digest, actual);
@@ -169,14 +172,15 @@ export class FsUploadSessions {
         return { size: upload.size };
       } finally {
         this.forgetHash(id);
-        await rm(this.uploadDir(id), { recursive: true, force: true });
+        this.records.delete(id);
+        await rm(path, { force: true });
       }
     });
   }
 
   /** The received bytes of `range` (while appends go on); throws UploadNotFoundError. */
   async read(id: string, range: ByteRange): Promise<Readable> {
-    const handle = await open(join(this.uploadDir(id), "data"), "r").catch((error: unknown) => {
+    const handle = await open(this.dataPath(id), "r").catch((error: unknown) => {
       if (isNotFound(error)) throw new UploadNotFoundError(id);
       throw error;
     });
@@ -193,28 +197,28 @@ export class FsUploadSessions {
     this.abandonAppends(id, new UploadNotFoundError(id));
     await this.uploadLocks.run(id, async () => {
       this.forgetHash(id);
-      await rm(this.uploadDir(id), { recursive: true, force: true });
+      this.records.delete(id);
+      // recursive: a folder of the older layout goes the same way.
+      await rm(this.dataPath(id), { recursive: true, force: true });
     });
   }
 
   async list(): Promise<UploadInfo[]> {
-    const ids = await readdir(join(this.root, "uploads"));
     const uploads: UploadInfo[] = [];
-    for (const id of ids) {
-      const upload = await this.get(id);
-      if (upload) {
-        uploads.push(upload);
-      } else if (uploadIdPattern.test(id)) {
-        // No info.json: an upload being created right now (mkdir comes first), or a crash
-        // in between. Idle since its folder last changed, so that it expires after the ttl
-        // like any other, and a sweep never takes one still being created for abandoned.
-        const since = await stat(this.uploadDir(id)).then(
-          (info) => info.mtime,
-          () => undefined,
-        );
-        if (since)
-          uploads.push({ id, repository: "", size: 0, startedAt: since, updatedAt: since });
-      }
+    const recorded = new Set<string>();
+    for (const record of this.records.all()) {
+      recorded.add(record.id);
+      const upload = await this.get(record.id);
+      // A record without its file: idle since it started (see the top of this file).
+      uploads.push(upload ?? { ...record, size: 0, updatedAt: record.startedAt });
+    }
+    for (const id of await readdir(join(this.root, "uploads"))) {
+      if (recorded.has(id) || !uploadIdPattern.test(id)) continue;
+      const since = await stat(this.dataPath(id)).then(
+        (info) => info.mtime,
+        () => undefined,
+      );
+      if (since) uploads.push({ id, repository: "", size: 0, startedAt: since, updatedAt: since });
     }
     return uploads;
   }
@@ -264,7 +268,7 @@ export class FsUploadSessions {
     }
   }
 
-  private uploadDir(id: string): string {
+  private dataPath(id: string): string {
     if (!uploadIdPattern.test(id)) throw new UploadNotFoundError(id);
     return join(this.root, "uploads", id);
   }

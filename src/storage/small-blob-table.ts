@@ -12,10 +12,10 @@
 // A row is inserted only after its bytes were verified against the digest, in one
 // transaction, so a crash leaves either the whole blob or nothing. Every process of a
 // replica (workers) opens the same file; SQLite's WAL lets them share it.
-import Database, { type Database as SqliteDatabase, type Statement } from "better-sqlite3";
-import { SqliteWalSync } from "../metadata/sqlite-wal-sync.ts";
+import type { Statement } from "better-sqlite3";
 import type { Digest } from "../oci/digest.ts";
 import type { StoredBlob } from "./blob-store.ts";
+import { openWalDatabase, type WalDatabase } from "./wal-database.ts";
 
 /** The largest blob kept in the table; larger ones are files. */
 export const smallBlobBytes = 64 * 1024;
@@ -43,8 +43,7 @@ CREATE TABLE IF NOT EXISTS small_blobs (
 );`;
 
 export class SmallBlobTable {
-  private readonly db: SqliteDatabase;
-  private readonly walSync: SqliteWalSync | undefined;
+  private readonly database: WalDatabase;
   private readonly sql: {
     get: Statement;
     size: Statement;
@@ -55,22 +54,16 @@ export class SmallBlobTable {
 
   /** `durable`: a put resolves only once its row is on disk. */
   constructor(path: string, durable: boolean) {
-    this.db = new Database(path);
-    this.db.pragma("journal_mode = WAL");
-    // NORMAL: a commit writes the WAL without flushing it; walSync flushes it off the
-    // event loop before a put resolves.
-    this.db.pragma("synchronous = NORMAL");
-    this.db.pragma("busy_timeout = 5000");
-    this.db.exec(schema);
-    this.walSync = durable ? new SqliteWalSync(`${path}-wal`) : undefined;
+    this.database = openWalDatabase(path, durable, schema);
+    const db = this.database.db;
     this.sql = {
-      get: this.db.prepare("SELECT bytes, created_at FROM small_blobs WHERE digest = ?"),
-      size: this.db.prepare("SELECT size FROM small_blobs WHERE digest = ?").pluck(),
-      put: this.db.prepare(
+      get: db.prepare("SELECT bytes, created_at FROM small_blobs WHERE digest = ?"),
+      size: db.prepare("SELECT size FROM small_blobs WHERE digest = ?").pluck(),
+      put: db.prepare(
         "INSERT OR IGNORE INTO small_blobs (digest, size, bytes, created_at) VALUES (?, ?, ?, ?)",
       ),
-      delete: this.db.prepare("DELETE FROM small_blobs WHERE digest = ?"),
-      list: this.db.prepare(
+      delete: db.prepare("DELETE FROM small_blobs WHERE digest = ?"),
+      list: db.prepare(
         "SELECT digest, size, created_at FROM small_blobs WHERE digest > ? ORDER BY digest LIMIT ?",
       ),
     };
@@ -89,7 +82,7 @@ export class SmallBlobTable {
   async put(digest: Digest, bytes: Buffer): Promise<void> {
     if (bytes.length > smallBlobBytes) throw new Error(`blob ${digest} is too large for the table`);
     this.sql.put.run(digest, bytes.length, bytes, Date.now());
-    await this.walSync?.sync();
+    await this.database.flushed();
   }
 
   /** Removes the row; false when there was none. A deletion need not wait for the disk. */
@@ -107,8 +100,7 @@ export class SmallBlobTable {
     }));
   }
 
-  async close(): Promise<void> {
-    await this.walSync?.close();
-    this.db.close();
+  close(): Promise<void> {
+    return this.database.close();
   }
 }

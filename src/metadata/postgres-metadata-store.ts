@@ -254,27 +254,19 @@ export class PostgresMetadataStore extends PostgresReads implements MetadataStor
    * listeners were told of the write's records.
    */
   private async transact<T>(lockName: string, work: (tx: WriteTransaction) => Promise<T>) {
-    const client = await this.pool.connect();
-    let value: T;
-    let head: number | undefined;
-    let broken: Error | undefined;
-    try {
-      try {
-        // In the inner try: a lock that fails (a timeout) leaves a transaction to roll back.
-        const key = lockKey(`${this.schema}/${lockName}`);
-        await client.query(`BEGIN; SELECT pg_advisory_xact_lock(${lockClass}, ${key})`);
+    const key = lockKey(`${this.schema}/${lockName}`);
+    // The lock is taken in the transaction's first statement, inside inTransaction's try:
+    // a lock that fails (a timeout) leaves a transaction to roll back.
+    const { value, head } = await inTransaction(
+      this.pool,
+      async (client) => {
         const tx = new WriteTransaction(client);
-        value = await work(tx);
-        head = await tx.commit(this.schema);
-      } catch (error) {
-        await client.query("ROLLBACK").catch((rollback: unknown) => {
-          broken = rollback instanceof Error ? rollback : new Error(String(rollback));
-        });
-        throw error;
-      }
-    } finally {
-      client.release(broken);
-    }
+        const value = await work(tx);
+        return { value, head: await tx.commit(this.schema) };
+      },
+      `BEGIN; SELECT pg_advisory_xact_lock(${lockClass}, ${key})`,
+      true,
+    );
     if (head !== undefined) await this.feed.deliverThrough(head);
     return value;
   }

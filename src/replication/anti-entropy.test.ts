@@ -1,18 +1,15 @@
 import assert from "node:assert/strict";
-import type { AddressInfo } from "node:net";
 import { Readable } from "node:stream";
 import { after, before, describe, it } from "node:test";
 import pino from "pino";
 import { Registry as MetricsRegistry } from "prom-client";
-import { createApiServer } from "../api/api-server.ts";
 import { digestOf } from "../oci/digest.ts";
 import { formatStamp } from "../registry/hybrid-clock.ts";
 import { openTestRegistry, type RegistryFixture } from "../registry/registry-test-fixture.ts";
 import { AntiEntropy } from "./anti-entropy.ts";
 import { BlobFetcher } from "./blob-fetcher.ts";
-import { ChangeWaiter } from "./change-waiter.ts";
-import { createPeerApi } from "./peer-api.ts";
-import { PeerClient } from "./peer-client.ts";
+import { type PeerApiTestServer, startPeerApiServer } from "./peer-api-test-server.ts";
+import type { PeerClient } from "./peer-client.ts";
 import { ReplicationMetrics } from "./replication-metrics.ts";
 
 const secret = "anti-entropy-test-secret";
@@ -24,7 +21,7 @@ const repositories = Array.from(
 describe("anti-entropy", () => {
   let peer: RegistryFixture;
   let local: RegistryFixture;
-  let server: ReturnType<typeof createApiServer>;
+  let served: PeerApiTestServer;
   let antiEntropy: AntiEntropy;
   let client: PeerClient;
   const requests: string[] = [];
@@ -50,29 +47,15 @@ describe("anti-entropy", () => {
   before(async () => {
     peer = await openTestRegistry("eastus");
     local = await openTestRegistry("westus");
-    server = createApiServer({
-      registry: peer.registry,
-      log,
-      extensions: [
-        {
-          // Counts every request of the peer API before it is served.
-          prefix: "/_meridian/replication/",
-          handle: async (req, res, ctx) => {
-            requests.push(ctx.path.slice("/_meridian/replication/".length));
-            await peerApi.handle(req, res, ctx);
-          },
-        },
-      ],
-    });
-    const peerApi = createPeerApi({
+    served = await startPeerApiServer({
+      peer,
       secret,
-      state: peer.registry.state,
-      waiter: await ChangeWaiter.attach(peer.registry.state),
-      reconcile: async () => 0,
+      // Counts every request of the peer API before it is served.
+      beforeServe: (path) => {
+        requests.push(path);
+      },
     });
-    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-    const { port } = server.address() as AddressInfo;
-    client = new PeerClient({ region: "eastus", url: `http://127.0.0.1:${port}` }, secret);
+    client = served.client;
     const metrics = new ReplicationMetrics(new MetricsRegistry());
     antiEntropy = new AntiEntropy({
       registry: local.registry,
@@ -88,11 +71,7 @@ describe("anti-entropy", () => {
   });
 
   after(async () => {
-    client?.close();
-    await new Promise<void>((resolve) => {
-      server.close(() => resolve());
-      server.closeAllConnections();
-    });
+    await served?.close();
     await peer?.cleanup();
     await local?.cleanup();
   });

@@ -4,29 +4,25 @@
 // asked the peer), so that the two fetches overlap whatever the scheduling.
 import assert from "node:assert/strict";
 import { mkdtemp, rm } from "node:fs/promises";
-import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { after, before, it } from "node:test";
-import pino from "pino";
 import { Registry as MetricsRegistry } from "prom-client";
 import { waitFor } from "../../test/support/wait-for.ts";
-import { createApiServer } from "../api/api-server.ts";
 import { digestOf } from "../oci/digest.ts";
 import { openTestRegistry, type RegistryFixture } from "../registry/registry-test-fixture.ts";
 import { BlobFetcher } from "./blob-fetcher.ts";
-import { ChangeWaiter } from "./change-waiter.ts";
 import type { FetchClaims } from "./fetch-claims.ts";
-import { createPeerApi } from "./peer-api.ts";
-import { PeerClient } from "./peer-client.ts";
+import { type PeerApiTestServer, startPeerApiServer } from "./peer-api-test-server.ts";
+import type { PeerClient } from "./peer-client.ts";
 import { ReplicationMetrics } from "./replication-metrics.ts";
 import { SqliteFetchClaims } from "./sqlite-fetch-claims.ts";
 
 const secret = "blob-fetcher-test-secret";
 let peer: RegistryFixture;
 let local: RegistryFixture;
-let server: ReturnType<typeof createApiServer>;
+let served: PeerApiTestServer;
 let client: PeerClient;
 let dir: string;
 const blobRequests: string[] = [];
@@ -36,43 +32,23 @@ before(async () => {
   peer = await openTestRegistry("eastus");
   local = await openTestRegistry("westus");
   dir = await mkdtemp(join(tmpdir(), "meridian-fetch-claims-"));
-  const peerApi = createPeerApi({
+  served = await startPeerApiServer({
+    peer,
     secret,
-    state: peer.registry.state,
-    waiter: await ChangeWaiter.attach(peer.registry.state),
-    reconcile: async () => 0,
+    beforeServe: async (path) => {
+      if (!path.startsWith("blobs/")) return;
+      blobRequests.push(path);
+      await waitFor(
+        () => claimAttempts >= 2 || blobRequests.length >= 2,
+        "both fetchers to have asked",
+      );
+    },
   });
-  server = createApiServer({
-    registry: peer.registry,
-    log: pino({ level: "silent" }),
-    extensions: [
-      {
-        prefix: peerApi.prefix,
-        handle: async (req, res, ctx) => {
-          const path = ctx.path.slice(peerApi.prefix.length);
-          if (path.startsWith("blobs/")) {
-            blobRequests.push(path);
-            await waitFor(
-              () => claimAttempts >= 2 || blobRequests.length >= 2,
-              "both fetchers to have asked",
-            );
-          }
-          await peerApi.handle(req, res, ctx);
-        },
-      },
-    ],
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as AddressInfo;
-  client = new PeerClient({ region: "eastus", url: `http://127.0.0.1:${port}` }, secret);
+  client = served.client;
 });
 
 after(async () => {
-  client?.close();
-  await new Promise<void>((resolve) => {
-    server.close(() => resolve());
-    server.closeAllConnections();
-  });
+  await served?.close();
   await peer?.cleanup();
   await local?.cleanup();
   await rm(dir, { recursive: true, force: true });

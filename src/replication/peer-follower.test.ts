@@ -1,20 +1,16 @@
 import assert from "node:assert/strict";
 import { mkdtemp, rm } from "node:fs/promises";
-import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { after, before, describe, it } from "node:test";
 import pino from "pino";
 import { Registry as MetricsRegistry } from "prom-client";
-import { createApiServer } from "../api/api-server.ts";
 import { digestOf } from "../oci/digest.ts";
 import { formatStamp, parseStamp } from "../registry/hybrid-clock.ts";
 import { openTestRegistry, type RegistryFixture } from "../registry/registry-test-fixture.ts";
 import { BlobFetcher } from "./blob-fetcher.ts";
-import { ChangeWaiter } from "./change-waiter.ts";
-import { createPeerApi } from "./peer-api.ts";
-import { PeerClient } from "./peer-client.ts";
+import { type PeerApiTestServer, startPeerApiServer } from "./peer-api-test-server.ts";
 import { PeerFollower } from "./peer-follower.ts";
 import { ReplicationMetrics } from "./replication-metrics.ts";
 import { SqliteCheckpointStore } from "./sqlite-checkpoint-store.ts";
@@ -34,7 +30,7 @@ async function until(condition: () => Promise<boolean>, what: string): Promise<v
 describe("peer follower", () => {
   let peer: RegistryFixture;
   let local: RegistryFixture;
-  let server: ReturnType<typeof createApiServer>;
+  let served: PeerApiTestServer;
   let follower: PeerFollower;
   let metrics: MetricsRegistry;
   let checkpoints: SqliteCheckpointStore;
@@ -60,29 +56,16 @@ describe("peer follower", () => {
     peer = await openTestRegistry("eastus", { now: () => Date.now() + 2 * hourMs });
     local = await openTestRegistry("westus");
     const log = pino({ level: "warn" }, { write: (line: string) => logLines.push(line) });
-    const peerApi = createPeerApi({
+    served = await startPeerApiServer({
+      peer,
       secret,
-      state: peer.registry.state,
-      waiter: await ChangeWaiter.attach(peer.registry.state),
-      reconcile: async () => 0,
-    });
-    server = createApiServer({
-      registry: peer.registry,
       log,
-      extensions: [
-        {
-          // Notes every peer API request before it is served.
-          prefix: peerApi.prefix,
-          handle: async (req, res, ctx) => {
-            requests.push(ctx.path.slice(peerApi.prefix.length));
-            await peerApi.handle(req, res, ctx);
-          },
-        },
-      ],
+      // Notes every peer API request before it is served.
+      beforeServe: (path) => {
+        requests.push(path);
+      },
     });
-    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-    const { port } = server.address() as AddressInfo;
-    const client = new PeerClient({ region: "eastus", url: `http://127.0.0.1:${port}` }, secret);
+    const client = served.client;
     metrics = new MetricsRegistry();
     const replicationMetrics = new ReplicationMetrics(metrics);
     dir = await mkdtemp(join(tmpdir(), "meridian-follower-"));
@@ -105,10 +88,7 @@ describe("peer follower", () => {
   after(async () => {
     await follower?.stop();
     await checkpoints?.close();
-    await new Promise<void>((resolve) => {
-      server.close(() => resolve());
-      server.closeAllConnections();
-    });
+    await served?.close();
     await peer?.cleanup();
     await local?.cleanup();
     await rm(dir, { recursive: true, force: true });

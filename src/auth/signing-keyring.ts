@@ -5,6 +5,7 @@
 // an older key stays valid until it expires, as long as that key is kept. A token without
 // a kid predates rotation and was signed with the configured key.
 import { randomBytes } from "node:crypto";
+import { byCodeUnits } from "../code-unit-order.ts";
 
 export const signingKeyKind = "signing-key";
 export const configKid = "config";
@@ -28,7 +29,7 @@ export class SigningKeyring {
 
   /** Replaces the recorded keys (the control records changed). */
   useRecords(records: readonly SigningKeyRecord[]): void {
-    this.records = [...records].sort((a, b) => a.createdAt.localeCompare(b.createdAt));
+    this.records = [...records].sort((a, b) => byCodeUnits(a.createdAt, b.createdAt));
   }
 
   /** Whether tokens signed here are good in every replica (a shared key exists). */

@@ -6,6 +6,7 @@ import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import type { Command } from "commander";
 import { startSupervisedCluster } from "../cluster/supervised-cluster.ts";
+import { byCodeUnits } from "../code-unit-order.ts";
 import type { Config } from "../config/config-schema.ts";
 import { ConfigError, loadConfig, replicaEndpoint } from "../config/load-config.ts";
 import { remoteReplicaRecords, routesOf } from "../control/replica-routes.ts";
@@ -91,7 +92,7 @@ async function up(configFile: string, format: "human" | "json", quiet: boolean):
   }
   const sorted = [...running.replicas.values()].sort(
     (a, b) =>
-      Number(b.entry.home) - Number(a.entry.home) || a.entry.region.localeCompare(b.entry.region),
+      Number(b.entry.home) - Number(a.entry.home) || byCodeUnits(a.entry.region, b.entry.region),
   );
   // Each replica's own status, as it reports it now (a replica still catching up says so).
   const states = await Promise.all(

@@ -9,6 +9,7 @@ import { type FSWatcher, watch } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { basename, dirname } from "node:path";
 import type { Logger } from "pino";
+import { byCodeUnits } from "../code-unit-order.ts";
 import type { PeerEndpoint } from "../replication/peer-client.ts";
 import type { HomeReplica } from "./home-forwarding.ts";
 import type { ReplicaRecord, ReplicaSet } from "./replica-set.ts";
@@ -97,7 +98,7 @@ export class PeerDirectory {
       // A replica that has not joined yet has no endpoint to follow.
       if (url) peers.push({ region: record.region, url });
     }
-    return peers.sort((a, b) => a.region.localeCompare(b.region));
+    return peers.sort((a, b) => byCodeUnits(a.region, b.region));
   }
 
   /** Re-reads the records and routes now; resolves once the peers are published. */

@@ -7,6 +7,7 @@
 import type { Logger } from "pino";
 import { buildAuth, signingKeysOf } from "../auth/build-auth.ts";
 import { newSigningKey, signingKeyKind } from "../auth/signing-keyring.ts";
+import { byCodeUnits } from "../code-unit-order.ts";
 import type { Config } from "../config/config-schema.ts";
 import type { Registry } from "../registry/registry.ts";
 
@@ -70,7 +71,7 @@ export async function startReplicaAuth(options: {
     async rotate(now: Date = new Date()): Promise<string> {
       const key = newSigningKey(now);
       const existing = signingKeysOf(await control.list(signingKeyKind)).sort((a, b) =>
-        a.createdAt.localeCompare(b.createdAt),
+        byCodeUnits(a.createdAt, b.createdAt),
       );
       await control.put(signingKeyKind, key.kid, { key: key.key, createdAt: key.createdAt });
       for (const [index, old] of existing.entries()) {

@@ -3,6 +3,7 @@
 // learns its peers (and where the home replica is) from the registry itself rather than
 // from a file shared by all. The topology file seeds it on the home replica's first start.
 import { z } from "zod";
+import { byCodeUnits } from "../code-unit-order.ts";
 import type { Config } from "../config/config-schema.ts";
 import { replicaEndpoint } from "../config/load-config.ts";
 import type { ControlRecords } from "../registry/control-records.ts";
@@ -46,7 +47,7 @@ export function replicaRecordsOf(
     if (parsed.success) replicas.push({ region: record.name, ...parsed.data });
   }
   return replicas.sort(
-    (a, b) => Number(b.home) - Number(a.home) || a.region.localeCompare(b.region),
+    (a, b) => Number(b.home) - Number(a.home) || byCodeUnits(a.region, b.region),
   );
 }
 

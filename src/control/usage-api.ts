@@ -11,6 +11,7 @@
 import type { ApiExtension } from "../api/api-server.ts";
 import { sendJson } from "../api/responses.ts";
 import type { Authorizer } from "../auth/authorizer.ts";
+import { byCodeUnits } from "../code-unit-order.ts";
 import { OciError } from "../oci/oci-error.ts";
 import type { ReplicaSet } from "./replica-set.ts";
 import { readReplicaStatus } from "./replica-status-reader.ts";
@@ -79,6 +80,6 @@ async function registryUsage(replicaSet: ReplicaSet): Promise<RegistryUsage> {
       if (bytes > 0) usage.transfers.push({ from, to: region, bytes });
     }
   }
-  usage.transfers.sort((a, b) => a.from.localeCompare(b.from) || a.to.localeCompare(b.to));
+  usage.transfers.sort((a, b) => byCodeUnits(a.from, b.from) || byCodeUnits(a.to, b.to));
   return usage;
 }

@@ -10,6 +10,7 @@
 import { randomBytes } from "node:crypto";
 import { mkdir, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { byCodeUnits } from "../code-unit-order.ts";
 import type { ImportProgress, ImportSpec } from "./image-importer.ts";
 import type { SourceCredentials } from "./source-auth.ts";
 
@@ -77,7 +78,7 @@ export class ImportJobStore {
         await rm(path, { force: true });
       }
     }
-    records.sort((a, b) => b.createdAt.localeCompare(a.createdAt));
+    records.sort((a, b) => byCodeUnits(b.createdAt, a.createdAt));
     for (const old of records.splice(keep)) await this.remove(old.id);
     return records;
   }

@@ -5,6 +5,7 @@
 // direction, so a divergence (a record a follower gave up on, a bug, a restored backup)
 // heals on its own.
 import type { Logger } from "pino";
+import { byCodeUnits } from "../code-unit-order.ts";
 import type { Registry } from "../registry/registry.ts";
 import {
   type ContentFetcher,
@@ -84,7 +85,7 @@ export class AntiEntropy {
     // records go first: a new replica learns the replica set and the users before images.
     const differing = [...theirs.keys()]
       .filter((repository) => mine.get(repository) !== theirs.get(repository))
-      .sort((a, b) => Number(b.startsWith("_")) - Number(a.startsWith("_")) || a.localeCompare(b));
+      .sort((a, b) => Number(b.startsWith("_")) - Number(a.startsWith("_")) || byCodeUnits(a, b));
     let repaired = 0;
     for (const repository of differing) {
       onProgress?.(differing.length - repaired, differing.length);

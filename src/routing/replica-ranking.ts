@@ -1,6 +1,7 @@
 // Orders the replicas a request may go to: healthy replicas whose routing is enabled,
 // nearest first (great-circle distance from the client, or measured round trip in
 // latency mode). Unhealthy or disabled replicas are never chosen.
+import { byCodeUnits } from "../code-unit-order.ts";
 import { distanceKm } from "../geo/regions.ts";
 import type { Coordinates } from "./client-location.ts";
 
@@ -28,6 +29,6 @@ export function rankReplicas(
   return replicas
     .filter((replica) => replica.healthy && replica.routingEnabled)
     .map((replica) => ({ replica, score: score(replica) }))
-    .sort((a, b) => a.score - b.score || a.replica.region.localeCompare(b.replica.region))
+    .sort((a, b) => a.score - b.score || byCodeUnits(a.replica.region, b.replica.region))
     .map(({ replica }) => replica);
 }

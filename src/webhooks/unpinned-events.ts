@@ -3,6 +3,7 @@
 // region: a listing asks every replica (`local=1` marks a replica's answer for itself) and
 // merges them newest first; a redelivery goes to the region that holds the event.
 import type { IncomingMessage } from "node:http";
+import { byCodeUnits } from "../code-unit-order.ts";
 import { fanOut, type PeerEndpoint } from "../control/region-fanout.ts";
 import type { WebhookService } from "./webhook-service.ts";
 
@@ -38,7 +39,7 @@ export async function eventsEverywhere(
     if ("error" in answer) unanswered.push(answer.region);
     else events.push(...answer.events);
   }
-  events.sort((a, b) => b.createdAt.localeCompare(a.createdAt));
+  events.sort((a, b) => byCodeUnits(b.createdAt, a.createdAt));
   return { events: events.slice(0, options.limit), unanswered };
 }
 

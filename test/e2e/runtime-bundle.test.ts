@@ -1,0 +1,42 @@
+// End-to-end: the `meridian` command runs from a bundle of src/ that it finds by its inputs
+// or builds in a child process, so a replica started as `meridian serve` never holds esbuild.
+import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { stat } from "node:fs/promises";
+import { it } from "node:test";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+
+const run = promisify(execFile);
+const bin = fileURLToPath(new URL("../../bin/meridian.js", import.meta.url));
+const bundleModule = fileURLToPath(new URL("../../bin/runtime-bundle.mjs", import.meta.url));
+const reportImports = fileURLToPath(new URL("../support/report-imports.mjs", import.meta.url));
+
+it("the same tree gives the same bundle, from any process", async () => {
+  const print = `import(${JSON.stringify(bundleModule)}).then((m) => m.runtimeBundle()).then(console.log)`;
+  const first = (await run(process.execPath, ["-e", print])).stdout.trim();
+  const second = (await run(process.execPath, ["-e", print])).stdout.trim();
+  assert.equal(second, first);
+  assert.match(first, /node_modules\/\.cache\/meridian\/bundle-[0-9a-f]{16}\/meridian\.mjs$/);
+  assert.ok((await stat(first)).isFile());
+});
+
+it("a meridian process does not load esbuild to find or build its bundle", async () => {
+  const { stdout, stderr } = await run(process.execPath, [
+    "--import",
+    reportImports,
+    bin,
+    "--help",
+  ]);
+  assert.match(stdout, /serve/);
+  const imports = stderr.split("\n").filter((line) => line.startsWith("import: "));
+  // The hook sees the process's own imports: the bundle and its packages.
+  assert.ok(
+    imports.some((line) => line.includes("meridian.mjs")),
+    stderr,
+  );
+  assert.deepEqual(
+    imports.filter((line) => line.includes("esbuild")),
+    [],
+  );
+});

@@ -36,6 +36,8 @@ export interface BenchData {
   readonly rssBlobs: LargeBlobs;
   /** Images pushed by the small-image scenario. */
   readonly smallImages: readonly SmallImage[];
+  /** Other images (no blob already stored) for the push through upload sessions. */
+  readonly sessionImages: readonly SmallImage[];
   /** The image behind the manifest GET, blob HEAD, tag-list and mount scenarios. */
   readonly fixture: SmallImage;
 }

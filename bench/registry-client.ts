@@ -257,17 +257,38 @@ export class RegistryClient {
   }
 
   /**
-   * Pushes the image's blobs (single POST, or POST + PUT) and its manifest under `tag`;
-   * counts the blobs the single POST took and those that needed the fallback.
+   * The way `docker push` and skopeo send a blob: POST to open an upload session, one PATCH
+   * with the bytes, then PUT ?digest= with no body.
+   */
+  async pushSmallBlobInSession(repo: string, blob: SmallBlob): Promise<void> {
+    const upload = await this.startUpload(repo);
+    const reply = await this.expect("PATCH", upload, [202], {
+      headers: { "content-type": "application/octet-stream" },
+      body: blob.data,
+    });
+    const next = this.locationPath(`PATCH ${upload}`, reply);
+    await this.expect("PUT", withParam(next, "digest", blob.digest), [201]);
+  }
+
+  /**
+   * Pushes the image's blobs and its manifest under `tag`. `single`: one POST ?digest= per
+   * blob (POST + PUT where the registry answers 202); counts the blobs the single POST took
+   * and those that needed the fallback. `session`: POST, PATCH, PUT per blob, as docker does.
    */
   async pushImage(
     repo: string,
     image: SmallImage,
     tag: string,
+    style: "single" | "session" = "single",
   ): Promise<{ singlePost: number; fallback: number }> {
     let singlePost = 0;
     for (const blob of [image.config, ...image.layers]) {
-      if (await this.pushSmallBlob(repo, blob)) singlePost += 1;
+      if (style === "session") await this.pushSmallBlobInSession(repo, blob);
+      else if (await this.pushSmallBlob(repo, blob)) singlePost += 1;
+    }
+    if (style === "session") {
+      await this.putManifest(repo, tag, image.manifest.data, ociManifestType);
+      return { singlePost: 0, fallback: 0 };
     }
     await this.putManifest(repo, tag, image.manifest.data, ociManifestType);
     return { singlePost, fallback: image.layers.length + 1 - singlePost };

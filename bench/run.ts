@@ -36,8 +36,9 @@ function generateData(config: BenchConfig): BenchData {
   const rssBlobs =
     config.rssBlobMiB === config.blobMiB ? blobs : new LargeBlobs(config.rssBlobMiB * 1024 * 1024);
   const smallImages = Array.from({ length: config.smallImages }, () => makeSmallImage());
+  const sessionImages = Array.from({ length: config.smallImages }, () => makeSmallImage());
   log(`test data generated in ${Date.now() - started} ms`);
-  return { blobs, rssBlobs, smallImages, fixture: makeSmallImage() };
+  return { blobs, rssBlobs, smallImages, sessionImages, fixture: makeSmallImage() };
 }
 
 /** The report/measure/log part of a scenario's context, writing into `figures`. */

@@ -55,72 +55,89 @@ async function measureRate(
 
 const fixtureRepo = "bench/fixture";
 
-export const smallImagePush: Scenario = {
-  id: "small-push",
-  figures: (config) => [
-    {
-      id: "small-push",
-      label: `Small image push (cfg + 2x4 KiB layers + manifest), c=${config.smallConcurrency}`,
-      unit: "images/s",
-      better: "higher",
-    },
-  ],
-  async run(context) {
-    const repo = "bench/small";
-    const { smallConcurrency, smallSeconds } = context.config;
-    const images = context.data.smallImages;
-    const client = new RegistryClient(context.target.url, smallConcurrency);
-    try {
-      let singlePost = 0;
-      let fallback = 0;
-      const { result, serverCpuPercent, clientCpuPercent } = await withServerCpu(
-        context.target.pid,
-        () =>
-          runPool(
-            {
-              concurrency: smallConcurrency,
-              total: images.length,
-              durationMs: smallSeconds * 1000,
-              maxFailures: 16,
-            },
-            async (index) => {
-              const counts = await client.pushImage(
-                repo,
-                images[index] as SmallImage,
-                `img-${index}`,
-              );
-              singlePost += counts.singlePost;
-              fallback += counts.fallback;
-            },
-          ),
-      );
-      const warnings = checkErrors("image pushes", result.ok, result.failed, result.firstError);
-      const first = images[0];
-      if (first) {
-        const reply = await client.send("HEAD", `/v2/${repo}/manifests/img-0`, {
-          headers: { accept: ociManifestType },
-        });
-        const digest = reply.headers["docker-content-digest"];
-        if (reply.status !== 200 || (digest !== undefined && digest !== first.manifest.digest)) {
-          warnings.push(
-            `HEAD /v2/${repo}/manifests/img-0 -> HTTP ${reply.status}, Docker-Content-Digest ${digest}, expected 200 ${first.manifest.digest}`,
-          );
+/**
+ * Small images pushed by `smallConcurrency` clients: with one request per blob
+ * (`single`, POST ?digest=), or through upload sessions as docker and skopeo push
+ * (`session`: POST, PATCH, PUT per blob).
+ */
+function smallPush(style: "single" | "session"): Scenario {
+  const id = style === "single" ? "small-push" : "small-push-sessions";
+  const how = style === "single" ? "" : " through upload sessions";
+  return {
+    id,
+    figures: (config) => [
+      {
+        id,
+        label: `Small image push${how} (cfg + 2x4 KiB layers + manifest), c=${config.smallConcurrency}`,
+        unit: "images/s",
+        better: "higher",
+      },
+    ],
+    async run(context) {
+      const repo = style === "single" ? "bench/small" : "bench/small-sessions";
+      const { smallConcurrency, smallSeconds } = context.config;
+      const images = style === "single" ? context.data.smallImages : context.data.sessionImages;
+      const client = new RegistryClient(context.target.url, smallConcurrency);
+      try {
+        let singlePost = 0;
+        let fallback = 0;
+        const { result, serverCpuPercent, clientCpuPercent } = await withServerCpu(
+          context.target.pid,
+          () =>
+            runPool(
+              {
+                concurrency: smallConcurrency,
+                total: images.length,
+                durationMs: smallSeconds * 1000,
+                maxFailures: 16,
+              },
+              async (index) => {
+                const counts = await client.pushImage(
+                  repo,
+                  images[index] as SmallImage,
+                  `img-${index}`,
+                  style,
+                );
+                singlePost += counts.singlePost;
+                fallback += counts.fallback;
+              },
+            ),
+        );
+        const warnings = checkErrors("image pushes", result.ok, result.failed, result.firstError);
+        const first = images[0];
+        if (first) {
+          const reply = await client.send("HEAD", `/v2/${repo}/manifests/img-0`, {
+            headers: { accept: ociManifestType },
+          });
+          const digest = reply.headers["docker-content-digest"];
+          if (reply.status !== 200 || (digest !== undefined && digest !== first.manifest.digest)) {
+            warnings.push(
+              `HEAD /v2/${repo}/manifests/img-0 -> HTTP ${reply.status}, Docker-Content-Digest ${digest}, expected 200 ${first.manifest.digest}`,
+            );
+          }
         }
+        context.log(`${id}: ${result.perSecond.toFixed(0)} images/s`);
+        const requests =
+          style === "single"
+            ? `single-request POST ?digest= answered 201 for ${singlePost} of ${singlePost + fallback} blobs${fallback > 0 ? " (202 otherwise: blob re-sent with PUT ?digest=)" : ""}`
+            : "every blob sent as POST, PATCH, PUT ?digest= (10 requests per image)";
+        context.report(id, result.perSecond, {
+          warnings,
+          notes: [
+            `${result.ok} images in ${(result.elapsedMs / 1000).toFixed(1)} s`,
+            requests,
+            `${cpuNote(serverCpuPercent, clientCpuPercent)}, ${utilizationNote(result.clientUtilization, "main thread")}`,
+          ],
+        });
+      } finally {
+        client.close();
       }
-      context.log(`small-push: ${result.perSecond.toFixed(0)} images/s`);
-      context.report("small-push", result.perSecond, {
-        warnings,
-        notes: [
-          `${result.ok} images in ${(result.elapsedMs / 1000).toFixed(1)} s`,
-          `single-request POST ?digest= answered 201 for ${singlePost} of ${singlePost + fallback} blobs${fallback > 0 ? " (202 otherwise: blob re-sent with PUT ?digest=)" : ""}`,
-          `${cpuNote(serverCpuPercent, clientCpuPercent)}, ${utilizationNote(result.clientUtilization, "main thread")}`,
-        ],
-      });
-    } finally {
-      client.close();
-    }
-  },
-};
+    },
+  };
+}
+
+export const smallImagePush = smallPush("single");
+export const smallImagePushSessions = smallPush("session");
 
 export const manifestGet: Scenario = {
   id: "manifest-get",

@@ -8,6 +8,7 @@ import {
   crossRepoMount,
   manifestGet,
   smallImagePush,
+  smallImagePushSessions,
   tagListing,
 } from "./scenarios-api.ts";
 import { pull, pushChunked, pushMonolithic, uploadMemory } from "./scenarios-blobs.ts";
@@ -27,6 +28,7 @@ export const scenarios: readonly Scenario[] = [
   pushChunked,
   pull,
   smallImagePush,
+  smallImagePushSessions,
   manifestGet,
   blobHead,
   tagListing,

@@ -1,9 +1,13 @@
 import assert from "node:assert/strict";
-import { mkdir, mkdtemp, readdir, rm, utimes, writeFile } from "node:fs/promises";
+import { randomBytes } from "node:crypto";
+import { mkdir, mkdtemp, readdir, readFile, rm, utimes, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { it } from "node:test";
+import Database from "better-sqlite3";
+import { smallBlobRows } from "../../test/support/stored-blobs.ts";
+import { digestOf } from "../oci/digest.ts";
 import { runBlobStoreSuite } from "./blob-store-suite.ts";
 import { FsBlobStore } from "./fs-blob-store.ts";
 
@@ -37,29 +41,97 @@ it("lists a folder of the older upload layout as idle since it last changed, and
   }
 });
 
-it("lists a session record whose file is missing as idle since it started", async () => {
-  // A crash between the record and the file (the record is written first), or a session
-  // being created right now: the sweep must see it, and must not take a new one for old.
+const sessionId = "6f1d1c2e-0b7a-4c55-9a1e-2b8d6c3f4a10";
+
+async function withRoot(work: (root: string) => Promise<void>): Promise<void> {
   const root = await mkdtemp(join(tmpdir(), "meridian-fs-blobs-"));
   try {
-    const store = await FsBlobStore.open({ root });
-    const id = "6f1d1c2e-0b7a-4c55-9a1e-2b8d6c3f4a10";
-    const before = Date.now() - 1000;
-    await store.createUpload(id, "app");
-    await rm(join(root, "uploads", id));
-    assert.equal(await store.getUpload(id), undefined);
-    const listed = (await store.listUploads()).find((u) => u.id === id);
-    assert.equal(listed?.size, 0);
-    assert.ok((listed?.updatedAt.getTime() ?? 0) >= before, "a new record is fresh");
-    await store.deleteUpload(id);
-    assert.deepEqual(await store.listUploads(), []);
-    // A record and its file: one session, across a reopen, with its bytes.
-    await store.createUpload(id, "app");
-    await store.appendUpload(id, 0, Readable.from([Buffer.from("abc")]));
-    const reopened = await FsBlobStore.open({ root });
-    assert.equal((await reopened.getUpload(id))?.size, 3);
-    assert.deepEqual(await readdir(join(root, "uploads")), [id]);
+    await work(root);
   } finally {
     await rm(root, { recursive: true, force: true });
   }
-});
+}
+
+it("keeps a small session's bytes in its record, across a reopen, and commits them to the table", () =>
+  withRoot(async (root) => {
+    const store = await FsBlobStore.open({ root });
+    await store.createUpload(sessionId, "app");
+    await store.appendUpload(sessionId, 0, Readable.from([Buffer.from("abc")]));
+    await store.appendUpload(sessionId, 3, Readable.from([Buffer.from("def")]));
+    assert.deepEqual(await readdir(join(root, "uploads")), [], "no file for a small session");
+    const reopened = await FsBlobStore.open({ root });
+    assert.equal((await reopened.getUpload(sessionId))?.size, 6);
+    const digest = digestOf(Buffer.from("abcdef"));
+    assert.deepEqual(await reopened.commitUpload(sessionId, digest), { size: 6 });
+    assert.deepEqual(await smallBlobRows(root), [{ digest, bytes: Buffer.from("abcdef") }]);
+    assert.equal(await reopened.getUpload(sessionId), undefined);
+  }));
+
+it("moves a session that outgrows a small blob into a file, its bytes whole", () =>
+  withRoot(async (root) => {
+    const store = await FsBlobStore.open({ root });
+    await store.createUpload(sessionId, "app");
+    const first = randomBytes(40 * 1024);
+    const second = randomBytes(40 * 1024);
+    await store.appendUpload(sessionId, 0, Readable.from([first]));
+    await store.appendUpload(sessionId, first.length, Readable.from([second]));
+    assert.deepEqual(await readdir(join(root, "uploads")), [sessionId]);
+    const whole = Buffer.concat([first, second]);
+    assert.deepEqual(await readFile(join(root, "uploads", sessionId)), whole);
+    const reopened = await FsBlobStore.open({ root });
+    assert.equal((await reopened.getUpload(sessionId))?.size, whole.length);
+    assert.deepEqual(await reopened.commitUpload(sessionId, digestOf(whole)), {
+      size: whole.length,
+    });
+    assert.deepEqual(await readdir(join(root, "uploads")), []);
+    assert.ok(await reopened.stat(digestOf(whole)));
+  }));
+
+it("counts the record's bytes when a crash cut the move to a file short", () =>
+  withRoot(async (root) => {
+    const store = await FsBlobStore.open({ root });
+    await store.createUpload(sessionId, "app");
+    await store.appendUpload(sessionId, 0, Readable.from([Buffer.from("abc")]));
+    // The file the move had begun, never marked as taking over.
+    await writeFile(join(root, "uploads", sessionId), "abc and more that never counted");
+    const reopened = await FsBlobStore.open({ root });
+    assert.equal((await reopened.getUpload(sessionId))?.size, 3);
+    const digest = digestOf(Buffer.from("abc"));
+    assert.deepEqual(await reopened.commitUpload(sessionId, digest), { size: 3 });
+    assert.deepEqual(await readdir(join(root, "uploads")), [], "the stale file is removed");
+  }));
+
+it("lists a spilled session whose file is missing as idle since it started", () =>
+  withRoot(async (root) => {
+    // A session's file gone after it took over from the record (a crash, a hand): the
+    // sweep must see the session, and must not take a new one for old.
+    const store = await FsBlobStore.open({ root });
+    const before = Date.now() - 1000;
+    await store.createUpload(sessionId, "app");
+    await store.appendUpload(sessionId, 0, Readable.from([randomBytes(70 * 1024)]));
+    await rm(join(root, "uploads", sessionId));
+    assert.equal(await store.getUpload(sessionId), undefined);
+    const listed = (await store.listUploads()).find((u) => u.id === sessionId);
+    assert.equal(listed?.size, 0);
+    assert.ok((listed?.updatedAt.getTime() ?? 0) >= before, "a new record is fresh");
+    await store.deleteUpload(sessionId);
+    assert.deepEqual(await store.listUploads(), []);
+  }));
+
+it("reads a record table of the release before sessions held bytes: its sessions are in files", () =>
+  withRoot(async (root) => {
+    const old = new Database(join(root, "uploads.db"));
+    old.exec(
+      "CREATE TABLE upload_sessions (id TEXT PRIMARY KEY, repository TEXT NOT NULL, started_at INTEGER NOT NULL)",
+    );
+    old.prepare("INSERT INTO upload_sessions VALUES (?, 'app', ?)").run(sessionId, Date.now());
+    old.close();
+    await mkdir(join(root, "uploads"), { recursive: true });
+    await writeFile(join(root, "uploads", sessionId), "from before");
+    const store = await FsBlobStore.open({ root });
+    assert.equal((await store.getUpload(sessionId))?.size, 11);
+    await store.appendUpload(sessionId, 11, Readable.from([Buffer.from("!")]));
+    const digest = digestOf(Buffer.from("from before!"));
+    assert.deepEqual(await store.commitUpload(sessionId, digest), { size: 12 });
+    assert.ok(await store.stat(digest));
+  }));

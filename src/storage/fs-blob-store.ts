@@ -70,6 +70,9 @@ export class FsBlobStore extends SessionBackedStore implements BlobStore {
       durable: this.durable,
       records: new UploadSessionTable(join(this.root, uploadSessionFile), this.durable),
       publish: (file, digest) => this.publish(file, digest),
+      publishSmall: async (bytes, digest) => {
+        await this.small.put(digest, bytes);
+      },
     });
   }
 

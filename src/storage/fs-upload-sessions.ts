@@ -1,24 +1,27 @@
-// Upload sessions of the filesystem blob store: an upload's bytes accumulate in a file
-// that is always a valid prefix of what the client sent, with the running hash kept in
-// memory so that a commit need not read the file again; the commit verifies the digest
-// and hands the file to the store to publish. The file, not the memory, is the truth: the
-// workers of one replica share the folder, and a client's next request on an upload may
-// reach another one.
+// Upload sessions of the filesystem blob store. An upload's bytes stay in its record while
+// they fit in a small blob (each request's body ending within 64 KiB in all), so that a
+// small blob pushed the way docker pushes (POST, PATCH, PUT) makes no file: its commit puts
+// the bytes in the small-blob table. Past that they go to a file that is always a valid
+// prefix of what the client sent, with the running hash kept in memory so that a commit
+// need not read the file again; the commit verifies the digest and hands the file to the
+// store to publish. The record and the file, not the memory, are the truth: the workers of
+// one replica share the folder, and a client's next request on an upload may reach another.
 //
-//   <root>/uploads.db      the sessions' records: repository and start time (written first)
-//   <root>/uploads/<id>    a session's bytes received so far
+//   <root>/uploads.db      the sessions' records: repository, start time, bytes while small
+//   <root>/uploads/<id>    a session's bytes received so far, once they outgrew the record
 //
-// A session exists while both do. A record without its file is a session being created
-// right now or the leftover of a crash (idle since it started, so that it expires); an
-// entry of uploads/ without a record is a folder left by an older layout
-// (`uploads/<id>/{info.json,data}`), listed idle since it last changed so that the expiry
-// sweep removes it: such a session cannot be resumed, and its client starts again.
+// A record marked spilled without its file is the leftover of a crash (idle since it
+// started, so that it expires); an entry of uploads/ without a record is a folder left by
+// an older layout (`uploads/<id>/{info.json,data}`), listed idle since it last changed so
+// that the expiry sweep removes it: such a session cannot be resumed, and its client
+// starts again. A file beside a record not marked spilled is a move to the file that a
+// crash cut short: the record's bytes count, and the file is written again or removed.
 import { createReadStream } from "node:fs";
 import { open, readdir, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import type { Readable } from "node:stream";
+import { Readable } from "node:stream";
 import type { ByteRange } from "../oci/content-range.ts";
-import { type Digest, type DigestAlgorithm, digestAlgorithm } from "../oci/digest.ts";
+import { type Digest, type DigestAlgorithm, digestAlgorithm, digestOf } from "../oci/digest.ts";
 import {
   type BlobInfo,
   DigestMismatchError,
@@ -30,6 +33,8 @@ import {
 } from "./blob-store.ts";
 import { HashedWriter, syncFile } from "./hashed-writer.ts";
 import { KeyedLock } from "./keyed-lock.ts";
+import { smallBlobBytes } from "./small-blob-table.ts";
+import { readHead } from "./stream-head.ts";
 import type { UploadSessionTable } from "./upload-session-table.ts";
 
 export interface FsUploadSessionsOptions {
@@ -38,6 +43,8 @@ export interface FsUploadSessionsOptions {
   records: UploadSessionTable;
   /** Moves a verified file into place as the blob `digest` (the store's publish). */
   publish(file: string, digest: Digest): Promise<void>;
+  /** Stores verified bytes as the small blob `digest` (the store's small-blob table). */
+  publishSmall(bytes: Buffer, digest: Digest): Promise<void>;
 }
 
 interface UploadHashState {
@@ -54,6 +61,7 @@ export class FsUploadSessions {
   private readonly durable: boolean;
   private readonly records: UploadSessionTable;
   private readonly publish: FsUploadSessionsOptions["publish"];
+  private readonly publishSmall: FsUploadSessionsOptions["publishSmall"];
   /** Running sha256 of uploads this process appended to, so commits need no re-read. */
   private readonly uploadHashes = new Map<string, UploadHashState>();
   private readonly uploadLocks = new KeyedLock();
@@ -69,13 +77,13 @@ export class FsUploadSessions {
     this.durable = options.durable;
     this.records = options.records;
     this.publish = options.publish;
+    this.publishSmall = options.publishSmall;
   }
 
   async create(id: string, repository: string): Promise<UploadInfo> {
-    const path = this.dataPath(id);
+    this.dataPath(id);
     const startedAt = new Date();
     await this.records.insert({ id, repository, startedAt });
-    await writeFile(path, "");
     return { id, repository, size: 0, startedAt, updatedAt: startedAt };
   }
 
@@ -83,6 +91,10 @@ export class FsUploadSessions {
     if (!uploadIdPattern.test(id)) return undefined;
     const record = this.records.get(id);
     if (!record) return undefined;
+    if (!record.spilled) {
+      const { repository, startedAt, updatedAt } = record;
+      return { id, repository, size: record.inline.length, startedAt, updatedAt };
+    }
     try {
       const data = await stat(this.dataPath(id));
       if (!data.isFile()) return undefined;
@@ -136,6 +148,22 @@ export class FsUploadSessions {
     if (size === undefined) throw new UploadNotFoundError(id);
     if (size !== offset) throw new UploadOffsetError(id, offset, size);
     const path = this.dataPath(id);
+    let body: AsyncIterable<Buffer> = source;
+    const record = this.records.get(id);
+    if (record && !record.spilled) {
+      const head = await readHead(source, smallBlobBytes - record.inline.length, signal);
+      if (head.ended) {
+        const size = await this.appendToRecord(id, record.inline, head.bytes);
+        onWritten?.(head.bytes.length);
+        return size;
+      }
+      // The session outgrows its record: a file with the record's bytes takes over, and
+      // this body goes on into it (a crash before the mark leaves the record's bytes the
+      // truth, and the file is written again).
+      await writeFile(path, record.inline);
+      this.records.markSpilled(id);
+      body = head.whole;
+    }
     const state = await this.uploadHashState(id, path, size);
     // Until the append completes the running hash may be ahead of the file.
     this.uploadHashes.delete(id);
@@ -144,7 +172,7 @@ export class FsUploadSessions {
     // client resends), and the commit flushes the whole blob before publishing it.
     let written: number;
     try {
-      written = await state.writer.write(source, path, "r+", offset, {
+      written = await state.writer.write(body, path, "r+", offset, {
         sync: false,
         flushAhead: this.durable,
         signal,
@@ -158,12 +186,38 @@ export class FsUploadSessions {
     return offset + written;
   }
 
+  /** Puts `added` after the `inline` bytes of a session's record; returns the new size. */
+  private async appendToRecord(id: string, inline: Buffer, added: Buffer): Promise<number> {
+    const bytes = Buffer.concat([inline, added]);
+    if (!this.records.setInline(id, inline.length, bytes, new Date())) {
+      // Another worker appended or committed meanwhile.
+      const now = await this.get(id);
+      if (!now) throw new UploadNotFoundError(id);
+      throw new UploadOffsetError(id, inline.length, now.size);
+    }
+    return bytes.length;
+  }
+
   commit(id: string, digest: Digest): Promise<BlobInfo> {
     this.abandonAppends(id, new UploadSupersededError(id));
     return this.uploadLocks.run(id, async () => {
       const upload = await this.get(id);
       if (!upload) throw new UploadNotFoundError(id);
       const path = this.dataPath(id);
+      const record = this.records.get(id);
+      if (record && !record.spilled) {
+        try {
+          const actual = digestOf(record.inline, digestAlgorithm(digest));
+          if (actual !== digest) throw new DigestMismatchError(digest, actual);
+          await this.publishSmall(record.inline, digest);
+          return { size: record.inline.length };
+        } finally {
+          this.forgetHash(id);
+          this.records.delete(id);
+          // A move to the file that a crash cut short may have left one.
+          await rm(path, { force: true });
+        }
+      }
       try {
         const actual = await this.uploadDigest(id, path, upload.size, digestAlgorithm(digest));
         if (actual !== digest) throw new DigestMismatchError(digest, actual);
@@ -180,6 +234,11 @@ export class FsUploadSessions {
 
   /** The received bytes of `range` (while appends go on); throws UploadNotFoundError. */
   async read(id: string, range: ByteRange): Promise<Readable> {
+    const record = this.records.get(id);
+    // Past the record's bytes while not spilled: an append is moving them to the file.
+    if (record && !record.spilled && range.end < record.inline.length) {
+      return Readable.from([record.inline.subarray(range.start, range.end + 1)]);
+    }
     const handle = await open(this.dataPath(id), "r").catch((error: unknown) => {
       if (isNotFound(error)) throw new UploadNotFoundError(id);
       throw error;
@@ -208,9 +267,10 @@ export class FsUploadSessions {
     const recorded = new Set<string>();
     for (const record of this.records.all()) {
       recorded.add(record.id);
-      const upload = await this.get(record.id);
-      // A record without its file: idle since it started (see the top of this file).
-      uploads.push(upload ?? { ...record, size: 0, updatedAt: record.startedAt });
+      const { id, repository, startedAt } = record;
+      const upload = await this.get(id);
+      // A spilled record without its file: idle since it started (see the top of this file).
+      uploads.push(upload ?? { id, repository, startedAt, size: 0, updatedAt: startedAt });
     }
     for (const id of await readdir(join(this.root, "uploads"))) {
       if (recorded.has(id) || !uploadIdPattern.test(id)) continue;

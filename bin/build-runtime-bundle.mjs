@@ -2,7 +2,8 @@
 // runtime-bundle.mjs, which runs this as a child process). Processes starting together may
 // build the same bundle: each writes a folder of its own and renames it into place; a
 // folder already there holds the same bundle.
-import { mkdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
+import { existsSync } from "node:fs";
+import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { dirname, join, relative } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { build, stop } from "esbuild";
@@ -70,17 +71,7 @@ for (const file of result.outputFiles) {
 }
 await rename(temp, dir).catch(async (error) => {
   await rm(temp, { recursive: true, force: true });
-  if (!(await exists(dir))) throw error;
+  if (!existsSync(dir)) throw error;
 });
 // esbuild's service process would otherwise keep this one running.
 await stop();
-
-/** @param {string} path */
-async function exists(path) {
-  try {
-    await stat(path);
-    return true;
-  } catch {
-    return false;
-  }
-}

@@ -81,7 +81,7 @@ export class FsUploadSessions {
   }
 
   async create(id: string, repository: string): Promise<UploadInfo> {
-    this.dataPath(id);
+    this.dataPath(id); // Refuses an id no file could be named after, before anything is stored.
     const startedAt = new Date();
     await this.records.insert({ id, repository, startedAt });
     return { id, repository, size: 0, startedAt, updatedAt: startedAt };
@@ -235,7 +235,8 @@ export class FsUploadSessions {
   /** The received bytes of `range` (while appends go on); throws UploadNotFoundError. */
   async read(id: string, range: ByteRange): Promise<Readable> {
     const record = this.records.get(id);
-    // Past the record's bytes while not spilled: an append is moving them to the file.
+    // Bytes past the record's while it is not marked spilled are those of an append that
+    // is moving the session to its file: they are read from there.
     if (record && !record.spilled && range.end < record.inline.length) {
       return Readable.from([record.inline.subarray(range.start, range.end + 1)]);
     }

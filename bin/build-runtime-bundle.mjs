@@ -41,6 +41,8 @@ if (!dir) {
   process.stderr.write("usage: build-runtime-bundle.mjs <folder>\n");
   process.exit(2);
 }
+// A tree that does not build (an edit with a syntax error) gets esbuild's messages, one
+// per line, instead of a stack.
 const result = await build({
   entryPoints: [entry],
   bundle: true,
@@ -58,6 +60,9 @@ const result = await build({
   outExtension: { ".js": ".mjs" },
   logLevel: "silent",
   plugins: [keepModuleUrls],
+}).catch((error) => {
+  process.stderr.write(`${error instanceof Error ? error.message : String(error)}\n`);
+  process.exit(1);
 });
 if (!result.outputFiles.some((file) => file.path === join(staging, "meridian.mjs"))) {
   throw new Error("esbuild produced no bundle");

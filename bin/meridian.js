@@ -5,4 +5,9 @@
 import { pathToFileURL } from "node:url";
 import { runtimeBundle } from "./runtime-bundle.mjs";
 
-await import(pathToFileURL(await runtimeBundle()).href);
+const bundle = await runtimeBundle().catch((error) => {
+  // One line per message and an exit code, as every other error of the CLI.
+  process.stderr.write(`meridian: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.exit(1);
+});
+await import(pathToFileURL(bundle).href);

@@ -41,7 +41,10 @@ async function findOrBuild() {
   try {
     await promisify(execFile)(process.execPath, [builder, dir], { maxBuffer: 16 << 20 });
   } catch (error) {
-    const stderr = /** @type {{ stderr?: string }} */ (error).stderr?.trim();
+    // esbuild's messages joined into the one line an error of the CLI gets.
+    const stderr = /** @type {{ stderr?: string }} */ (error).stderr
+      ?.trim()
+      .replace(/\s*\n\s*/g, " ");
     throw new Error(`building the runtime bundle failed: ${stderr || String(error)}`);
   }
   return bundle;

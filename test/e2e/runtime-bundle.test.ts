@@ -2,7 +2,9 @@
 // or builds in a child process, so a replica started as `meridian serve` never holds esbuild.
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { stat } from "node:fs/promises";
+import { appendFile, cp, mkdtemp, rm, stat, symlink } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
@@ -39,4 +41,28 @@ it("a meridian process does not load esbuild to find or build its bundle", async
     imports.filter((line) => line.includes("esbuild")),
     [],
   );
+});
+
+it("a tree that does not build gets esbuild's message in one line and exit code 1", async () => {
+  const tree = await mkdtemp(join(tmpdir(), "meridian-tree-"));
+  const repository = fileURLToPath(new URL("../../", import.meta.url));
+  try {
+    for (const part of ["bin", "src", "tsconfig.json", "package.json"]) {
+      await cp(join(repository, part), join(tree, part), { recursive: true });
+    }
+    await symlink(join(repository, "node_modules"), join(tree, "node_modules"));
+    await appendFile(join(tree, "src", "code-unit-order.ts"), "export const broken = ;\n");
+    const failed = await run(process.execPath, [join(tree, "bin", "meridian.js"), "--help"]).then(
+      () => undefined,
+      (error: { code?: number; stderr?: string }) => error,
+    );
+    assert.equal(failed?.code, 1);
+    assert.match(
+      failed?.stderr ?? "",
+      /^meridian: building the runtime bundle failed: .*src\/code-unit-order\.ts:\d+:\d+: ERROR: .*\n$/,
+    );
+    assert.equal(failed?.stderr?.split("\n").length, 2, "one line");
+  } finally {
+    await rm(tree, { recursive: true, force: true });
+  }
 });

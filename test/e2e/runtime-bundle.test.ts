@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
+import { startReplicaProcess } from "../../src/cluster/replica-process.ts";
 
 const run = promisify(execFile);
 const bin = fileURLToPath(new URL("../../bin/meridian.js", import.meta.url));
@@ -64,5 +65,30 @@ it("a tree that does not build gets esbuild's message in one line and exit code 
     assert.equal(failed?.stderr?.split("\n").length, 2, "one line");
   } finally {
     await rm(tree, { recursive: true, force: true });
+  }
+});
+
+it("a replica builds its portal without loading esbuild", async () => {
+  const data = await mkdtemp(join(tmpdir(), "meridian-portal-"));
+  const imports: string[] = [];
+  const replica = await startReplicaProcess({
+    args: ["--listen", "127.0.0.1:0", "--data", data],
+    env: { MERIDIAN_LOG_LEVEL: "warn", NODE_OPTIONS: `--import ${reportImports}` },
+    onLine: (line) => {
+      if (line.startsWith("import: ")) imports.push(line);
+    },
+  });
+  try {
+    const page = await fetch(`${replica.url}/portal/assets/app.js`);
+    assert.equal(page.status, 200);
+    assert.ok((await page.text()).length > 1000);
+    assert.ok(imports.length > 0, "the hook reports the replica's imports");
+    assert.deepEqual(
+      imports.filter((line) => line.includes("esbuild")),
+      [],
+    );
+  } finally {
+    await replica.stop();
+    await rm(data, { recursive: true, force: true });
   }
 });

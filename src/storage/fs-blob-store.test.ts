@@ -7,6 +7,7 @@ import { Readable } from "node:stream";
 import { it } from "node:test";
 import Database from "better-sqlite3";
 import { smallBlobRows } from "../../test/support/stored-blobs.ts";
+import { withTempFolder } from "../../test/support/temp-folder.ts";
 import { digestOf } from "../oci/digest.ts";
 import { runBlobStoreSuite } from "./blob-store-suite.ts";
 import { FsBlobStore } from "./fs-blob-store.ts";
@@ -20,11 +21,10 @@ runBlobStoreSuite("filesystem", async () => {
   };
 });
 
-it("lists a folder of the older upload layout as idle since it last changed, and deletes it", async () => {
-  // uploads/<id>/{info.json,data} from an older build: not resumable, so it must expire
-  // like any abandoned upload, and its deletion must remove the folder.
-  const root = await mkdtemp(join(tmpdir(), "meridian-fs-blobs-"));
-  try {
+it("lists a folder of the older upload layout as idle since it last changed, and deletes it", () =>
+  withTempFolder("meridian-fs-blobs-", async (root) => {
+    // uploads/<id>/{info.json,data} from an older build: not resumable, so it must expire
+    // like any abandoned upload, and its deletion must remove the folder.
     const store = await FsBlobStore.open({ root });
     const leftover = "0c9a7e5d-3b1f-4e2a-8d6c-5f4e3d2c1b0a";
     await mkdir(join(root, "uploads", leftover));
@@ -36,24 +36,12 @@ it("lists a folder of the older upload layout as idle since it last changed, and
     assert.ok((listed?.updatedAt.getTime() ?? Date.now()) <= long.getTime() + 1000);
     await store.deleteUpload(leftover);
     assert.deepEqual(await readdir(join(root, "uploads")), []);
-  } finally {
-    await rm(root, { recursive: true, force: true });
-  }
-});
+  }));
 
 const sessionId = "6f1d1c2e-0b7a-4c55-9a1e-2b8d6c3f4a10";
 
-async function withRoot(work: (root: string) => Promise<void>): Promise<void> {
-  const root = await mkdtemp(join(tmpdir(), "meridian-fs-blobs-"));
-  try {
-    await work(root);
-  } finally {
-    await rm(root, { recursive: true, force: true });
-  }
-}
-
 it("keeps a small session's bytes in its record, across a reopen, and commits them to the table", () =>
-  withRoot(async (root) => {
+  withTempFolder("meridian-fs-blobs-", async (root) => {
     const store = await FsBlobStore.open({ root });
     await store.createUpload(sessionId, "app");
     await store.appendUpload(sessionId, 0, Readable.from([Buffer.from("abc")]));
@@ -68,7 +56,7 @@ it("keeps a small session's bytes in its record, across a reopen, and commits th
   }));
 
 it("moves a session that outgrows a small blob into a file, its bytes whole", () =>
-  withRoot(async (root) => {
+  withTempFolder("meridian-fs-blobs-", async (root) => {
     const store = await FsBlobStore.open({ root });
     await store.createUpload(sessionId, "app");
     const first = randomBytes(40 * 1024);
@@ -88,7 +76,7 @@ it("moves a session that outgrows a small blob into a file, its bytes whole", ()
   }));
 
 it("counts the record's bytes when a crash cut the move to a file short", () =>
-  withRoot(async (root) => {
+  withTempFolder("meridian-fs-blobs-", async (root) => {
     const store = await FsBlobStore.open({ root });
     await store.createUpload(sessionId, "app");
     await store.appendUpload(sessionId, 0, Readable.from([Buffer.from("abc")]));
@@ -102,7 +90,7 @@ it("counts the record's bytes when a crash cut the move to a file short", () =>
   }));
 
 it("lists a spilled session whose file is missing as idle since it started", () =>
-  withRoot(async (root) => {
+  withTempFolder("meridian-fs-blobs-", async (root) => {
     // A session's file gone after it took over from the record (a crash, a hand): the
     // sweep must see the session, and must not take a new one for old.
     const store = await FsBlobStore.open({ root });
@@ -119,7 +107,7 @@ it("lists a spilled session whose file is missing as idle since it started", () 
   }));
 
 it("reads a record table of the release before sessions held bytes: its sessions are in files", () =>
-  withRoot(async (root) => {
+  withTempFolder("meridian-fs-blobs-", async (root) => {
     const old = new Database(join(root, "uploads.db"));
     old.exec(
       "CREATE TABLE upload_sessions (id TEXT PRIMARY KEY, repository TEXT NOT NULL, started_at INTEGER NOT NULL)",

@@ -35,7 +35,7 @@ import { HashedWriter, syncFile } from "./hashed-writer.ts";
 import { KeyedLock } from "./keyed-lock.ts";
 import { smallBlobBytes } from "./small-blob-table.ts";
 import { readHead } from "./stream-head.ts";
-import type { UploadSessionTable } from "./upload-session-table.ts";
+import type { SessionRow, UploadSessionTable } from "./upload-session-table.ts";
 
 export interface FsUploadSessionsOptions {
   root: string;
@@ -90,21 +90,19 @@ export class FsUploadSessions {
   async get(id: string): Promise<UploadInfo | undefined> {
     if (!uploadIdPattern.test(id)) return undefined;
     const record = this.records.get(id);
-    if (!record) return undefined;
+    return record && this.uploadOf(record);
+  }
+
+  /** The session a record stands for: the record's bytes, or once spilled its file's. */
+  private async uploadOf(record: SessionRow): Promise<UploadInfo | undefined> {
+    const { id, repository, startedAt } = record;
     if (!record.spilled) {
-      const { repository, startedAt, updatedAt } = record;
-      return { id, repository, size: record.inline.length, startedAt, updatedAt };
+      return { id, repository, size: record.inline.length, startedAt, updatedAt: record.updatedAt };
     }
     try {
       const data = await stat(this.dataPath(id));
       if (!data.isFile()) return undefined;
-      return {
-        id,
-        repository: record.repository,
-        size: data.size,
-        startedAt: record.startedAt,
-        updatedAt: data.mtime,
-      };
+      return { id, repository, size: data.size, startedAt, updatedAt: data.mtime };
     } catch (error) {
       if (isNotFound(error)) return undefined;
       throw error;
@@ -141,21 +139,21 @@ export class FsUploadSessions {
   ): Promise<number> {
     // Abandoned while it waited for the lock: a newer request has the upload now.
     if (source.destroyed) throw source.errored ?? new UploadSupersededError(id);
-    // The file says how long the upload is: another worker of the replica may have
-    // appended to it since this process did (a running hash held here is then stale, and
-    // uploadHashState rebuilds it).
-    const size = (await this.get(id))?.size;
-    if (size === undefined) throw new UploadNotFoundError(id);
+    // The record or the file says how long the upload is: another worker of the replica
+    // may have appended to it since this process did (a running hash held here is then
+    // stale, and uploadHashState rebuilds it).
+    const record = this.records.get(id);
+    const size = record && (await this.uploadOf(record))?.size;
+    if (!record || size === undefined) throw new UploadNotFoundError(id);
     if (size !== offset) throw new UploadOffsetError(id, offset, size);
     const path = this.dataPath(id);
     let body: AsyncIterable<Buffer> = source;
-    const record = this.records.get(id);
-    if (record && !record.spilled) {
-      const head = await readHead(source, smallBlobBytes - record.inline.length, signal);
+    if (!record.spilled) {
+      const head = await readHead(source, smallBlobBytes - size, signal);
       if (head.ended) {
-        const size = await this.appendToRecord(id, record.inline, head.bytes);
+        await this.appendToRecord(id, record.inline, head.bytes);
         onWritten?.(head.bytes.length);
-        return size;
+        return size + head.bytes.length;
       }
       // The session outgrows its record: a file with the record's bytes takes over, and
       // this body goes on into it (a crash before the mark leaves the record's bytes the
@@ -186,39 +184,30 @@ export class FsUploadSessions {
     return offset + written;
   }
 
-  /** Puts `added` after the `inline` bytes of a session's record; returns the new size. */
-  private async appendToRecord(id: string, inline: Buffer, added: Buffer): Promise<number> {
+  /** Puts `added` after the `inline` bytes of a session's record. */
+  private async appendToRecord(id: string, inline: Buffer, added: Buffer): Promise<void> {
     const bytes = Buffer.concat([inline, added]);
-    if (!this.records.setInline(id, inline.length, bytes, new Date())) {
-      // Another worker appended or committed meanwhile.
-      const now = await this.get(id);
-      if (!now) throw new UploadNotFoundError(id);
-      throw new UploadOffsetError(id, inline.length, now.size);
-    }
-    return bytes.length;
+    if (this.records.setInline(id, inline.length, bytes, new Date())) return;
+    // Another worker appended or committed meanwhile.
+    const now = await this.get(id);
+    if (!now) throw new UploadNotFoundError(id);
+    throw new UploadOffsetError(id, inline.length, now.size);
   }
 
   commit(id: string, digest: Digest): Promise<BlobInfo> {
     this.abandonAppends(id, new UploadSupersededError(id));
     return this.uploadLocks.run(id, async () => {
-      const upload = await this.get(id);
-      if (!upload) throw new UploadNotFoundError(id);
-      const path = this.dataPath(id);
       const record = this.records.get(id);
-      if (record && !record.spilled) {
-        try {
+      const upload = record && (await this.uploadOf(record));
+      if (!record || !upload) throw new UploadNotFoundError(id);
+      const path = this.dataPath(id);
+      try {
+        if (!record.spilled) {
           const actual = digestOf(record.inline, digestAlgorithm(digest));
           if (actual !== digest) throw new DigestMismatchError(digest, actual);
           await this.publishSmall(record.inline, digest);
-          return { size: record.inline.length };
-        } finally {
-          this.forgetHash(id);
-          this.records.delete(id);
-          // A move to the file that a crash cut short may have left one.
-          await rm(path, { force: true });
+          return { size: upload.size };
         }
-      }
-      try {
         const actual = await this.uploadDigest(id, path, upload.size, digestAlgorithm(digest));
         if (actual !== digest) throw new DigestMismatchError(digest, actual);
         if (this.durable) await syncFile(path);
@@ -227,6 +216,7 @@ export class FsUploadSessions {
       } finally {
         this.forgetHash(id);
         this.records.delete(id);
+        // Also a file that a move from the record, cut short by a crash, left behind.
         await rm(path, { force: true });
       }
     });
@@ -257,9 +247,11 @@ export class FsUploadSessions {
     this.abandonAppends(id, new UploadNotFoundError(id));
     await this.uploadLocks.run(id, async () => {
       this.forgetHash(id);
-      this.records.delete(id);
+      // The file first: once the session answers 404 its bytes are gone too (a crash in
+      // between leaves a spilled record without its file, which the sweep removes).
       // recursive: a folder of the older layout goes the same way.
       await rm(this.dataPath(id), { recursive: true, force: true });
+      this.records.delete(id);
     });
   }
 
@@ -269,7 +261,7 @@ export class FsUploadSessions {
     for (const record of this.records.all()) {
       recorded.add(record.id);
       const { id, repository, startedAt } = record;
-      const upload = await this.get(id);
+      const upload = await this.uploadOf(record);
       // A spilled record without its file: idle since it started (see the top of this file).
       uploads.push(upload ?? { id, repository, startedAt, size: 0, updatedAt: startedAt });
     }

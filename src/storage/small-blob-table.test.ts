@@ -2,25 +2,16 @@
 // and which files, that readers find both, and that the two list as one store.
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import { access, mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { access } from "node:fs/promises";
 import { join } from "node:path";
 import { PassThrough, Readable, Writable } from "node:stream";
 import { buffer } from "node:stream/consumers";
 import { it } from "node:test";
+import { withTempFolder } from "../../test/support/temp-folder.ts";
 import { type Digest, digestHex, digestOf } from "../oci/digest.ts";
 import { DigestMismatchError, SizeMismatchError } from "./blob-store.ts";
 import { FsBlobStore } from "./fs-blob-store.ts";
 import { smallBlobBytes, smallBlobFile } from "./small-blob-table.ts";
-
-async function withRoot(body: (root: string) => Promise<void>): Promise<void> {
-  const root = await mkdtemp(join(tmpdir(), "meridian-small-blobs-"));
-  try {
-    await body(root);
-  } finally {
-    await rm(root, { recursive: true, force: true });
-  }
-}
 
 const isFile = (root: string, digest: Digest) => {
   const hex = digestHex(digest);
@@ -39,7 +30,7 @@ const chunked = (bytes: Buffer) =>
   );
 
 it("keeps a blob of at most 64 KiB as a row and a larger one as a file, with or without its size", () =>
-  withRoot(async (root) => {
+  withTempFolder("meridian-small-blobs-", async (root) => {
     const store = await FsBlobStore.open({ root });
     for (const size of [0, 1, 4096, smallBlobBytes, smallBlobBytes + 1, 200_000]) {
       for (const announced of [true, false]) {
@@ -56,7 +47,7 @@ it("keeps a blob of at most 64 KiB as a row and a larger one as a file, with or 
   }));
 
 it("reads, ranges, sends and dates a row, and keeps it across a reopen", () =>
-  withRoot(async (root) => {
+  withTempFolder("meridian-small-blobs-", async (root) => {
     const bytes = Buffer.from("a small config blob");
     const digest = digestOf(bytes);
     const before = Date.now();
@@ -80,7 +71,7 @@ it("reads, ranges, sends and dates a row, and keeps it across a reopen", () =>
   }));
 
 it("stores nothing when a small body does not match its digest or its size", () =>
-  withRoot(async (root) => {
+  withTempFolder("meridian-small-blobs-", async (root) => {
     const store = await FsBlobStore.open({ root });
     const bytes = Buffer.from("the body");
     const other = digestOf(Buffer.from("another body"));
@@ -96,7 +87,7 @@ it("stores nothing when a small body does not match its digest or its size", () 
   }));
 
 it("fails a small ingest whose source fails, and a large one that fails after the limit", () =>
-  withRoot(async (root) => {
+  withTempFolder("meridian-small-blobs-", async (root) => {
     const store = await FsBlobStore.open({ root });
     for (const sent of [100, smallBlobBytes + 5000]) {
       const source = new PassThrough();
@@ -110,7 +101,7 @@ it("fails a small ingest whose source fails, and a large one that fails after th
   }));
 
 it("lists rows and files as one store in digest order, page by page, and deletes either", () =>
-  withRoot(async (root) => {
+  withTempFolder("meridian-small-blobs-", async (root) => {
     const store = await FsBlobStore.open({ root });
     const digests: Digest[] = [];
     for (let i = 0; i < 12; i += 1) {
@@ -135,7 +126,7 @@ it("lists rows and files as one store in digest order, page by page, and deletes
   }));
 
 it("shares the rows between two stores over one data folder, as workers do", () =>
-  withRoot(async (root) => {
+  withTempFolder("meridian-small-blobs-", async (root) => {
     const first = await FsBlobStore.open({ root });
     const second = await FsBlobStore.open({ root });
     const bytes = Buffer.from("written by one worker");

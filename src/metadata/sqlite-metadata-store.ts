@@ -34,6 +34,7 @@ import type {
 } from "./metadata-store.ts";
 import { controlRepository } from "./metadata-store.ts";
 import { SqliteCommitWatch } from "./sqlite-commit-watch.ts";
+import { configureConnection, metadataCacheKiB } from "./sqlite-connection.ts";
 import { schema, schemaVersion, tagVisibility, upgradeSchema } from "./sqlite-schema.ts";
 import { SqliteWalSync } from "./sqlite-wal-sync.ts";
 
@@ -78,14 +79,12 @@ export class SqliteMetadataStore implements MetadataStore {
       options.onListenerError ??
       ((error) => console.error(`metadata commit listener failed: ${String(error)}`));
     this.db = new Database(options.path);
-    this.db.pragma("journal_mode = WAL");
-    // NORMAL: a commit writes the WAL without flushing it; walSync flushes it off the
-    // event loop before the commit is acknowledged.
-    this.db.pragma("synchronous = NORMAL");
+    // synchronous=NORMAL: a commit writes the WAL without flushing it; walSync flushes it
+    // off the event loop before the commit is acknowledged.
+    configureConnection(this.db, metadataCacheKiB);
     const inMemory = options.path === ":memory:" || options.path === "";
     this.walSync =
       options.durable !== false && !inMemory ? new SqliteWalSync(`${options.path}-wal`) : undefined;
-    this.db.pragma("busy_timeout = 5000");
     this.db.exec(schema);
     upgradeSchema(this.db);
     this.db

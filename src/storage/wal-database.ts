@@ -1,8 +1,9 @@
 // Opens one of the blob store's SQLite files (small-blobs.db, uploads.db) the way the
-// metadata store opens its own: WAL, so that the workers of a replica share the file;
-// commits with synchronous=NORMAL, and a durable store's writes wait for `flushed()`,
-// which flushes the WAL off the event loop and is shared by the commits made meanwhile.
+// metadata store opens its own (sqlite-connection.ts). A durable store's writes wait for
+// `flushed()`, which flushes the WAL off the event loop and is shared by the commits made
+// meanwhile.
 import Database, { type Database as SqliteDatabase } from "better-sqlite3";
+import { blobTableCacheKiB, configureConnection } from "../metadata/sqlite-connection.ts";
 import { SqliteWalSync } from "../metadata/sqlite-wal-sync.ts";
 
 export interface WalDatabase {
@@ -14,9 +15,7 @@ export interface WalDatabase {
 
 export function openWalDatabase(path: string, durable: boolean, schema: string): WalDatabase {
   const db = new Database(path);
-  db.pragma("journal_mode = WAL");
-  db.pragma("synchronous = NORMAL");
-  db.pragma("busy_timeout = 5000");
+  configureConnection(db, blobTableCacheKiB);
   db.exec(schema);
   const walSync = durable ? new SqliteWalSync(`${path}-wal`) : undefined;
   return {

@@ -8,7 +8,8 @@ import { waitFor } from "../../test/support/wait-for.ts";
 import { digestOf } from "../oci/digest.ts";
 import { mediaTypes } from "../oci/media-types.ts";
 import { runMetadataStoreSuite } from "./metadata-store-suite.ts";
-import { SqliteMetadataStore } from "./sqlite-metadata-store.ts";
+import { prepareStatements, SqliteMetadataStore } from "./sqlite-metadata-store.ts";
+import { schema } from "./sqlite-schema.ts";
 
 runMetadataStoreSuite("SQLite", async () => {
   const dir = await mkdtemp(join(tmpdir(), "meridian-sqlite-"));
@@ -151,5 +152,48 @@ it("SQLite store shared by several processes announces the other writers' commit
     await watching.close();
     await other.close();
     await rm(dir, { recursive: true, force: true });
+  }
+});
+
+it("SQLite store finds a digest's tags, referrers and refs through an index, not by reading the whole repository", () => {
+  const db = new Database(":memory:");
+  try {
+    db.exec(schema);
+    const sql = prepareStatements(db);
+    // Without statistics SQLite's planner took the primary key's (repository) prefix for
+    // these: every manifest put read all the tags of its repository.
+    const expected: [keyof typeof sql, RegExp][] = [
+      [
+        "refreshDigestTags",
+        /SEARCH tags USING INDEX tags_by_digest \(repository=\? AND digest=\?\)/,
+      ],
+      ["manifestInUse", /SEARCH tags USING INDEX tags_by_digest \(repository=\? AND digest=\?\)/],
+      ["manifestGraph", /SEARCH t USING INDEX tags_by_digest \(repository=\? AND digest=\?\)/],
+      ["listReferrers", /USING INDEX manifests_by_subject \(repository=\? AND subject=\?\)/],
+      [
+        "deleteManifestRef",
+        /\((repository=\? AND kind=\? AND target=\?|target=\? AND kind=\? AND repository=\?) AND manifest=\?\)/,
+      ],
+    ];
+    for (const [name, pattern] of expected) {
+      const statement = sql[name] as { source: string };
+      const parameters = db.prepare(`EXPLAIN QUERY PLAN ${statement.source}`);
+      const values = Array(20).fill("x");
+      let plan: string[] = [];
+      for (let count = 0; count <= values.length; count++) {
+        try {
+          plan = (parameters.all(...values.slice(0, count)) as { detail: string }[]).map(
+            (row) => row.detail,
+          );
+          break;
+        } catch {}
+      }
+      assert.ok(
+        plan.some((line) => pattern.test(line)),
+        `${name}: ${plan.join(" | ")}`,
+      );
+    }
+  } finally {
+    db.close();
   }
 });

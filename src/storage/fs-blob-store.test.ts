@@ -86,7 +86,14 @@ it("counts the record's bytes when a crash cut the move to a file short", () =>
     assert.equal((await reopened.getUpload(sessionId))?.size, 3);
     const digest = digestOf(Buffer.from("abc"));
     assert.deepEqual(await reopened.commitUpload(sessionId, digest), { size: 3 });
-    assert.deepEqual(await readdir(join(root, "uploads")), [], "the stale file is removed");
+    // The stale file outlives its record, listed as an idle session for the expiry sweep.
+    const listed = await reopened.listUploads();
+    assert.deepEqual(
+      listed.map((upload) => upload.id),
+      [sessionId],
+    );
+    await reopened.deleteUpload(sessionId);
+    assert.deepEqual(await readdir(join(root, "uploads")), [], "the sweep's delete removes it");
   }));
 
 it("lists a spilled session whose file is missing as idle since it started", () =>

@@ -83,7 +83,7 @@ export class FsUploadSessions {
   async create(id: string, repository: string): Promise<UploadInfo> {
     this.dataPath(id); // Refuses an id no file could be named after, before anything is stored.
     const startedAt = new Date();
-    await this.records.insert({ id, repository, startedAt });
+    this.records.insert({ id, repository, startedAt });
     return { id, repository, size: 0, startedAt, updatedAt: startedAt };
   }
 
@@ -116,7 +116,7 @@ export class FsUploadSessions {
     signal?: AbortSignal,
     onWritten?: (bytes: number) => void,
   ): Promise<number> {
-    this.abandonAppends(id, new UploadSupersededError(id));
+    this.abandonAppends(id, () => new UploadSupersededError(id));
     const sources = this.appendSources.get(id) ?? new Set<Readable>();
     sources.add(source);
     this.appendSources.set(id, sources);
@@ -195,7 +195,7 @@ export class FsUploadSessions {
   }
 
   commit(id: string, digest: Digest): Promise<BlobInfo> {
-    this.abandonAppends(id, new UploadSupersededError(id));
+    this.abandonAppends(id, () => new UploadSupersededError(id));
     return this.uploadLocks.run(id, async () => {
       const record = this.records.get(id);
       const upload = record && (await this.uploadOf(record));
@@ -216,8 +216,10 @@ export class FsUploadSessions {
       } finally {
         this.forgetHash(id);
         this.records.delete(id);
-        // Also a file that a move from the record, cut short by a crash, left behind.
-        await rm(path, { force: true });
+        // A session still in its record has no file, but for the leftover of a move to
+        // the file that a crash cut short, which the expiry sweep removes once its record
+        // is gone: looking for it cost each small commit a failed lstat (3.3% of the loop).
+        if (record.spilled) await rm(path, { force: true });
       }
     });
   }
@@ -244,7 +246,7 @@ export class FsUploadSessions {
 
   async delete(id: string): Promise<void> {
     if (!uploadIdPattern.test(id)) return;
-    this.abandonAppends(id, new UploadNotFoundError(id));
+    this.abandonAppends(id, () => new UploadNotFoundError(id));
     await this.uploadLocks.run(id, async () => {
       this.forgetHash(id);
       // The file first: once the session answers 404 its bytes are gone too (a crash in
@@ -276,11 +278,16 @@ export class FsUploadSessions {
     return uploads;
   }
 
-  /** Destroys the sources of the appends to `id` in flight or waiting, with `reason`. */
-  private abandonAppends(id: string, reason: Error): void {
+  /**
+   * Destroys the sources of the appends to `id` in flight or waiting, with `reason`. The
+   * error is made only when there is one: its stack trace made every request of a small
+   * session-style push pay 3.3% of the event loop for an error nobody saw.
+   */
+  private abandonAppends(id: string, makeReason: () => Error): void {
     const sources = this.appendSources.get(id);
     if (!sources) return;
     this.appendSources.delete(id);
+    const reason = makeReason();
     for (const source of sources) {
       // An append still waiting for the lock has nobody listening for the error yet; the
       // append finds it on the destroyed source when its turn comes.

@@ -101,11 +101,16 @@ export class UploadSessionTable {
     };
   }
 
-  /** Records a new, empty session; resolves once the record is on disk (durable stores). */
-  async insert(record: SessionRecord): Promise<void> {
+  /**
+   * Records a new, empty session. Not flushed: the record holds no byte of the upload yet,
+   * and a power loss that takes it away leaves its client to start the upload again, as
+   * a crash in the middle of an upload does (Distribution flushes no part of a session).
+   * The other workers see the record at once: a commit is visible before it is flushed.
+   * A file the session writes later without its record surviving is swept as idle.
+   */
+  insert(record: SessionRecord): void {
     const started = record.startedAt.getTime();
     this.sql.insert.run(record.id, record.repository, started, started);
-    await this.database.flushed();
   }
 
   get(id: string): SessionRow | undefined {

@@ -15,7 +15,8 @@
 // an older layout (`uploads/<id>/{info.json,data}`), listed idle since it last changed so
 // that the expiry sweep removes it: such a session cannot be resumed, and its client
 // starts again. A file beside a record not marked spilled is a move to the file that a
-// crash cut short: the record's bytes count, and the file is written again or removed.
+// crash cut short: the record's bytes count, and the file is written again, or listed idle
+// for the expiry sweep once a commit removed the record.
 import { createReadStream } from "node:fs";
 import { open, readdir, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";

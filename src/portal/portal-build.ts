@@ -3,8 +3,9 @@
 // few hundred milliseconds it takes are spent only by a replica someone opens the portal
 // on. esbuild runs in a child process (build-portal-assets.mjs): loaded into the replica,
 // its code stayed there, and the first portal request grew the replica's RSS by 8.5 MiB
-// (3.3 MiB now, the built files and their gzip forms included). Everything is bundled (Preact, d3-geo, the world-atlas map, topojson-client): the
-// page loads nothing from anywhere else. Each file is kept with its gzip form and an ETag.
+// (3.3 MiB now, the built files and their gzip forms included). Everything is bundled
+// (Preact, d3-geo, the world-atlas map, topojson-client): the page loads nothing from
+// anywhere else. Each file is kept with its gzip form and an ETag.
 import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
 import { readFile } from "node:fs/promises";

@@ -33,6 +33,7 @@ import { ImportJobs } from "./import/import-jobs.ts";
 import { createImportsApi } from "./import/imports-api.ts";
 import type { MetadataStore } from "./metadata/metadata-store.ts";
 import { nodeSlots, openMetadataStore, openNodeLease } from "./metadata/open-metadata-store.ts";
+import { SqliteMetadataStore } from "./metadata/sqlite-metadata-store.ts";
 import {
   createClusterMetricsEndpoint,
   shareMetricsWithPrimary,
@@ -69,7 +70,6 @@ export async function startReplica(
   await mkdir(dataDir, { recursive: true });
   const ownId = config.replicaId ?? (await loadReplicaId(dataDir));
   const durable = config.storage.durable;
-  const blobs = await openBlobStore({ config: config.storage.blobs, root: dataDir, durable });
   const metadata = await openMetadataStore({
     config: config.storage.metadata,
     dataDir,
@@ -83,6 +83,13 @@ export async function startReplica(
   // bad certificate): the error must not leave followers, timers or the database running.
   const undo: (() => Promise<void>)[] = [() => metadata.close()];
   try {
+    // The small blobs share the embedded metadata file: a blob and its link, one flush.
+    const blobs = await openBlobStore({
+      config: config.storage.blobs,
+      root: dataDir,
+      durable,
+      metadataDatabase: metadata instanceof SqliteMetadataStore ? metadata.database() : undefined,
+    });
     // After the store: its migrations make the tables the leases use.
     const role = await nodeRoleOf(config, given, log);
     if (role.lease) undo.push(() => role.lease?.close() ?? Promise.resolve());

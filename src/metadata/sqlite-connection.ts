@@ -1,5 +1,6 @@
-// How a replica opens each of its shared SQLite files: the metadata store's, and the blob
-// store's small-blobs.db and uploads.db (wal-database.ts).
+// How a replica opens each of its shared SQLite files: the metadata store's (which holds
+// the small blobs too), and the blob store's uploads.db and, beside PostgreSQL metadata,
+// small-blobs.db (wal-database.ts).
 //
 // - WAL, so that the workers of a replica share the file; commits with synchronous=NORMAL
 //   (the WAL is written, not flushed): the stores flush it off the event loop before they

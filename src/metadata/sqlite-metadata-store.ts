@@ -6,6 +6,7 @@
 import { createHash, type Hash, randomUUID } from "node:crypto";
 import Database from "better-sqlite3";
 import type { Digest } from "../oci/digest.ts";
+import type { WalDatabase } from "../storage/wal-database.ts";
 import {
   changeRecord,
   controlPrefix,
@@ -134,6 +135,21 @@ export class SqliteMetadataStore implements MetadataStore {
         head.seq ?? 0,
       );
     }
+  }
+
+  /**
+   * This store's file for the blob store's small-blob table (small-blob-table.ts): its rows
+   * are written between the batches on this connection, and `flushed` is the flush that
+   * every commit of the store waits for. The store keeps the file's lifetime.
+   */
+  database(): WalDatabase {
+    return {
+      db: this.db,
+      flushed: async () => {
+        await this.walSync?.sync();
+      },
+      close: async () => undefined,
+    };
   }
 
   async linkBlob(link: BlobLink): Promise<boolean> {

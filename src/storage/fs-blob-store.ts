@@ -7,7 +7,8 @@
 //     uploads.db                            upload sessions: repository, start time
 //     uploads/<id>                          bytes a session received so far (a valid prefix)
 //     tmp/<random>                          ingests in progress; emptied at open
-//     small-blobs.db                        blobs of at most 64 KiB (small-blob-table.ts)
+//     small-blobs.db                        blobs of at most 64 KiB (small-blob-table.ts),
+//                                           unless they are rows of the metadata's file
 //
 // A blob ingested in one piece that ends within 64 KiB becomes a row of the table, any
 // other blob a file; readers look in both. Upload sessions live in fs-upload-sessions.ts
@@ -37,11 +38,18 @@ import { SessionBackedStore } from "./session-backed-store.ts";
 import { SmallBlobTable, smallBlobBytes, smallBlobFile } from "./small-blob-table.ts";
 import { readHead } from "./stream-head.ts";
 import { UploadSessionTable, uploadSessionFile } from "./upload-session-table.ts";
+import type { WalDatabase } from "./wal-database.ts";
 
 export interface FsBlobStoreOptions {
   root: string;
   /** fsync files and folders before a write is acknowledged (default true). */
   durable?: boolean;
+  /**
+   * The embedded metadata store's SQLite file, to keep the small blobs in: a blob and its
+   * link then share one WAL flush (small-blob-table.ts). Without it they get a file of
+   * their own.
+   */
+  metadataDatabase?: WalDatabase | undefined;
 }
 
 /**
@@ -64,7 +72,9 @@ export class FsBlobStore extends SessionBackedStore implements BlobStore {
     super();
     this.root = options.root;
     this.durable = options.durable ?? true;
-    this.small = new SmallBlobTable(join(this.root, smallBlobFile), this.durable);
+    this.small = options.metadataDatabase
+      ? SmallBlobTable.besideMetadata(options.metadataDatabase)
+      : SmallBlobTable.inFile(join(this.root, smallBlobFile), this.durable);
     this.uploads = new FsUploadSessions({
       root: this.root,
       durable: this.durable,
@@ -79,6 +89,8 @@ export class FsBlobStore extends SessionBackedStore implements BlobStore {
   static async open(options: FsBlobStoreOptions): Promise<FsBlobStore> {
     await mkdir(options.root, { recursive: true });
     const store = new FsBlobStore(options);
+    // A data folder from before the table moved into the metadata file.
+    await store.small.adopt(join(store.root, smallBlobFile));
     await rm(join(store.root, "tmp"), { recursive: true, force: true });
     await mkdir(join(store.root, "tmp"), { recursive: true });
     await mkdir(join(store.root, "uploads"), { recursive: true });

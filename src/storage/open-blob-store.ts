@@ -7,6 +7,7 @@
 import type { BlobStorageConfig } from "../config/blob-storage-schema.ts";
 import type { BlobStore } from "./blob-store.ts";
 import { FsBlobStore } from "./fs-blob-store.ts";
+import type { WalDatabase } from "./wal-database.ts";
 
 export interface OpenBlobStoreOptions {
   config: BlobStorageConfig;
@@ -14,13 +15,19 @@ export interface OpenBlobStoreOptions {
   root: string;
   durable: boolean;
   env?: NodeJS.ProcessEnv;
+  /** The embedded metadata store's file, for the filesystem driver's small blobs. */
+  metadataDatabase?: WalDatabase | undefined;
 }
 
 export async function openBlobStore(options: OpenBlobStoreOptions): Promise<BlobStore> {
   const { config, env = process.env } = options;
   switch (config.driver) {
     case "filesystem":
-      return FsBlobStore.open({ root: options.root, durable: options.durable });
+      return FsBlobStore.open({
+        root: options.root,
+        durable: options.durable,
+        metadataDatabase: options.metadataDatabase,
+      });
     case "s3": {
       const { S3BlobStore } = await import("./s3-blob-store.ts");
       const store = S3BlobStore.open({

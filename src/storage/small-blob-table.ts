@@ -1,5 +1,6 @@
 // Blobs of at most 64 KiB (image configs, small layers, signatures, attestations) kept as
-// rows of one SQLite table in the data folder, `small-blobs.db`, instead of a file each.
+// rows of one SQLite table instead of a file each: in the metadata store's file where the
+// metadata is the embedded SQLite store, else in `small-blobs.db` in the data folder.
 //
 // Why: a file per blob costs a new inode, a write, an fsync of the file, a rename and an
 // fsync of its folder. In a profile of small-image pushes (config + 2 x 4 KiB layers +
@@ -12,6 +13,17 @@
 // A row is inserted only after its bytes were verified against the digest, in one
 // transaction, so a crash leaves either the whole blob or nothing. Every process of a
 // replica (workers) opens the same file; SQLite's WAL lets them share it.
+//
+// Where the metadata is the embedded SQLite file, the table lives in that file instead
+// (`besideMetadata`) and a put does not wait for a flush of its own: every blob written is
+// followed by a metadata commit that names it (its link, or the record that replication
+// applies), that commit waits for the flush of the same WAL, and SQLite replays a WAL only
+// up to its first missing frame after a crash, so no link survives without its row. A
+// blob then costs one WAL flush instead of two: in alternated runs of small-image pushes
+// (5 each, 2,500 images, c=8) dropping the second flush took the replica from 410 to 486
+// images/s (medians) and from 2.45 to 1.90 ms of CPU per image.
+import { existsSync } from "node:fs";
+import { rm } from "node:fs/promises";
 import type { Statement } from "better-sqlite3";
 import type { Digest } from "../oci/digest.ts";
 import type { StoredBlob } from "./blob-store.ts";
@@ -43,7 +55,6 @@ CREATE TABLE IF NOT EXISTS small_blobs (
 );`;
 
 export class SmallBlobTable {
-  private readonly database: WalDatabase;
   private readonly sql: {
     get: Statement;
     size: Statement;
@@ -52,9 +63,25 @@ export class SmallBlobTable {
     list: Statement;
   };
 
-  /** `durable`: a put resolves only once its row is on disk. */
-  constructor(path: string, durable: boolean) {
-    this.database = openWalDatabase(path, durable, schema);
+  /** A table in a file of its own; `durable`: a put resolves only once its row is on disk. */
+  static inFile(path: string, durable: boolean): SmallBlobTable {
+    return new SmallBlobTable(openWalDatabase(path, durable, schema), { owned: true });
+  }
+
+  /**
+   * The table in the metadata store's own file (see the header): a put resolves once its
+   * row is committed, and is on disk with the metadata commit that follows it.
+   */
+  static besideMetadata(metadata: WalDatabase): SmallBlobTable {
+    metadata.db.exec(schema);
+    return new SmallBlobTable(metadata, { owned: false });
+  }
+
+  private constructor(
+    private readonly database: WalDatabase,
+    /** Whether this table opened the file: then a put waits for its flush, and close closes it. */
+    private readonly mode: { owned: boolean },
+  ) {
     const db = this.database.db;
     this.sql = {
       get: db.prepare("SELECT bytes, created_at FROM small_blobs WHERE digest = ?"),
@@ -82,7 +109,40 @@ export class SmallBlobTable {
   async put(digest: Digest, bytes: Buffer): Promise<void> {
     if (bytes.length > smallBlobBytes) throw new Error(`blob ${digest} is too large for the table`);
     this.sql.put.run(digest, bytes.length, bytes, Date.now());
+    if (this.mode.owned) await this.database.flushed();
+  }
+
+  /**
+   * Moves the rows of a table kept in a file of its own (what replicas wrote before the
+   * table moved into the metadata file) into this one, then removes that file. Idempotent:
+   * a crash before the removal copies the rows again at the next start. Returns how many
+   * rows it added.
+   */
+  async adopt(path: string): Promise<number> {
+    if (this.mode.owned || !existsSync(path)) return 0;
+    const db = this.database.db;
+    db.prepare("ATTACH DATABASE ? AS legacy").run(path);
+    let added = 0;
+    try {
+      const hasTable = db
+        .prepare("SELECT 1 FROM legacy.sqlite_master WHERE type = 'table' AND name = 'small_blobs'")
+        .get();
+      if (hasTable) {
+        added = db
+          .prepare(
+            `INSERT OR IGNORE INTO main.small_blobs (digest, size, bytes, created_at)
+               SELECT digest, size, bytes, created_at FROM legacy.small_blobs`,
+          )
+          .run().changes;
+      }
+    } finally {
+      // The last connection to close a WAL file checkpoints it and removes its -wal.
+      db.prepare("DETACH DATABASE legacy").run();
+    }
+    // The copies are on disk before the file that held them goes.
     await this.database.flushed();
+    for (const suffix of ["-wal", "-shm", ""]) await rm(`${path}${suffix}`, { force: true });
+    return added;
   }
 
   /** Removes the row; false when there was none. A deletion need not wait for the disk. */
@@ -100,7 +160,8 @@ export class SmallBlobTable {
     }));
   }
 
-  close(): Promise<void> {
-    return this.database.close();
+  /** Closes the file this table opened; a table in the metadata file leaves it open. */
+  async close(): Promise<void> {
+    if (this.mode.owned) await this.database.close();
   }
 }

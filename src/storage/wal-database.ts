@@ -1,4 +1,5 @@
-// Opens one of the blob store's SQLite files (small-blobs.db, uploads.db) the way the
+// Opens one of the blob store's own SQLite files (uploads.db; small-blobs.db where the
+// small blobs cannot share the metadata's file) the way the
 // metadata store opens its own (sqlite-connection.ts). A durable store's writes wait for
 // `flushed()`, which flushes the WAL off the event loop and is shared by the commits made
 // meanwhile.

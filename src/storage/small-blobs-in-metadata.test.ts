@@ -1,6 +1,7 @@
 // The small-blob table kept in the embedded metadata store's file, as a replica on the
 // embedded stores runs it: rows land in metadata.db and nowhere else, a row and its link
-// are both in the files once the link is acknowledged, and a data folder written before
+// are both in metadata.db once the link is acknowledged (what a killed process leaves;
+// that a power loss keeps them too follows from the WAL's order, see small-blob-table.ts), and a data folder written before
 // the table moved has its rows adopted and its old file removed.
 import assert from "node:assert/strict";
 import { access, copyFile, readdir } from "node:fs/promises";
@@ -56,7 +57,7 @@ it("keeps small blobs as rows of metadata.db, with no file of their own", () =>
     await metadata.close();
   }));
 
-it("has the row and its link in the files once the link is acknowledged, as a crash leaves them", () =>
+it("has the row and its link in metadata.db once the link is acknowledged, as a killed process leaves them", () =>
   withTempFolder("meridian-small-in-metadata-", async (root) => {
     const { metadata, blobs } = await openPair(root);
     const bytes = Buffer.from("a small layer");

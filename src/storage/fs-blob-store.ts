@@ -31,6 +31,7 @@ import {
   type StoredBlob,
 } from "./blob-store.ts";
 import { BufferPool } from "./buffer-pool.ts";
+import { hasOwnedChunks } from "./chunk-release.ts";
 import { FsUploadSessions } from "./fs-upload-sessions.ts";
 import { HashedWriter, syncFile } from "./hashed-writer.ts";
 import { sendStream } from "./send-stream.ts";
@@ -199,6 +200,7 @@ export class FsBlobStore extends SessionBackedStore implements BlobStore {
       const size = await writer.write(body, temp, "w", 0, {
         sync: this.durable,
         flushAhead: this.durable,
+        releaseChunks: hasOwnedChunks(source),
         signal: options.signal,
       });
       if (options.expectedSize !== undefined && size !== options.expectedSize) {

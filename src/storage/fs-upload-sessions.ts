@@ -32,6 +32,7 @@ import {
   UploadSupersededError,
   uploadIdPattern,
 } from "./blob-store.ts";
+import { hasOwnedChunks } from "./chunk-release.ts";
 import { HashedWriter, syncFile } from "./hashed-writer.ts";
 import { KeyedLock } from "./keyed-lock.ts";
 import { smallBlobBytes } from "./small-blob-table.ts";
@@ -174,6 +175,7 @@ export class FsUploadSessions {
       written = await state.writer.write(body, path, "r+", offset, {
         sync: false,
         flushAhead: this.durable,
+        releaseChunks: hasOwnedChunks(source),
         signal,
         onWritten,
       });

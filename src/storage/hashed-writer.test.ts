@@ -3,8 +3,10 @@ import { createHash, randomBytes } from "node:crypto";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { Readable } from "node:stream";
 import { it } from "node:test";
 import { HashedWriter } from "./hashed-writer.ts";
+import { uploadPacer } from "./old-space-pacer.ts";
 
 /** Yields `bytes` in chunks of uneven sizes, so that chunks straddle the writer's slots. */
 async function* unevenChunks(bytes: Buffer): AsyncGenerator<Buffer> {
@@ -141,6 +143,65 @@ it("hashes streams that end on a slot boundary or on a hash request's", async ()
       }
     }
   } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+it("frees the chunks of an owned source once copied, and leaves anyone else's intact", async () => {
+  const dir = await mkdtemp(join(tmpdir(), "meridian-hashed-writer-"));
+  const bytes = randomBytes(3 * 1024 * 1024 + 11);
+  // Each chunk a buffer of its own, as Node's HTTP parser hands a request body over.
+  const chunks = () =>
+    Array.from({ length: Math.ceil(bytes.length / 65_536) }, (_, index) => {
+      const piece = bytes.subarray(index * 65_536, (index + 1) * 65_536);
+      const chunk = Buffer.allocUnsafeSlow(piece.length);
+      piece.copy(chunk);
+      return chunk;
+    });
+  const options = { sync: false, flushAhead: false };
+  try {
+    const owned = chunks();
+    const writer = new HashedWriter("sha256");
+    await writer.write(Readable.from(owned), join(dir, "owned"), "w", 0, {
+      ...options,
+      releaseChunks: true,
+    });
+    assert.equal(await writer.digest(), sha256(bytes));
+    writer.close();
+    assert.ok((await readFile(join(dir, "owned"))).equals(bytes));
+    assert.ok(
+      owned.every((chunk) => chunk.length === 0),
+      "every chunk was freed",
+    );
+
+    const kept = chunks();
+    const other = new HashedWriter("sha256");
+    await other.write(Readable.from(kept), join(dir, "kept"), "w", 0, options);
+    other.close();
+    assert.ok(Buffer.concat(kept).equals(bytes), "chunks not owned are left as they were");
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+it("collects the heap while it writes once the heap has grown", async () => {
+  const dir = await mkdtemp(join(tmpdir(), "meridian-hashed-writer-"));
+  const slice = Buffer.alloc(1024 * 1024, 7);
+  const source = async function* (mib: number) {
+    for (let index = 0; index < mib; index += 1) yield slice;
+  };
+  const writer = new HashedWriter("sha256");
+  const options = { sync: false, flushAhead: false };
+  try {
+    await writer.write(source(64), join(dir, "data"), "w", 0, options);
+    const before = uploadPacer.collections;
+    // Live objects well past the pacer's growth, so that no collection could hide them.
+    const retained = Array.from({ length: 1_000_000 }, (_, index) => ({ index }));
+    await writer.write(source(64), join(dir, "data"), "r+", 64 * 1024 * 1024, options);
+    assert.ok(uploadPacer.collections > before, "the writes let the pacer check and collect");
+    assert.equal(retained.length, 1_000_000);
+  } finally {
+    writer.close();
     await rm(dir, { recursive: true, force: true });
   }
 });

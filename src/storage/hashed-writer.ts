@@ -6,16 +6,19 @@
 //   running hash (hashing thread) <--reads the slot's range back-------'
 //
 // The event loop only receives, copies and issues writes. The socket's chunks become
-// garbage at once (young, so cheap to collect and freed early) instead of living until
-// their batch is written, the slots are reused, and so memory stays flat whatever the
-// blob size or the upload count. The hash reads what the file holds, so the digest that
+// garbage at once instead of living until their batch is written (and a request body's
+// are freed as soon as they are copied: chunk-release.ts), the slots are reused, and the
+// old generation is collected at a bounded growth (old-space-pacer.ts), so memory stays
+// flat whatever the blob size or the upload count. The hash reads what the file holds, so the digest that
 // is checked is the digest of the bytes that get published.
 
 import { createHash, type Hash } from "node:crypto";
 import { open } from "node:fs/promises";
 import type { Digest, DigestAlgorithm } from "../oci/digest.ts";
 import { BufferPool } from "./buffer-pool.ts";
+import { releaseChunk } from "./chunk-release.ts";
 import { RemoteHash } from "./hash-thread.ts";
+import { uploadPacer } from "./old-space-pacer.ts";
 import { OrderedFileWrites } from "./ordered-file-writes.ts";
 
 /**
@@ -84,6 +87,11 @@ export class HashedWriter {
       sync: boolean;
       /** Start writeback every few MiB while streaming (for durable stores). */
       flushAhead: boolean;
+      /**
+       * Free each chunk of `source` once copied (releaseChunk): only for chunks nobody
+       * else holds or reads again, as a request body's (hasOwnedChunks).
+       */
+      releaseChunks?: boolean | undefined;
       signal?: AbortSignal | undefined;
       /** Told, in order, how many bytes are in the file so far as each write completes. */
       onWritten?: ((bytes: number) => void) | undefined;
@@ -126,6 +134,7 @@ export class HashedWriter {
       this.mode ??= last && at === 0 ? "local" : "remote";
       if (this.mode === "local") this.localHash().update(buffer.subarray(0, length));
       position += length;
+      uploadPacer.written(length);
       slot = undefined;
       filled = 0;
       const written = writes.write(buffer.subarray(0, length));
@@ -161,6 +170,7 @@ export class HashedWriter {
           offset += copied;
           if (filled === slot.length) submit(false);
         }
+        if (options.releaseChunks) releaseChunk(chunk);
       }
       submit(true);
       // A stream that ended on a slot boundary left its last range unrequested.

@@ -6,6 +6,7 @@ import { OciError } from "../../oci/oci-error.ts";
 import { parseRepositoryName } from "../../oci/reference.ts";
 import type { ChunkRange } from "../../registry/upload-operations.ts";
 import type { UploadInfo } from "../../storage/blob-store.ts";
+import { ownedChunks } from "../../storage/chunk-release.ts";
 import { contentLength, hasBody } from "../request-body.ts";
 import type { RequestContext } from "../request-context.ts";
 import { sendEmpty } from "../responses.ts";
@@ -28,7 +29,13 @@ export async function startUpload(ctx: RequestContext): Promise<void> {
   const digestParam = query.get("digest");
   if (digestParam !== null) {
     const digest = parseDigest(digestParam);
-    await registry.uploads.monolithic(name, digest, req, contentLength(req), ctx.signal);
+    await registry.uploads.monolithic(
+      name,
+      digest,
+      ownedChunks(req),
+      contentLength(req),
+      ctx.signal,
+    );
     sendBlobCreated(ctx, name, digest);
     return;
   }
@@ -44,7 +51,7 @@ export async function patchUpload(ctx: RequestContext): Promise<void> {
   const name = parseRepositoryName(ctx.match.name);
   const id = ctx.match.tail;
   const size = await registry.uploads
-    .append(name, id, req, chunkRange(ctx), contentLength(req), ctx.signal)
+    .append(name, id, ownedChunks(req), chunkRange(ctx), contentLength(req), ctx.signal)
     .catch(withUploadProgress(name, id));
   sendUploadProgress(ctx, name, id, size);
 }
@@ -57,7 +64,7 @@ export async function putUpload(ctx: RequestContext): Promise<void> {
   if (digestParam === null)
     throw new OciError("DIGEST_INVALID", { reason: "?digest= is required" });
   const digest = parseDigest(digestParam);
-  const body = hasBody(req) ? req : undefined;
+  const body = hasBody(req) ? ownedChunks(req) : undefined;
   await registry.uploads
     .finish(name, id, digest, body, chunkRange(ctx), contentLength(req), ctx.signal)
     .catch(withUploadProgress(name, id));

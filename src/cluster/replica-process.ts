@@ -28,7 +28,10 @@ const keptLines = 60;
 /**
  * Node flags of every replica. A young generation of at most 1 MiB per semi-space (the
  * default grows to 16 MiB) collects the socket chunks of blob uploads sooner: the peak RSS
- * during 16 concurrent 256 MiB uploads drops by 20-25 MiB, push throughput unchanged.
+ * during 16 concurrent 256 MiB uploads dropped by 20-25 MiB, push throughput unchanged.
+ * That was before request bodies' chunks were freed as they are copied
+ * (storage/chunk-release.ts); the small young generation still serves the bodies that
+ * are not (from peers and import sources), and costs the least memory itself.
  */
 const nodeFlags = ["--max-semi-space-size=1"];
 

@@ -74,6 +74,11 @@ export class S3BlobStore extends SessionBackedStore implements BlobStore {
   }
 
   static open(options: S3BlobStoreOptions): S3BlobStore {
+    // On any Node below 22 the SDK warns that its versions published after January 2027
+    // will need it, in a multi-line message on stderr that breaks the replica's JSON log.
+    // The version package-lock.json pins runs on Node 20, which Meridian targets; moving
+    // past it is a change of the lock file like any other.
+    process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
     const client = new S3Client({
       region: options.region ?? "us-east-1",
       endpoint: options.endpoint,

@@ -6,11 +6,11 @@
 //   running hash (hashing thread) <--reads the slot's range back-------'
 //
 // The event loop only receives, copies and issues writes. The socket's chunks become
-// garbage at once instead of living until their batch is written (and a request body's
-// are freed as soon as they are copied: chunk-release.ts), the slots are reused, and the
-// old generation is collected at a bounded growth (old-space-pacer.ts), so memory stays
-// flat whatever the blob size or the upload count. The hash reads what the file holds, so the digest that
-// is checked is the digest of the bytes that get published.
+// garbage at once instead of living until their batch is written (a request body's are
+// freed as soon as they are copied: chunk-release.ts), the slots are reused, and the old
+// generation is collected at a bounded growth (old-space-pacer.ts), so memory stays flat
+// whatever the blob size or the upload count. The hash reads what the file holds, so the
+// digest that is checked is the digest of the bytes that get published.
 
 import { createHash, type Hash } from "node:crypto";
 import { open } from "node:fs/promises";

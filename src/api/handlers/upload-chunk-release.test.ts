@@ -32,6 +32,11 @@ const digestOf = (bytes: Buffer) => `sha256:${createHash("sha256").update(bytes)
 /** One socket read's worth: what may stay with the garbage collector (a pooled tail). */
 const slack = 64 * 1024;
 
+/** Sends `body` as a blob's bytes. */
+function send(method: string, url: string | URL, body: Buffer): Promise<Response> {
+  return fetch(url, { method, headers: { "content-type": "application/octet-stream" }, body });
+}
+
 async function expectStored(bytes: Buffer): Promise<void> {
   const reply = await fetch(`${base}/v2/app/blobs/${digestOf(bytes)}`);
   assert.equal(reply.status, 200);
@@ -41,11 +46,11 @@ async function expectStored(bytes: Buffer): Promise<void> {
 it("frees a monolithic push's chunks", async () => {
   const bytes = randomBytes(2 * 1024 * 1024);
   const before = releasedChunkBytes();
-  const reply = await fetch(`${base}/v2/app/blobs/uploads/?digest=${digestOf(bytes)}`, {
-    method: "POST",
-    headers: { "content-type": "application/octet-stream" },
-    body: bytes,
-  });
+  const reply = await send(
+    "POST",
+    `${base}/v2/app/blobs/uploads/?digest=${digestOf(bytes)}`,
+    bytes,
+  );
   assert.equal(reply.status, 201);
   assert.ok(releasedChunkBytes() - before >= bytes.length - slack);
   await expectStored(bytes);
@@ -59,21 +64,13 @@ it("frees the chunks of a PATCH and of a PUT that carries the last bytes", async
   assert.equal(started.status, 202);
   const location = new URL(started.headers.get("location") ?? "", base);
   const before = releasedChunkBytes();
-  const patched = await fetch(location, {
-    method: "PATCH",
-    headers: { "content-type": "application/octet-stream" },
-    body: first,
-  });
+  const patched = await send("PATCH", location, first);
   assert.equal(patched.status, 202);
   assert.ok(releasedChunkBytes() - before >= first.length - slack);
   const next = new URL(patched.headers.get("location") ?? "", base);
   next.searchParams.set("digest", digestOf(whole));
   const middle = releasedChunkBytes();
-  const put = await fetch(next, {
-    method: "PUT",
-    headers: { "content-type": "application/octet-stream" },
-    body: last,
-  });
+  const put = await send("PUT", next, last);
   assert.equal(put.status, 201);
   assert.ok(releasedChunkBytes() - middle >= last.length - slack);
   await expectStored(whole);

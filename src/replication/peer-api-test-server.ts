@@ -20,6 +20,8 @@ export async function startPeerApiServer(options: {
   secret: string;
   log?: Logger;
   beforeServe?: (path: string) => Promise<void> | void;
+  /** Told the region each peer request names itself from. */
+  heardFrom?: (region: string) => void;
 }): Promise<PeerApiTestServer> {
   const { peer, secret, beforeServe } = options;
   const peerApi = createPeerApi({
@@ -27,6 +29,7 @@ export async function startPeerApiServer(options: {
     state: peer.registry.state,
     waiter: await ChangeWaiter.attach(peer.registry.state),
     reconcile: async () => 0,
+    heardFrom: options.heardFrom,
   });
   const server = createApiServer({
     registry: peer.registry,

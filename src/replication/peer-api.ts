@@ -26,7 +26,7 @@ import type { ReplicaState } from "../registry/replica-state.ts";
 import { BlobNotFoundError } from "../storage/blob-store.ts";
 import type { ChangeWaiter } from "./change-waiter.ts";
 import { serveFeed } from "./feed-endpoint.ts";
-import { requirePeer } from "./peer-credential.ts";
+import { callerRegion, requirePeer } from "./peer-credential.ts";
 import { integerParam } from "./query-params.ts";
 
 export interface PeerApiOptions {
@@ -37,6 +37,8 @@ export interface PeerApiOptions {
   reconcile: () => Promise<number>;
   /** Resolves once everything `region` holds is here too (before that replica goes). */
   drain?: (region: string, timeoutMs: number) => Promise<void>;
+  /** Told of each authenticated request that names the region it comes from. */
+  heardFrom?: (region: string) => void;
 }
 
 export const peerApiPrefix = "/_meridian/replication/";
@@ -46,6 +48,8 @@ export function createPeerApi(options: PeerApiOptions): ApiExtension {
     prefix: peerApiPrefix,
     async handle(req, res, ctx) {
       requirePeer(req, options.secret);
+      const caller = callerRegion(req);
+      if (caller) options.heardFrom?.(caller);
       const route = ctx.path.slice(peerApiPrefix.length);
       if (route === "anti-entropy" && req.method === "POST") {
         sendJson(res, 200, { repaired: await options.reconcile() });

@@ -7,7 +7,7 @@ import type { RepositoryExport } from "../metadata/metadata-store.ts";
 import type { Digest } from "../oci/digest.ts";
 import { parseDigest } from "../oci/digest.ts";
 import { parseStamp } from "../registry/hybrid-clock.ts";
-import { peerAuthorization } from "./peer-credential.ts";
+import { peerAuthorization, peerRegionHeader } from "./peer-credential.ts";
 import { type FeedPage, feedStreamType, PeerProtocolError, parseFeedPage } from "./wire-format.ts";
 
 export interface PeerEndpoint {
@@ -37,12 +37,16 @@ export class PeerClient {
   readonly region: string;
   private readonly base: string;
   private readonly authorization: string;
+  /** Names this replica to the peer on every request (peerRegionHeader), when known. */
+  private readonly caller: Record<string, string>;
   // A peer behind TLS is reached over HTTPS (trusting the system CAs and NODE_EXTRA_CA_CERTS).
   private readonly secure: boolean;
   private readonly agent: Agent;
 
-  constructor(endpoint: PeerEndpoint, secret: string) {
+  /** `from`: this replica's region, told to the peer so that it knows this replica is up. */
+  constructor(endpoint: PeerEndpoint, secret: string, from?: string) {
     this.region = endpoint.region;
+    this.caller = from ? { [peerRegionHeader]: from } : {};
     this.base = endpoint.url.replace(/\/+$/, "");
     this.secure = this.base.startsWith("https:");
     this.agent = this.secure
@@ -377,7 +381,11 @@ export class PeerClient {
     return new Promise((resolve, reject) => {
       const request = (this.secure ? httpsGet : httpGet)(
         `${this.base}/_meridian/replication/${path}`,
-        { headers: { Authorization: this.authorization, ...headers }, agent: this.agent, signal },
+        {
+          headers: { Authorization: this.authorization, ...this.caller, ...headers },
+          agent: this.agent,
+          signal,
+        },
         (response) => {
           clearTimeout(timer);
           const status = response.statusCode ?? 0;

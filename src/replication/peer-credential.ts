@@ -4,6 +4,21 @@ import { timingSafeEqual } from "node:crypto";
 import type { IncomingMessage } from "node:http";
 import { OciError } from "../oci/oci-error.ts";
 
+/**
+ * The header in which a replica names its own region on its peer requests: a peer that
+ * hears from a replica knows it is up, and stops waiting out its retry delay for it.
+ */
+export const peerRegionHeader = "x-meridian-peer-region";
+
+/** As the configuration accepts region names. */
+const regionPattern = /^[a-z][a-z0-9-]{0,62}$/;
+
+/** The region a peer request names itself from, if the header holds a region name. */
+export function callerRegion(req: IncomingMessage): string | undefined {
+  const value = req.headers[peerRegionHeader];
+  return typeof value === "string" && regionPattern.test(value) ? value : undefined;
+}
+
 export function peerAuthorization(secret: string): string {
   return `Bearer ${secret}`;
 }

@@ -33,6 +33,8 @@ export interface PeerFollowerOptions {
   maxApplyAttempts?: number;
   /** The first retry's delay; each further one doubles it (100 ms). */
   retryBaseMs?: number;
+  /** Waits after a failed feed request: the first, and the longest as they double. */
+  feedBackoffMs?: { first: number; max: number };
 }
 
 export interface PeerSyncState {
@@ -50,7 +52,16 @@ export interface PeerSyncState {
   lastError?: string | undefined;
 }
 
-const maxBackoffMs = 5_000;
+const defaultMaxBackoffMs = 5_000;
+const defaultFeedBackoff = { first: 100, max: defaultMaxBackoffMs };
+/** A peer that calls often (blob fetches) cuts a retry wait short at most this often. */
+const wakeEveryMs = 1_000;
+/**
+ * How long a peer that called is taken as reachable whatever this follower's requests
+ * say: a replica starting up calls its peers before its own API listens, so the retry
+ * its call sets off can fail while the replica is a moment from answering.
+ */
+const heardGraceMs = 5_000;
 /** How long after start an unreachable peer is taken for one still starting (logged at debug). */
 const startGraceMs = 15_000;
 
@@ -66,6 +77,13 @@ export class PeerFollower {
   private loaded = false;
   /** Whether a feed request has finished, answered or failed. */
   private tried = false;
+  /** Set by peerIsUp: the next retry comes at once, its backoff from the start. */
+  private woken = false;
+  private lastWakeAt = 0;
+  /** When the peer last called this replica (ms since epoch). */
+  private heardAt = 0;
+  /** Ends the retry wait in progress, if any. */
+  private endWait: (() => void) | undefined;
 
   constructor(private readonly options: PeerFollowerOptions) {
     const { peer } = options;
@@ -104,11 +122,29 @@ export class PeerFollower {
   }
 
   /**
-   * Whether the peer is worth asking for content now: its last feed request succeeded, or
-   * none has finished yet (a replica just started does not know, and asks).
+   * Whether the peer is worth asking for content now: its last feed request succeeded,
+   * none has finished yet (a replica just started does not know, and asks), or the peer
+   * called this replica a moment ago (peerIsUp).
    */
   get reachable(): boolean {
-    return this.state.connected || !this.tried;
+    return this.state.connected || !this.tried || Date.now() - this.heardAt < heardGraceMs;
+  }
+
+  /**
+   * Told that the peer just called this replica (peer-api.ts, heardFrom): it is up. For a
+   * few seconds it is worth asking for content again, and the next feed request goes now
+   * instead of after the rest of its backoff. Without this, a replica back from an
+   * outage was asked for nothing for up to 5 s: a manifest pushed to it in that time
+   * answered 404 from its peers though it held it.
+   */
+  peerIsUp(): void {
+    if (this.state.connected || !this.running) return;
+    const now = Date.now();
+    this.heardAt = now;
+    if (now - this.lastWakeAt < wakeEveryMs) return;
+    this.lastWakeAt = now;
+    this.woken = true;
+    this.endWait?.();
   }
 
   start(): void {
@@ -125,7 +161,9 @@ export class PeerFollower {
 
   private async run(): Promise<void> {
     const { peer, metrics, log } = this.options;
-    let backoff = 100;
+    const { first: firstBackoffMs, max: maxBackoffMs } =
+      this.options.feedBackoffMs ?? defaultFeedBackoff;
+    let backoff = firstBackoffMs;
     const startedAt = Date.now();
     let everReached = false;
     while (this.running) {
@@ -150,7 +188,7 @@ export class PeerFollower {
           this.state.lastContact = Date.now();
           if (!(await this.take(page))) break;
           if (!this.running) return;
-          backoff = 100;
+          backoff = firstBackoffMs;
         }
       } catch (error) {
         if (!this.running) return;
@@ -165,10 +203,26 @@ export class PeerFollower {
           { peer: peer.region, err: error },
           starting ? "peer not reachable yet; retrying" : "replication feed failed; retrying",
         );
-        await delay(backoff, undefined, { signal: this.abort.signal }).catch(() => undefined);
-        backoff = Math.min(backoff * 2, maxBackoffMs);
+        await this.retryWait(this.woken ? firstBackoffMs : backoff);
+        backoff = this.woken ? firstBackoffMs : Math.min(backoff * 2, maxBackoffMs);
+        this.woken = false;
       }
     }
+  }
+
+  /** Waits `ms` before the next feed request, or less when stopped or woken. */
+  private retryWait(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.abort.signal.removeEventListener("abort", done);
+        this.endWait = undefined;
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.abort.signal.addEventListener("abort", done);
+      this.endWait = done;
+    });
   }
 
   /** Applies one page in order; false when it starts the peer's log over (from seq 0). */
@@ -242,7 +296,7 @@ export class PeerFollower {
           return;
         }
         this.state.lastError = (error as Error).message;
-        await delay(Math.min(this.retryBaseMs * 2 ** attempt, maxBackoffMs), undefined, {
+        await delay(Math.min(this.retryBaseMs * 2 ** attempt, defaultMaxBackoffMs), undefined, {
           signal: this.abort.signal,
         });
       }

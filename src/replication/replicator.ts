@@ -104,6 +104,8 @@ export class Replicator {
       waiter,
       reconcile: () => this.antiEntropy.runOnce(),
       drain: (region, timeoutMs) => this.drain(region, timeoutMs),
+      // A peer that calls is up: its follower here stops waiting out a retry delay.
+      heardFrom: (region) => this.followers.get(region)?.peerIsUp(),
     });
     this.setPeers(options.peers);
   }
@@ -163,7 +165,7 @@ export class Replicator {
     }
     for (const endpoint of endpoints) {
       if (this.peers.some((p) => p.region === endpoint.region)) continue;
-      const peer = new PeerClient(endpoint, this.options.secret);
+      const peer = new PeerClient(endpoint, this.options.secret, this.options.region);
       this.peers.push(peer);
       const follower = new PeerFollower({
         peer,

@@ -189,6 +189,7 @@ export class PeerFollower {
           if (!(await this.take(page))) break;
           if (!this.running) return;
           backoff = firstBackoffMs;
+          this.woken = false;
         }
       } catch (error) {
         if (!this.running) return;
@@ -213,6 +214,10 @@ export class PeerFollower {
   /** Waits `ms` before the next feed request, or less when stopped or woken. */
   private retryWait(ms: number): Promise<void> {
     return new Promise((resolve) => {
+      if (this.abort.signal.aborted) {
+        resolve();
+        return;
+      }
       const done = () => {
         clearTimeout(timer);
         this.abort.signal.removeEventListener("abort", done);

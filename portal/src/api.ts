@@ -96,23 +96,7 @@ export function messageOf(error: unknown): string {
 
 // The shapes of the admin API the pages read (src/control/replication-view.ts and the rest).
 
-export interface Replication {
-  name: string;
-  location: string;
-  region: string;
-  endpoint: string | null;
-  home: boolean;
-  regionEndpointEnabled: boolean;
-  provisioner: string;
-  provisioningState: string;
-  status: string;
-  statusMessage?: string;
-  lagSeconds: number;
-  pending: { records: number; blobs: number; bytes: number; repositories?: number };
-  bytesPerSecond: number;
-  secondsLeft?: number;
-  createdAt: string;
-}
+export type { ReplicationView as Replication } from "../../src/control/replication-view-type.ts";
 
 export interface RegionChoice {
   name: string;

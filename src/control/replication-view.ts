@@ -4,28 +4,9 @@
 // transfer rate and the time left). The live part is read from the replica itself.
 import type { ReplicaRecord } from "./replica-set.ts";
 import { readReplicaStatus } from "./replica-status-reader.ts";
+import type { ReplicationView } from "./replication-view-type.ts";
 
-export interface ReplicationView {
-  name: string;
-  location: string;
-  /** The same as `location` (Meridian's word for it). */
-  region: string;
-  endpoint: string | null;
-  home: boolean;
-  regionEndpointEnabled: boolean;
-  provisioner: "local" | "join";
-  /** Creating, Succeeded, Deleting, or Failed. */
-  provisioningState: string;
-  /** Creating, Syncing, Ready, Failed, or Deleting. */
-  status: string;
-  statusMessage?: string;
-  lagSeconds: number;
-  pending: { records: number; blobs: number; bytes: number; repositories?: number };
-  bytesPerSecond: number;
-  /** Estimated seconds until the pending bytes arrive; absent without a measured rate. */
-  secondsLeft?: number;
-  createdAt: string;
-}
+export type { ReplicationView } from "./replication-view-type.ts";
 
 /** A replica that does not answer this long after its creation is Failed, not Creating. */
 const startGraceMs = 120_000;

@@ -15,9 +15,12 @@ const cidr = z.string().refine((value) => {
   return /^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 6 ? 128 : 32);
 }, "expected a CIDR such as 10.0.0.0/8, or an address");
 
+/** A region's name: lowercase letters, digits and dashes, starting with a letter. */
+export const regionNamePattern = /^[a-z][a-z0-9-]{0,62}$/;
+
 const regionName = z
   .string()
-  .regex(/^[a-z][a-z0-9-]{0,62}$/, "lowercase letters, digits and dashes, starting with a letter");
+  .regex(regionNamePattern, "lowercase letters, digits and dashes, starting with a letter");
 
 const replicaEntry = z
   .object({

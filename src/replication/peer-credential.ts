@@ -2,6 +2,7 @@
 // it is compared in constant time and never logged.
 import { timingSafeEqual } from "node:crypto";
 import type { IncomingMessage } from "node:http";
+import { regionNamePattern } from "../config/config-schema.ts";
 import { OciError } from "../oci/oci-error.ts";
 
 /**
@@ -10,13 +11,10 @@ import { OciError } from "../oci/oci-error.ts";
  */
 export const peerRegionHeader = "x-meridian-peer-region";
 
-/** As the configuration accepts region names. */
-const regionPattern = /^[a-z][a-z0-9-]{0,62}$/;
-
 /** The region a peer request names itself from, if the header holds a region name. */
 export function callerRegion(req: IncomingMessage): string | undefined {
   const value = req.headers[peerRegionHeader];
-  return typeof value === "string" && regionPattern.test(value) ? value : undefined;
+  return typeof value === "string" && regionNamePattern.test(value) ? value : undefined;
 }
 
 export function peerAuthorization(secret: string): string {
